@@ -1,0 +1,237 @@
+//! Drives Cranelift: ISA selection, parallel compilation of function bodies,
+//! trampolines, linking into one position-independent code image, and trap tables.
+//!
+//! The output, [`CompiledModule`], is plain data (bytes and tables). The runtime maps
+//! it into executable memory and patches the few absolute relocations (calls to
+//! libcalls) that need final addresses; everything else is PC-relative, which is what
+//! makes a compiled module relocatable and serializable.
+
+mod link;
+mod trampolines;
+
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::ir::{self, ExternalName};
+use cranelift_codegen::isa::{self, OwnedTargetIsa};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::{Context, FinalizedRelocTarget};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use wazerox_frontend::translate::TranslationInputs;
+use wazerox_frontend::{
+    FuncTranslator, FuncType, ModuleTranslation, TranslationConfig, TrapCode, VMOffsets,
+    WasmError, WasmErrorKind,
+};
+
+pub use link::{CompiledModule, LibcallRelocation};
+pub use trampolines::SignatureTrampolinesCode;
+
+/// Compiler settings that affect generated code.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CompilerConfig {
+    /// Cranelift `opt_level`: "none", "speed" or "speed_and_size".
+    pub opt_level: String,
+    /// Run Cranelift's IR verifier (slow; for debugging the translator).
+    pub verify: bool,
+    /// Threads used to compile function bodies; 0 = one per available core.
+    pub threads: usize,
+}
+
+impl Default for CompilerConfig {
+    fn default() -> Self {
+        CompilerConfig {
+            opt_level: "speed".to_string(),
+            verify: cfg!(debug_assertions),
+            threads: 0,
+        }
+    }
+}
+
+/// A Cranelift code generator for the host CPU.
+pub struct Compiler {
+    isa: OwnedTargetIsa,
+    config: CompilerConfig,
+}
+
+/// A function's machine code before linking.
+pub(crate) struct CompiledFunction {
+    pub code: Vec<u8>,
+    pub alignment: u32,
+    /// Call relocations: (offset in `code`, kind, callee function index, addend).
+    pub calls: Vec<(u32, cranelift_codegen::binemit::Reloc, u32, i64)>,
+    /// Relocations against runtime libcalls.
+    pub libcalls: Vec<(u32, cranelift_codegen::binemit::Reloc, String, i64)>,
+    pub traps: Vec<(u32, TrapCode)>,
+}
+
+fn compile_error(message: impl Into<String>) -> WasmError {
+    WasmError {
+        kind: WasmErrorKind::Unsupported,
+        message: message.into(),
+        offset: None,
+    }
+}
+
+impl Compiler {
+    /// A compiler for the host, with the CPU features it has (SSE4.1, AVX, …).
+    pub fn new(config: CompilerConfig) -> Result<Compiler, String> {
+        let mut flags = settings::builder();
+        let set = |flags: &mut settings::Builder, name: &str, value: &str| {
+            flags
+                .set(name, value)
+                .map_err(|e| format!("cranelift setting {name}={value}: {e}"))
+        };
+        set(&mut flags, "opt_level", &config.opt_level)?;
+        set(&mut flags, "enable_verifier", if config.verify { "true" } else { "false" })?;
+        // Backtraces and checkpoint/restore walk frames by frame pointer.
+        set(&mut flags, "preserve_frame_pointers", "true")?;
+        // The stack-limit check in every prologue replaces stack probes.
+        set(&mut flags, "enable_probestack", "false")?;
+        set(&mut flags, "is_pic", "false")?;
+        set(&mut flags, "unwind_info", "false")?;
+        let isa_builder = cranelift_native::builder().map_err(|e| format!("host ISA: {e}"))?;
+        let isa = isa_builder
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| format!("host ISA: {e}"))?;
+        Ok(Compiler { isa, config })
+    }
+
+    pub fn isa(&self) -> &dyn isa::TargetIsa {
+        &*self.isa
+    }
+
+    /// A fingerprint of everything that determines the generated code: Cranelift's
+    /// version, the target, its flags and CPU features. Artifacts record it.
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "cranelift-0.135/{}/{}/{:?}",
+            self.isa.triple(),
+            self.isa.flags(),
+            self.isa.isa_flags()
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+        )
+    }
+
+    fn threads(&self, work: usize) -> usize {
+        let cores = match self.config.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        cores.min(work).max(1)
+    }
+
+    /// Validates and compiles every function body, in parallel, then links the
+    /// module together with one host→Wasm trampoline per function type.
+    pub fn compile_module(
+        &self,
+        translation: ModuleTranslation<'_>,
+        translation_config: &TranslationConfig,
+    ) -> Result<CompiledModule, WasmError> {
+        let ModuleTranslation { info, bodies } = translation;
+        let offsets = VMOffsets::new(&info);
+        let inputs = TranslationInputs {
+            module: &info,
+            offsets: &offsets,
+            config: translation_config,
+            frontend_config: self.isa.frontend_config(),
+        };
+        let count = bodies.len();
+        let work: Vec<Mutex<Option<_>>> = bodies.into_iter().map(|b| Mutex::new(Some(b))).collect();
+        let results: Vec<Mutex<Option<Result<CompiledFunction, WasmError>>>> =
+            (0..count).map(|_| Mutex::new(None)).collect();
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..self.threads(count) {
+                scope.spawn(|| {
+                    let mut translator = FuncTranslator::new();
+                    let mut context = Context::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= count {
+                            break;
+                        }
+                        let body = work[i].lock().unwrap().take().expect("each body taken once");
+                        let func = info.defined_to_func_index(i as u32);
+                        let result = translator
+                            .translate(&inputs, func, body)
+                            .and_then(|f| self.compile_function(&mut context, f));
+                        let failed = result.is_err();
+                        *results[i].lock().unwrap() = Some(result);
+                        if failed {
+                            // Stop early: the module is rejected anyway.
+                            next.store(count, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        let mut functions = Vec::with_capacity(count);
+        for result in results {
+            match result.into_inner().unwrap() {
+                Some(Ok(f)) => functions.push(f),
+                Some(Err(e)) => return Err(e),
+                // Not compiled because another body failed first; that error wins.
+                None => continue,
+            }
+        }
+        link::link(info, functions)
+    }
+
+    /// Compiles both trampolines of function type `ty` into one code image:
+    /// host→Wasm (array call) and Wasm→host.
+    pub fn compile_signature_trampolines(
+        &self,
+        ty: &FuncType,
+    ) -> Result<SignatureTrampolinesCode, WasmError> {
+        let mut context = Context::new();
+        let array_call = self.compile_function(&mut context, trampolines::array_to_wasm(self, ty))?;
+        let wasm_to_host = self.compile_function(&mut context, trampolines::wasm_to_host(self, ty))?;
+        Ok(SignatureTrampolinesCode::new(array_call, wasm_to_host))
+    }
+
+    pub(crate) fn compile_function(
+        &self,
+        context: &mut Context,
+        func: ir::Function,
+    ) -> Result<CompiledFunction, WasmError> {
+        context.clear();
+        context.func = func;
+        let names = context.func.params.user_named_funcs().clone();
+        let compiled = context
+            .compile(&*self.isa, &mut ControlPlane::default())
+            .map_err(|e| compile_error(format!("code generation failed: {:?}", e.inner)))?;
+        let mut calls = Vec::new();
+        let mut libcalls = Vec::new();
+        for reloc in compiled.buffer.relocs() {
+            match &reloc.target {
+                FinalizedRelocTarget::ExternalName(ExternalName::User(name)) => {
+                    let name = &names[*name];
+                    calls.push((reloc.offset, reloc.kind, name.index, reloc.addend));
+                }
+                FinalizedRelocTarget::ExternalName(ExternalName::LibCall(libcall)) => {
+                    libcalls.push((reloc.offset, reloc.kind, libcall.to_string(), reloc.addend));
+                }
+                other => {
+                    return Err(compile_error(format!("unexpected relocation target {other:?}")));
+                }
+            }
+        }
+        let traps = compiled
+            .buffer
+            .traps()
+            .iter()
+            .map(|t| {
+                let code = TrapCode::from_cranelift(t.code).unwrap_or(TrapCode::UnreachableCodeReached);
+                (t.offset, code)
+            })
+            .collect();
+        Ok(CompiledFunction {
+            code: compiled.code_buffer().to_vec(),
+            alignment: compiled.buffer.alignment,
+            calls,
+            libcalls,
+            traps,
+        })
+    }
+}

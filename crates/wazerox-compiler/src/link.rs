@@ -1,0 +1,108 @@
+//! Linking: lays out compiled functions and trampolines in one code image, resolves
+//! calls between them (PC-relative, so the image can be mapped anywhere), and
+//! merges the trap tables.
+
+use crate::CompiledFunction;
+use cranelift_codegen::binemit::Reloc;
+use wazerox_frontend::{ModuleInfo, TrapCode, WasmError, WasmErrorKind};
+
+/// A relocation the runtime must patch once the code's address is known: an
+/// absolute 8-byte address of a runtime libcall (e.g. `floorf` when the CPU lacks
+/// SSE4.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LibcallRelocation {
+    pub offset: u32,
+    pub libcall: String,
+    pub addend: i64,
+}
+
+/// A linked module: code image plus the tables the runtime needs.
+#[derive(Debug, Clone)]
+pub struct CompiledModule {
+    pub info: ModuleInfo,
+    pub code: Vec<u8>,
+    /// `(start, end)` offsets of each defined function, in definition order.
+    pub functions: Vec<(u32, u32)>,
+    /// Trap sites, sorted by offset.
+    pub traps: Vec<(u32, TrapCode)>,
+    pub libcall_relocations: Vec<LibcallRelocation>,
+}
+
+fn link_error(message: String) -> WasmError {
+    WasmError {
+        kind: WasmErrorKind::Unsupported,
+        message,
+        offset: None,
+    }
+}
+
+pub(crate) fn link(
+    info: ModuleInfo,
+    functions: Vec<CompiledFunction>,
+) -> Result<CompiledModule, WasmError> {
+    let mut code = Vec::new();
+    let mut placed = Vec::with_capacity(functions.len());
+    for f in &functions {
+        let align = f.alignment.max(16) as usize;
+        code.resize(code.len().next_multiple_of(align), 0);
+        let start = code.len() as u32;
+        code.extend_from_slice(&f.code);
+        placed.push((start, code.len() as u32));
+    }
+    let num_functions = functions.len();
+    let mut traps = Vec::new();
+    let mut libcall_relocations = Vec::new();
+    for (f, &(start, _)) in functions.iter().zip(&placed) {
+        for &(offset, kind, callee, addend) in &f.calls {
+            let defined = callee
+                .checked_sub(info.num_imported_functions)
+                .filter(|d| (*d as usize) < num_functions)
+                .ok_or_else(|| link_error(format!("call to unknown function {callee}")))?;
+            let target = i64::from(placed[defined as usize].0);
+            let site = i64::from(start + offset);
+            patch_call(&mut code, kind, site, target + addend)?;
+        }
+        for (offset, kind, libcall, addend) in &f.libcalls {
+            if *kind != Reloc::Abs8 {
+                return Err(link_error(format!("unsupported libcall relocation {kind:?}")));
+            }
+            libcall_relocations.push(LibcallRelocation {
+                offset: start + offset,
+                libcall: libcall.clone(),
+                addend: *addend,
+            });
+        }
+        traps.extend(f.traps.iter().map(|&(offset, code)| (start + offset, code)));
+    }
+    traps.sort_by_key(|t| t.0);
+    Ok(CompiledModule {
+        info,
+        code,
+        functions: placed,
+        traps,
+        libcall_relocations,
+    })
+}
+
+/// Writes a PC-relative call displacement at `site` so the call reaches `target`.
+fn patch_call(code: &mut [u8], kind: Reloc, site: i64, target: i64) -> Result<(), WasmError> {
+    let at = site as usize;
+    match kind {
+        Reloc::X86CallPCRel4 | Reloc::X86PCRel4 => {
+            let delta = i32::try_from(target - site)
+                .map_err(|_| link_error("code image larger than 2 GiB".into()))?;
+            code[at..at + 4].copy_from_slice(&delta.to_le_bytes());
+        }
+        Reloc::Arm64Call => {
+            let delta = (target - site) >> 2;
+            if !(-(1 << 25)..(1 << 25)).contains(&delta) {
+                return Err(link_error("code image larger than 128 MiB".into()));
+            }
+            let insn = u32::from_le_bytes(code[at..at + 4].try_into().unwrap());
+            let insn = (insn & 0xfc00_0000) | (delta as u32 & 0x03ff_ffff);
+            code[at..at + 4].copy_from_slice(&insn.to_le_bytes());
+        }
+        other => return Err(link_error(format!("unsupported call relocation {other:?}"))),
+    }
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! Trampolines between the host's calling convention and Wasm's.
+//!
+//! - *array → Wasm* (host calls Wasm): `extern "C" fn(code, callee_vmctx,
+//!   caller_vmctx, values)` loads each argument from a 16-byte slot of `values`,
+//!   calls `code` with the Wasm convention, and writes the results back to `values`.
+//!   One per function type, so the host needs no per-signature Rust code.
+//! - *Wasm → host* (Wasm calls an imported host function): has the Wasm signature;
+//!   spills the arguments into a stack array and calls the host callback stored at the
+//!   start of the host function's context (its "vmctx"). A failed callback (error
+//!   or panic, already recorded by the runtime) makes the trampoline trap with
+//!   `HostError`, so no host frame is ever unwound by a jump.
+
+use crate::Compiler;
+use cranelift_codegen::ir::{
+    self, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, UserFuncName, types,
+};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use wazerox_frontend::signatures::{
+    array_call_signature, host_callback_signature, ir_type, wasm_signature,
+};
+use wazerox_frontend::{FuncType, TrapCode};
+
+/// Size of one value slot in the arrays trampolines exchange with the host.
+const SLOT: u32 = 16;
+
+fn slot_flags() -> MemFlagsData {
+    MemFlagsData::trusted().with_endianness(ir::Endianness::Little)
+}
+
+/// The two trampolines of one function type, linked into one code image.
+#[derive(Debug, Clone)]
+pub struct SignatureTrampolinesCode {
+    pub code: Vec<u8>,
+    /// Offset of the host→Wasm trampoline.
+    pub array_call: u32,
+    /// Offset of the Wasm→host trampoline.
+    pub wasm_to_host: u32,
+    pub traps: Vec<(u32, TrapCode)>,
+}
+
+impl SignatureTrampolinesCode {
+    pub(crate) fn new(array_call: crate::CompiledFunction, wasm_to_host: crate::CompiledFunction) -> Self {
+        let mut code = array_call.code;
+        let mut traps: Vec<(u32, TrapCode)> = array_call.traps;
+        code.resize(code.len().next_multiple_of(16), 0);
+        let second = code.len() as u32;
+        code.extend_from_slice(&wasm_to_host.code);
+        traps.extend(wasm_to_host.traps.iter().map(|&(o, c)| (o + second, c)));
+        SignatureTrampolinesCode {
+            code,
+            array_call: 0,
+            wasm_to_host: second,
+            traps,
+        }
+    }
+}
+
+pub(crate) fn array_to_wasm(compiler: &Compiler, ty: &FuncType) -> ir::Function {
+    let call_conv = compiler.isa().default_call_conv();
+    let mut func = ir::Function::with_name_signature(
+        UserFuncName::default(),
+        array_call_signature(call_conv),
+    );
+    let mut context = FunctionBuilderContext::new();
+    let mut builder = FunctionBuilder::new(&mut func, &mut context);
+    let block = builder.create_block();
+    builder.append_block_params_for_function_params(block);
+    builder.switch_to_block(block);
+    builder.seal_block(block);
+    let [code, callee_vmctx, caller_vmctx, values] = builder.block_params(block)[..] else {
+        unreachable!("array call signature has four params")
+    };
+    let mut args = vec![callee_vmctx, caller_vmctx];
+    for (i, param) in ty.params().iter().enumerate() {
+        let v = builder
+            .ins()
+            .load(ir_type(*param), slot_flags(), values, (i as u32 * SLOT) as i32);
+        args.push(v);
+    }
+    let sig = builder.import_signature(wasm_signature(ty));
+    let call = builder.ins().call_indirect(sig, code, &args);
+    let results = builder.inst_results(call).to_vec();
+    for (i, result) in results.into_iter().enumerate() {
+        builder
+            .ins()
+            .store(slot_flags(), result, values, (i as u32 * SLOT) as i32);
+    }
+    builder.ins().return_(&[]);
+    builder.finalize(compiler.isa().frontend_config());
+    func
+}
+
+pub(crate) fn wasm_to_host(compiler: &Compiler, ty: &FuncType) -> ir::Function {
+    let call_conv = compiler.isa().default_call_conv();
+    let mut func = ir::Function::with_name_signature(UserFuncName::default(), wasm_signature(ty));
+    let mut context = FunctionBuilderContext::new();
+    let mut builder = FunctionBuilder::new(&mut func, &mut context);
+    let block = builder.create_block();
+    builder.append_block_params_for_function_params(block);
+    builder.switch_to_block(block);
+    builder.seal_block(block);
+    let params = builder.block_params(block).to_vec();
+    let (host_ctx, caller_vmctx, wasm_args) = (params[0], params[1], &params[2..]);
+    let slots = ty.params().len().max(ty.results().len()).max(1) as u32;
+    let slot = builder.create_sized_stack_slot(StackSlotData::new(
+        StackSlotKind::ExplicitSlot,
+        slots * SLOT,
+        4,
+    ));
+    let values = builder.ins().stack_addr(types::I64, slot, 0);
+    for (i, arg) in wasm_args.iter().enumerate() {
+        builder
+            .ins()
+            .store(slot_flags(), *arg, values, (i as u32 * SLOT) as i32);
+    }
+    let callback = builder.ins().load(types::I64, MemFlagsData::trusted(), host_ctx, 0);
+    let len = builder.ins().iconst(types::I64, i64::from(slots));
+    let sig = builder.import_signature(host_callback_signature(call_conv));
+    let call = builder
+        .ins()
+        .call_indirect(sig, callback, &[host_ctx, caller_vmctx, values, len]);
+    let ok = builder.inst_results(call)[0];
+    builder.ins().trapz(ok, TrapCode::HostError.to_cranelift());
+    let mut results = Vec::with_capacity(ty.results().len());
+    for (i, result) in ty.results().iter().enumerate() {
+        let v = builder
+            .ins()
+            .load(ir_type(*result), slot_flags(), values, (i as u32 * SLOT) as i32);
+        results.push(v);
+    }
+    builder.ins().return_(&results);
+    builder.finalize(compiler.isa().frontend_config());
+    func
+}

@@ -1,0 +1,190 @@
+//! `ModuleInfo`: everything a module declares, in wazerox's own types.
+//!
+//! It is plain data: the runtime instantiates from it and the API reports imports and
+//! exports from it, without either knowing about wasmparser.
+
+use crate::types::*;
+use std::collections::HashMap;
+
+/// A constant expression (global initialisers, segment offsets, element items).
+/// Kept as a tiny stack program so extended-const works without special cases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConstExpr {
+    pub ops: Vec<ConstOp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ConstOp {
+    I32Const(i32),
+    I64Const(i64),
+    F32Const(u32),
+    F64Const(u64),
+    V128Const(u128),
+    RefNull(ValType),
+    RefFunc(FuncIndex),
+    GlobalGet(GlobalIndex),
+    I32Add,
+    I32Sub,
+    I32Mul,
+    I64Add,
+    I64Sub,
+    I64Mul,
+}
+
+impl ConstExpr {
+    pub fn single(op: ConstOp) -> Self {
+        ConstExpr { ops: vec![op] }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImportKind {
+    Function(TypeIndex),
+    Table(TableType),
+    Memory(MemoryType),
+    Global(GlobalType),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Import {
+    pub module: String,
+    pub name: String,
+    pub kind: ImportKind,
+    /// Index of the imported entity in its own index space.
+    pub index: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportKind {
+    Function,
+    Table,
+    Memory,
+    Global,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Export {
+    pub name: String,
+    pub kind: ExportKind,
+    pub index: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Global {
+    pub ty: GlobalType,
+    /// `None` for imported globals.
+    pub init: Option<ConstExpr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    pub ty: TableType,
+    /// Initial value of every element for defined tables (`ref.null` unless the
+    /// function-references table initialiser says otherwise).
+    pub init: Option<ConstExpr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ElementMode {
+    Active {
+        table: TableIndex,
+        offset: ConstExpr,
+    },
+    Passive,
+    Declared,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ElementSegment {
+    pub mode: ElementMode,
+    pub element: ValType,
+    pub items: Vec<ConstExpr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DataMode {
+    Active {
+        memory: MemoryIndex,
+        offset: ConstExpr,
+    },
+    Passive,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataSegment {
+    pub mode: DataMode,
+    pub bytes: Vec<u8>,
+}
+
+/// Everything a module declares.
+#[derive(Debug, Clone, Default)]
+pub struct ModuleInfo {
+    pub types: Vec<FuncType>,
+    /// Type of every function, imports first.
+    pub functions: Vec<TypeIndex>,
+    pub num_imported_functions: u32,
+    pub tables: Vec<Table>,
+    pub num_imported_tables: u32,
+    pub memories: Vec<MemoryType>,
+    pub num_imported_memories: u32,
+    pub globals: Vec<Global>,
+    pub num_imported_globals: u32,
+    pub imports: Vec<Import>,
+    pub exports: Vec<Export>,
+    pub start: Option<FuncIndex>,
+    pub elements: Vec<ElementSegment>,
+    pub data: Vec<DataSegment>,
+    /// From the name section; used in backtraces.
+    pub module_name: Option<String>,
+    pub function_names: HashMap<u32, String>,
+}
+
+impl ModuleInfo {
+    pub fn func_type(&self, func: FuncIndex) -> &FuncType {
+        &self.types[self.functions[func.index()].index()]
+    }
+    pub fn is_imported_function(&self, func: FuncIndex) -> bool {
+        func.0 < self.num_imported_functions
+    }
+    pub fn is_imported_memory(&self, memory: MemoryIndex) -> bool {
+        memory.0 < self.num_imported_memories
+    }
+    pub fn is_imported_table(&self, table: TableIndex) -> bool {
+        table.0 < self.num_imported_tables
+    }
+    pub fn is_imported_global(&self, global: GlobalIndex) -> bool {
+        global.0 < self.num_imported_globals
+    }
+    pub fn num_defined_functions(&self) -> u32 {
+        self.functions.len() as u32 - self.num_imported_functions
+    }
+    pub fn num_defined_globals(&self) -> u32 {
+        self.globals.len() as u32 - self.num_imported_globals
+    }
+    /// The function index of the `n`th function with a body.
+    pub fn defined_to_func_index(&self, defined: u32) -> FuncIndex {
+        FuncIndex(defined + self.num_imported_functions)
+    }
+    pub fn export(&self, name: &str) -> Option<&Export> {
+        self.exports.iter().find(|e| e.name == name)
+    }
+    /// The type of the entity an import refers to, resolved against `types`.
+    pub fn import_type(&self, import: &Import) -> EntityType {
+        match &import.kind {
+            ImportKind::Function(ty) => EntityType::Function(self.types[ty.index()].clone()),
+            ImportKind::Table(t) => EntityType::Table(*t),
+            ImportKind::Memory(m) => EntityType::Memory(*m),
+            ImportKind::Global(g) => EntityType::Global(*g),
+        }
+    }
+    /// The type of an exported entity.
+    pub fn export_type(&self, export: &Export) -> EntityType {
+        let i = export.index as usize;
+        match export.kind {
+            ExportKind::Function => EntityType::Function(self.func_type(FuncIndex(export.index)).clone()),
+            ExportKind::Table => EntityType::Table(self.tables[i].ty),
+            ExportKind::Memory => EntityType::Memory(self.memories[i]),
+            ExportKind::Global => EntityType::Global(self.globals[i].ty),
+        }
+    }
+}

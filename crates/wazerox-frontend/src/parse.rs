@@ -1,0 +1,366 @@
+//! Decoding and validating a module into [`ModuleInfo`] plus its function bodies.
+//!
+//! Errors are classified by stage, as the spec testsuite distinguishes them: a
+//! *malformed* module fails to decode (checked by a decode-only pass first, see
+//! `decode.rs`), an *invalid* one decodes but fails validation. Function bodies are
+//! validated later, operator by operator, while they are translated (in parallel).
+
+use crate::decode::decode_only;
+use crate::module_info::*;
+use crate::types::*;
+use std::fmt;
+use wasmparser::{
+    BinaryReaderError, ExternalKind, FuncToValidate, FunctionBody, KnownCustom, Name, Operator,
+    Parser, Payload, TypeRef, ValidPayload, Validator, ValidatorResources, WasmFeatures,
+};
+
+/// The stage at which a module was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WasmErrorKind {
+    /// The bytes are not a well-formed module binary.
+    Decode,
+    /// Well-formed but invalid.
+    Validation,
+    /// Valid, but uses something wazerox does not implement.
+    Unsupported,
+}
+
+#[derive(Debug, Clone)]
+pub struct WasmError {
+    pub kind: WasmErrorKind,
+    pub message: String,
+    /// Byte offset in the binary, when known.
+    pub offset: Option<usize>,
+}
+
+impl WasmError {
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        WasmError {
+            kind: WasmErrorKind::Unsupported,
+            message: format!("unsupported feature: {}", message.into()),
+            offset: None,
+        }
+    }
+    pub(crate) fn from_reader(kind: WasmErrorKind, e: BinaryReaderError) -> Self {
+        WasmError {
+            kind,
+            message: e.message().to_string(),
+            offset: Some(e.offset()),
+        }
+    }
+}
+
+impl fmt::Display for WasmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stage = match self.kind {
+            WasmErrorKind::Decode => "malformed module",
+            WasmErrorKind::Validation => "invalid module",
+            WasmErrorKind::Unsupported => "unsupported module",
+        };
+        match self.offset {
+            Some(offset) => write!(f, "{stage}: {} (at offset {offset:#x})", self.message),
+            None => write!(f, "{stage}: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for WasmError {}
+
+/// A function body awaiting translation, with its validator.
+pub struct FunctionBodyData<'a> {
+    pub body: FunctionBody<'a>,
+    pub validator: FuncToValidate<ValidatorResources>,
+}
+
+/// The result of [`parse`].
+pub struct ModuleTranslation<'a> {
+    pub info: ModuleInfo,
+    /// One per defined function, in order.
+    pub bodies: Vec<FunctionBodyData<'a>>,
+}
+
+fn validation(e: BinaryReaderError) -> WasmError {
+    WasmError::from_reader(WasmErrorKind::Validation, e)
+}
+
+/// Reading `ModuleInfo` happens after the decode-only pass succeeded, so a reader
+/// error there can only come from validation-level rules.
+impl From<BinaryReaderError> for WasmError {
+    fn from(e: BinaryReaderError) -> Self {
+        validation(e)
+    }
+}
+
+/// Decodes and validates `bytes` (except function bodies, which are validated
+/// during translation).
+pub fn parse(bytes: &[u8], features: WasmFeatures) -> Result<ModuleTranslation<'_>, WasmError> {
+    decode_only(bytes)?;
+    let mut validator = Validator::new_with_features(features);
+    let mut info = ModuleInfo::default();
+    let mut bodies = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| WasmError::from_reader(WasmErrorKind::Decode, e))?;
+        if let ValidPayload::Func(validator, body) =
+            validator.payload(&payload).map_err(validation)?
+        {
+            bodies.push(FunctionBodyData { body, validator });
+        }
+        read_payload(&mut info, payload)?;
+    }
+    Ok(ModuleTranslation { info, bodies })
+}
+
+fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmError> {
+    match payload {
+        Payload::TypeSection(reader) => {
+            for group in reader {
+                for sub in group?.into_types() {
+                    let func = sub.unwrap_func();
+                    info.types.push(FuncType::new(
+                        func.params().iter().map(|t| val_type(*t)),
+                        func.results().iter().map(|t| val_type(*t)),
+                    ));
+                }
+            }
+        }
+        Payload::ImportSection(reader) => {
+            for import in reader.into_imports() {
+                let import = import?;
+                let (kind, index) = match import.ty {
+                    TypeRef::Func(ty) | TypeRef::FuncExact(ty) => {
+                        info.functions.push(TypeIndex(ty));
+                        info.num_imported_functions += 1;
+                        (ImportKind::Function(TypeIndex(ty)), info.functions.len() - 1)
+                    }
+                    TypeRef::Table(t) => {
+                        let ty = table_type(&t);
+                        info.tables.push(Table { ty, init: None });
+                        info.num_imported_tables += 1;
+                        (ImportKind::Table(ty), info.tables.len() - 1)
+                    }
+                    TypeRef::Memory(m) => {
+                        let ty = memory_type(&m);
+                        info.memories.push(ty);
+                        info.num_imported_memories += 1;
+                        (ImportKind::Memory(ty), info.memories.len() - 1)
+                    }
+                    TypeRef::Global(g) => {
+                        let ty = GlobalType {
+                            content: val_type(g.content_type),
+                            mutable: g.mutable,
+                        };
+                        info.globals.push(Global { ty, init: None });
+                        info.num_imported_globals += 1;
+                        (ImportKind::Global(ty), info.globals.len() - 1)
+                    }
+                    TypeRef::Tag(_) => {
+                        return Err(WasmError::unsupported("exception tags"));
+                    }
+                };
+                info.imports.push(Import {
+                    module: import.module.to_string(),
+                    name: import.name.to_string(),
+                    kind,
+                    index: index as u32,
+                });
+            }
+        }
+        Payload::FunctionSection(reader) => {
+            for ty in reader {
+                info.functions.push(TypeIndex(ty?));
+            }
+        }
+        Payload::TableSection(reader) => {
+            for table in reader {
+                let table = table?;
+                let init = match table.init {
+                    wasmparser::TableInit::RefNull => None,
+                    wasmparser::TableInit::Expr(expr) => Some(const_expr(&expr)?),
+                };
+                info.tables.push(Table {
+                    ty: table_type(&table.ty),
+                    init,
+                });
+            }
+        }
+        Payload::MemorySection(reader) => {
+            for memory in reader {
+                info.memories.push(memory_type(&memory?));
+            }
+        }
+        Payload::GlobalSection(reader) => {
+            for global in reader {
+                let global = global?;
+                info.globals.push(Global {
+                    ty: GlobalType {
+                        content: val_type(global.ty.content_type),
+                        mutable: global.ty.mutable,
+                    },
+                    init: Some(const_expr(&global.init_expr)?),
+                });
+            }
+        }
+        Payload::ExportSection(reader) => {
+            for export in reader {
+                let export = export?;
+                let kind = match export.kind {
+                    ExternalKind::Func | ExternalKind::FuncExact => ExportKind::Function,
+                    ExternalKind::Table => ExportKind::Table,
+                    ExternalKind::Memory => ExportKind::Memory,
+                    ExternalKind::Global => ExportKind::Global,
+                    ExternalKind::Tag => {
+                        return Err(WasmError::unsupported("exception tags"));
+                    }
+                };
+                info.exports.push(Export {
+                    name: export.name.to_string(),
+                    kind,
+                    index: export.index,
+                });
+            }
+        }
+        Payload::StartSection { func, .. } => info.start = Some(FuncIndex(func)),
+        Payload::ElementSection(reader) => {
+            for element in reader {
+                let element = element?;
+                let mode = match element.kind {
+                    wasmparser::ElementKind::Passive => ElementMode::Passive,
+                    wasmparser::ElementKind::Declared => ElementMode::Declared,
+                    wasmparser::ElementKind::Active {
+                        table_index,
+                        offset_expr,
+                    } => ElementMode::Active {
+                        table: TableIndex(table_index.unwrap_or(0)),
+                        offset: const_expr(&offset_expr)?,
+                    },
+                };
+                let (element_type, items) = match element.items {
+                    wasmparser::ElementItems::Functions(funcs) => {
+                        let mut items = Vec::new();
+                        for f in funcs {
+                            items.push(ConstExpr::single(ConstOp::RefFunc(FuncIndex(f?))));
+                        }
+                        (ValType::FuncRef, items)
+                    }
+                    wasmparser::ElementItems::Expressions(ty, exprs) => {
+                        let mut items = Vec::new();
+                        for e in exprs {
+                            items.push(const_expr(&e?)?);
+                        }
+                        (val_type(wasmparser::ValType::Ref(ty)), items)
+                    }
+                };
+                info.elements.push(ElementSegment {
+                    mode,
+                    element: element_type,
+                    items,
+                });
+            }
+        }
+        Payload::DataSection(reader) => {
+            for data in reader {
+                let data = data?;
+                let mode = match data.kind {
+                    wasmparser::DataKind::Passive => DataMode::Passive,
+                    wasmparser::DataKind::Active {
+                        memory_index,
+                        offset_expr,
+                    } => DataMode::Active {
+                        memory: MemoryIndex(memory_index),
+                        offset: const_expr(&offset_expr)?,
+                    },
+                };
+                info.data.push(DataSegment {
+                    mode,
+                    bytes: data.data.to_vec(),
+                });
+            }
+        }
+        Payload::CustomSection(reader) => {
+            if let KnownCustom::Name(names) = reader.as_known() {
+                // A broken name section must not reject the module (the spec says
+                // custom sections are not validated), so errors here are ignored.
+                for name in names.into_iter().flatten() {
+                    match name {
+                        Name::Module { name, .. } => info.module_name = Some(name.to_string()),
+                        Name::Function(map) => {
+                            for naming in map.into_iter().flatten() {
+                                info.function_names.insert(naming.index, naming.name.to_string());
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+pub(crate) fn val_type(ty: wasmparser::ValType) -> ValType {
+    match ty {
+        wasmparser::ValType::I32 => ValType::I32,
+        wasmparser::ValType::I64 => ValType::I64,
+        wasmparser::ValType::F32 => ValType::F32,
+        wasmparser::ValType::F64 => ValType::F64,
+        wasmparser::ValType::V128 => ValType::V128,
+        wasmparser::ValType::Ref(r) => {
+            if r.is_func_ref() {
+                ValType::FuncRef
+            } else {
+                ValType::ExternRef
+            }
+        }
+    }
+}
+
+fn table_type(t: &wasmparser::TableType) -> TableType {
+    TableType {
+        element: val_type(wasmparser::ValType::Ref(t.element_type)),
+        minimum: t.initial,
+        maximum: t.maximum,
+    }
+}
+
+fn memory_type(m: &wasmparser::MemoryType) -> MemoryType {
+    MemoryType {
+        minimum: m.initial,
+        maximum: m.maximum,
+        shared: m.shared,
+        memory64: m.memory64,
+    }
+}
+
+fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, WasmError> {
+    let mut ops = Vec::new();
+    let mut reader = expr.get_operators_reader();
+    while !reader.eof() {
+        let op = match reader.read()? {
+            Operator::I32Const { value } => ConstOp::I32Const(value),
+            Operator::I64Const { value } => ConstOp::I64Const(value),
+            Operator::F32Const { value } => ConstOp::F32Const(value.bits()),
+            Operator::F64Const { value } => ConstOp::F64Const(value.bits()),
+            Operator::V128Const { value } => ConstOp::V128Const(value.i128() as u128),
+            Operator::RefNull { hty } => ConstOp::RefNull(val_type(wasmparser::ValType::Ref(
+                wasmparser::RefType::new(true, hty).unwrap_or(wasmparser::RefType::FUNCREF),
+            ))),
+            Operator::RefFunc { function_index } => ConstOp::RefFunc(FuncIndex(function_index)),
+            Operator::GlobalGet { global_index } => ConstOp::GlobalGet(GlobalIndex(global_index)),
+            Operator::I32Add => ConstOp::I32Add,
+            Operator::I32Sub => ConstOp::I32Sub,
+            Operator::I32Mul => ConstOp::I32Mul,
+            Operator::I64Add => ConstOp::I64Add,
+            Operator::I64Sub => ConstOp::I64Sub,
+            Operator::I64Mul => ConstOp::I64Mul,
+            Operator::End => break,
+            other => {
+                return Err(WasmError::unsupported(format!(
+                    "constant expression operator {other:?}"
+                )));
+            }
+        };
+        ops.push(op);
+    }
+    Ok(ConstExpr { ops })
+}

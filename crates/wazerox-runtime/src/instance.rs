@@ -1,0 +1,375 @@
+//! Instances: a VMContext plus the memories and tables an instance defines, and the
+//! instantiation steps of the spec (globals, tables, element and data segments).
+//!
+//! An `Instance` is boxed and never moves: its VMContext points back at it (so
+//! builtins called from compiled code can find it) and other instances may hold
+//! pointers into it (imported memories, tables, globals, function references). The
+//! store that owns it keeps it alive for as long as any instance could use those
+//! pointers, i.e. until the store is dropped.
+
+use crate::memory::{LinearMemory, MemoryStyle};
+use crate::table::Table;
+use crate::vmcontext::{VMFuncRef, VMGlobalDefinition, VMStoreContext, ValRaw};
+use std::alloc::Layout;
+use std::sync::Arc;
+use wazerox_frontend::vmoffsets::VMCONTEXT_MAGIC;
+use wazerox_frontend::{
+    ConstExpr, ConstOp, DataMode, ElementMode, FuncIndex, GlobalIndex, MemoryIndex, ModuleInfo,
+    TableIndex, TrapCode, VMOffsets, ValType,
+};
+
+/// What an instance imports, already resolved and type-checked by the caller.
+#[derive(Default)]
+pub struct Imports {
+    pub functions: Vec<VMFuncRef>,
+    pub tables: Vec<*mut Table>,
+    pub memories: Vec<*mut LinearMemory>,
+    pub globals: Vec<*mut VMGlobalDefinition>,
+}
+
+/// Why instantiation failed after the instance was allocated.
+#[derive(Debug)]
+pub enum InstantiationError {
+    /// A resource (memory reservation, table) could not be created.
+    Resource(String),
+    /// A segment did not fit; per the spec this is a trap during instantiation.
+    Trap(TrapCode),
+}
+
+impl std::fmt::Display for InstantiationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InstantiationError::Resource(m) => f.write_str(m),
+            InstantiationError::Trap(code) => write!(f, "trap during instantiation: {code}"),
+        }
+    }
+}
+
+impl std::error::Error for InstantiationError {}
+
+/// A zeroed, 16-byte aligned VMContext allocation.
+struct VMContextAllocation {
+    ptr: *mut u8,
+    layout: Layout,
+}
+
+impl VMContextAllocation {
+    fn new(size: usize) -> Self {
+        let layout = Layout::from_size_align(size.max(16), 16).expect("valid vmctx layout");
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        if ptr.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        VMContextAllocation { ptr, layout }
+    }
+}
+
+impl Drop for VMContextAllocation {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.ptr, self.layout) }
+    }
+}
+
+pub struct Instance {
+    module: Arc<ModuleInfo>,
+    offsets: VMOffsets,
+    vmctx: VMContextAllocation,
+    /// Canonical type ids per module type index; the VMContext points at them.
+    _type_ids: Arc<[u32]>,
+    memories: Vec<*mut LinearMemory>,
+    _owned_memories: Vec<Box<LinearMemory>>,
+    tables: Vec<*mut Table>,
+    _owned_tables: Vec<Box<Table>>,
+    dropped_data: Vec<bool>,
+    dropped_elements: Vec<bool>,
+}
+
+// SAFETY: the raw pointers refer to memories, tables and globals owned by this
+// instance or by other instances/host objects of the same store, which moves between
+// threads as a whole; an instance is only used by the thread holding its store.
+unsafe impl Send for Instance {}
+// SAFETY: shared access does not mutate through the pointers.
+unsafe impl Sync for Instance {}
+
+impl Instance {
+    /// Allocates the instance and its defined memories and tables and fills in the
+    /// VMContext. Segments are applied by [`Instance::initialize`].
+    pub fn new(
+        module: Arc<ModuleInfo>,
+        type_ids: Arc<[u32]>,
+        defined_function_code: &[*const u8],
+        imports: Imports,
+        store: *const VMStoreContext,
+        memory_style: &MemoryStyle,
+    ) -> Result<Box<Instance>, InstantiationError> {
+        let offsets = VMOffsets::new(&module);
+        let mut owned_memories = Vec::new();
+        let mut memories = imports.memories.clone();
+        for ty in &module.memories[module.num_imported_memories as usize..] {
+            let mut memory = Box::new(
+                LinearMemory::new(ty.minimum, ty.maximum, memory_style)
+                    .map_err(|e| InstantiationError::Resource(e.to_string()))?,
+            );
+            memories.push(&mut *memory);
+            owned_memories.push(memory);
+        }
+        let mut owned_tables = Vec::new();
+        let mut tables = imports.tables.clone();
+        for table in &module.tables[module.num_imported_tables as usize..] {
+            let mut table = Box::new(
+                Table::new(table.ty, 0).map_err(|e| InstantiationError::Resource(e.to_string()))?,
+            );
+            tables.push(&mut *table);
+            owned_tables.push(table);
+        }
+        let mut instance = Box::new(Instance {
+            vmctx: VMContextAllocation::new(offsets.size() as usize),
+            offsets,
+            _type_ids: type_ids.clone(),
+            memories,
+            _owned_memories: owned_memories,
+            tables,
+            _owned_tables: owned_tables,
+            dropped_data: vec![false; module.data.len()],
+            dropped_elements: vec![false; module.elements.len()],
+            module,
+        });
+        let self_ptr: *mut Instance = &mut *instance;
+        let vmctx = instance.vmctx.ptr;
+        let offsets = &instance.offsets;
+        // SAFETY: every write below is within the VMContext allocation, whose size
+        // `VMOffsets` computed from the same module, at offsets aligned for the
+        // written type (VMOffsets keeps pointer slots 8-aligned and globals 16-aligned).
+        unsafe {
+            let write_ptr = |offset: u32, value: usize| {
+                vmctx.add(offset as usize).cast::<usize>().write(value);
+            };
+            vmctx.cast::<u32>().write(VMCONTEXT_MAGIC);
+            write_ptr(VMOffsets::STORE_CONTEXT, store as usize);
+            write_ptr(VMOffsets::BUILTINS, crate::builtins::table_address());
+            write_ptr(VMOffsets::TYPE_IDS, type_ids.as_ptr() as usize);
+            write_ptr(VMOffsets::INSTANCE, self_ptr as usize);
+            for (i, memory) in instance.memories.iter().enumerate() {
+                write_ptr(
+                    offsets.memory_pointer(MemoryIndex(i as u32)),
+                    (**memory).vmmemory() as usize,
+                );
+            }
+            for (i, table) in instance.tables.iter().enumerate() {
+                write_ptr(
+                    offsets.table_pointer(TableIndex(i as u32)),
+                    (**table).vmtable() as usize,
+                );
+            }
+            let module = &instance.module;
+            for i in 0..module.globals.len() as u32 {
+                let pointer = if module.is_imported_global(GlobalIndex(i)) {
+                    imports.globals[i as usize] as usize
+                } else {
+                    let defined = i - module.num_imported_globals;
+                    vmctx.add(offsets.defined_global(defined) as usize) as usize
+                };
+                write_ptr(offsets.global_pointer(GlobalIndex(i)), pointer);
+            }
+            for i in 0..module.functions.len() as u32 {
+                let func_ref = if module.is_imported_function(FuncIndex(i)) {
+                    imports.functions[i as usize]
+                } else {
+                    let defined = (i - module.num_imported_functions) as usize;
+                    VMFuncRef {
+                        wasm_call: defined_function_code[defined],
+                        vmctx,
+                        type_id: type_ids[module.functions[i as usize].index()],
+                        _padding: 0,
+                    }
+                };
+                vmctx
+                    .add(offsets.func_ref(FuncIndex(i)) as usize)
+                    .cast::<VMFuncRef>()
+                    .write(func_ref);
+            }
+        }
+        Ok(instance)
+    }
+
+    /// Evaluates global initialisers, initialises tables, and applies active
+    /// element and data segments in order (a segment out of bounds traps, leaving
+    /// earlier segments' effects in place, as the spec says).
+    pub fn initialize(&mut self) -> Result<(), InstantiationError> {
+        let module = self.module.clone();
+        for (i, global) in module.globals.iter().enumerate() {
+            if let Some(init) = &global.init {
+                let value = self.eval_const(init);
+                // SAFETY: `global_pointer` of a defined global points into our VMContext.
+                unsafe { self.global_ptr(GlobalIndex(i as u32)).write(VMGlobalDefinition { bytes: value.bytes }) };
+            }
+        }
+        for (i, table) in module.tables.iter().enumerate().skip(module.num_imported_tables as usize) {
+            if let Some(init) = &table.init {
+                let value = self.eval_const(init).get_ptr();
+                let table = self.table_mut(TableIndex(i as u32));
+                let size = table.size();
+                table.fill(0, value, size);
+            }
+        }
+        for (i, segment) in module.elements.iter().enumerate() {
+            match &segment.mode {
+                ElementMode::Active { table, offset } => {
+                    let offset = u64::from(self.eval_const(offset).get_i32() as u32);
+                    let values: Vec<usize> =
+                        segment.items.iter().map(|e| self.eval_const(e).get_ptr()).collect();
+                    if !self.table_mut(*table).init(offset, &values) {
+                        return Err(InstantiationError::Trap(TrapCode::TableOutOfBounds));
+                    }
+                    self.dropped_elements[i] = true;
+                }
+                ElementMode::Declared => self.dropped_elements[i] = true,
+                ElementMode::Passive => {}
+            }
+        }
+        for (i, segment) in module.data.iter().enumerate() {
+            if let DataMode::Active { memory, offset } = &segment.mode {
+                let offset = u64::from(self.eval_const(offset).get_i32() as u32);
+                let memory = self.memory_mut(*memory);
+                let data = memory.data_mut();
+                match crate::table::range(offset, segment.bytes.len() as u64, data.len() as u64) {
+                    Some(r) => data[r].copy_from_slice(&segment.bytes),
+                    None => return Err(InstantiationError::Trap(TrapCode::MemoryOutOfBounds)),
+                }
+                self.dropped_data[i] = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Evaluates a constant expression in this instance's context.
+    pub fn eval_const(&self, expr: &ConstExpr) -> ValRaw {
+        let mut stack: Vec<u128> = Vec::with_capacity(2);
+        for op in &expr.ops {
+            let value = match *op {
+                ConstOp::I32Const(v) => v as u32 as u128,
+                ConstOp::I64Const(v) => v as u64 as u128,
+                ConstOp::F32Const(bits) => bits as u128,
+                ConstOp::F64Const(bits) => bits as u128,
+                ConstOp::V128Const(v) => v,
+                ConstOp::RefNull(_) => 0,
+                ConstOp::RefFunc(f) => self.func_ref(f) as usize as u128,
+                ConstOp::GlobalGet(g) => {
+                    // SAFETY: global pointers in the VMContext are valid for the store's life.
+                    let bytes = unsafe { (*self.global_ptr(g)).bytes };
+                    u128::from_le_bytes(bytes)
+                }
+                ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {
+                    let b = stack.pop().expect("validated") as u32;
+                    let a = stack.pop().expect("validated") as u32;
+                    (match op {
+                        ConstOp::I32Add => a.wrapping_add(b),
+                        ConstOp::I32Sub => a.wrapping_sub(b),
+                        _ => a.wrapping_mul(b),
+                    }) as u128
+                }
+                ConstOp::I64Add | ConstOp::I64Sub | ConstOp::I64Mul => {
+                    let b = stack.pop().expect("validated") as u64;
+                    let a = stack.pop().expect("validated") as u64;
+                    (match op {
+                        ConstOp::I64Add => a.wrapping_add(b),
+                        ConstOp::I64Sub => a.wrapping_sub(b),
+                        _ => a.wrapping_mul(b),
+                    }) as u128
+                }
+            };
+            stack.push(value);
+        }
+        ValRaw::u128(stack.pop().unwrap_or(0))
+    }
+
+    pub fn module(&self) -> &Arc<ModuleInfo> {
+        &self.module
+    }
+
+    pub fn vmctx(&self) -> *mut u8 {
+        self.vmctx.ptr
+    }
+
+    /// The instance whose VMContext is `vmctx`.
+    ///
+    /// # Safety
+    /// `vmctx` must be the VMContext of a live instance.
+    pub unsafe fn from_vmctx<'a>(vmctx: *mut u8) -> &'a mut Instance {
+        // SAFETY: per the contract, the INSTANCE slot holds the owning instance.
+        unsafe {
+            let instance = vmctx.add(VMOffsets::INSTANCE as usize).cast::<*mut Instance>().read();
+            &mut *instance
+        }
+    }
+
+    pub fn func_ref(&self, index: FuncIndex) -> *const VMFuncRef {
+        // SAFETY: the offset is within the VMContext.
+        unsafe { self.vmctx.ptr.add(self.offsets.func_ref(index) as usize).cast() }
+    }
+
+    pub fn global_ptr(&self, index: GlobalIndex) -> *mut VMGlobalDefinition {
+        // SAFETY: the slot was written in `new` and is pointer-aligned.
+        unsafe {
+            self.vmctx
+                .ptr
+                .add(self.offsets.global_pointer(index) as usize)
+                .cast::<*mut VMGlobalDefinition>()
+                .read()
+        }
+    }
+
+    pub fn memory_ptr(&self, index: MemoryIndex) -> *mut LinearMemory {
+        self.memories[index.index()]
+    }
+
+    pub fn memory_mut(&mut self, index: MemoryIndex) -> &mut LinearMemory {
+        // SAFETY: memories outlive the instance (owned by it or by its store), and
+        // `&mut self` means no other borrow through this instance exists.
+        unsafe { &mut *self.memories[index.index()] }
+    }
+
+    pub fn table_ptr(&self, index: TableIndex) -> *mut Table {
+        self.tables[index.index()]
+    }
+
+    pub fn table_mut(&mut self, index: TableIndex) -> &mut Table {
+        // SAFETY: as for `memory_mut`.
+        unsafe { &mut *self.tables[index.index()] }
+    }
+
+    pub fn data_segment(&self, index: u32) -> &[u8] {
+        if self.dropped_data[index as usize] {
+            &[]
+        } else {
+            &self.module.data[index as usize].bytes
+        }
+    }
+
+    pub fn drop_data(&mut self, index: u32) {
+        self.dropped_data[index as usize] = true;
+    }
+
+    /// The evaluated items of an element segment (empty once dropped).
+    pub fn element_segment(&self, index: u32) -> Vec<usize> {
+        if self.dropped_elements[index as usize] {
+            return Vec::new();
+        }
+        self.module.elements[index as usize]
+            .items
+            .iter()
+            .map(|e| self.eval_const(e).get_ptr())
+            .collect()
+    }
+
+    pub fn drop_element(&mut self, index: u32) {
+        self.dropped_elements[index as usize] = true;
+    }
+
+    /// Element type of table `index`.
+    pub fn table_element_type(&self, index: TableIndex) -> ValType {
+        self.module.tables[index.index()].ty.element
+    }
+}

@@ -1,0 +1,162 @@
+//! Wasm tables: a growable vector of pointer-sized elements.
+//!
+//! Elements are `*const VMFuncRef` for funcref tables and externref handles for
+//! externref tables; 0 is null. Compiled code reads the base and length through the
+//! boxed [`VMTableDefinition`], which is updated whenever growth reallocates.
+
+use crate::vmcontext::VMTableDefinition;
+use wazerox_frontend::TableType;
+
+/// Upper bound on table elements, whatever the declared maximum: keeps a hostile
+/// `table.grow` from exhausting host memory.
+pub const MAX_TABLE_ELEMENTS: u64 = 10_000_000;
+
+#[derive(Debug)]
+pub struct Table {
+    ty: TableType,
+    elements: Vec<usize>,
+    definition: Box<VMTableDefinition>,
+}
+
+// SAFETY: the raw pointer in `definition` points into `elements`, owned by the same
+// struct; moving the table between threads moves both together.
+unsafe impl Send for Table {}
+// SAFETY: shared references only read; mutation needs `&mut Table`.
+unsafe impl Sync for Table {}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableError(pub String);
+
+impl std::fmt::Display for TableError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TableError {}
+
+impl Table {
+    pub fn new(ty: TableType, init: usize) -> Result<Table, TableError> {
+        if ty.minimum > MAX_TABLE_ELEMENTS {
+            return Err(TableError(format!(
+                "table minimum of {} elements exceeds the limit of {MAX_TABLE_ELEMENTS}",
+                ty.minimum
+            )));
+        }
+        let mut elements = vec![init; ty.minimum as usize];
+        let definition = Box::new(VMTableDefinition {
+            base: elements.as_mut_ptr(),
+            current_elements: elements.len(),
+        });
+        Ok(Table {
+            ty,
+            elements,
+            definition,
+        })
+    }
+
+    pub fn ty(&self) -> TableType {
+        TableType {
+            minimum: self.elements.len() as u64,
+            ..self.ty
+        }
+    }
+
+    pub fn size(&self) -> u64 {
+        self.elements.len() as u64
+    }
+
+    pub fn maximum(&self) -> Option<u64> {
+        self.ty.maximum
+    }
+
+    pub fn vmtable(&mut self) -> *mut VMTableDefinition {
+        &mut *self.definition
+    }
+
+    fn sync_definition(&mut self) {
+        self.definition.base = self.elements.as_mut_ptr();
+        self.definition.current_elements = self.elements.len();
+    }
+
+    /// Grows by `delta` elements set to `init`; returns the old size, or `None` if the
+    /// maximum (declared or [`MAX_TABLE_ELEMENTS`]) would be exceeded.
+    pub fn grow(&mut self, delta: u64, init: usize) -> Option<u64> {
+        let old = self.size();
+        let new = old.checked_add(delta)?;
+        if new > self.ty.maximum.unwrap_or(u64::from(u32::MAX)) || new > MAX_TABLE_ELEMENTS {
+            return None;
+        }
+        self.elements.resize(new as usize, init);
+        self.sync_definition();
+        Some(old)
+    }
+
+    pub fn get(&self, index: u64) -> Option<usize> {
+        self.elements.get(usize::try_from(index).ok()?).copied()
+    }
+
+    pub fn set(&mut self, index: u64, value: usize) -> Result<(), TableError> {
+        let slot = usize::try_from(index)
+            .ok()
+            .and_then(|i| self.elements.get_mut(i))
+            .ok_or_else(|| TableError("out of bounds table access".into()))?;
+        *slot = value;
+        Ok(())
+    }
+
+    /// `table.fill`: false if the range is out of bounds (nothing written).
+    pub fn fill(&mut self, dst: u64, value: usize, len: u64) -> bool {
+        match range(dst, len, self.size()) {
+            Some(r) => {
+                self.elements[r].fill(value);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Writes `values` at `dst`: false if out of bounds (nothing written).
+    pub fn init(&mut self, dst: u64, values: &[usize]) -> bool {
+        match range(dst, values.len() as u64, self.size()) {
+            Some(r) => {
+                self.elements[r].copy_from_slice(values);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `table.copy` within one table (overlap-safe).
+    pub fn copy_within(&mut self, dst: u64, src: u64, len: u64) -> bool {
+        let size = self.size();
+        match (range(dst, len, size), range(src, len, size)) {
+            (Some(d), Some(s)) => {
+                self.elements.copy_within(s, d.start);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `table.copy` between two different tables.
+    pub fn copy_from(&mut self, src_table: &Table, dst: u64, src: u64, len: u64) -> bool {
+        match (range(dst, len, self.size()), range(src, len, src_table.size())) {
+            (Some(d), Some(s)) => {
+                self.elements[d].copy_from_slice(&src_table.elements[s]);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn elements(&self) -> &[usize] {
+        &self.elements
+    }
+}
+
+/// `start..start+len` if it lies within `0..size`.
+pub fn range(start: u64, len: u64, size: u64) -> Option<std::ops::Range<usize>> {
+    let end = start.checked_add(len)?;
+    (end <= size).then(|| start as usize..end as usize)
+}

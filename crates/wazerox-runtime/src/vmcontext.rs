@@ -1,0 +1,152 @@
+//! The `#[repr(C)]` structures that compiled code reads and writes directly.
+//!
+//! Their field offsets are part of the contract with the translator: the frontend's
+//! `VMOffsets` states them once, and the tests at the bottom of this file pin that the
+//! Rust layout agrees.
+
+use std::cell::UnsafeCell;
+
+/// Per-store state that compiled code consults: the stack limit (checked in every
+/// function prologue), fuel, epoch deadline, and the last Wasm→host exit (for
+/// backtraces). One per `Store`, boxed so its address is stable.
+#[repr(C)]
+#[derive(Debug)]
+pub struct VMStoreContext {
+    /// Lowest address the Wasm stack may grow to; Cranelift's prologue check traps
+    /// with `StackOverflow` below it. `usize::MAX` until the first entry sets it.
+    pub stack_limit: UnsafeCell<usize>,
+    /// Fuel consumed so far, counted upwards towards zero (negative = fuel left).
+    pub fuel_consumed: UnsafeCell<i64>,
+    /// The epoch at which running code must stop.
+    pub epoch_deadline: UnsafeCell<u64>,
+    /// Frame pointer of the last Wasm frame that called out to the host.
+    pub last_exit_fp: UnsafeCell<usize>,
+    /// Return address into Wasm of that host call.
+    pub last_exit_pc: UnsafeCell<usize>,
+    /// The embedding API's store (opaque to the runtime), so host functions called
+    /// from Wasm can find their store again.
+    pub store: UnsafeCell<*mut u8>,
+}
+
+impl VMStoreContext {
+    pub fn new() -> Self {
+        VMStoreContext {
+            stack_limit: UnsafeCell::new(usize::MAX),
+            fuel_consumed: UnsafeCell::new(0),
+            epoch_deadline: UnsafeCell::new(0),
+            last_exit_fp: UnsafeCell::new(0),
+            last_exit_pc: UnsafeCell::new(0),
+            store: UnsafeCell::new(std::ptr::null_mut()),
+        }
+    }
+}
+
+impl Default for VMStoreContext {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A linear memory as compiled code sees it. Owned by the memory object, which never
+/// moves it; every VMContext that uses the memory holds a pointer to it.
+#[repr(C)]
+#[derive(Debug)]
+pub struct VMMemoryDefinition {
+    /// Start of the memory; never changes for the memory's lifetime.
+    pub base: *mut u8,
+    /// Accessible bytes. Read by explicit bounds checks and `memory.size`.
+    pub current_length: std::sync::atomic::AtomicUsize,
+}
+
+/// A table as compiled code sees it. Elements are pointer-sized: a `*const VMFuncRef`
+/// for funcref tables, an externref handle for externref tables; 0 is null.
+#[repr(C)]
+#[derive(Debug)]
+pub struct VMTableDefinition {
+    pub base: *mut usize,
+    pub current_elements: usize,
+}
+
+/// A function reference: everything needed to call a function from compiled code.
+/// Tables and `ref.func` hand out pointers to these; imported functions are called
+/// through a copy kept in the importing instance's VMContext.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct VMFuncRef {
+    /// Native code with the Wasm calling convention `(callee_vmctx, caller_vmctx, params…)`.
+    pub wasm_call: *const u8,
+    /// The callee's VMContext (an instance's, or a host function's context).
+    pub vmctx: *mut u8,
+    /// Engine-wide canonical id of the function's type, compared by `call_indirect`.
+    pub type_id: u32,
+    pub _padding: u32,
+}
+
+impl VMFuncRef {
+    pub const NULL: VMFuncRef = VMFuncRef {
+        wasm_call: std::ptr::null(),
+        vmctx: std::ptr::null_mut(),
+        type_id: u32::MAX,
+        _padding: 0,
+    };
+}
+
+/// Storage of one global: 16 bytes so every value type (including v128) fits.
+#[repr(C, align(16))]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VMGlobalDefinition {
+    pub bytes: [u8; 16],
+}
+
+/// A raw value crossing the host boundary: every Wasm value fits in 16 bytes.
+/// Trampolines spill arguments and results into arrays of these.
+#[repr(C, align(16))]
+#[derive(Clone, Copy, Default)]
+pub struct ValRaw {
+    pub bytes: [u8; 16],
+}
+
+impl ValRaw {
+    pub fn i32(v: i32) -> Self {
+        Self::u128(v as u32 as u128)
+    }
+    pub fn i64(v: i64) -> Self {
+        Self::u128(v as u64 as u128)
+    }
+    pub fn f32(bits: u32) -> Self {
+        Self::u128(bits as u128)
+    }
+    pub fn f64(bits: u64) -> Self {
+        Self::u128(bits as u128)
+    }
+    pub fn u128(v: u128) -> Self {
+        ValRaw { bytes: v.to_le_bytes() }
+    }
+    pub fn ptr(v: usize) -> Self {
+        Self::u128(v as u128)
+    }
+    pub fn get_i32(&self) -> i32 {
+        self.get_u128() as u32 as i32
+    }
+    pub fn get_i64(&self) -> i64 {
+        self.get_u128() as u64 as i64
+    }
+    pub fn get_f32(&self) -> u32 {
+        self.get_u128() as u32
+    }
+    pub fn get_f64(&self) -> u64 {
+        self.get_u128() as u64
+    }
+    pub fn get_u128(&self) -> u128 {
+        u128::from_le_bytes(self.bytes)
+    }
+    pub fn get_ptr(&self) -> usize {
+        self.get_u128() as usize
+    }
+}
+
+impl std::fmt::Debug for ValRaw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ValRaw({:#x})", self.get_u128())
+    }
+}

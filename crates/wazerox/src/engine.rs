@@ -1,0 +1,210 @@
+//! `Config` and `Engine`: compilation settings, the compiler, the engine-wide
+//! registry of function types, and trampolines shared by every module and store.
+
+use crate::error::{Error, ErrorKind};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use wazerox_compiler::{Compiler, CompilerConfig};
+use wazerox_frontend::{FuncType, TranslationConfig, WasmFeatures};
+use wazerox_runtime::code_memory::CodeMemory;
+use wazerox_runtime::code_registry::{self, ModuleCode};
+use wazerox_runtime::memory::MemoryStyle;
+
+/// Settings for an [`Engine`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) features: WasmFeatures,
+    pub(crate) compiler: CompilerConfig,
+    pub(crate) translation: TranslationConfig,
+    pub(crate) memory_style: MemoryStyle,
+    pub(crate) max_wasm_stack: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Config {
+    /// WebAssembly 2.0 without SIMD (which is not implemented yet), optimizing for speed.
+    pub fn new() -> Self {
+        let features = WasmFeatures::WASM2 - WasmFeatures::SIMD;
+        Config {
+            features,
+            compiler: CompilerConfig::default(),
+            translation: TranslationConfig::default(),
+            memory_style: MemoryStyle::default(),
+            max_wasm_stack: 512 * 1024,
+        }
+    }
+
+    fn feature(&mut self, feature: WasmFeatures, enable: bool) -> &mut Self {
+        self.features.set(feature, enable);
+        self
+    }
+
+    /// Fixed-width SIMD (`v128`). Not implemented yet: modules using it are rejected
+    /// with an "unsupported feature" error either way.
+    pub fn wasm_simd(&mut self, enable: bool) -> &mut Self {
+        self.feature(WasmFeatures::SIMD, enable)
+    }
+    pub fn wasm_bulk_memory(&mut self, enable: bool) -> &mut Self {
+        self.feature(WasmFeatures::BULK_MEMORY, enable)
+    }
+    pub fn wasm_reference_types(&mut self, enable: bool) -> &mut Self {
+        self.feature(WasmFeatures::REFERENCE_TYPES, enable)
+    }
+    pub fn wasm_multi_value(&mut self, enable: bool) -> &mut Self {
+        self.feature(WasmFeatures::MULTI_VALUE, enable)
+    }
+    pub fn wasm_multi_memory(&mut self, enable: bool) -> &mut Self {
+        self.feature(WasmFeatures::MULTI_MEMORY, enable)
+    }
+    pub fn wasm_extended_const(&mut self, enable: bool) -> &mut Self {
+        self.feature(WasmFeatures::EXTENDED_CONST, enable)
+    }
+    pub fn wasm_threads(&mut self, enable: bool) -> &mut Self {
+        self.feature(WasmFeatures::THREADS, enable)
+    }
+    pub fn wasm_tail_call(&mut self, enable: bool) -> &mut Self {
+        self.feature(WasmFeatures::TAIL_CALL, enable)
+    }
+    pub fn wasm_memory64(&mut self, enable: bool) -> &mut Self {
+        self.feature(WasmFeatures::MEMORY64, enable)
+    }
+
+    /// Maximum native stack (bytes) Wasm code may use before trapping with
+    /// `StackOverflow`. Default 512 KiB.
+    pub fn max_wasm_stack(&mut self, bytes: usize) -> &mut Self {
+        self.max_wasm_stack = bytes;
+        self
+    }
+
+    /// Check every memory access explicitly instead of relying on guard pages.
+    pub fn explicit_bounds_checks(&mut self, enable: bool) -> &mut Self {
+        self.translation.explicit_bounds_checks = enable;
+        self
+    }
+
+    /// Cranelift optimization level: "none", "speed" (default) or "speed_and_size".
+    pub fn cranelift_opt_level(&mut self, level: &str) -> &mut Self {
+        self.compiler.opt_level = level.to_string();
+        self
+    }
+
+    /// Run Cranelift's IR verifier on every function (slow; for debugging).
+    pub fn cranelift_verifier(&mut self, enable: bool) -> &mut Self {
+        self.compiler.verify = enable;
+        self
+    }
+
+    /// Threads used to compile a module's functions (0 = one per core).
+    pub fn compile_threads(&mut self, threads: usize) -> &mut Self {
+        self.compiler.threads = threads;
+        self
+    }
+}
+
+/// Trampolines for one function type, shared by every store of the engine.
+pub(crate) struct SignatureTrampolines {
+    /// `extern "C" fn(code, callee_vmctx, caller_vmctx, values)`.
+    pub array_call: usize,
+    /// Wasm-convention entry that forwards to a host callback.
+    pub wasm_to_host: usize,
+    _code: Arc<ModuleCode>,
+}
+
+#[derive(Default)]
+struct TypeRegistry {
+    ids: HashMap<FuncType, u32>,
+    types: Vec<FuncType>,
+}
+
+pub(crate) struct EngineInner {
+    pub config: Config,
+    pub compiler: Compiler,
+    types: Mutex<TypeRegistry>,
+    trampolines: Mutex<HashMap<u32, Arc<SignatureTrampolines>>>,
+}
+
+/// Compiles modules and owns what they share. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct Engine(pub(crate) Arc<EngineInner>);
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new(&Config::default()).expect("the default configuration is valid")
+    }
+}
+
+impl Engine {
+    pub fn new(config: &Config) -> Result<Engine, Error> {
+        wazerox_runtime::traphandlers::init_traps();
+        let compiler = Compiler::new(config.compiler.clone())
+            .map_err(|e| Error::with_kind(ErrorKind::Unsupported, e))?;
+        Ok(Engine(Arc::new(EngineInner {
+            config: config.clone(),
+            compiler,
+            types: Mutex::default(),
+            trampolines: Mutex::default(),
+        })))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    pub(crate) fn same(&self, other: &Engine) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// The engine-wide id of `ty`: equal types get equal ids, which is what
+    /// `call_indirect` compares.
+    pub(crate) fn type_id(&self, ty: &FuncType) -> u32 {
+        let mut registry = self.0.types.lock().unwrap();
+        if let Some(id) = registry.ids.get(ty) {
+            return *id;
+        }
+        let id = registry.types.len() as u32;
+        registry.types.push(ty.clone());
+        registry.ids.insert(ty.clone(), id);
+        id
+    }
+
+    pub(crate) fn type_of(&self, id: u32) -> FuncType {
+        self.0.types.lock().unwrap().types[id as usize].clone()
+    }
+
+    /// The trampolines of type `id`, compiled on first use.
+    pub(crate) fn trampolines(&self, id: u32) -> Result<Arc<SignatureTrampolines>, Error> {
+        if let Some(t) = self.0.trampolines.lock().unwrap().get(&id) {
+            return Ok(t.clone());
+        }
+        let ty = self.type_of(id);
+        let compiled = self.0.compiler.compile_signature_trampolines(&ty)?;
+        let code = CodeMemory::new(&compiled.code, |_| Ok(()))
+            .map_err(|e| Error::with_kind(ErrorKind::Instantiation, e))?;
+        let base = code.base();
+        let module_code = Arc::new(ModuleCode::new(
+            code,
+            Vec::new(),
+            compiled.traps,
+            Some("<trampolines>".to_string()),
+            HashMap::new(),
+        ));
+        code_registry::register(&module_code);
+        let trampolines = Arc::new(SignatureTrampolines {
+            array_call: base + compiled.array_call as usize,
+            wasm_to_host: base + compiled.wasm_to_host as usize,
+            _code: module_code,
+        });
+        self.0
+            .trampolines
+            .lock()
+            .unwrap()
+            .entry(id)
+            .or_insert(trampolines.clone());
+        Ok(trampolines)
+    }
+}

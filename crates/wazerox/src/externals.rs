@@ -1,0 +1,391 @@
+//! Memories, tables and globals, and `Extern`, the sum of everything importable.
+
+use crate::error::{Error, ErrorKind};
+use crate::func::{Func, val_from_raw, val_to_raw};
+use crate::store::{AsContext, AsContextMut, GlobalData, StoreOpaque};
+use crate::values::{ExternType, GlobalType, MemoryType, Mutability, Ref, TableType, Val};
+use wazerox_frontend::ValType;
+use wazerox_runtime::memory::LinearMemory;
+use wazerox_runtime::table::Table as RuntimeTable;
+use wazerox_runtime::vmcontext::{VMGlobalDefinition, ValRaw};
+
+/// Anything an instance can import or export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extern {
+    Func(Func),
+    Global(Global),
+    Table(Table),
+    Memory(Memory),
+}
+
+impl Extern {
+    pub fn into_func(self) -> Option<Func> {
+        if let Extern::Func(f) = self { Some(f) } else { None }
+    }
+    pub fn into_global(self) -> Option<Global> {
+        if let Extern::Global(g) = self { Some(g) } else { None }
+    }
+    pub fn into_table(self) -> Option<Table> {
+        if let Extern::Table(t) = self { Some(t) } else { None }
+    }
+    pub fn into_memory(self) -> Option<Memory> {
+        if let Extern::Memory(m) = self { Some(m) } else { None }
+    }
+    pub fn ty(&self, store: impl AsContext) -> ExternType {
+        let ctx = store.as_context();
+        let store = ctx.opaque();
+        match self {
+            Extern::Func(f) => ExternType::Func(store.funcs[f.index].ty.clone()),
+            Extern::Global(g) => ExternType::Global(g.ty_in(store)),
+            Extern::Table(t) => ExternType::Table(t.ty_in(store)),
+            Extern::Memory(m) => ExternType::Memory(m.ty_in(store)),
+        }
+    }
+    pub(crate) fn store_id(&self) -> u64 {
+        match self {
+            Extern::Func(f) => f.store,
+            Extern::Global(g) => g.store,
+            Extern::Table(t) => t.store,
+            Extern::Memory(m) => m.store,
+        }
+    }
+}
+
+impl From<Func> for Extern {
+    fn from(f: Func) -> Self {
+        Extern::Func(f)
+    }
+}
+impl From<Global> for Extern {
+    fn from(g: Global) -> Self {
+        Extern::Global(g)
+    }
+}
+impl From<Table> for Extern {
+    fn from(t: Table) -> Self {
+        Extern::Table(t)
+    }
+}
+impl From<Memory> for Extern {
+    fn from(m: Memory) -> Self {
+        Extern::Memory(m)
+    }
+}
+
+/// A linear memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Memory {
+    pub(crate) store: u64,
+    pub(crate) index: usize,
+}
+
+impl Memory {
+    pub fn new(mut store: impl AsContextMut, ty: MemoryType) -> Result<Memory, Error> {
+        let mut ctx = store.as_context_mut();
+        let store = ctx.opaque_mut();
+        let style = store.engine.config().memory_style.clone();
+        let mut memory = Box::new(
+            LinearMemory::new(ty.minimum(), ty.maximum(), &style)
+                .map_err(|e| Error::with_kind(ErrorKind::Instantiation, e.to_string()))?,
+        );
+        let ptr: *mut LinearMemory = &mut *memory;
+        store.host_memories.push(memory);
+        Ok(Memory::register(store, ptr))
+    }
+
+    pub(crate) fn register(store: &mut StoreOpaque, ptr: *mut LinearMemory) -> Memory {
+        let index = match store.memory_handles.get(&(ptr as usize)) {
+            Some(i) => *i,
+            None => {
+                store.memories.push(ptr);
+                store.memory_handles.insert(ptr as usize, store.memories.len() - 1);
+                store.memories.len() - 1
+            }
+        };
+        Memory {
+            store: store.id,
+            index,
+        }
+    }
+
+    pub(crate) fn ptr(&self, store: &StoreOpaque) -> *mut LinearMemory {
+        assert_eq!(store.id, self.store, "memory used with a foreign store");
+        store.memories[self.index]
+    }
+
+    fn linear<'a>(&self, store: &'a StoreOpaque) -> &'a LinearMemory {
+        // SAFETY: memories live as long as their store.
+        unsafe { &*self.ptr(store) }
+    }
+
+    pub(crate) fn ty_in(&self, store: &StoreOpaque) -> MemoryType {
+        let m = self.linear(store);
+        let mut ty = MemoryType::new(0, None);
+        ty.inner.minimum = m.size_pages();
+        ty.inner.maximum = m.maximum_pages();
+        ty
+    }
+
+    pub fn ty(&self, store: impl AsContext) -> MemoryType {
+        self.ty_in(store.as_context().opaque())
+    }
+
+    /// The memory's bytes. Panics if used with another store.
+    pub fn data<'a, T: 'a>(&self, store: impl Into<crate::StoreContext<'a, T>>) -> &'a [u8] {
+        self.linear(store.into().opaque()).data()
+    }
+
+    pub fn data_mut<'a, T: 'a>(&self, store: impl Into<crate::StoreContextMut<'a, T>>) -> &'a mut [u8] {
+        let ctx = store.into();
+        let ptr = self.ptr(&ctx.0.opaque);
+        // SAFETY: the exclusive store borrow for 'a guarantees no other access.
+        unsafe { (*ptr).data_mut() }
+    }
+
+    /// Size in 64 KiB pages.
+    pub fn size(&self, store: impl AsContext) -> u64 {
+        self.linear(store.as_context().opaque()).size_pages()
+    }
+
+    pub fn data_size(&self, store: impl AsContext) -> usize {
+        self.linear(store.as_context().opaque()).byte_size() as usize
+    }
+
+    /// Grows by `delta` pages; returns the previous size in pages.
+    pub fn grow(&self, mut store: impl AsContextMut, delta: u64) -> Result<u64, Error> {
+        let mut ctx = store.as_context_mut();
+        let ptr = self.ptr(ctx.opaque_mut());
+        // SAFETY: exclusive store access; the memory is live.
+        unsafe { (*ptr).grow(delta) }
+            .ok_or_else(|| Error::usage(format!("failed to grow memory by {delta} pages")))
+    }
+
+    pub fn read(&self, store: impl AsContext, offset: usize, buffer: &mut [u8]) -> Result<(), Error> {
+        let data = self.linear(store.as_context().opaque()).data();
+        let src = offset
+            .checked_add(buffer.len())
+            .and_then(|end| data.get(offset..end))
+            .ok_or_else(|| Error::usage("memory read out of bounds"))?;
+        buffer.copy_from_slice(src);
+        Ok(())
+    }
+
+    pub fn write(&self, mut store: impl AsContextMut, offset: usize, buffer: &[u8]) -> Result<(), Error> {
+        let mut ctx = store.as_context_mut();
+        let ptr = self.ptr(ctx.opaque_mut());
+        // SAFETY: exclusive store access; the memory is live.
+        let data = unsafe { (*ptr).data_mut() };
+        let dst = offset
+            .checked_add(buffer.len())
+            .and_then(|end| data.get_mut(offset..end))
+            .ok_or_else(|| Error::usage("memory write out of bounds"))?;
+        dst.copy_from_slice(buffer);
+        Ok(())
+    }
+}
+
+impl<'a, T: AsContextMut> From<&'a mut T> for crate::StoreContextMut<'a, T::Data> {
+    fn from(t: &'a mut T) -> Self {
+        t.as_context_mut()
+    }
+}
+
+/// A global variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Global {
+    pub(crate) store: u64,
+    pub(crate) index: usize,
+}
+
+impl Global {
+    pub fn new(mut store: impl AsContextMut, ty: GlobalType, value: Val) -> Result<Global, Error> {
+        let mut ctx = store.as_context_mut();
+        let store = ctx.opaque_mut();
+        if value.ty() != ty.content() {
+            return Err(Error::usage(format!(
+                "global of type {} initialised with a {}",
+                ty.content(),
+                value.ty()
+            )));
+        }
+        let raw = val_to_raw(store, &value)?;
+        let mut definition = Box::new(VMGlobalDefinition { bytes: raw.bytes });
+        let ptr: *mut VMGlobalDefinition = &mut *definition;
+        store.host_globals.push(definition);
+        let ty = wazerox_frontend::GlobalType {
+            content: ty.content(),
+            mutable: ty.mutability() == Mutability::Var,
+        };
+        Ok(Global::register(store, ptr, ty))
+    }
+
+    pub(crate) fn register(
+        store: &mut StoreOpaque,
+        definition: *mut VMGlobalDefinition,
+        ty: wazerox_frontend::GlobalType,
+    ) -> Global {
+        let index = match store.global_handles.get(&(definition as usize)) {
+            Some(i) => *i,
+            None => {
+                store.globals.push(GlobalData { definition, ty });
+                store.global_handles.insert(definition as usize, store.globals.len() - 1);
+                store.globals.len() - 1
+            }
+        };
+        Global {
+            store: store.id,
+            index,
+        }
+    }
+
+    pub(crate) fn data<'a>(&self, store: &'a StoreOpaque) -> &'a GlobalData {
+        assert_eq!(store.id, self.store, "global used with a foreign store");
+        &store.globals[self.index]
+    }
+
+    pub(crate) fn ty_in(&self, store: &StoreOpaque) -> GlobalType {
+        GlobalType::from_frontend(self.data(store).ty)
+    }
+
+    pub fn ty(&self, store: impl AsContext) -> GlobalType {
+        self.ty_in(store.as_context().opaque())
+    }
+
+    pub fn get(&self, mut store: impl AsContextMut) -> Val {
+        let mut ctx = store.as_context_mut();
+        let store = ctx.opaque_mut();
+        let data = self.data(store);
+        let ty = data.ty.content;
+        // SAFETY: global storage lives as long as the store.
+        let raw = ValRaw { bytes: unsafe { (*data.definition).bytes } };
+        val_from_raw(store, ty, &raw).unwrap_or(Val::default_for(ty))
+    }
+
+    pub fn set(&self, mut store: impl AsContextMut, value: Val) -> Result<(), Error> {
+        let mut ctx = store.as_context_mut();
+        let store = ctx.opaque_mut();
+        let data = self.data(store);
+        if !data.ty.mutable {
+            return Err(Error::usage("cannot set an immutable global"));
+        }
+        if value.ty() != data.ty.content {
+            return Err(Error::usage(format!(
+                "global of type {} set to a {}",
+                data.ty.content,
+                value.ty()
+            )));
+        }
+        let definition = data.definition;
+        let raw = val_to_raw(store, &value)?;
+        // SAFETY: exclusive store access; storage lives as long as the store.
+        unsafe { (*definition).bytes = raw.bytes };
+        Ok(())
+    }
+}
+
+/// A table of references.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Table {
+    pub(crate) store: u64,
+    pub(crate) index: usize,
+}
+
+fn ref_to_raw(store: &StoreOpaque, element: ValType, value: Ref) -> Result<usize, Error> {
+    let value = value.into_val();
+    if value.ty() != element {
+        return Err(Error::usage(format!(
+            "{} stored in a table of {element}",
+            value.ty()
+        )));
+    }
+    Ok(val_to_raw(store, &value)?.get_ptr())
+}
+
+impl Table {
+    pub fn new(mut store: impl AsContextMut, ty: TableType, init: Ref) -> Result<Table, Error> {
+        let mut ctx = store.as_context_mut();
+        let store = ctx.opaque_mut();
+        let init = ref_to_raw(store, ty.element(), init)?;
+        let mut table = Box::new(
+            RuntimeTable::new(ty.inner, init)
+                .map_err(|e| Error::with_kind(ErrorKind::Instantiation, e.to_string()))?,
+        );
+        let ptr: *mut RuntimeTable = &mut *table;
+        store.host_tables.push(table);
+        Ok(Table::register(store, ptr))
+    }
+
+    pub(crate) fn register(store: &mut StoreOpaque, ptr: *mut RuntimeTable) -> Table {
+        let index = match store.table_handles.get(&(ptr as usize)) {
+            Some(i) => *i,
+            None => {
+                store.tables.push(ptr);
+                store.table_handles.insert(ptr as usize, store.tables.len() - 1);
+                store.tables.len() - 1
+            }
+        };
+        Table {
+            store: store.id,
+            index,
+        }
+    }
+
+    pub(crate) fn ptr(&self, store: &StoreOpaque) -> *mut RuntimeTable {
+        assert_eq!(store.id, self.store, "table used with a foreign store");
+        store.tables[self.index]
+    }
+
+    pub(crate) fn ty_in(&self, store: &StoreOpaque) -> TableType {
+        // SAFETY: tables live as long as their store.
+        TableType {
+            inner: unsafe { (*self.ptr(store)).ty() },
+        }
+    }
+
+    pub fn ty(&self, store: impl AsContext) -> TableType {
+        self.ty_in(store.as_context().opaque())
+    }
+
+    pub fn size(&self, store: impl AsContext) -> u64 {
+        // SAFETY: tables live as long as their store.
+        unsafe { (*self.ptr(store.as_context().opaque())).size() }
+    }
+
+    pub fn get(&self, mut store: impl AsContextMut, index: u64) -> Option<Ref> {
+        let mut ctx = store.as_context_mut();
+        let store = ctx.opaque_mut();
+        let ptr = self.ptr(store);
+        // SAFETY: tables live as long as their store.
+        let (raw, element) = unsafe { ((*ptr).get(index)?, (*ptr).ty().element) };
+        match val_from_raw(store, element, &ValRaw::ptr(raw)).ok()? {
+            Val::FuncRef(f) => Some(Ref::Func(f)),
+            Val::ExternRef(e) => Some(Ref::Extern(e)),
+            _ => None,
+        }
+    }
+
+    pub fn set(&self, mut store: impl AsContextMut, index: u64, value: Ref) -> Result<(), Error> {
+        let mut ctx = store.as_context_mut();
+        let store = ctx.opaque_mut();
+        let ptr = self.ptr(store);
+        // SAFETY: exclusive store access; tables live as long as their store.
+        unsafe {
+            let raw = ref_to_raw(store, (*ptr).ty().element, value)?;
+            (*ptr).set(index, raw).map_err(|e| Error::usage(e.to_string()))
+        }
+    }
+
+    /// Grows by `delta` elements set to `init`; returns the previous size.
+    pub fn grow(&self, mut store: impl AsContextMut, delta: u64, init: Ref) -> Result<u64, Error> {
+        let mut ctx = store.as_context_mut();
+        let store = ctx.opaque_mut();
+        let ptr = self.ptr(store);
+        // SAFETY: exclusive store access; tables live as long as their store.
+        unsafe {
+            let raw = ref_to_raw(store, (*ptr).ty().element, init)?;
+            (*ptr)
+                .grow(delta, raw)
+                .ok_or_else(|| Error::usage(format!("failed to grow table by {delta}")))
+        }
+    }
+}

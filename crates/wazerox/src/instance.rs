@@ -1,0 +1,235 @@
+//! `Instance`: instantiation (import matching, segment initialisation, start
+//! function) and export lookup.
+
+use crate::error::{Error, ErrorKind};
+use crate::externals::{Extern, Global, Memory, Table};
+use crate::func::{Func, TypedFunc, WasmParams, WasmResults};
+use crate::module::Module;
+use crate::store::{AsContextMut, InstanceData, StoreInner, StoreOpaque};
+use wazerox_frontend::{
+    ExportKind, FuncIndex, GlobalIndex, ImportKind, MemoryIndex, TableIndex,
+};
+use wazerox_runtime::instance::{Imports, Instance as RuntimeInstance, InstantiationError};
+
+/// An instantiated module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Instance {
+    pub(crate) store: u64,
+    pub(crate) index: usize,
+}
+
+/// Whether limits `(min, max)` of an actual object satisfy the declared import.
+fn limits_match(actual_min: u64, actual_max: Option<u64>, min: u64, max: Option<u64>) -> bool {
+    actual_min >= min
+        && match (max, actual_max) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(m), Some(a)) => a <= m,
+        }
+}
+
+fn resolve_imports(store: &mut StoreOpaque, module: &Module, imports: &[Extern]) -> Result<Imports, Error> {
+    let info = module.info();
+    if imports.len() != info.imports.len() {
+        return Err(Error::link(format!(
+            "module expects {} imports, {} were given",
+            info.imports.len(),
+            imports.len()
+        )));
+    }
+    let mut resolved = Imports::default();
+    for (import, item) in info.imports.iter().zip(imports) {
+        store.check(item.store_id())?;
+        let name = format!("{}::{}", import.module, import.name);
+        let mismatch = |what: &str| Error::link(format!("incompatible import type for `{name}`: {what}"));
+        match (&import.kind, item) {
+            (ImportKind::Function(ty), Extern::Func(f)) => {
+                let expected = module.0.type_ids[ty.index()];
+                if f.type_id(store) != expected {
+                    return Err(mismatch(&format!(
+                        "expected {}, found {}",
+                        info.types[ty.index()],
+                        store.funcs[f.index].ty
+                    )));
+                }
+                // SAFETY: function references of this store are live.
+                resolved.functions.push(unsafe { *store.funcs[f.index].func_ref });
+            }
+            (ImportKind::Table(ty), Extern::Table(t)) => {
+                let actual = t.ty_in(store);
+                if actual.element() != ty.element
+                    || !limits_match(actual.minimum(), actual.maximum(), ty.minimum, ty.maximum)
+                {
+                    return Err(mismatch("table element type or limits"));
+                }
+                resolved.tables.push(t.ptr(store));
+            }
+            (ImportKind::Memory(ty), Extern::Memory(m)) => {
+                let actual = m.ty_in(store);
+                if actual.is_shared() != ty.shared
+                    || !limits_match(actual.minimum(), actual.maximum(), ty.minimum, ty.maximum)
+                {
+                    return Err(mismatch("memory limits"));
+                }
+                resolved.memories.push(m.ptr(store));
+            }
+            (ImportKind::Global(ty), Extern::Global(g)) => {
+                let data = g.data(store);
+                if data.ty != *ty {
+                    return Err(mismatch("global type or mutability"));
+                }
+                resolved.globals.push(data.definition);
+            }
+            _ => return Err(mismatch("wrong kind of item")),
+        }
+    }
+    Ok(resolved)
+}
+
+impl Instance {
+    /// Instantiates `module` with `imports` given in the module's import order.
+    pub fn new<T>(mut store: impl AsContextMut<Data = T>, module: &Module, imports: &[Extern]) -> Result<Instance, Error> {
+        let mut ctx = store.as_context_mut();
+        Instance::new_in(ctx.0, module, imports)
+    }
+
+    pub(crate) fn new_in<T>(store: &mut StoreInner<T>, module: &Module, imports: &[Extern]) -> Result<Instance, Error> {
+        let opaque = &mut store.opaque;
+        if !opaque.engine.same(module.engine()) {
+            return Err(Error::usage("module compiled by another engine"));
+        }
+        let imports = resolve_imports(opaque, module, imports)?;
+        let mut runtime = RuntimeInstance::new(
+            module.info().clone(),
+            module.0.type_ids.clone(),
+            &module
+                .0
+                .function_addresses
+                .iter()
+                .map(|a| *a as *const u8)
+                .collect::<Vec<_>>(),
+            imports,
+            &*opaque.vm_store_context,
+            &opaque.engine.config().memory_style,
+        )
+        .map_err(|e| Error::with_kind(ErrorKind::Instantiation, e.to_string()))?;
+        let init = runtime.initialize();
+        let vmctx = runtime.vmctx() as usize;
+        opaque.instances.push(InstanceData {
+            runtime,
+            module: module.clone(),
+        });
+        let index = opaque.instances.len() - 1;
+        opaque.instance_by_vmctx.insert(vmctx, index);
+        let instance = Instance {
+            store: opaque.id,
+            index,
+        };
+        match init {
+            Ok(()) => {}
+            Err(InstantiationError::Trap(code)) => {
+                return Err(crate::error::Trap::new(code, Vec::new()).into());
+            }
+            Err(InstantiationError::Resource(m)) => {
+                return Err(Error::with_kind(ErrorKind::Instantiation, m));
+            }
+        }
+        if let Some(start) = module.info().start {
+            let func = instance.func_at(opaque, start);
+            func.call(crate::store::StoreContextMut(store), &[], &mut [])?;
+        }
+        Ok(instance)
+    }
+
+    fn func_at(&self, store: &mut StoreOpaque, index: FuncIndex) -> Func {
+        let data = &store.instances[self.index];
+        let func_ref = data.runtime.func_ref(index);
+        let type_id = data.module.type_id_of_func(index);
+        let ty = data.module.info().func_type(index).clone();
+        let array_call = store
+            .engine
+            .trampolines(type_id)
+            .expect("trampolines of a compiled module's type compile")
+            .array_call;
+        Func::register(store, func_ref, type_id, ty, array_call)
+    }
+
+    pub fn get_export(&self, mut store: impl AsContextMut, name: &str) -> Option<Extern> {
+        let mut ctx = store.as_context_mut();
+        let store = ctx.opaque_mut();
+        if store.id != self.store {
+            return None;
+        }
+        export_by_index(store, self.index, name)
+    }
+
+    pub fn get_func(&self, store: impl AsContextMut, name: &str) -> Option<Func> {
+        self.get_export(store, name)?.into_func()
+    }
+
+    pub fn get_typed_func<Params: WasmParams, Results: WasmResults>(
+        &self,
+        mut store: impl AsContextMut,
+        name: &str,
+    ) -> Result<TypedFunc<Params, Results>, Error> {
+        let func = self
+            .get_func(&mut store, name)
+            .ok_or_else(|| Error::usage(format!("no exported function named `{name}`")))?;
+        func.typed(&store)
+    }
+
+    pub fn get_memory(&self, store: impl AsContextMut, name: &str) -> Option<Memory> {
+        self.get_export(store, name)?.into_memory()
+    }
+
+    pub fn get_global(&self, store: impl AsContextMut, name: &str) -> Option<Global> {
+        self.get_export(store, name)?.into_global()
+    }
+
+    pub fn get_table(&self, store: impl AsContextMut, name: &str) -> Option<Table> {
+        self.get_export(store, name)?.into_table()
+    }
+
+    /// Every export, in declaration order.
+    pub fn exports(&self, mut store: impl AsContextMut) -> Vec<(String, Extern)> {
+        let mut ctx = store.as_context_mut();
+        let store = ctx.opaque_mut();
+        let names: Vec<String> = store.instances[self.index]
+            .module
+            .info()
+            .exports
+            .iter()
+            .map(|e| e.name.clone())
+            .collect();
+        names
+            .into_iter()
+            .filter_map(|n| export_by_index(store, self.index, &n).map(|e| (n, e)))
+            .collect()
+    }
+}
+
+pub(crate) fn export_by_index(store: &mut StoreOpaque, index: usize, name: &str) -> Option<Extern> {
+    let instance = Instance {
+        store: store.id,
+        index,
+    };
+    let data = &store.instances[index];
+    let export = data.module.info().export(name)?.clone();
+    Some(match export.kind {
+        ExportKind::Function => Extern::Func(instance.func_at(store, FuncIndex(export.index))),
+        ExportKind::Memory => {
+            let ptr = data.runtime.memory_ptr(MemoryIndex(export.index));
+            Extern::Memory(Memory::register(store, ptr))
+        }
+        ExportKind::Table => {
+            let ptr = data.runtime.table_ptr(TableIndex(export.index));
+            Extern::Table(Table::register(store, ptr))
+        }
+        ExportKind::Global => {
+            let ptr = data.runtime.global_ptr(GlobalIndex(export.index));
+            let ty = data.module.info().globals[export.index as usize].ty;
+            Extern::Global(Global::register(store, ptr, ty))
+        }
+    })
+}
+

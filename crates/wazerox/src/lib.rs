@@ -1,0 +1,55 @@
+//! wazerox: a WebAssembly runtime that compiles Wasm to native code with Cranelift.
+//!
+//! The embedding API mirrors the shape embedders know from wasmtime:
+//!
+//! ```
+//! use wazerox::{Engine, Module, Store, Linker, Caller};
+//!
+//! let engine = Engine::default();
+//! let module = Module::new(&engine, r#"
+//!     (module
+//!       (import "host" "double" (func $double (param i32) (result i32)))
+//!       (func (export "run") (param i32) (result i32)
+//!         local.get 0 call $double i32.const 1 i32.add))
+//! "#)?;
+//! let mut store = Store::new(&engine, 0u32);
+//! let mut linker = Linker::new(&engine);
+//! linker.func_wrap("host", "double", |mut caller: Caller<'_, u32>, x: i32| {
+//!     *caller.data_mut() += 1;
+//!     x * 2
+//! })?;
+//! let instance = linker.instantiate(&mut store, &module)?;
+//! let run = instance.get_typed_func::<i32, i32>(&mut store, "run")?;
+//! assert_eq!(run.call(&mut store, 20)?, 41);
+//! assert_eq!(*store.data(), 1);
+//! # Ok::<(), wazerox::Error>(())
+//! ```
+//!
+//! Layout of this crate: `engine` (configuration, compiler, type registry, shared
+//! trampolines), `module` (compiled code), `store` (everything instantiated, owned
+//! per store), `instance`, `func` (calls in both directions), `externals` (memories,
+//! tables, globals), `linker`, `values`, `error`.
+
+mod engine;
+mod error;
+mod externals;
+mod func;
+mod instance;
+mod linker;
+mod module;
+mod store;
+mod values;
+
+pub use engine::{Config, Engine};
+pub use error::{Error, ErrorKind, FrameInfo, Trap};
+pub use externals::{Extern, Global, Memory, Table};
+pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
+pub use instance::Instance;
+pub use linker::Linker;
+pub use module::{ExportType, ImportType, Module};
+pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut};
+pub use values::{ExternRef, ExternType, GlobalType, MemoryType, Mutability, Ref, TableType, Val};
+pub use wazerox_frontend::{FuncType, TrapCode, ValType};
+
+/// Result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

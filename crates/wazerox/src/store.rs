@@ -1,0 +1,247 @@
+//! `Store<T>`: owns everything instantiated (instances, host functions, memories,
+//! tables, globals, externrefs) plus the embedder's data `T`.
+//!
+//! Handles (`Func`, `Memory`, …) are indices into a store plus the store's id, so they
+//! are `Copy`, cannot dangle (the store frees nothing before it is dropped), and
+//! using one with the wrong store is a clean error.
+
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::func::HostFuncContext;
+use crate::module::Module;
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use wazerox_frontend::{FuncType, GlobalType};
+use wazerox_runtime::instance::Instance as RuntimeInstance;
+use wazerox_runtime::memory::LinearMemory;
+use wazerox_runtime::table::Table as RuntimeTable;
+use wazerox_runtime::vmcontext::{VMFuncRef, VMGlobalDefinition, VMStoreContext};
+
+static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) struct InstanceData {
+    pub runtime: Box<RuntimeInstance>,
+    pub module: Module,
+}
+
+pub(crate) struct FuncData {
+    pub func_ref: *const VMFuncRef,
+    pub type_id: u32,
+    pub ty: FuncType,
+    /// Host→Wasm trampoline for the function's type.
+    pub array_call: usize,
+}
+
+pub(crate) struct GlobalData {
+    pub definition: *mut VMGlobalDefinition,
+    pub ty: GlobalType,
+}
+
+/// The part of a store that does not depend on `T`.
+pub struct StoreOpaque {
+    pub(crate) id: u64,
+    pub(crate) engine: Engine,
+    pub(crate) vm_store_context: Box<VMStoreContext>,
+    pub(crate) instances: Vec<InstanceData>,
+    pub(crate) funcs: Vec<FuncData>,
+    pub(crate) host_funcs: Vec<Box<HostFuncContext>>,
+    pub(crate) memories: Vec<*mut LinearMemory>,
+    pub(crate) tables: Vec<*mut RuntimeTable>,
+    pub(crate) globals: Vec<GlobalData>,
+    /// Memories, tables and globals created by the host (not by an instance).
+    pub(crate) host_memories: Vec<Box<LinearMemory>>,
+    pub(crate) host_tables: Vec<Box<RuntimeTable>>,
+    pub(crate) host_globals: Vec<Box<VMGlobalDefinition>>,
+    pub(crate) externrefs: Vec<Arc<dyn Any + Send + Sync>>,
+    /// Handle of each object already handed out, keyed by its address, so the same
+    /// object always gets the same handle.
+    pub(crate) func_handles: HashMap<usize, usize>,
+    pub(crate) memory_handles: HashMap<usize, usize>,
+    pub(crate) table_handles: HashMap<usize, usize>,
+    pub(crate) global_handles: HashMap<usize, usize>,
+    /// VMContext address → index in `instances`.
+    pub(crate) instance_by_vmctx: HashMap<usize, usize>,
+}
+
+// SAFETY: the raw pointers all point at objects owned by this store (or by the
+// engine/modules it holds `Arc`s to); the store is used by one thread at a time.
+unsafe impl Send for StoreOpaque {}
+// SAFETY: shared references to a store only read.
+unsafe impl Sync for StoreOpaque {}
+
+impl StoreOpaque {
+    pub(crate) fn check(&self, store_id: u64) -> Result<(), Error> {
+        if self.id == store_id {
+            Ok(())
+        } else {
+            Err(Error::usage("object used with a store it does not belong to"))
+        }
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+/// The store proper: [`StoreOpaque`] plus the embedder's data.
+pub struct StoreInner<T> {
+    pub(crate) opaque: StoreOpaque,
+    pub(crate) data: T,
+}
+
+/// A collection of instances and host objects, with embedder data `T`.
+pub struct Store<T> {
+    pub(crate) inner: Box<StoreInner<T>>,
+}
+
+impl<T> Store<T> {
+    pub fn new(engine: &Engine, data: T) -> Store<T> {
+        Store {
+            inner: Box::new(StoreInner {
+                opaque: StoreOpaque {
+                    id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
+                    engine: engine.clone(),
+                    vm_store_context: Box::new(VMStoreContext::new()),
+                    instances: Vec::new(),
+                    funcs: Vec::new(),
+                    host_funcs: Vec::new(),
+                    memories: Vec::new(),
+                    tables: Vec::new(),
+                    globals: Vec::new(),
+                    host_memories: Vec::new(),
+                    host_tables: Vec::new(),
+                    host_globals: Vec::new(),
+                    externrefs: Vec::new(),
+                    func_handles: HashMap::new(),
+                    memory_handles: HashMap::new(),
+                    table_handles: HashMap::new(),
+                    global_handles: HashMap::new(),
+                    instance_by_vmctx: HashMap::new(),
+                },
+                data,
+            }),
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.opaque.engine
+    }
+    pub fn data(&self) -> &T {
+        &self.inner.data
+    }
+    pub fn data_mut(&mut self) -> &mut T {
+        &mut self.inner.data
+    }
+    pub fn into_data(self) -> T {
+        self.inner.data
+    }
+}
+
+/// Shared access to a store.
+pub struct StoreContext<'a, T>(pub(crate) &'a StoreInner<T>);
+
+/// Exclusive access to a store.
+pub struct StoreContextMut<'a, T>(pub(crate) &'a mut StoreInner<T>);
+
+impl<'a, T> StoreContext<'a, T> {
+    pub(crate) fn opaque(&self) -> &'a StoreOpaque {
+        &self.0.opaque
+    }
+    pub fn data(&self) -> &'a T {
+        &self.0.data
+    }
+}
+
+impl<T> StoreContextMut<'_, T> {
+    pub(crate) fn opaque(&self) -> &StoreOpaque {
+        &self.0.opaque
+    }
+    pub(crate) fn opaque_mut(&mut self) -> &mut StoreOpaque {
+        &mut self.0.opaque
+    }
+    pub fn data(&self) -> &T {
+        &self.0.data
+    }
+    pub fn data_mut(&mut self) -> &mut T {
+        &mut self.0.data
+    }
+}
+
+/// Anything that gives shared access to a store: `&Store<T>`, `&mut Store<T>`,
+/// `Caller<'_, T>`, …
+pub trait AsContext {
+    type Data;
+    fn as_context(&self) -> StoreContext<'_, Self::Data>;
+}
+
+/// Anything that gives exclusive access to a store.
+pub trait AsContextMut: AsContext {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, Self::Data>;
+}
+
+impl<T> AsContext for Store<T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext(&self.inner)
+    }
+}
+
+impl<T> AsContextMut for Store<T> {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, T> {
+        StoreContextMut(&mut self.inner)
+    }
+}
+
+impl<T> AsContext for StoreContextMut<'_, T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext(self.0)
+    }
+}
+
+impl<T> AsContextMut for StoreContextMut<'_, T> {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, T> {
+        StoreContextMut(self.0)
+    }
+}
+
+impl<T> AsContext for StoreContext<'_, T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext(self.0)
+    }
+}
+
+impl<C: AsContext + ?Sized> AsContext for &C {
+    type Data = C::Data;
+    fn as_context(&self) -> StoreContext<'_, C::Data> {
+        (**self).as_context()
+    }
+}
+
+impl<C: AsContext + ?Sized> AsContext for &mut C {
+    type Data = C::Data;
+    fn as_context(&self) -> StoreContext<'_, C::Data> {
+        (**self).as_context()
+    }
+}
+
+impl<C: AsContextMut + ?Sized> AsContextMut for &mut C {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, C::Data> {
+        (**self).as_context_mut()
+    }
+}
+
+impl<'a, T: AsContext> From<&'a T> for StoreContext<'a, T::Data> {
+    fn from(t: &'a T) -> Self {
+        t.as_context()
+    }
+}
+
+impl<'a, T: AsContextMut> From<&'a mut T> for StoreContext<'a, T::Data> {
+    fn from(t: &'a mut T) -> Self {
+        t.as_context()
+    }
+}

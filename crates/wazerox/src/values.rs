@@ -1,0 +1,243 @@
+//! Values and the types of externals, as the API presents them.
+
+use crate::func::Func;
+use crate::store::{AsContext, AsContextMut, StoreOpaque};
+use std::any::Any;
+use std::sync::Arc;
+use wazerox_frontend::{EntityType, FuncType, ValType};
+
+/// A Wasm value.
+#[derive(Debug, Clone)]
+pub enum Val {
+    I32(i32),
+    I64(i64),
+    /// Bits of an `f32` (NaN payloads are preserved).
+    F32(u32),
+    /// Bits of an `f64`.
+    F64(u64),
+    V128(u128),
+    FuncRef(Option<Func>),
+    ExternRef(Option<ExternRef>),
+}
+
+impl Val {
+    pub fn ty(&self) -> ValType {
+        match self {
+            Val::I32(_) => ValType::I32,
+            Val::I64(_) => ValType::I64,
+            Val::F32(_) => ValType::F32,
+            Val::F64(_) => ValType::F64,
+            Val::V128(_) => ValType::V128,
+            Val::FuncRef(_) => ValType::FuncRef,
+            Val::ExternRef(_) => ValType::ExternRef,
+        }
+    }
+    pub fn i32(&self) -> Option<i32> {
+        if let Val::I32(v) = self { Some(*v) } else { None }
+    }
+    pub fn i64(&self) -> Option<i64> {
+        if let Val::I64(v) = self { Some(*v) } else { None }
+    }
+    pub fn f32(&self) -> Option<f32> {
+        if let Val::F32(v) = self { Some(f32::from_bits(*v)) } else { None }
+    }
+    pub fn f64(&self) -> Option<f64> {
+        if let Val::F64(v) = self { Some(f64::from_bits(*v)) } else { None }
+    }
+    /// The default (zero or null) value of a type.
+    pub fn default_for(ty: ValType) -> Val {
+        match ty {
+            ValType::I32 => Val::I32(0),
+            ValType::I64 => Val::I64(0),
+            ValType::F32 => Val::F32(0),
+            ValType::F64 => Val::F64(0),
+            ValType::V128 => Val::V128(0),
+            ValType::FuncRef => Val::FuncRef(None),
+            ValType::ExternRef => Val::ExternRef(None),
+        }
+    }
+}
+
+impl From<i32> for Val {
+    fn from(v: i32) -> Val {
+        Val::I32(v)
+    }
+}
+impl From<i64> for Val {
+    fn from(v: i64) -> Val {
+        Val::I64(v)
+    }
+}
+impl From<f32> for Val {
+    fn from(v: f32) -> Val {
+        Val::F32(v.to_bits())
+    }
+}
+impl From<f64> for Val {
+    fn from(v: f64) -> Val {
+        Val::F64(v.to_bits())
+    }
+}
+
+/// A reference value, for table operations.
+#[derive(Debug, Clone)]
+pub enum Ref {
+    Func(Option<Func>),
+    Extern(Option<ExternRef>),
+}
+
+impl Ref {
+    pub fn into_val(self) -> Val {
+        match self {
+            Ref::Func(f) => Val::FuncRef(f),
+            Ref::Extern(e) => Val::ExternRef(e),
+        }
+    }
+}
+
+/// An opaque host value passed to Wasm as an `externref`. It lives as long as its
+/// store (stores do not collect externrefs yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ExternRef {
+    pub(crate) store: u64,
+    /// 1-based handle; 0 is null inside Wasm.
+    pub(crate) handle: usize,
+}
+
+impl ExternRef {
+    pub fn new<T: Any + Send + Sync>(mut store: impl AsContextMut, value: T) -> ExternRef {
+        let store = store.as_context_mut().opaque_mut();
+        store.externrefs.push(Arc::new(value));
+        ExternRef {
+            store: store.id,
+            handle: store.externrefs.len(),
+        }
+    }
+
+    /// The host value, if this reference belongs to `store`.
+    pub fn data<'a>(&self, store: impl Into<crate::store::StoreContext<'a>>) -> Option<&'a (dyn Any + Send + Sync)> {
+        let store: &'a StoreOpaque = store.into().opaque();
+        if store.id != self.store {
+            return None;
+        }
+        store.externrefs.get(self.handle - 1).map(|a| &**a)
+    }
+
+    pub(crate) fn from_raw(store: &StoreOpaque, raw: usize) -> Option<ExternRef> {
+        (raw != 0).then_some(ExternRef {
+            store: store.id,
+            handle: raw,
+        })
+    }
+
+    pub(crate) fn to_raw(self) -> usize {
+        self.handle
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mutability {
+    Const,
+    Var,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GlobalType {
+    content: ValType,
+    mutability: Mutability,
+}
+
+impl GlobalType {
+    pub fn new(content: ValType, mutability: Mutability) -> Self {
+        GlobalType {
+            content,
+            mutability,
+        }
+    }
+    pub fn content(&self) -> ValType {
+        self.content
+    }
+    pub fn mutability(&self) -> Mutability {
+        self.mutability
+    }
+    pub(crate) fn from_frontend(g: wazerox_frontend::GlobalType) -> Self {
+        GlobalType::new(
+            g.content,
+            if g.mutable { Mutability::Var } else { Mutability::Const },
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableType {
+    pub(crate) inner: wazerox_frontend::TableType,
+}
+
+impl TableType {
+    pub fn new(element: ValType, minimum: u32, maximum: Option<u32>) -> Self {
+        TableType {
+            inner: wazerox_frontend::TableType {
+                element,
+                minimum: minimum.into(),
+                maximum: maximum.map(u64::from),
+            },
+        }
+    }
+    pub fn element(&self) -> ValType {
+        self.inner.element
+    }
+    pub fn minimum(&self) -> u64 {
+        self.inner.minimum
+    }
+    pub fn maximum(&self) -> Option<u64> {
+        self.inner.maximum
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryType {
+    pub(crate) inner: wazerox_frontend::MemoryType,
+}
+
+impl MemoryType {
+    /// A 32-bit, unshared memory with limits in 64 KiB pages.
+    pub fn new(minimum: u32, maximum: Option<u32>) -> Self {
+        MemoryType {
+            inner: wazerox_frontend::MemoryType {
+                minimum: minimum.into(),
+                maximum: maximum.map(u64::from),
+                shared: false,
+                memory64: false,
+            },
+        }
+    }
+    pub fn minimum(&self) -> u64 {
+        self.inner.minimum
+    }
+    pub fn maximum(&self) -> Option<u64> {
+        self.inner.maximum
+    }
+    pub fn is_shared(&self) -> bool {
+        self.inner.shared
+    }
+}
+
+/// The type of an import or export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExternType {
+    Func(FuncType),
+    Global(GlobalType),
+    Table(TableType),
+    Memory(MemoryType),
+}
+
+impl ExternType {
+    pub(crate) fn from_entity(e: EntityType) -> Self {
+        match e {
+            EntityType::Function(f) => ExternType::Func(f),
+            EntityType::Global(g) => ExternType::Global(GlobalType::from_frontend(g)),
+            EntityType::Table(t) => ExternType::Table(TableType { inner: t }),
+            EntityType::Memory(m) => ExternType::Memory(MemoryType { inner: m }),
+        }
+    }
+}

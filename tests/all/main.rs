@@ -1,0 +1,4 @@
+//! Integration tests of the public API, one module per feature.
+
+mod api;
+mod traps;

@@ -12,7 +12,9 @@ fn fib_through_typed_and_dynamic_calls() {
     let module = Module::new(&engine, include_str!("../../examples/fib.wat")).unwrap();
     let mut store = Store::new(&engine, ());
     let instance = Instance::new(&mut store, &module, &[]).unwrap();
-    let fib = instance.get_typed_func::<i32, i32>(&mut store, "fib").unwrap();
+    let fib = instance
+        .get_typed_func::<i32, i32>(&mut store, "fib")
+        .unwrap();
     assert_eq!(fib.call(&mut store, 20).unwrap(), 6765);
     let mut results = [Val::I32(0)];
     instance
@@ -21,7 +23,11 @@ fn fib_through_typed_and_dynamic_calls() {
         .call(&mut store, &[Val::I32(25)], &mut results)
         .unwrap();
     assert_eq!(results[0].i32(), Some(75025));
-    assert!(instance.get_typed_func::<i64, i32>(&mut store, "fib").is_err());
+    assert!(
+        instance
+            .get_typed_func::<i64, i32>(&mut store, "fib")
+            .is_err()
+    );
 }
 
 #[test]
@@ -39,14 +45,20 @@ fn host_functions_see_store_data_and_caller_memory() {
     let mut store = Store::new(&engine, Vec::<String>::new());
     let mut linker = Linker::new(&engine);
     linker
-        .func_wrap("env", "log", |mut caller: Caller<'_, Vec<String>>, ptr: i32, len: i32| {
-            let memory = caller.get_export("memory").unwrap().into_memory().unwrap();
-            let bytes = memory.data(&caller)[ptr as usize..(ptr + len) as usize].to_vec();
-            caller.data_mut().push(String::from_utf8(bytes).unwrap());
-        })
+        .func_wrap(
+            "env",
+            "log",
+            |mut caller: Caller<'_, Vec<String>>, ptr: i32, len: i32| {
+                let memory = caller.get_export("memory").unwrap().into_memory().unwrap();
+                let bytes = memory.data(&caller)[ptr as usize..(ptr + len) as usize].to_vec();
+                caller.data_mut().push(String::from_utf8(bytes).unwrap());
+            },
+        )
         .unwrap();
     let instance = linker.instantiate(&mut store, &module).unwrap();
-    let run = instance.get_typed_func::<(), ()>(&mut store, "run").unwrap();
+    let run = instance
+        .get_typed_func::<(), ()>(&mut store, "run")
+        .unwrap();
     run.call(&mut store, ()).unwrap();
     run.call(&mut store, ()).unwrap();
     assert_eq!(store.data(), &["hello, host", "hello, host"]);
@@ -74,7 +86,9 @@ fn multi_value_and_dynamic_host_functions() {
         },
     );
     let instance = Instance::new(&mut store, &module, &[swap.into()]).unwrap();
-    let run = instance.get_typed_func::<(i64, f64), (f64, i64)>(&mut store, "run").unwrap();
+    let run = instance
+        .get_typed_func::<(i64, f64), (f64, i64)>(&mut store, "run")
+        .unwrap();
     assert_eq!(run.call(&mut store, (-5, 2.5)).unwrap(), (2.5, -5));
 }
 
@@ -92,9 +106,15 @@ fn memory_grow_and_access_from_host() {
     .unwrap();
     let mut store = Store::new(&engine, ());
     let instance = Instance::new(&mut store, &module, &[]).unwrap();
-    let grow = instance.get_typed_func::<i32, i32>(&mut store, "grow").unwrap();
-    let size = instance.get_typed_func::<(), i32>(&mut store, "size").unwrap();
-    let peek = instance.get_typed_func::<i32, i32>(&mut store, "peek").unwrap();
+    let grow = instance
+        .get_typed_func::<i32, i32>(&mut store, "grow")
+        .unwrap();
+    let size = instance
+        .get_typed_func::<(), i32>(&mut store, "size")
+        .unwrap();
+    let peek = instance
+        .get_typed_func::<i32, i32>(&mut store, "peek")
+        .unwrap();
     let mem = instance.get_memory(&mut store, "mem").unwrap();
     assert_eq!(grow.call(&mut store, 2).unwrap(), 1);
     assert_eq!(size.call(&mut store, ()).unwrap(), 3);
@@ -111,9 +131,19 @@ fn memory_grow_and_access_from_host() {
 fn globals_tables_and_linking_between_instances() {
     let engine = Engine::default();
     let mut store = Store::new(&engine, ());
-    let counter = Global::new(&mut store, GlobalType::new(ValType::I32, Mutability::Var), Val::I32(10)).unwrap();
+    let counter = Global::new(
+        &mut store,
+        GlobalType::new(ValType::I32, Mutability::Var),
+        Val::I32(10),
+    )
+    .unwrap();
     let memory = Memory::new(&mut store, MemoryType::new(1, None)).unwrap();
-    let table = Table::new(&mut store, TableType::new(ValType::FuncRef, 2, None), Ref::Func(None)).unwrap();
+    let table = Table::new(
+        &mut store,
+        TableType::new(ValType::FuncRef, 2, None),
+        Ref::Func(None),
+    )
+    .unwrap();
     let provider = Module::new(
         &engine,
         r#"(module
@@ -128,7 +158,9 @@ fn globals_tables_and_linking_between_instances() {
     )
     .unwrap();
     let mut linker = Linker::new(&engine);
-    linker.define(&mut store, "host", "counter", counter).unwrap();
+    linker
+        .define(&mut store, "host", "counter", counter)
+        .unwrap();
     linker.define(&mut store, "host", "memory", memory).unwrap();
     linker.define(&mut store, "host", "table", table).unwrap();
     let provider = linker.instantiate(&mut store, &provider).unwrap();
@@ -145,7 +177,9 @@ fn globals_tables_and_linking_between_instances() {
     )
     .unwrap();
     let consumer = linker.instantiate(&mut store, &consumer).unwrap();
-    let twice = consumer.get_typed_func::<(), i32>(&mut store, "twice").unwrap();
+    let twice = consumer
+        .get_typed_func::<(), i32>(&mut store, "twice")
+        .unwrap();
     assert_eq!(twice.call(&mut store, ()).unwrap(), 12);
     assert_eq!(counter.get(&mut store).i32(), Some(12));
     let mut word = [0u8; 4];
@@ -158,7 +192,10 @@ fn globals_tables_and_linking_between_instances() {
     let mut results = [Val::I32(0)];
     bump.call(&mut store, &[], &mut results).unwrap();
     assert_eq!(results[0].i32(), Some(13));
-    assert!(matches!(linker.get(&mut store, "provider", "bump"), Some(Extern::Func(_))));
+    assert!(matches!(
+        linker.get(&mut store, "provider", "bump"),
+        Some(Extern::Func(_))
+    ));
 }
 
 #[test]
@@ -166,7 +203,9 @@ fn link_errors_name_the_import() {
     let engine = Engine::default();
     let module = Module::new(&engine, r#"(module (import "env" "missing" (func)))"#).unwrap();
     let mut store = Store::new(&engine, ());
-    let error = Linker::new(&engine).instantiate(&mut store, &module).unwrap_err();
+    let error = Linker::new(&engine)
+        .instantiate(&mut store, &module)
+        .unwrap_err();
     assert_eq!(error.kind(), wazerox::ErrorKind::Link);
     assert!(error.to_string().contains("env::missing"), "{error}");
 }
@@ -174,9 +213,13 @@ fn link_errors_name_the_import() {
 #[test]
 fn malformed_and_invalid_modules_are_rejected_by_stage() {
     let engine = Engine::default();
-    let malformed = Module::new(&engine, b"\0asm\x01\0\0\0\x01\x05").err().unwrap();
+    let malformed = Module::new(&engine, b"\0asm\x01\0\0\0\x01\x05")
+        .err()
+        .unwrap();
     assert_eq!(malformed.kind(), wazerox::ErrorKind::Decode);
-    let invalid = Module::new(&engine, r#"(module (func (result i32) (i64.const 1)))"#).err().unwrap();
+    let invalid = Module::new(&engine, r#"(module (func (result i32) (i64.const 1)))"#)
+        .err()
+        .unwrap();
     assert_eq!(invalid.kind(), wazerox::ErrorKind::Validation);
     assert!(Module::validate(&engine, b"\0asm\x01\0\0\0").is_ok());
 }

@@ -16,7 +16,12 @@ fn trap_code(result: Result<(), wazerox::Error>) -> TrapCode {
     error.as_trap().expect("trap details").code()
 }
 
-fn call(store: &mut Store<()>, instance: &Instance, name: &str, args: &[Val]) -> Result<(), wazerox::Error> {
+fn call(
+    store: &mut Store<()>,
+    instance: &Instance,
+    name: &str,
+    args: &[Val],
+) -> Result<(), wazerox::Error> {
     let func = instance.get_func(&mut *store, name).expect("export exists");
     let n = func.ty(&*store).results().len();
     let mut results = vec![Val::I32(0); n];
@@ -35,13 +40,18 @@ fn infinite_recursion_is_a_stack_overflow_and_the_store_stays_usable() {
             (func (export "ok") (result i32) (i32.const 7)))"#,
     );
     for _ in 0..3 {
-        assert_eq!(trap_code(call(&mut store, &instance, "forever", &[])), TrapCode::StackOverflow);
+        assert_eq!(
+            trap_code(call(&mut store, &instance, "forever", &[])),
+            TrapCode::StackOverflow
+        );
         assert_eq!(
             trap_code(call(&mut store, &instance, "mutual", &[Val::I64(1)])),
             TrapCode::StackOverflow
         );
     }
-    let ok = instance.get_typed_func::<(), i32>(&mut store, "ok").unwrap();
+    let ok = instance
+        .get_typed_func::<(), i32>(&mut store, "ok")
+        .unwrap();
     assert_eq!(ok.call(&mut store, ()).unwrap(), 7);
 }
 
@@ -54,7 +64,9 @@ fn deep_but_bounded_recursion_succeeds() {
                 (then (i32.const 0))
                 (else (i32.add (i32.const 1) (call $depth (i32.sub (local.get 0) (i32.const 1))))))))"#,
     );
-    let depth = instance.get_typed_func::<i32, i32>(&mut store, "depth").unwrap();
+    let depth = instance
+        .get_typed_func::<i32, i32>(&mut store, "depth")
+        .unwrap();
     assert_eq!(depth.call(&mut store, 5000).unwrap(), 5000);
 }
 
@@ -72,12 +84,24 @@ fn out_of_bounds_at_every_offset_near_4gib_traps() {
             (func (export "load64_max_offset") (param i32) (result i64)
               (i64.load offset=0xffffffff (local.get 0))))"#,
     );
-    let names = ["load8", "load32", "load64", "store64", "load32_big_offset", "load64_max_offset"];
+    let names = [
+        "load8",
+        "load32",
+        "load64",
+        "store64",
+        "load32_big_offset",
+        "load64_max_offset",
+    ];
     for name in names {
         for delta in 0u32..64 {
             let address = u32::MAX - delta;
             assert_eq!(
-                trap_code(call(&mut store, &instance, name, &[Val::I32(address as i32)])),
+                trap_code(call(
+                    &mut store,
+                    &instance,
+                    name,
+                    &[Val::I32(address as i32)]
+                )),
                 TrapCode::MemoryOutOfBounds,
                 "{name} at {address:#x}"
             );
@@ -90,11 +114,18 @@ fn out_of_bounds_at_every_offset_near_4gib_traps() {
         );
     }
     // The last in-bounds bytes are still fine.
-    let load32 = instance.get_typed_func::<i32, i32>(&mut store, "load32").unwrap();
+    let load32 = instance
+        .get_typed_func::<i32, i32>(&mut store, "load32")
+        .unwrap();
     assert_eq!(load32.call(&mut store, 65532).unwrap(), 0);
-    let load8 = instance.get_typed_func::<i32, i32>(&mut store, "load8").unwrap();
+    let load8 = instance
+        .get_typed_func::<i32, i32>(&mut store, "load8")
+        .unwrap();
     assert_eq!(load8.call(&mut store, 65535).unwrap(), 0);
-    assert_eq!(trap_code(call(&mut store, &instance, "load32", &[Val::I32(65533)])), TrapCode::MemoryOutOfBounds);
+    assert_eq!(
+        trap_code(call(&mut store, &instance, "load32", &[Val::I32(65533)])),
+        TrapCode::MemoryOutOfBounds
+    );
 }
 
 #[test]
@@ -110,7 +141,9 @@ fn out_of_bounds_with_explicit_bounds_checks() {
     .unwrap();
     let mut store = Store::new(&engine, ());
     let instance = Instance::new(&mut store, &module, &[]).unwrap();
-    let load = instance.get_typed_func::<i32, i32>(&mut store, "load").unwrap();
+    let load = instance
+        .get_typed_func::<i32, i32>(&mut store, "load")
+        .unwrap();
     assert_eq!(load.call(&mut store, 65528).unwrap(), 0);
     for address in [65529u32, 65536, u32::MAX - 3, u32::MAX] {
         let error = load.call(&mut store, address as i32).unwrap_err();
@@ -131,26 +164,48 @@ fn integer_division_traps() {
     );
     for name in ["div_s", "div_u", "rem_s", "rem_u"] {
         assert_eq!(
-            trap_code(call(&mut store, &instance, name, &[Val::I32(7), Val::I32(0)])),
+            trap_code(call(
+                &mut store,
+                &instance,
+                name,
+                &[Val::I32(7), Val::I32(0)]
+            )),
             TrapCode::IntegerDivisionByZero
         );
     }
     for name in ["div_s64", "rem_s64"] {
         assert_eq!(
-            trap_code(call(&mut store, &instance, name, &[Val::I64(7), Val::I64(0)])),
+            trap_code(call(
+                &mut store,
+                &instance,
+                name,
+                &[Val::I64(7), Val::I64(0)]
+            )),
             TrapCode::IntegerDivisionByZero
         );
     }
     assert_eq!(
-        trap_code(call(&mut store, &instance, "div_s", &[Val::I32(i32::MIN), Val::I32(-1)])),
+        trap_code(call(
+            &mut store,
+            &instance,
+            "div_s",
+            &[Val::I32(i32::MIN), Val::I32(-1)]
+        )),
         TrapCode::IntegerOverflow
     );
     assert_eq!(
-        trap_code(call(&mut store, &instance, "div_s64", &[Val::I64(i64::MIN), Val::I64(-1)])),
+        trap_code(call(
+            &mut store,
+            &instance,
+            "div_s64",
+            &[Val::I64(i64::MIN), Val::I64(-1)]
+        )),
         TrapCode::IntegerOverflow
     );
     // INT_MIN % -1 is 0, not a trap.
-    let rem_s = instance.get_typed_func::<(i32, i32), i32>(&mut store, "rem_s").unwrap();
+    let rem_s = instance
+        .get_typed_func::<(i32, i32), i32>(&mut store, "rem_s")
+        .unwrap();
     assert_eq!(rem_s.call(&mut store, (i32::MIN, -1)).unwrap(), 0);
 }
 
@@ -167,13 +222,24 @@ fn bad_indirect_calls_trap() {
             (func (export "call_i2i") (param i32) (result i32)
               (call_indirect (type $i2i) (i32.const 5) (local.get 0))))"#,
     );
-    let call_i2i = instance.get_typed_func::<i32, i32>(&mut store, "call_i2i").unwrap();
+    let call_i2i = instance
+        .get_typed_func::<i32, i32>(&mut store, "call_i2i")
+        .unwrap();
     assert_eq!(call_i2i.call(&mut store, 0).unwrap(), 5);
     let code = |r: Result<i32, wazerox::Error>| r.unwrap_err().as_trap().unwrap().code();
     assert_eq!(code(call_i2i.call(&mut store, 1)), TrapCode::BadSignature);
-    assert_eq!(code(call_i2i.call(&mut store, 2)), TrapCode::IndirectCallToNull);
-    assert_eq!(code(call_i2i.call(&mut store, 4)), TrapCode::TableOutOfBounds);
-    assert_eq!(code(call_i2i.call(&mut store, -1)), TrapCode::TableOutOfBounds);
+    assert_eq!(
+        code(call_i2i.call(&mut store, 2)),
+        TrapCode::IndirectCallToNull
+    );
+    assert_eq!(
+        code(call_i2i.call(&mut store, 4)),
+        TrapCode::TableOutOfBounds
+    );
+    assert_eq!(
+        code(call_i2i.call(&mut store, -1)),
+        TrapCode::TableOutOfBounds
+    );
 }
 
 #[test]
@@ -201,11 +267,19 @@ fn bad_conversions_trap() {
         r#"(module
             (func (export "trunc") (param f64) (result i32) (i32.trunc_f64_s (local.get 0))))"#,
     );
-    let trunc = instance.get_typed_func::<f64, i32>(&mut store, "trunc").unwrap();
+    let trunc = instance
+        .get_typed_func::<f64, i32>(&mut store, "trunc")
+        .unwrap();
     assert_eq!(trunc.call(&mut store, -3.9).unwrap(), -3);
     let code = |r: Result<i32, wazerox::Error>| r.unwrap_err().as_trap().unwrap().code();
-    assert_eq!(code(trunc.call(&mut store, f64::NAN)), TrapCode::BadConversionToInteger);
-    assert_eq!(code(trunc.call(&mut store, 3e10)), TrapCode::IntegerOverflow);
+    assert_eq!(
+        code(trunc.call(&mut store, f64::NAN)),
+        TrapCode::BadConversionToInteger
+    );
+    assert_eq!(
+        code(trunc.call(&mut store, 3e10)),
+        TrapCode::IntegerOverflow
+    );
 }
 
 #[test]
@@ -226,7 +300,9 @@ fn host_errors_propagate_and_panics_resume() {
         Err(wazerox::Error::msg(format!("host failed with {x}")))
     });
     let instance = Instance::new(&mut store, &module, &[fail.into()]).unwrap();
-    let run = instance.get_typed_func::<i32, ()>(&mut store, "run").unwrap();
+    let run = instance
+        .get_typed_func::<i32, ()>(&mut store, "run")
+        .unwrap();
     let error = run.call(&mut store, 42).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Host);
     assert_eq!(error.to_string(), "host failed with 42");

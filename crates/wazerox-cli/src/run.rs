@@ -15,7 +15,9 @@ fn parse(args: &[String]) -> Result<RunArgs, String> {
     let mut file = None;
     while let Some(arg) = rest.next() {
         match arg.as_str() {
-            "--invoke" => invoke = Some(rest.next().ok_or("--invoke needs a function name")?.clone()),
+            "--invoke" => {
+                invoke = Some(rest.next().ok_or("--invoke needs a function name")?.clone())
+            }
             flag if flag.starts_with("--") && file.is_none() => {
                 return Err(format!("unknown option {flag}"));
             }

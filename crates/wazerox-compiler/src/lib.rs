@@ -18,8 +18,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use wazerox_frontend::translate::TranslationInputs;
 use wazerox_frontend::{
-    FuncTranslator, FuncType, ModuleTranslation, TranslationConfig, TrapCode, VMOffsets,
-    WasmError, WasmErrorKind,
+    FuncTranslator, FuncType, ModuleTranslation, TranslationConfig, TrapCode, VMOffsets, WasmError,
+    WasmErrorKind,
 };
 
 pub use link::{CompiledModule, LibcallRelocation};
@@ -81,7 +81,11 @@ impl Compiler {
                 .map_err(|e| format!("cranelift setting {name}={value}: {e}"))
         };
         set(&mut flags, "opt_level", &config.opt_level)?;
-        set(&mut flags, "enable_verifier", if config.verify { "true" } else { "false" })?;
+        set(
+            &mut flags,
+            "enable_verifier",
+            if config.verify { "true" } else { "false" },
+        )?;
         // Backtraces and checkpoint/restore walk frames by frame pointer.
         set(&mut flags, "preserve_frame_pointers", "true")?;
         // The stack-limit check in every prologue replaces stack probes.
@@ -106,7 +110,8 @@ impl Compiler {
             "cranelift-0.135/{}/{}/{:?}",
             self.isa.triple(),
             self.isa.flags(),
-            self.isa.isa_flags()
+            self.isa
+                .isa_flags()
                 .iter()
                 .map(|v| v.to_string())
                 .collect::<Vec<_>>()
@@ -151,7 +156,11 @@ impl Compiler {
                         if i >= count {
                             break;
                         }
-                        let body = work[i].lock().unwrap().take().expect("each body taken once");
+                        let body = work[i]
+                            .lock()
+                            .unwrap()
+                            .take()
+                            .expect("each body taken once");
                         let func = info.defined_to_func_index(i as u32);
                         let result = translator
                             .translate(&inputs, func, body)
@@ -185,8 +194,10 @@ impl Compiler {
         ty: &FuncType,
     ) -> Result<SignatureTrampolinesCode, WasmError> {
         let mut context = Context::new();
-        let array_call = self.compile_function(&mut context, trampolines::array_to_wasm(self, ty))?;
-        let wasm_to_host = self.compile_function(&mut context, trampolines::wasm_to_host(self, ty))?;
+        let array_call =
+            self.compile_function(&mut context, trampolines::array_to_wasm(self, ty))?;
+        let wasm_to_host =
+            self.compile_function(&mut context, trampolines::wasm_to_host(self, ty))?;
         Ok(SignatureTrampolinesCode::new(array_call, wasm_to_host))
     }
 
@@ -213,7 +224,9 @@ impl Compiler {
                     libcalls.push((reloc.offset, reloc.kind, libcall.to_string(), reloc.addend));
                 }
                 other => {
-                    return Err(compile_error(format!("unexpected relocation target {other:?}")));
+                    return Err(compile_error(format!(
+                        "unexpected relocation target {other:?}"
+                    )));
                 }
             }
         }
@@ -222,7 +235,8 @@ impl Compiler {
             .traps()
             .iter()
             .map(|t| {
-                let code = TrapCode::from_cranelift(t.code).unwrap_or(TrapCode::UnreachableCodeReached);
+                let code =
+                    TrapCode::from_cranelift(t.code).unwrap_or(TrapCode::UnreachableCodeReached);
                 (t.offset, code)
             })
             .collect();

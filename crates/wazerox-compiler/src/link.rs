@@ -64,7 +64,9 @@ pub(crate) fn link(
         }
         for (offset, kind, libcall, addend) in &f.libcalls {
             if *kind != Reloc::Abs8 {
-                return Err(link_error(format!("unsupported libcall relocation {kind:?}")));
+                return Err(link_error(format!(
+                    "unsupported libcall relocation {kind:?}"
+                )));
             }
             libcall_relocations.push(LibcallRelocation {
                 offset: start + offset,

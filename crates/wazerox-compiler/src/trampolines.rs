@@ -39,7 +39,10 @@ pub struct SignatureTrampolinesCode {
 }
 
 impl SignatureTrampolinesCode {
-    pub(crate) fn new(array_call: crate::CompiledFunction, wasm_to_host: crate::CompiledFunction) -> Self {
+    pub(crate) fn new(
+        array_call: crate::CompiledFunction,
+        wasm_to_host: crate::CompiledFunction,
+    ) -> Self {
         let mut code = array_call.code;
         let mut traps: Vec<(u32, TrapCode)> = array_call.traps;
         code.resize(code.len().next_multiple_of(16), 0);
@@ -57,10 +60,8 @@ impl SignatureTrampolinesCode {
 
 pub(crate) fn array_to_wasm(compiler: &Compiler, ty: &FuncType) -> ir::Function {
     let call_conv = compiler.isa().default_call_conv();
-    let mut func = ir::Function::with_name_signature(
-        UserFuncName::default(),
-        array_call_signature(call_conv),
-    );
+    let mut func =
+        ir::Function::with_name_signature(UserFuncName::default(), array_call_signature(call_conv));
     let mut context = FunctionBuilderContext::new();
     let mut builder = FunctionBuilder::new(&mut func, &mut context);
     let block = builder.create_block();
@@ -72,9 +73,12 @@ pub(crate) fn array_to_wasm(compiler: &Compiler, ty: &FuncType) -> ir::Function 
     };
     let mut args = vec![callee_vmctx, caller_vmctx];
     for (i, param) in ty.params().iter().enumerate() {
-        let v = builder
-            .ins()
-            .load(ir_type(*param), slot_flags(), values, (i as u32 * SLOT) as i32);
+        let v = builder.ins().load(
+            ir_type(*param),
+            slot_flags(),
+            values,
+            (i as u32 * SLOT) as i32,
+        );
         args.push(v);
     }
     let sig = builder.import_signature(wasm_signature(ty));
@@ -113,7 +117,9 @@ pub(crate) fn wasm_to_host(compiler: &Compiler, ty: &FuncType) -> ir::Function {
             .ins()
             .store(slot_flags(), *arg, values, (i as u32 * SLOT) as i32);
     }
-    let callback = builder.ins().load(types::I64, MemFlagsData::trusted(), host_ctx, 0);
+    let callback = builder
+        .ins()
+        .load(types::I64, MemFlagsData::trusted(), host_ctx, 0);
     let len = builder.ins().iconst(types::I64, i64::from(slots));
     let sig = builder.import_signature(host_callback_signature(call_conv));
     let call = builder
@@ -123,9 +129,12 @@ pub(crate) fn wasm_to_host(compiler: &Compiler, ty: &FuncType) -> ir::Function {
     builder.ins().trapz(ok, TrapCode::HostError.to_cranelift());
     let mut results = Vec::with_capacity(ty.results().len());
     for (i, result) in ty.results().iter().enumerate() {
-        let v = builder
-            .ins()
-            .load(ir_type(*result), slot_flags(), values, (i as u32 * SLOT) as i32);
+        let v = builder.ins().load(
+            ir_type(*result),
+            slot_flags(),
+            values,
+            (i as u32 * SLOT) as i32,
+        );
         results.push(v);
     }
     builder.ins().return_(&results);

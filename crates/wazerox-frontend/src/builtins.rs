@@ -73,7 +73,8 @@ impl Builtin {
         let mut sig = Signature::new(call_conv);
         sig.params.push(AbiParam::new(I64));
         sig.params.extend(params.iter().map(|t| AbiParam::new(*t)));
-        sig.returns.extend(results.iter().map(|t| AbiParam::new(*t)));
+        sig.returns
+            .extend(results.iter().map(|t| AbiParam::new(*t)));
         sig
     }
 }

@@ -181,7 +181,9 @@ impl ModuleInfo {
     pub fn export_type(&self, export: &Export) -> EntityType {
         let i = export.index as usize;
         match export.kind {
-            ExportKind::Function => EntityType::Function(self.func_type(FuncIndex(export.index)).clone()),
+            ExportKind::Function => {
+                EntityType::Function(self.func_type(FuncIndex(export.index)).clone())
+            }
             ExportKind::Table => EntityType::Table(self.tables[i].ty),
             ExportKind::Memory => EntityType::Memory(self.memories[i]),
             ExportKind::Global => EntityType::Global(self.globals[i].ty),

@@ -130,7 +130,10 @@ fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmE
                     TypeRef::Func(ty) | TypeRef::FuncExact(ty) => {
                         info.functions.push(TypeIndex(ty));
                         info.num_imported_functions += 1;
-                        (ImportKind::Function(TypeIndex(ty)), info.functions.len() - 1)
+                        (
+                            ImportKind::Function(TypeIndex(ty)),
+                            info.functions.len() - 1,
+                        )
                     }
                     TypeRef::Table(t) => {
                         let ty = table_type(&t);
@@ -285,7 +288,8 @@ fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmE
                         Name::Module { name, .. } => info.module_name = Some(name.to_string()),
                         Name::Function(map) => {
                             for naming in map.into_iter().flatten() {
-                                info.function_names.insert(naming.index, naming.name.to_string());
+                                info.function_names
+                                    .insert(naming.index, naming.name.to_string());
                             }
                         }
                         _ => {}

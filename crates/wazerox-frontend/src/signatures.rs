@@ -26,10 +26,13 @@ pub fn ir_type(ty: ValType) -> Type {
 /// find the store context through it.
 pub fn wasm_signature(ty: &FuncType) -> Signature {
     let mut sig = Signature::new(WASM_CALL_CONV);
-    sig.params.push(AbiParam::special(types::I64, ArgumentPurpose::VMContext));
+    sig.params
+        .push(AbiParam::special(types::I64, ArgumentPurpose::VMContext));
     sig.params.push(AbiParam::new(types::I64));
-    sig.params.extend(ty.params().iter().map(|t| AbiParam::new(ir_type(*t))));
-    sig.returns.extend(ty.results().iter().map(|t| AbiParam::new(ir_type(*t))));
+    sig.params
+        .extend(ty.params().iter().map(|t| AbiParam::new(ir_type(*t))));
+    sig.returns
+        .extend(ty.results().iter().map(|t| AbiParam::new(ir_type(*t))));
     sig
 }
 

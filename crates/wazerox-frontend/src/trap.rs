@@ -78,7 +78,10 @@ impl TrapCode {
 
     /// The inverse of [`TrapCode::to_cranelift`].
     pub fn from_cranelift(code: ir::TrapCode) -> Option<TrapCode> {
-        TrapCode::ALL.iter().copied().find(|t| t.to_cranelift() == code)
+        TrapCode::ALL
+            .iter()
+            .copied()
+            .find(|t| t.to_cranelift() == code)
     }
 
     /// The stable byte used in trap tables and serialized artifacts.

@@ -65,7 +65,13 @@ unsafe extern "C" fn memory_grow(vmctx: *mut u8, memory: u32, delta: u64) -> u64
         .unwrap_or(u64::MAX)
 }
 
-unsafe extern "C" fn memory_fill(vmctx: *mut u8, memory: u32, dst: u64, byte: u32, len: u64) -> u32 {
+unsafe extern "C" fn memory_fill(
+    vmctx: *mut u8,
+    memory: u32,
+    dst: u64,
+    byte: u32,
+    len: u64,
+) -> u32 {
     // SAFETY: see `instance`.
     let instance = unsafe { instance(vmctx) };
     let data = instance.memory_mut(MemoryIndex(memory)).data_mut();
@@ -146,7 +152,11 @@ unsafe extern "C" fn table_grow(vmctx: *mut u8, table: u32, delta: u64, init: u6
 unsafe extern "C" fn table_fill(vmctx: *mut u8, table: u32, dst: u64, value: u64, len: u64) -> u32 {
     // SAFETY: see `instance`.
     let instance = unsafe { instance(vmctx) };
-    status(instance.table_mut(TableIndex(table)).fill(dst, value as usize, len))
+    status(
+        instance
+            .table_mut(TableIndex(table))
+            .fill(dst, value as usize, len),
+    )
 }
 
 unsafe extern "C" fn table_copy(

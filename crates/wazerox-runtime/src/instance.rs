@@ -203,10 +203,18 @@ impl Instance {
             if let Some(init) = &global.init {
                 let value = self.eval_const(init);
                 // SAFETY: `global_pointer` of a defined global points into our VMContext.
-                unsafe { self.global_ptr(GlobalIndex(i as u32)).write(VMGlobalDefinition { bytes: value.bytes }) };
+                unsafe {
+                    self.global_ptr(GlobalIndex(i as u32))
+                        .write(VMGlobalDefinition { bytes: value.bytes })
+                };
             }
         }
-        for (i, table) in module.tables.iter().enumerate().skip(module.num_imported_tables as usize) {
+        for (i, table) in module
+            .tables
+            .iter()
+            .enumerate()
+            .skip(module.num_imported_tables as usize)
+        {
             if let Some(init) = &table.init {
                 let value = self.eval_const(init).get_ptr();
                 let table = self.table_mut(TableIndex(i as u32));
@@ -218,8 +226,11 @@ impl Instance {
             match &segment.mode {
                 ElementMode::Active { table, offset } => {
                     let offset = u64::from(self.eval_const(offset).get_i32() as u32);
-                    let values: Vec<usize> =
-                        segment.items.iter().map(|e| self.eval_const(e).get_ptr()).collect();
+                    let values: Vec<usize> = segment
+                        .items
+                        .iter()
+                        .map(|e| self.eval_const(e).get_ptr())
+                        .collect();
                     if !self.table_mut(*table).init(offset, &values) {
                         return Err(InstantiationError::Trap(TrapCode::TableOutOfBounds));
                     }
@@ -300,14 +311,22 @@ impl Instance {
     pub unsafe fn from_vmctx<'a>(vmctx: *mut u8) -> &'a mut Instance {
         // SAFETY: per the contract, the INSTANCE slot holds the owning instance.
         unsafe {
-            let instance = vmctx.add(VMOffsets::INSTANCE as usize).cast::<*mut Instance>().read();
+            let instance = vmctx
+                .add(VMOffsets::INSTANCE as usize)
+                .cast::<*mut Instance>()
+                .read();
             &mut *instance
         }
     }
 
     pub fn func_ref(&self, index: FuncIndex) -> *const VMFuncRef {
         // SAFETY: the offset is within the VMContext.
-        unsafe { self.vmctx.ptr.add(self.offsets.func_ref(index) as usize).cast() }
+        unsafe {
+            self.vmctx
+                .ptr
+                .add(self.offsets.func_ref(index) as usize)
+                .cast()
+        }
     }
 
     pub fn global_ptr(&self, index: GlobalIndex) -> *mut VMGlobalDefinition {

@@ -141,7 +141,10 @@ impl Table {
 
     /// `table.copy` between two different tables.
     pub fn copy_from(&mut self, src_table: &Table, dst: u64, src: u64, len: u64) -> bool {
-        match (range(dst, len, self.size()), range(src, len, src_table.size())) {
+        match (
+            range(dst, len, self.size()),
+            range(src, len, src_table.size()),
+        ) {
             (Some(d), Some(s)) => {
                 self.elements[d].copy_from_slice(&src_table.elements[s]);
                 true

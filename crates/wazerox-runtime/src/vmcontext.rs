@@ -120,7 +120,9 @@ impl ValRaw {
         Self::u128(bits as u128)
     }
     pub fn u128(v: u128) -> Self {
-        ValRaw { bytes: v.to_le_bytes() }
+        ValRaw {
+            bytes: v.to_le_bytes(),
+        }
     }
     pub fn ptr(v: usize) -> Self {
         Self::u128(v as u128)

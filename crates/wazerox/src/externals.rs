@@ -20,16 +20,32 @@ pub enum Extern {
 
 impl Extern {
     pub fn into_func(self) -> Option<Func> {
-        if let Extern::Func(f) = self { Some(f) } else { None }
+        if let Extern::Func(f) = self {
+            Some(f)
+        } else {
+            None
+        }
     }
     pub fn into_global(self) -> Option<Global> {
-        if let Extern::Global(g) = self { Some(g) } else { None }
+        if let Extern::Global(g) = self {
+            Some(g)
+        } else {
+            None
+        }
     }
     pub fn into_table(self) -> Option<Table> {
-        if let Extern::Table(t) = self { Some(t) } else { None }
+        if let Extern::Table(t) = self {
+            Some(t)
+        } else {
+            None
+        }
     }
     pub fn into_memory(self) -> Option<Memory> {
-        if let Extern::Memory(m) = self { Some(m) } else { None }
+        if let Extern::Memory(m) = self {
+            Some(m)
+        } else {
+            None
+        }
     }
     pub fn ty(&self, store: impl AsContext) -> ExternType {
         let ctx = store.as_context();
@@ -98,7 +114,9 @@ impl Memory {
             Some(i) => *i,
             None => {
                 store.memories.push(ptr);
-                store.memory_handles.insert(ptr as usize, store.memories.len() - 1);
+                store
+                    .memory_handles
+                    .insert(ptr as usize, store.memories.len() - 1);
                 store.memories.len() - 1
             }
         };
@@ -135,7 +153,10 @@ impl Memory {
         self.linear(store.into().opaque()).data()
     }
 
-    pub fn data_mut<'a, T: 'a>(&self, store: impl Into<crate::StoreContextMut<'a, T>>) -> &'a mut [u8] {
+    pub fn data_mut<'a, T: 'a>(
+        &self,
+        store: impl Into<crate::StoreContextMut<'a, T>>,
+    ) -> &'a mut [u8] {
         let ctx = store.into();
         let ptr = self.ptr(&ctx.0.opaque);
         // SAFETY: the exclusive store borrow for 'a guarantees no other access.
@@ -160,7 +181,12 @@ impl Memory {
             .ok_or_else(|| Error::usage(format!("failed to grow memory by {delta} pages")))
     }
 
-    pub fn read(&self, store: impl AsContext, offset: usize, buffer: &mut [u8]) -> Result<(), Error> {
+    pub fn read(
+        &self,
+        store: impl AsContext,
+        offset: usize,
+        buffer: &mut [u8],
+    ) -> Result<(), Error> {
         let data = self.linear(store.as_context().opaque()).data();
         let src = offset
             .checked_add(buffer.len())
@@ -170,7 +196,12 @@ impl Memory {
         Ok(())
     }
 
-    pub fn write(&self, mut store: impl AsContextMut, offset: usize, buffer: &[u8]) -> Result<(), Error> {
+    pub fn write(
+        &self,
+        mut store: impl AsContextMut,
+        offset: usize,
+        buffer: &[u8],
+    ) -> Result<(), Error> {
         let mut ctx = store.as_context_mut();
         let ptr = self.ptr(ctx.opaque_mut());
         // SAFETY: exclusive store access; the memory is live.
@@ -228,7 +259,9 @@ impl Global {
             Some(i) => *i,
             None => {
                 store.globals.push(GlobalData { definition, ty });
-                store.global_handles.insert(definition as usize, store.globals.len() - 1);
+                store
+                    .global_handles
+                    .insert(definition as usize, store.globals.len() - 1);
                 store.globals.len() - 1
             }
         };
@@ -257,7 +290,9 @@ impl Global {
         let data = self.data(store);
         let ty = data.ty.content;
         // SAFETY: global storage lives as long as the store.
-        let raw = ValRaw { bytes: unsafe { (*data.definition).bytes } };
+        let raw = ValRaw {
+            bytes: unsafe { (*data.definition).bytes },
+        };
         val_from_raw(store, ty, &raw).unwrap_or(Val::default_for(ty))
     }
 
@@ -320,7 +355,9 @@ impl Table {
             Some(i) => *i,
             None => {
                 store.tables.push(ptr);
-                store.table_handles.insert(ptr as usize, store.tables.len() - 1);
+                store
+                    .table_handles
+                    .insert(ptr as usize, store.tables.len() - 1);
                 store.tables.len() - 1
             }
         };
@@ -371,7 +408,9 @@ impl Table {
         // SAFETY: exclusive store access; tables live as long as their store.
         unsafe {
             let raw = ref_to_raw(store, (*ptr).ty().element, value)?;
-            (*ptr).set(index, raw).map_err(|e| Error::usage(e.to_string()))
+            (*ptr)
+                .set(index, raw)
+                .map_err(|e| Error::usage(e.to_string()))
         }
     }
 

@@ -69,7 +69,13 @@ impl HostFuncTemplate {
         };
         let func_ref: *const VMFuncRef = &context.func_ref;
         store.host_funcs.push(context);
-        Ok(Func::register(store, func_ref, type_id, self.ty, trampolines.array_call))
+        Ok(Func::register(
+            store,
+            func_ref,
+            type_id,
+            self.ty,
+            trampolines.array_call,
+        ))
     }
 }
 
@@ -117,7 +123,13 @@ impl Func {
         let type_id = unsafe { (*(raw as *const VMFuncRef)).type_id };
         let ty = store.engine().type_of(type_id);
         let array_call = store.engine().trampolines(type_id)?.array_call;
-        Ok(Some(Func::register(store, raw as *const VMFuncRef, type_id, ty, array_call)))
+        Ok(Some(Func::register(
+            store,
+            raw as *const VMFuncRef,
+            type_id,
+            ty,
+            array_call,
+        )))
     }
 
     pub(crate) fn to_raw(self, store: &StoreOpaque) -> usize {
@@ -199,7 +211,9 @@ impl Func {
         let opaque = ctx.opaque();
         opaque.check(self.store)?;
         let ty = &opaque.funcs[self.index].ty;
-        if ty.params() != Params::valtypes().as_slice() || ty.results() != Results::valtypes().as_slice() {
+        if ty.params() != Params::valtypes().as_slice()
+            || ty.results() != Results::valtypes().as_slice()
+        {
             return Err(Error::usage(format!(
                 "function has type {ty}, not the requested ({:?}) -> ({:?})",
                 Params::valtypes(),
@@ -232,7 +246,11 @@ pub(crate) fn val_to_raw(store: &StoreOpaque, value: &Val) -> Result<ValRaw, Err
     })
 }
 
-pub(crate) fn val_from_raw(store: &mut StoreOpaque, ty: ValType, raw: &ValRaw) -> Result<Val, Error> {
+pub(crate) fn val_from_raw(
+    store: &mut StoreOpaque,
+    ty: ValType,
+    raw: &ValRaw,
+) -> Result<Val, Error> {
     Ok(match ty {
         ValType::I32 => Val::I32(raw.get_i32()),
         ValType::I64 => Val::I64(raw.get_i64()),
@@ -245,7 +263,11 @@ pub(crate) fn val_from_raw(store: &mut StoreOpaque, ty: ValType, raw: &ValRaw) -
 }
 
 /// Calls `func` with arguments (and then results) in `values`, catching traps.
-pub(crate) fn invoke<T>(store: &mut StoreInner<T>, func: Func, values: &mut [ValRaw]) -> Result<(), Error> {
+pub(crate) fn invoke<T>(
+    store: &mut StoreInner<T>,
+    func: Func,
+    values: &mut [ValRaw],
+) -> Result<(), Error> {
     let data = &store.opaque.funcs[func.index];
     let func_ref = data.func_ref;
     let array_call = data.array_call;
@@ -264,7 +286,12 @@ pub(crate) fn invoke<T>(store: &mut StoreInner<T>, func: Func, values: &mut [Val
         let func_ref = *func_ref;
         let values = values.as_mut_ptr();
         traphandlers::catch_traps(vm_store, max_stack, || {
-            call(func_ref.wasm_call, func_ref.vmctx, std::ptr::null_mut(), values)
+            call(
+                func_ref.wasm_call,
+                func_ref.vmctx,
+                std::ptr::null_mut(),
+                values,
+            )
         })
     };
     result.map_err(trap_to_error)
@@ -272,7 +299,9 @@ pub(crate) fn invoke<T>(store: &mut StoreInner<T>, func: Func, values: &mut [Val
 
 pub(crate) fn trap_to_error(reason: TrapReason) -> Error {
     match reason {
-        TrapReason::Wasm { code, backtrace, .. } => {
+        TrapReason::Wasm {
+            code, backtrace, ..
+        } => {
             let frames = backtrace
                 .frames
                 .iter()
@@ -308,7 +337,11 @@ impl<P, R> Copy for TypedFunc<P, R> {}
 const MAX_TYPED_VALUES: usize = 16;
 
 impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
-    pub fn call<T>(&self, mut store: impl AsContextMut<Data = T>, params: Params) -> Result<Results, Error> {
+    pub fn call<T>(
+        &self,
+        mut store: impl AsContextMut<Data = T>,
+        params: Params,
+    ) -> Result<Results, Error> {
         let mut ctx = store.as_context_mut();
         ctx.opaque().check(self.func.store)?;
         let mut values = [ValRaw::default(); MAX_TYPED_VALUES];
@@ -590,7 +623,7 @@ macro_rules! into_func {
             F: Fn(Caller<'_, T>, $($a),*) -> R + Send + Sync + 'static,
         {
             fn into_template(self) -> HostFuncTemplateBox {
-                #[allow(unused_variables, unused_mut)]
+                #[allow(unused_variables, unused_mut, non_snake_case)]
                 unsafe extern "C" fn callback<T: 'static, F, $($a: WasmTy,)* R: WasmRet>(
                     context: *mut HostFuncContext,
                     caller_vmctx: *mut u8,
@@ -627,6 +660,7 @@ macro_rules! into_func {
         where
             F: Fn($($a),*) -> R + Send + Sync + 'static,
         {
+            #[allow(non_snake_case)]
             fn into_template(self) -> HostFuncTemplateBox {
                 let with_caller = move |_: Caller<'_, T>, $($a: $a),*| -> R { self($($a),*) };
                 <_ as IntoFunc<T, (Caller<'static, T>, $($a,)*), R>>::into_template(with_caller)
@@ -667,7 +701,7 @@ pub(crate) fn dynamic_template<T: 'static>(
         unsafe {
             let values = std::slice::from_raw_parts_mut(values, len);
             let ty = (*context).ty.clone();
-            enter_host::<T>(context, caller_vmctx, |mut caller, closure| {
+            enter_host::<T>(context, caller_vmctx, |caller, closure| {
                 let f = closure
                     .downcast_ref::<Box<DynamicClosure<T>>>()
                     .expect("dynamic host closure");
@@ -675,13 +709,26 @@ pub(crate) fn dynamic_template<T: 'static>(
                 for (t, raw) in ty.params().iter().zip(values.iter()) {
                     params.push(val_from_raw(&mut caller.store.opaque, *t, raw)?);
                 }
-                let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
-                f(Caller { store: &mut *caller.store, caller_vmctx }, &params, &mut results)?;
-                for ((value, expected), slot) in results.iter().zip(ty.results()).zip(values.iter_mut()) {
+                let mut results: Vec<Val> =
+                    ty.results().iter().map(|t| Val::default_for(*t)).collect();
+                f(
+                    Caller {
+                        store: &mut *caller.store,
+                        caller_vmctx,
+                    },
+                    &params,
+                    &mut results,
+                )?;
+                for ((value, expected), slot) in
+                    results.iter().zip(ty.results()).zip(values.iter_mut())
+                {
                     if value.ty() != *expected {
                         return Err(Error::with_kind(
                             ErrorKind::Host,
-                            format!("host function returned {} where {expected} was expected", value.ty()),
+                            format!(
+                                "host function returned {} where {expected} was expected",
+                                value.ty()
+                            ),
                         ));
                     }
                     *slot = val_to_raw(&caller.store.opaque, value)?;
@@ -698,6 +745,9 @@ pub(crate) fn dynamic_template<T: 'static>(
     }
 }
 
-pub(crate) fn template_into_func(template: HostFuncTemplateBox, store: &mut StoreOpaque) -> Result<Func, Error> {
+pub(crate) fn template_into_func(
+    template: HostFuncTemplateBox,
+    store: &mut StoreOpaque,
+) -> Result<Func, Error> {
     template.into_func(store)
 }

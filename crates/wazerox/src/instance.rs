@@ -6,9 +6,7 @@ use crate::externals::{Extern, Global, Memory, Table};
 use crate::func::{Func, TypedFunc, WasmParams, WasmResults};
 use crate::module::Module;
 use crate::store::{AsContextMut, InstanceData, StoreInner, StoreOpaque};
-use wazerox_frontend::{
-    ExportKind, FuncIndex, GlobalIndex, ImportKind, MemoryIndex, TableIndex,
-};
+use wazerox_frontend::{ExportKind, FuncIndex, GlobalIndex, ImportKind, MemoryIndex, TableIndex};
 use wazerox_runtime::instance::{Imports, Instance as RuntimeInstance, InstantiationError};
 
 /// An instantiated module.
@@ -28,7 +26,11 @@ fn limits_match(actual_min: u64, actual_max: Option<u64>, min: u64, max: Option<
         }
 }
 
-fn resolve_imports(store: &mut StoreOpaque, module: &Module, imports: &[Extern]) -> Result<Imports, Error> {
+fn resolve_imports(
+    store: &mut StoreOpaque,
+    module: &Module,
+    imports: &[Extern],
+) -> Result<Imports, Error> {
     let info = module.info();
     if imports.len() != info.imports.len() {
         return Err(Error::link(format!(
@@ -41,7 +43,8 @@ fn resolve_imports(store: &mut StoreOpaque, module: &Module, imports: &[Extern])
     for (import, item) in info.imports.iter().zip(imports) {
         store.check(item.store_id())?;
         let name = format!("{}::{}", import.module, import.name);
-        let mismatch = |what: &str| Error::link(format!("incompatible import type for `{name}`: {what}"));
+        let mismatch =
+            |what: &str| Error::link(format!("incompatible import type for `{name}`: {what}"));
         match (&import.kind, item) {
             (ImportKind::Function(ty), Extern::Func(f)) => {
                 let expected = module.0.type_ids[ty.index()];
@@ -53,7 +56,9 @@ fn resolve_imports(store: &mut StoreOpaque, module: &Module, imports: &[Extern])
                     )));
                 }
                 // SAFETY: function references of this store are live.
-                resolved.functions.push(unsafe { *store.funcs[f.index].func_ref });
+                resolved
+                    .functions
+                    .push(unsafe { *store.funcs[f.index].func_ref });
             }
             (ImportKind::Table(ty), Extern::Table(t)) => {
                 let actual = t.ty_in(store);
@@ -88,12 +93,20 @@ fn resolve_imports(store: &mut StoreOpaque, module: &Module, imports: &[Extern])
 
 impl Instance {
     /// Instantiates `module` with `imports` given in the module's import order.
-    pub fn new<T>(mut store: impl AsContextMut<Data = T>, module: &Module, imports: &[Extern]) -> Result<Instance, Error> {
-        let mut ctx = store.as_context_mut();
+    pub fn new<T>(
+        mut store: impl AsContextMut<Data = T>,
+        module: &Module,
+        imports: &[Extern],
+    ) -> Result<Instance, Error> {
+        let ctx = store.as_context_mut();
         Instance::new_in(ctx.0, module, imports)
     }
 
-    pub(crate) fn new_in<T>(store: &mut StoreInner<T>, module: &Module, imports: &[Extern]) -> Result<Instance, Error> {
+    pub(crate) fn new_in<T>(
+        store: &mut StoreInner<T>,
+        module: &Module,
+        imports: &[Extern],
+    ) -> Result<Instance, Error> {
         let opaque = &mut store.opaque;
         if !opaque.engine.same(module.engine()) {
             return Err(Error::usage("module compiled by another engine"));
@@ -232,4 +245,3 @@ pub(crate) fn export_by_index(store: &mut StoreOpaque, index: usize, name: &str)
         }
     })
 }
-

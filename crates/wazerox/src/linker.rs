@@ -93,24 +93,38 @@ impl<T: 'static> Linker<T> {
     }
 
     /// The item defined as `module::name`, placed in `store`.
-    pub fn get(&self, mut store: impl AsContextMut<Data = T>, module: &str, name: &str) -> Option<Extern> {
+    pub fn get(
+        &self,
+        mut store: impl AsContextMut<Data = T>,
+        module: &str,
+        name: &str,
+    ) -> Option<Extern> {
         let mut ctx = store.as_context_mut();
         self.resolve(ctx.opaque_mut(), module, name).ok()
     }
 
     fn resolve(&self, store: &mut StoreOpaque, module: &str, name: &str) -> Result<Extern, Error> {
-        match self.definitions.get(&(module.to_string(), name.to_string())) {
+        match self
+            .definitions
+            .get(&(module.to_string(), name.to_string()))
+        {
             Some(Definition::Extern(e)) => Ok(*e),
             Some(Definition::HostFunc(template)) => Ok(Extern::Func(template_into_func(
                 crate::func::HostFuncTemplateBox(template.clone()),
                 store,
             )?)),
-            None => Err(Error::link(format!("unknown import: `{module}::{name}` has not been defined"))),
+            None => Err(Error::link(format!(
+                "unknown import: `{module}::{name}` has not been defined"
+            ))),
         }
     }
 
     /// Instantiates `module`, resolving each import by its module and field name.
-    pub fn instantiate(&self, mut store: impl AsContextMut<Data = T>, module: &Module) -> Result<Instance, Error> {
+    pub fn instantiate(
+        &self,
+        mut store: impl AsContextMut<Data = T>,
+        module: &Module,
+    ) -> Result<Instance, Error> {
         let mut ctx = store.as_context_mut();
         let mut imports = Vec::with_capacity(module.info().imports.len());
         for import in &module.info().imports {

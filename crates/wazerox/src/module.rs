@@ -11,7 +11,8 @@ use wazerox_runtime::code_registry::{self, FunctionRange, ModuleCode};
 pub(crate) struct ModuleInner {
     pub engine: Engine,
     pub info: Arc<ModuleInfo>,
-    pub code: Arc<ModuleCode>,
+    /// Keeps the code mapped and registered for as long as the module lives.
+    pub _code: Arc<ModuleCode>,
     /// Address of each defined function's code.
     pub function_addresses: Vec<usize>,
     /// Engine-wide type id of each type index.
@@ -138,7 +139,7 @@ impl Module {
         Ok(Module(Arc::new(ModuleInner {
             engine: engine.clone(),
             info: Arc::new(info),
-            code: module_code,
+            _code: module_code,
             function_addresses,
             type_ids,
         })))

@@ -76,7 +76,9 @@ impl StoreOpaque {
         if self.id == store_id {
             Ok(())
         } else {
-            Err(Error::usage("object used with a store it does not belong to"))
+            Err(Error::usage(
+                "object used with a store it does not belong to",
+            ))
         }
     }
 
@@ -242,6 +244,7 @@ impl<'a, T: AsContext> From<&'a T> for StoreContext<'a, T::Data> {
 
 impl<'a, T: AsContextMut> From<&'a mut T> for StoreContext<'a, T::Data> {
     fn from(t: &'a mut T) -> Self {
+        let t: &'a T = t;
         t.as_context()
     }
 }

@@ -1,7 +1,7 @@
 //! Values and the types of externals, as the API presents them.
 
 use crate::func::Func;
-use crate::store::{AsContext, AsContextMut, StoreOpaque};
+use crate::store::{AsContextMut, StoreOpaque};
 use std::any::Any;
 use std::sync::Arc;
 use wazerox_frontend::{EntityType, FuncType, ValType};
@@ -33,16 +33,32 @@ impl Val {
         }
     }
     pub fn i32(&self) -> Option<i32> {
-        if let Val::I32(v) = self { Some(*v) } else { None }
+        if let Val::I32(v) = self {
+            Some(*v)
+        } else {
+            None
+        }
     }
     pub fn i64(&self) -> Option<i64> {
-        if let Val::I64(v) = self { Some(*v) } else { None }
+        if let Val::I64(v) = self {
+            Some(*v)
+        } else {
+            None
+        }
     }
     pub fn f32(&self) -> Option<f32> {
-        if let Val::F32(v) = self { Some(f32::from_bits(*v)) } else { None }
+        if let Val::F32(v) = self {
+            Some(f32::from_bits(*v))
+        } else {
+            None
+        }
     }
     pub fn f64(&self) -> Option<f64> {
-        if let Val::F64(v) = self { Some(f64::from_bits(*v)) } else { None }
+        if let Val::F64(v) = self {
+            Some(f64::from_bits(*v))
+        } else {
+            None
+        }
     }
     /// The default (zero or null) value of a type.
     pub fn default_for(ty: ValType) -> Val {
@@ -106,7 +122,8 @@ pub struct ExternRef {
 
 impl ExternRef {
     pub fn new<T: Any + Send + Sync>(mut store: impl AsContextMut, value: T) -> ExternRef {
-        let store = store.as_context_mut().opaque_mut();
+        let mut ctx = store.as_context_mut();
+        let store = ctx.opaque_mut();
         store.externrefs.push(Arc::new(value));
         ExternRef {
             store: store.id,
@@ -115,7 +132,10 @@ impl ExternRef {
     }
 
     /// The host value, if this reference belongs to `store`.
-    pub fn data<'a>(&self, store: impl Into<crate::store::StoreContext<'a>>) -> Option<&'a (dyn Any + Send + Sync)> {
+    pub fn data<'a, T: 'a>(
+        &self,
+        store: impl Into<crate::store::StoreContext<'a, T>>,
+    ) -> Option<&'a (dyn Any + Send + Sync)> {
         let store: &'a StoreOpaque = store.into().opaque();
         if store.id != self.store {
             return None;
@@ -163,7 +183,11 @@ impl GlobalType {
     pub(crate) fn from_frontend(g: wazerox_frontend::GlobalType) -> Self {
         GlobalType::new(
             g.content,
-            if g.mutable { Mutability::Var } else { Mutability::Const },
+            if g.mutable {
+                Mutability::Var
+            } else {
+                Mutability::Const
+            },
         )
     }
 }

@@ -221,7 +221,10 @@ impl FuncTranslation<'_, '_> {
                 self.reachable = false;
             }
             Operator::Return => {
-                let num_results = self.control.frame_mut(self.control.len() as u32 - 1).num_results;
+                let num_results = self
+                    .control
+                    .frame_mut(self.control.len() as u32 - 1)
+                    .num_results;
                 let results = self.popn(num_results);
                 self.builder.ins().return_(&results);
                 self.reachable = false;
@@ -245,11 +248,13 @@ impl FuncTranslation<'_, '_> {
             }
             Operator::LocalSet { local_index } => {
                 let v = self.pop1();
-                self.builder.def_var(self.locals[*local_index as usize].0, v);
+                self.builder
+                    .def_var(self.locals[*local_index as usize].0, v);
             }
             Operator::LocalTee { local_index } => {
                 let v = *self.stack.last().expect("validated");
-                self.builder.def_var(self.locals[*local_index as usize].0, v);
+                self.builder
+                    .def_var(self.locals[*local_index as usize].0, v);
             }
             _ => return Ok(false),
         }
@@ -300,17 +305,20 @@ impl FuncTranslation<'_, '_> {
         let index = self.pop1();
         let params = self.popn(num_params);
         let func_ref = self.table_element_address(table, index);
-        let func_ref = self.builder.ins().load(types::I64, super::environ::trusted(), func_ref, 0);
+        let func_ref = self
+            .builder
+            .ins()
+            .load(types::I64, super::environ::trusted(), func_ref, 0);
         self.builder
             .ins()
             .trapz(func_ref, TrapCode::IndirectCallToNull.to_cranelift());
-        let type_ids = self.env.load_vmctx_ptr(&mut self.builder, VMOffsets::TYPE_IDS);
-        let expected = self.builder.ins().load(
-            types::I32,
-            readonly(),
-            type_ids,
-            (ty.0 * 4) as i32,
-        );
+        let type_ids = self
+            .env
+            .load_vmctx_ptr(&mut self.builder, VMOffsets::TYPE_IDS);
+        let expected = self
+            .builder
+            .ins()
+            .load(types::I32, readonly(), type_ids, (ty.0 * 4) as i32);
         let actual = self.builder.ins().load(
             types::I32,
             super::environ::trusted(),

@@ -94,10 +94,8 @@ impl<'a> FuncEnvironment<'a> {
         builder.func.stack_limit = Some(limit_gv);
 
         for index in 0..self.module.memories.len() as u32 {
-            let definition = self.load_vmctx_ptr(
-                builder,
-                self.offsets.memory_pointer(MemoryIndex(index)),
-            );
+            let definition =
+                self.load_vmctx_ptr(builder, self.offsets.memory_pointer(MemoryIndex(index)));
             let base = builder.ins().load(
                 self.pointer_type(),
                 readonly(),

@@ -35,7 +35,11 @@ enum Extend {
 impl FuncTranslation<'_, '_> {
     /// Pops the index operand and returns the native address of the access and a
     /// static offset to fold into the load/store.
-    fn heap_address(&mut self, memarg: &MemArg, access_size: u32) -> Result<(ir::Value, i32), WasmError> {
+    fn heap_address(
+        &mut self,
+        memarg: &MemArg,
+        access_size: u32,
+    ) -> Result<(ir::Value, i32), WasmError> {
         let memory = MemoryIndex(memarg.memory);
         if self.env.module.memories[memory.index()].memory64 {
             return Err(WasmError::unsupported("memory64"));
@@ -81,10 +85,16 @@ impl FuncTranslation<'_, '_> {
         let value = match extend {
             Extend::Plain => ins.load(result_ty, heap_flags(), address, offset),
             Extend::Signed if mem_ty == I8 => ins.sload8(result_ty, heap_flags(), address, offset),
-            Extend::Signed if mem_ty == I16 => ins.sload16(result_ty, heap_flags(), address, offset),
+            Extend::Signed if mem_ty == I16 => {
+                ins.sload16(result_ty, heap_flags(), address, offset)
+            }
             Extend::Signed => ins.sload32(heap_flags(), address, offset),
-            Extend::Unsigned if mem_ty == I8 => ins.uload8(result_ty, heap_flags(), address, offset),
-            Extend::Unsigned if mem_ty == I16 => ins.uload16(result_ty, heap_flags(), address, offset),
+            Extend::Unsigned if mem_ty == I8 => {
+                ins.uload8(result_ty, heap_flags(), address, offset)
+            }
+            Extend::Unsigned if mem_ty == I16 => {
+                ins.uload16(result_ty, heap_flags(), address, offset)
+            }
             Extend::Unsigned => ins.uload32(heap_flags(), address, offset),
         };
         self.push1(value);
@@ -128,7 +138,9 @@ impl FuncTranslation<'_, '_> {
             Operator::I64Store { memarg } => self.store(memarg, I64)?,
             Operator::F32Store { memarg } => self.store(memarg, F32)?,
             Operator::F64Store { memarg } => self.store(memarg, F64)?,
-            Operator::I32Store8 { memarg } | Operator::I64Store8 { memarg } => self.store(memarg, I8)?,
+            Operator::I32Store8 { memarg } | Operator::I64Store8 { memarg } => {
+                self.store(memarg, I8)?
+            }
             Operator::I32Store16 { memarg } | Operator::I64Store16 { memarg } => {
                 self.store(memarg, I16)?
             }
@@ -161,7 +173,11 @@ impl FuncTranslation<'_, '_> {
                 let mem = self.builder.ins().iconst(I32, i64::from(*mem));
                 let dst = self.builder.ins().uextend(I64, dst);
                 let len = self.builder.ins().uextend(I64, len);
-                self.call_failing_builtin(Builtin::MemoryFill, &[mem, dst, byte, len], TrapCode::MemoryOutOfBounds);
+                self.call_failing_builtin(
+                    Builtin::MemoryFill,
+                    &[mem, dst, byte, len],
+                    TrapCode::MemoryOutOfBounds,
+                );
             }
             Operator::MemoryCopy { dst_mem, src_mem } => {
                 let (dst, src, len) = self.pop3();
@@ -179,7 +195,10 @@ impl FuncTranslation<'_, '_> {
             Operator::MemoryInit { data_index, mem } => {
                 let (dst, src, len) = self.pop3();
                 let mem = self.builder.ins().iconst(I32, i64::from(*mem));
-                let data = self.builder.ins().iconst(I32, i64::from(DataIndex(*data_index).0));
+                let data = self
+                    .builder
+                    .ins()
+                    .iconst(I32, i64::from(DataIndex(*data_index).0));
                 let dst = self.builder.ins().uextend(I64, dst);
                 self.call_failing_builtin(
                     Builtin::MemoryInit,
@@ -189,14 +208,20 @@ impl FuncTranslation<'_, '_> {
             }
             Operator::DataDrop { data_index } => {
                 let data = self.builder.ins().iconst(I32, i64::from(*data_index));
-                self.env.call_builtin(&mut self.builder, Builtin::DataDrop, &[data]);
+                self.env
+                    .call_builtin(&mut self.builder, Builtin::DataDrop, &[data]);
             }
             _ => return Ok(false),
         }
         Ok(true)
     }
 
-    pub(crate) fn call_failing_builtin(&mut self, builtin: Builtin, args: &[ir::Value], code: TrapCode) {
+    pub(crate) fn call_failing_builtin(
+        &mut self,
+        builtin: Builtin,
+        args: &[ir::Value],
+        code: TrapCode,
+    ) {
         let failed = self
             .env
             .call_builtin(&mut self.builder, builtin, args)

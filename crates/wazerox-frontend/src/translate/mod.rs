@@ -75,10 +75,8 @@ impl FuncTranslator {
     ) -> Result<ir::Function, WasmError> {
         let module = inputs.module;
         let ty = module.func_type(func).clone();
-        let mut function = ir::Function::with_name_signature(
-            UserFuncName::user(0, func.0),
-            wasm_signature(&ty),
-        );
+        let mut function =
+            ir::Function::with_name_signature(UserFuncName::user(0, func.0), wasm_signature(&ty));
         let mut validator = body
             .validator
             .into_validator(self.allocations.take().unwrap_or_default());
@@ -142,7 +140,9 @@ impl FuncTranslation<'_, '_> {
         for _ in 0..locals.get_count() {
             let offset = locals.original_position();
             let (count, local_ty) = locals.read().map_err(invalid)?;
-            validator.define_locals(offset, count, local_ty).map_err(invalid)?;
+            validator
+                .define_locals(offset, count, local_ty)
+                .map_err(invalid)?;
             let local_ty = crate::parse::val_type(local_ty);
             for _ in 0..count {
                 let var = self.builder.declare_var(ir_type(local_ty));
@@ -204,19 +204,16 @@ impl FuncTranslation<'_, '_> {
             ValType::F32 => ins.f32const(0.0),
             ValType::F64 => ins.f64const(0.0),
             ValType::V128 => {
-                let c = self
-                    .builder
-                    .func
-                    .dfg
-                    .constants
-                    .insert(vec![0u8; 16].into());
+                let c = self.builder.func.dfg.constants.insert(vec![0u8; 16].into());
                 self.builder.ins().vconst(ir::types::I8X16, c)
             }
         }
     }
 
     pub(crate) fn pop1(&mut self) -> ir::Value {
-        self.stack.pop().expect("validated: operand stack underflow")
+        self.stack
+            .pop()
+            .expect("validated: operand stack underflow")
     }
 
     pub(crate) fn pop2(&mut self) -> (ir::Value, ir::Value) {

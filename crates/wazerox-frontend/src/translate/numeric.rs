@@ -58,7 +58,11 @@ impl FuncTranslation<'_, '_> {
         self.push1(v);
     }
 
-    fn convert(&mut self, f: fn(&mut FunctionBuilder<'_>, ir::Type, ir::Value) -> ir::Value, to: ir::Type) {
+    fn convert(
+        &mut self,
+        f: fn(&mut FunctionBuilder<'_>, ir::Type, ir::Value) -> ir::Value,
+        to: ir::Type,
+    ) {
         let a = self.pop1();
         let v = f(&mut self.builder, to, a);
         self.push1(v);
@@ -66,10 +70,11 @@ impl FuncTranslation<'_, '_> {
 
     fn reinterpret(&mut self, to: ir::Type) {
         let a = self.pop1();
-        let v = self
-            .builder
-            .ins()
-            .bitcast(to, MemFlagsData::new().with_endianness(ir::Endianness::Little), a);
+        let v = self.builder.ins().bitcast(
+            to,
+            MemFlagsData::new().with_endianness(ir::Endianness::Little),
+            a,
+        );
         self.push1(v);
     }
 

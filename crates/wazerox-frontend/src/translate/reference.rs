@@ -28,12 +28,19 @@ impl FuncTranslation<'_, '_> {
             (pointer, 0)
         } else {
             let defined = index.0 - module.num_imported_globals;
-            (self.env.vmctx(), self.env.offsets.defined_global(defined) as i32)
+            (
+                self.env.vmctx(),
+                self.env.offsets.defined_global(defined) as i32,
+            )
         }
     }
 
     /// Bounds-checks `index` (an i32) against `table` and returns the element's address.
-    pub(crate) fn table_element_address(&mut self, table: TableIndex, index: ir::Value) -> ir::Value {
+    pub(crate) fn table_element_address(
+        &mut self,
+        table: TableIndex,
+        index: ir::Value,
+    ) -> ir::Value {
         let definition = self
             .env
             .load_vmctx_ptr(&mut self.builder, self.env.offsets.table_pointer(table));
@@ -44,17 +51,17 @@ impl FuncTranslation<'_, '_> {
             vmoffsets::VMTABLE_CURRENT_ELEMENTS as i32,
         );
         let index = self.env.index_to_pointer(&mut self.builder, index);
-        let out_of_bounds = self
-            .builder
-            .ins()
-            .icmp(IntCC::UnsignedGreaterThanOrEqual, index, length);
+        let out_of_bounds =
+            self.builder
+                .ins()
+                .icmp(IntCC::UnsignedGreaterThanOrEqual, index, length);
         self.builder
             .ins()
             .trapnz(out_of_bounds, TrapCode::TableOutOfBounds.to_cranelift());
-        let base = self
-            .builder
-            .ins()
-            .load(I64, trusted(), definition, vmoffsets::VMTABLE_BASE as i32);
+        let base =
+            self.builder
+                .ins()
+                .load(I64, trusted(), definition, vmoffsets::VMTABLE_BASE as i32);
         let scaled = self.builder.ins().ishl_imm_u(index, 3);
         self.builder.ins().iadd(base, scaled)
     }
@@ -69,7 +76,11 @@ impl FuncTranslation<'_, '_> {
                 let index = GlobalIndex(*global_index);
                 let global = &self.env.module.globals[index.index()];
                 let ty = ir_type(global.ty.content);
-                let flags = if global.ty.mutable { trusted() } else { readonly() };
+                let flags = if global.ty.mutable {
+                    trusted()
+                } else {
+                    readonly()
+                };
                 let (address, offset) = self.global_address(index);
                 let v = self.builder.ins().load(ty, flags, address, offset);
                 self.push1(v);
@@ -155,7 +166,8 @@ impl FuncTranslation<'_, '_> {
             }
             Operator::ElemDrop { elem_index } => {
                 let elem = self.builder.ins().iconst(I32, i64::from(*elem_index));
-                self.env.call_builtin(&mut self.builder, Builtin::ElemDrop, &[elem]);
+                self.env
+                    .call_builtin(&mut self.builder, Builtin::ElemDrop, &[elem]);
             }
             Operator::RefNull { .. } => {
                 let v = self.builder.ins().iconst(I64, 0);
@@ -169,7 +181,10 @@ impl FuncTranslation<'_, '_> {
             }
             Operator::RefFunc { function_index } => {
                 let offset = self.env.offsets.func_ref(FuncIndex(*function_index));
-                let v = self.builder.ins().iadd_imm_u(self.env.vmctx(), i64::from(offset));
+                let v = self
+                    .builder
+                    .ins()
+                    .iadd_imm_u(self.env.vmctx(), i64::from(offset));
                 self.push1(v);
             }
             _ => return Ok(false),

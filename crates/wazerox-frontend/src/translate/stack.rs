@@ -53,7 +53,13 @@ impl ControlStack {
         num_results: usize,
         stack_height: usize,
     ) {
-        self.push(FrameKind::Block, destination, num_params, num_results, stack_height);
+        self.push(
+            FrameKind::Block,
+            destination,
+            num_params,
+            num_results,
+            stack_height,
+        );
     }
 
     pub fn push(
@@ -75,11 +81,15 @@ impl ControlStack {
     }
 
     pub fn pop(&mut self) -> ControlFrame {
-        self.frames.pop().expect("validated: control stack underflow")
+        self.frames
+            .pop()
+            .expect("validated: control stack underflow")
     }
 
     pub fn top_mut(&mut self) -> &mut ControlFrame {
-        self.frames.last_mut().expect("validated: control stack underflow")
+        self.frames
+            .last_mut()
+            .expect("validated: control stack underflow")
     }
 
     /// The frame a branch of `relative_depth` targets.

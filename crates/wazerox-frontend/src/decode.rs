@@ -5,7 +5,7 @@
 //! matching function/code and data-count/data counts).
 
 use crate::parse::{WasmError, WasmErrorKind};
-use wasmparser::{BinaryReaderError, Parser, Payload};
+use wasmparser::{BinaryReaderError, Operator, Parser, Payload, WasmFeatures};
 
 fn malformed(e: BinaryReaderError) -> WasmError {
     WasmError::from_reader(WasmErrorKind::Decode, e)
@@ -39,7 +39,7 @@ fn section_order(payload: &Payload<'_>) -> Option<u8> {
     })
 }
 
-pub(crate) fn decode_only(bytes: &[u8]) -> Result<(), WasmError> {
+pub(crate) fn decode_only(bytes: &[u8], features: WasmFeatures) -> Result<(), WasmError> {
     let mut last_section = 0u8;
     let mut function_count: Option<u32> = None;
     let mut code_count: Option<u32> = None;
@@ -73,6 +73,9 @@ pub(crate) fn decode_only(bytes: &[u8]) -> Result<(), WasmError> {
                 }
             }
             Payload::TableSection(r) => {
+                if !features.contains(WasmFeatures::MEMORY64) {
+                    check_limits_section(bytes, r.range().start, LimitsOf::Table)?;
+                }
                 for t in r {
                     let t = t.map_err(malformed)?;
                     if let wasmparser::TableInit::Expr(e) = t.init {
@@ -81,8 +84,12 @@ pub(crate) fn decode_only(bytes: &[u8]) -> Result<(), WasmError> {
                 }
             }
             Payload::MemorySection(r) => {
+                let range = r.range();
                 for m in r {
                     m.map_err(malformed)?;
+                }
+                if !features.contains(WasmFeatures::MEMORY64) {
+                    check_limits_section(bytes, range.start, LimitsOf::Memory)?;
                 }
             }
             Payload::TagSection(r) => {
@@ -143,9 +150,17 @@ pub(crate) fn decode_only(bytes: &[u8]) -> Result<(), WasmError> {
                 }
                 let mut ops = body.get_operators_reader().map_err(malformed)?;
                 while !ops.eof() {
-                    ops.read().map_err(malformed)?;
+                    let offset = ops.original_position();
+                    let op = ops.read().map_err(malformed)?;
+                    check_operator_encoding(bytes, offset, &op, features, data_count.is_some())?;
                 }
                 ops.finish().map_err(malformed)?;
+            }
+            Payload::UnknownSection { id, range, .. } => {
+                return Err(malformed_at(
+                    &format!("malformed section id {id}"),
+                    range.start,
+                ));
             }
             Payload::End(offset) => end_offset = offset,
             _ => {}
@@ -182,4 +197,117 @@ fn read_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<(), WasmError> {
         ops.read().map_err(malformed)?;
     }
     ops.finish().map_err(malformed)
+}
+
+/// Reads an unsigned LEB128 of at most 32 bits, strictly: at most 5 bytes, and the
+/// unused bits of the 5th byte zero (the binary format's `u32`).
+fn read_u32_strict(bytes: &[u8], mut pos: usize) -> Result<(u32, usize), WasmError> {
+    let start = pos;
+    let mut result: u64 = 0;
+    for i in 0..5 {
+        let byte = *bytes
+            .get(pos)
+            .ok_or_else(|| malformed_at("unexpected end", pos))?;
+        pos += 1;
+        result |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            if i == 4 && byte & 0x70 != 0 {
+                return Err(malformed_at("integer too large", start));
+            }
+            return Ok((result as u32, pos));
+        }
+    }
+    Err(malformed_at("integer representation too long", start))
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum LimitsOf {
+    Memory,
+    Table,
+}
+
+/// Without memory64, limits of memories and tables are `u32`s; wasmparser reads
+/// them as `u64`s for every module, so overlong or too-large encodings are caught
+/// here, where the spec places them: as malformed binaries.
+fn check_limits_section(bytes: &[u8], start: usize, of: LimitsOf) -> Result<(), WasmError> {
+    let (count, mut pos) = read_u32_strict(bytes, start)?;
+    for _ in 0..count {
+        if of == LimitsOf::Table {
+            // Only plain `funcref`/`externref` tables have the simple layout.
+            match bytes.get(pos) {
+                Some(0x70 | 0x6f) => pos += 1,
+                _ => return Ok(()),
+            }
+        }
+        let flags = *bytes
+            .get(pos)
+            .ok_or_else(|| malformed_at("unexpected end", pos))?;
+        pos += 1;
+        let (_, next) = read_u32_strict(bytes, pos)?;
+        pos = next;
+        if flags & 1 != 0 {
+            let (_, next) = read_u32_strict(bytes, pos)?;
+            pos = next;
+        }
+    }
+    Ok(())
+}
+
+/// Encoding rules of Wasm 2.0 that wasmparser relaxes because later proposals
+/// reuse the bits: memarg flags (multi-memory), `u32` offsets (memory64), and the
+/// reserved zero bytes of memory instructions (multi-memory).
+fn check_operator_encoding(
+    bytes: &[u8],
+    offset: usize,
+    op: &Operator<'_>,
+    features: WasmFeatures,
+    has_data_count: bool,
+) -> Result<(), WasmError> {
+    let multi_memory = features.contains(WasmFeatures::MULTI_MEMORY);
+    let zero_byte = |pos: usize| -> Result<(), WasmError> {
+        if multi_memory || bytes.get(pos) == Some(&0) {
+            Ok(())
+        } else {
+            Err(malformed_at("zero byte expected", pos))
+        }
+    };
+    let opcode = bytes.get(offset).copied().unwrap_or(0);
+    match op {
+        Operator::MemorySize { .. } | Operator::MemoryGrow { .. } => zero_byte(offset + 1)?,
+        Operator::MemoryInit { .. } | Operator::DataDrop { .. } if !has_data_count => {
+            return Err(malformed_at("data count section required", offset));
+        }
+        Operator::MemoryInit { .. } | Operator::MemoryCopy { .. } | Operator::MemoryFill { .. } => {
+            let (_, mut pos) = read_u32_strict(bytes, offset + 1)?;
+            if matches!(op, Operator::MemoryInit { .. }) {
+                pos = read_u32_strict(bytes, pos)?.1;
+            }
+            zero_byte(pos)?;
+            if matches!(op, Operator::MemoryCopy { .. }) {
+                zero_byte(pos + 1)?;
+            }
+        }
+        _ if (0x28..=0x3e).contains(&opcode) => {
+            let (flags, mut pos) = read_u32_strict(bytes, offset + 1)?;
+            let align = if multi_memory {
+                if flags >= 0x80 {
+                    return Err(malformed_at("malformed memop flags", offset + 1));
+                }
+                if flags & 0x40 != 0 {
+                    pos = read_u32_strict(bytes, pos)?.1;
+                }
+                flags & 0x3f
+            } else {
+                flags
+            };
+            if align >= 32 {
+                return Err(malformed_at("malformed memop flags", offset + 1));
+            }
+            if !features.contains(WasmFeatures::MEMORY64) {
+                read_u32_strict(bytes, pos)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }

@@ -94,7 +94,7 @@ impl From<BinaryReaderError> for WasmError {
 /// Decodes and validates `bytes` (except function bodies, which are validated
 /// during translation).
 pub fn parse(bytes: &[u8], features: WasmFeatures) -> Result<ModuleTranslation<'_>, WasmError> {
-    decode_only(bytes)?;
+    decode_only(bytes, features)?;
     let mut validator = Validator::new_with_features(features);
     let mut info = ModuleInfo::default();
     let mut bodies = Vec::new();

@@ -1,0 +1,406 @@
+//! Executes the directives of one wast script.
+
+use crate::WastReport;
+use crate::values::{arg_to_val, describe, matches};
+use std::collections::HashMap;
+use wast::lexer::Lexer;
+use wast::parser::{self, ParseBuffer};
+use wast::token::{Id, Span};
+use wast::{QuoteWat, Wast, WastDirective, WastExecute, WastInvoke, Wat};
+use wazerox::{
+    Engine, ErrorKind, Func, Global, GlobalType, Instance, Linker, Memory, MemoryType, Module,
+    Mutability, Ref, Store, Table, TableType, TrapCode, Val, ValType,
+};
+
+/// The result of running one directive.
+enum Outcome {
+    Pass,
+    Fail(String),
+    Unsupported(String),
+}
+
+struct Runner<'a> {
+    name: &'a str,
+    text: &'a str,
+    engine: Engine,
+    store: Store<()>,
+    linker: Linker<()>,
+    current: Option<Instance>,
+    instances: HashMap<String, Instance>,
+    definitions: HashMap<String, Module>,
+    report: WastReport,
+}
+
+/// Runs every directive of the script `contents` (named `name` in messages).
+pub fn run_wast(name: &str, contents: &str) -> WastReport {
+    let mut lexer = Lexer::new(contents);
+    lexer.allow_confusing_unicode(true);
+    let mut report = WastReport::default();
+    let buffer = match ParseBuffer::new_with_lexer(lexer) {
+        Ok(b) => b,
+        Err(e) => {
+            report.failed = 1;
+            report.failures.push(format!("{name}: cannot lex: {e}"));
+            return report;
+        }
+    };
+    let wast = match parser::parse::<Wast>(&buffer) {
+        Ok(w) => w,
+        Err(e) => {
+            report.failed = 1;
+            report.failures.push(format!("{name}: cannot parse: {e}"));
+            return report;
+        }
+    };
+    let engine = Engine::default();
+    let mut runner = Runner {
+        name,
+        text: contents,
+        store: Store::new(&engine, ()),
+        linker: Linker::new(&engine),
+        engine,
+        current: None,
+        instances: HashMap::new(),
+        definitions: HashMap::new(),
+        report,
+    };
+    runner.define_spectest();
+    for directive in wast.directives {
+        let span = directive.span();
+        let outcome = runner.run(directive);
+        runner.record(span, outcome);
+    }
+    runner.report
+}
+
+fn is_kind(result: &Result<impl Sized, wazerox::Error>, kinds: &[ErrorKind]) -> bool {
+    matches!(result, Err(e) if kinds.contains(&e.kind()))
+}
+
+impl Runner<'_> {
+    fn record(&mut self, span: Span, outcome: Outcome) {
+        let (line, col) = span.linecol_in(self.text);
+        let location = format!("{}:{}:{}", self.name, line + 1, col + 1);
+        match outcome {
+            Outcome::Pass => self.report.passed += 1,
+            Outcome::Fail(message) => {
+                self.report.failed += 1;
+                self.report.failures.push(format!("{location}: {message}"));
+            }
+            Outcome::Unsupported(message) => {
+                self.report.failed += 1;
+                self.report.unsupported += 1;
+                self.report
+                    .failures
+                    .push(format!("{location}: unsupported: {message}"));
+            }
+        }
+    }
+
+    /// The standard `spectest` module the testsuite imports from.
+    fn define_spectest(&mut self) {
+        let store = &mut self.store;
+        let linker = &mut self.linker;
+        let print = |linker: &mut Linker<()>, name: &str, params: &[ValType]| {
+            linker
+                .func_new(
+                    "spectest",
+                    name,
+                    wazerox::FuncType::new(params.iter().copied(), []),
+                    |_, _, _| Ok(()),
+                )
+                .expect("define spectest function");
+        };
+        print(linker, "print", &[]);
+        print(linker, "print_i32", &[ValType::I32]);
+        print(linker, "print_i64", &[ValType::I64]);
+        print(linker, "print_f32", &[ValType::F32]);
+        print(linker, "print_f64", &[ValType::F64]);
+        print(linker, "print_i32_f32", &[ValType::I32, ValType::F32]);
+        print(linker, "print_f64_f64", &[ValType::F64, ValType::F64]);
+        let globals = [
+            ("global_i32", Val::I32(666)),
+            ("global_i64", Val::I64(666)),
+            ("global_f32", Val::F32(666.6f32.to_bits())),
+            ("global_f64", Val::F64(666.6f64.to_bits())),
+        ];
+        for (name, value) in globals {
+            let global = Global::new(
+                &mut *store,
+                GlobalType::new(value.ty(), Mutability::Const),
+                value,
+            )
+            .expect("spectest global");
+            linker
+                .define(&mut *store, "spectest", name, global)
+                .expect("define");
+        }
+        let table = Table::new(
+            &mut *store,
+            TableType::new(ValType::FuncRef, 10, Some(20)),
+            Ref::Func(None),
+        )
+        .expect("spectest table");
+        linker
+            .define(&mut *store, "spectest", "table", table)
+            .expect("define");
+        let memory =
+            Memory::new(&mut *store, MemoryType::new(1, Some(2))).expect("spectest memory");
+        linker
+            .define(&mut *store, "spectest", "memory", memory)
+            .expect("define");
+    }
+
+    fn instance(&self, id: Option<Id<'_>>) -> Result<Instance, String> {
+        match id {
+            Some(id) => self
+                .instances
+                .get(id.name())
+                .copied()
+                .ok_or_else(|| format!("unknown module ${}", id.name())),
+            None => self
+                .current
+                .ok_or_else(|| "no module instantiated yet".to_string()),
+        }
+    }
+
+    fn compile(&self, module: &mut QuoteWat<'_>) -> Result<Module, String> {
+        let bytes = module
+            .encode()
+            .map_err(|e| format!("cannot encode module: {e}"))?;
+        Module::new(&self.engine, bytes).map_err(|e| format!("module rejected: {e}"))
+    }
+
+    fn instantiate(&mut self, module: &Module) -> Result<Instance, wazerox::Error> {
+        self.linker.instantiate(&mut self.store, module)
+    }
+
+    fn define_instance(&mut self, id: Option<Id<'_>>, instance: Instance) {
+        self.current = Some(instance);
+        if let Some(id) = id {
+            self.instances.insert(id.name().to_string(), instance);
+        }
+    }
+
+    fn invoke(
+        &mut self,
+        invoke: &WastInvoke<'_>,
+    ) -> Result<Result<Vec<Val>, wazerox::Error>, String> {
+        let instance = self.instance(invoke.module)?;
+        let func: Func = instance
+            .get_func(&mut self.store, invoke.name)
+            .ok_or_else(|| format!("no exported function `{}`", invoke.name))?;
+        let mut params = Vec::with_capacity(invoke.args.len());
+        for arg in &invoke.args {
+            params.push(arg_to_val(&mut self.store, arg)?);
+        }
+        let ty = func.ty(&self.store);
+        let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
+        Ok(func
+            .call(&mut self.store, &params, &mut results)
+            .map(|()| results))
+    }
+
+    /// Runs an `assert_return`/`assert_trap` subject: an invocation, a `get`, or a
+    /// module to instantiate.
+    fn execute(
+        &mut self,
+        exec: WastExecute<'_>,
+    ) -> Result<Result<Vec<Val>, wazerox::Error>, String> {
+        match exec {
+            WastExecute::Invoke(invoke) => self.invoke(&invoke),
+            WastExecute::Get { module, global, .. } => {
+                let instance = self.instance(module)?;
+                let global = instance
+                    .get_global(&mut self.store, global)
+                    .ok_or_else(|| format!("no exported global `{global}`"))?;
+                Ok(Ok(vec![global.get(&mut self.store)]))
+            }
+            WastExecute::Wat(mut wat) => {
+                let module = self.compile(&mut QuoteWat::Wat(std::mem::replace(
+                    &mut wat,
+                    Wat::Module(wast::core::Module {
+                        span: Span::from_offset(0),
+                        id: None,
+                        name: None,
+                        kind: wast::core::ModuleKind::Binary(Vec::new()),
+                    }),
+                )))?;
+                Ok(self.instantiate(&module).map(|_| Vec::new()))
+            }
+        }
+    }
+
+    fn run(&mut self, directive: WastDirective<'_>) -> Outcome {
+        match self.run_directive(directive) {
+            Ok(outcome) => outcome,
+            Err(message) if message.starts_with("unsupported: ") => {
+                Outcome::Unsupported(message["unsupported: ".len()..].to_string())
+            }
+            Err(message) => Outcome::Fail(message),
+        }
+    }
+
+    fn run_directive(&mut self, directive: WastDirective<'_>) -> Result<Outcome, String> {
+        Ok(match directive {
+            WastDirective::Module(mut module) => {
+                let id = module.name();
+                let compiled = self.compile(&mut module)?;
+                let instance = self
+                    .instantiate(&compiled)
+                    .map_err(|e| format!("instantiation failed: {e}"))?;
+                self.define_instance(id, instance);
+                Outcome::Pass
+            }
+            WastDirective::ModuleDefinition(mut module) => {
+                let id = module.name();
+                let compiled = self.compile(&mut module)?;
+                if let Some(id) = id {
+                    self.definitions.insert(id.name().to_string(), compiled);
+                }
+                Outcome::Pass
+            }
+            WastDirective::ModuleInstance {
+                instance, module, ..
+            } => {
+                let name = module
+                    .ok_or("module instance without a module name")?
+                    .name();
+                let compiled = self
+                    .definitions
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| format!("unknown module definition ${name}"))?;
+                let created = self
+                    .instantiate(&compiled)
+                    .map_err(|e| format!("instantiation failed: {e}"))?;
+                self.define_instance(instance, created);
+                Outcome::Pass
+            }
+            WastDirective::Register { name, module, .. } => {
+                let instance = self.instance(module)?;
+                self.linker
+                    .instance(&mut self.store, name, instance)
+                    .map_err(|e| format!("register failed: {e}"))?;
+                Outcome::Pass
+            }
+            WastDirective::Invoke(invoke) => match self.invoke(&invoke)? {
+                Ok(_) => Outcome::Pass,
+                Err(e) => Outcome::Fail(format!("invoke `{}` failed: {e}", invoke.name)),
+            },
+            WastDirective::AssertReturn { exec, results, .. } => {
+                let actual = match self.execute(exec)? {
+                    Ok(values) => values,
+                    Err(e) => return Ok(Outcome::Fail(format!("expected a return, got: {e}"))),
+                };
+                if actual.len() != results.len() {
+                    return Ok(Outcome::Fail(format!(
+                        "expected {} results, got {}",
+                        results.len(),
+                        actual.len()
+                    )));
+                }
+                for (value, expected) in actual.iter().zip(&results) {
+                    if !matches(&self.store, value, expected)? {
+                        return Ok(Outcome::Fail(format!(
+                            "result {} does not match {expected:?}",
+                            describe(value)
+                        )));
+                    }
+                }
+                Outcome::Pass
+            }
+            WastDirective::AssertTrap { exec, message, .. } => match self.execute(exec)? {
+                Ok(values) => Outcome::Fail(format!(
+                    "expected trap `{message}`, got {:?}",
+                    values.iter().map(describe).collect::<Vec<_>>()
+                )),
+                Err(e) if e.kind() == ErrorKind::Trap => Outcome::Pass,
+                Err(e) => Outcome::Fail(format!("expected trap `{message}`, got error: {e}")),
+            },
+            WastDirective::AssertExhaustion { call, message, .. } => match self.invoke(&call)? {
+                Err(e) if e.as_trap().map(|t| t.code()) == Some(TrapCode::StackOverflow) => {
+                    Outcome::Pass
+                }
+                Err(e) => Outcome::Fail(format!("expected `{message}`, got: {e}")),
+                Ok(_) => Outcome::Fail(format!("expected `{message}`, returned normally")),
+            },
+            WastDirective::AssertInvalid {
+                mut module,
+                message,
+                ..
+            } => {
+                let Ok(bytes) = module.encode() else {
+                    // The text format could only express this invalid module as
+                    // text that does not encode: rejected before validation.
+                    return Ok(Outcome::Pass);
+                };
+                let result = Module::new(&self.engine, bytes);
+                if is_kind(&result, &[ErrorKind::Validation]) {
+                    Outcome::Pass
+                } else {
+                    match result {
+                        Ok(_) => Outcome::Fail(format!(
+                            "expected invalid module (`{message}`), it compiled"
+                        )),
+                        Err(e) => Outcome::Fail(format!(
+                            "expected invalid module (`{message}`), got {:?}: {e}",
+                            e.kind()
+                        )),
+                    }
+                }
+            }
+            WastDirective::AssertMalformed {
+                mut module,
+                message,
+                ..
+            } => {
+                let Ok(bytes) = module.encode() else {
+                    return Ok(Outcome::Pass);
+                };
+                let result = Module::new(&self.engine, bytes);
+                if is_kind(&result, &[ErrorKind::Decode]) {
+                    Outcome::Pass
+                } else {
+                    match result {
+                        Ok(_) => Outcome::Fail(format!(
+                            "expected malformed module (`{message}`), it compiled"
+                        )),
+                        Err(e) => Outcome::Fail(format!(
+                            "expected malformed module (`{message}`), got {:?}: {e}",
+                            e.kind()
+                        )),
+                    }
+                }
+            }
+            WastDirective::AssertUnlinkable {
+                module, message, ..
+            } => {
+                let compiled = self.compile(&mut QuoteWat::Wat(module))?;
+                match self.instantiate(&compiled) {
+                    Err(e) if e.kind() == ErrorKind::Link => Outcome::Pass,
+                    Err(e) => Outcome::Fail(format!(
+                        "expected unlinkable (`{message}`), got {:?}: {e}",
+                        e.kind()
+                    )),
+                    Ok(_) => Outcome::Fail(format!(
+                        "expected unlinkable (`{message}`), it instantiated"
+                    )),
+                }
+            }
+            WastDirective::AssertInvalidCustom { .. }
+            | WastDirective::AssertMalformedCustom { .. } => {
+                return Err("unsupported: custom-section assertions (annotations proposal)".into());
+            }
+            WastDirective::AssertException { .. } => {
+                return Err("unsupported: assert_exception (exception handling)".into());
+            }
+            WastDirective::AssertSuspension { .. } => {
+                return Err("unsupported: assert_suspension (stack switching)".into());
+            }
+            WastDirective::Thread(_) | WastDirective::Wait { .. } => {
+                return Err("unsupported: wast threads".into());
+            }
+        })
+    }
+}

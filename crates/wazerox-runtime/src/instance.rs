@@ -79,8 +79,11 @@ pub struct Instance {
     /// Canonical type ids per module type index; the VMContext points at them.
     _type_ids: Arc<[u32]>,
     memories: Vec<*mut LinearMemory>,
+    // Boxed: VMContexts hold their addresses, which must survive the Vec growing.
+    #[allow(clippy::vec_box)]
     _owned_memories: Vec<Box<LinearMemory>>,
     tables: Vec<*mut Table>,
+    #[allow(clippy::vec_box)]
     _owned_tables: Vec<Box<Table>>,
     dropped_data: Vec<bool>,
     dropped_elements: Vec<bool>,

@@ -132,7 +132,7 @@ impl LinearMemory {
         }
         let start = (old * WASM_PAGE_SIZE) as usize;
         let len = (delta_pages * WASM_PAGE_SIZE) as usize;
-        debug_assert!(start % page_size() == 0);
+        debug_assert!(start.is_multiple_of(page_size()));
         self.mmap.make_accessible(start, len).ok()?;
         self.definition
             .current_length

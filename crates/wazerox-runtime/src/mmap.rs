@@ -71,7 +71,7 @@ impl Mmap {
     fn protect(&mut self, start: usize, len: usize, prot: libc::c_int) -> io::Result<()> {
         let page = page_size();
         assert!(
-            start % page == 0,
+            start.is_multiple_of(page),
             "protection changes start on a page boundary"
         );
         assert!(

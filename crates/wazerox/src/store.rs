@@ -46,13 +46,19 @@ pub struct StoreOpaque {
     pub(crate) vm_store_context: Box<VMStoreContext>,
     pub(crate) instances: Vec<InstanceData>,
     pub(crate) funcs: Vec<FuncData>,
+    // The host-owned objects below are boxed because compiled code and VMContexts
+    // hold their addresses, which must survive the Vecs growing.
+    #[allow(clippy::vec_box)]
     pub(crate) host_funcs: Vec<Box<HostFuncContext>>,
     pub(crate) memories: Vec<*mut LinearMemory>,
     pub(crate) tables: Vec<*mut RuntimeTable>,
     pub(crate) globals: Vec<GlobalData>,
     /// Memories, tables and globals created by the host (not by an instance).
+    #[allow(clippy::vec_box)]
     pub(crate) host_memories: Vec<Box<LinearMemory>>,
+    #[allow(clippy::vec_box)]
     pub(crate) host_tables: Vec<Box<RuntimeTable>>,
+    #[allow(clippy::vec_box)]
     pub(crate) host_globals: Vec<Box<VMGlobalDefinition>>,
     pub(crate) externrefs: Vec<Arc<dyn Any + Send + Sync>>,
     /// Handle of each object already handed out, keyed by its address, so the same

@@ -4,33 +4,34 @@
 use super::{arch, current_activation};
 use crate::code_registry;
 use crate::mmap::{Mmap, page_size};
-use std::mem::MaybeUninit;
-use std::sync::Once;
+use std::sync::OnceLock;
 
 const SIGNALS: [libc::c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE];
 
-/// The handlers that were installed before ours, in `SIGNALS` order. Written once
-/// under `INIT` before any of our handlers can run, read-only afterwards.
-static mut PREVIOUS: [MaybeUninit<libc::sigaction>; 4] = [const { MaybeUninit::uninit() }; 4];
-static INIT: Once = Once::new();
+/// The handlers that were installed before ours, in `SIGNALS` order; recorded
+/// before ours are installed, so the handler always finds them.
+static PREVIOUS: OnceLock<[libc::sigaction; 4]> = OnceLock::new();
 
 /// Installs the trap handlers (once per process).
 pub fn init_traps() {
-    INIT.call_once(|| {
-        for (i, signal) in SIGNALS.iter().enumerate() {
-            // SAFETY: a zeroed sigaction is a valid starting point; we install a
-            // handler with the SA_SIGINFO signature, and `PREVIOUS[i]` is only
-            // written here, before the handler can observe it.
-            unsafe {
-                let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = handler as *const () as usize;
-                action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
-                libc::sigemptyset(&mut action.sa_mask);
-                let previous = &raw mut PREVIOUS;
-                if libc::sigaction(*signal, &action, (*previous)[i].as_mut_ptr()) != 0 {
+    PREVIOUS.get_or_init(|| {
+        // SAFETY: querying sigactions writes into our zeroed structs, and installing
+        // ours uses the SA_SIGINFO signature `handler` has.
+        unsafe {
+            let mut previous: [libc::sigaction; 4] = std::mem::zeroed();
+            for (i, signal) in SIGNALS.iter().enumerate() {
+                libc::sigaction(*signal, std::ptr::null(), &mut previous[i]);
+            }
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = handler as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+            libc::sigemptyset(&mut action.sa_mask);
+            for signal in SIGNALS {
+                if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
                     panic!("cannot install the handler for signal {signal}");
                 }
             }
+            previous
         }
     });
 }
@@ -70,9 +71,9 @@ unsafe fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut
     let Some(i) = SIGNALS.iter().position(|s| *s == signal) else {
         return;
     };
-    // SAFETY: `PREVIOUS` was fully written by `init_traps` before our handler was
-    // installed and is never written again.
-    let previous = unsafe { (*(&raw const PREVIOUS))[i].assume_init_ref() };
+    let Some(previous) = PREVIOUS.get().map(|p| &p[i]) else {
+        return;
+    };
     let target = previous.sa_sigaction;
     if target == libc::SIG_DFL || target == libc::SIG_IGN {
         // Put the default action back and return: the faulting instruction runs

@@ -1,4 +1,5 @@
 //! Integration tests of the public API, one module per feature.
 
 mod api;
+mod checkpoint;
 mod traps;

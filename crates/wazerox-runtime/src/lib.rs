@@ -9,6 +9,7 @@
 //! modules whose blocks carry `// SAFETY:` comments.
 
 mod builtins;
+pub mod checkpoint;
 pub mod code_memory;
 pub mod code_registry;
 pub mod instance;

@@ -98,6 +98,10 @@ const MAX_BACKTRACE_FRAMES: usize = 1024;
 
 /// One host→Wasm entry on this thread; lives on `catch_traps`'s stack frame.
 pub(crate) struct Activation {
+    /// Process-wide unique id: snapshots name the activation they belong to.
+    pub(crate) id: u64,
+    /// The store the activation runs in.
+    pub(crate) store: *const VMStoreContext,
     jmp_buf: UnsafeCell<arch::JmpBuf>,
     /// The thread's buffer for the PCs of a trap's frames. The handler must copy
     /// them there: once it resumes, the trapped frames' stack is reused.
@@ -109,6 +113,33 @@ pub(crate) struct Activation {
 
 thread_local! {
     static ACTIVATION: Cell<*const Activation> = const { Cell::new(std::ptr::null()) };
+}
+
+static NEXT_ACTIVATION_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Id, store and entry stack pointer of this thread's innermost activation.
+pub(crate) fn innermost_activation() -> Option<(u64, *const VMStoreContext, usize)> {
+    let activation = current_activation();
+    if activation.is_null() {
+        return None;
+    }
+    // SAFETY: activations on the chain live on frames below us on this stack.
+    let a = unsafe { &*activation };
+    Some((a.id, a.store, arch::saved_stack_pointer(a.jmp_buf.get())))
+}
+
+/// Whether the activation `id` is still running on this thread.
+pub(crate) fn activation_is_live(id: u64) -> bool {
+    let mut activation = current_activation();
+    while !activation.is_null() {
+        // SAFETY: as in `innermost_activation`.
+        let a = unsafe { &*activation };
+        if a.id == id {
+            return true;
+        }
+        activation = a.previous;
+    }
+    false
 }
 
 /// The innermost activation of this thread (null if none). Signal-safe.
@@ -215,6 +246,8 @@ pub unsafe fn catch_traps<F: FnOnce()>(
         unsafe { *(*store).stack_limit.get() = limit };
     }
     let activation = Activation {
+        id: NEXT_ACTIVATION_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        store,
         jmp_buf: UnsafeCell::new(arch::JmpBuf::default()),
         frames,
         previous: current_activation(),

@@ -22,6 +22,9 @@ pub enum ErrorKind {
     Host,
     /// Wrong use of the API (types, arity, foreign store, …).
     Usage,
+    /// A snapshot restore request that no running activation took: its call into
+    /// Wasm ended, or every host function on the way swallowed it.
+    Restore,
 }
 
 /// A frame of a Wasm backtrace.
@@ -83,6 +86,7 @@ enum Inner {
     Message(String),
     Trap(Trap),
     Source(Box<dyn std::error::Error + Send + Sync>),
+    Restore(Box<crate::checkpoint::RestoreRequest>),
 }
 
 /// An error from any part of wazerox. Host functions return it too.
@@ -139,6 +143,23 @@ impl Error {
         Box::new(ErrorBox(self))
     }
 
+    pub(crate) fn from_restore(kind: ErrorKind, request: Box<crate::checkpoint::RestoreRequest>) -> Self {
+        Error {
+            kind,
+            inner: Inner::Restore(request),
+        }
+    }
+
+    pub(crate) fn into_restore_request(self) -> Result<crate::checkpoint::RestoreRequest, Error> {
+        match self.inner {
+            Inner::Restore(request) => Ok(*request),
+            inner => Err(Error {
+                kind: self.kind,
+                inner,
+            }),
+        }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
@@ -177,6 +198,7 @@ impl fmt::Display for Error {
             Inner::Message(m) => f.write_str(m),
             Inner::Trap(t) => fmt::Display::fmt(t, f),
             Inner::Source(e) => fmt::Display::fmt(e, f),
+            Inner::Restore(_) => f.write_str("snapshot restore request that no running activation took"),
         }
     }
 }
@@ -192,7 +214,7 @@ impl std::error::Error for Error {
         match &self.inner {
             Inner::Source(e) => Some(&**e),
             Inner::Trap(t) => Some(t),
-            Inner::Message(_) => None,
+            Inner::Message(_) | Inner::Restore(_) => None,
         }
     }
 }

@@ -26,14 +26,17 @@ pub struct Func {
     pub(crate) index: usize,
 }
 
-/// Signature of [`HostFuncContext::callback`].
+/// Signature of [`HostFuncContext::callback`]: `(context, caller_vmctx, values,
+/// len, exit_record)`, the last added by the runtime's host-call shim.
 pub(crate) type HostCallback =
-    unsafe extern "C" fn(*mut HostFuncContext, *mut u8, *mut ValRaw, usize) -> u8;
+    unsafe extern "C" fn(*mut HostFuncContext, *mut u8, *mut ValRaw, usize, usize) -> u8;
 
-/// The "vmctx" of a host function. `callback` must stay the first field: the
-/// Wasm→host trampoline loads it from offset 0.
+/// The "vmctx" of a host function. The Wasm→host trampoline calls the address at
+/// offset 0 — the runtime's host-call shim, which records the exit state
+/// checkpoints need — and the shim calls `callback`, at offset 8.
 #[repr(C)]
 pub(crate) struct HostFuncContext {
+    shim: usize,
     callback: HostCallback,
     func_ref: VMFuncRef,
     store_context: *const VMStoreContext,
@@ -49,11 +52,18 @@ pub(crate) struct HostFuncTemplate {
     closure: Arc<dyn Any + Send + Sync>,
 }
 
+impl HostFuncContext {
+    pub(crate) fn result_types(&self) -> &[ValType] {
+        self.ty.results()
+    }
+}
+
 impl HostFuncTemplate {
     pub(crate) fn into_func(self, store: &mut StoreOpaque) -> Result<Func, Error> {
         let type_id = store.engine().type_id(&self.ty);
         let trampolines = store.engine().trampolines(type_id)?;
         let mut context = Box::new(HostFuncContext {
+            shim: wazerox_runtime::checkpoint::host_shim_address(),
             callback: self.callback,
             func_ref: VMFuncRef::NULL,
             store_context: &*store.vm_store_context,
@@ -524,7 +534,18 @@ impl<R: WasmResults> WasmRet for Result<R, Error> {
 pub struct Caller<'a, T> {
     pub(crate) store: &'a mut StoreInner<T>,
     pub(crate) caller_vmctx: *mut u8,
+    /// Where the host call left Wasm (for snapshots); 0 if not called from Wasm.
+    pub(crate) exit: HostExit,
 }
+
+/// The state of a Wasm→host call that a snapshot needs.
+#[derive(Clone, Copy)]
+pub(crate) struct HostExit {
+    pub record: usize,
+    pub values: *mut ValRaw,
+    pub context: *const HostFuncContext,
+}
+
 
 impl<T> Caller<'_, T> {
     pub fn data(&self) -> &T {
@@ -535,6 +556,13 @@ impl<T> Caller<'_, T> {
     }
     pub fn engine(&self) -> &crate::Engine {
         &self.store.opaque.engine
+    }
+
+    /// Captures the Wasm execution state at this host call, so that a later
+    /// [`Snapshot::restore`] (while the current call into Wasm is still running, on
+    /// this thread) makes this host call return again, with other results.
+    pub fn snapshot(&mut self) -> Result<crate::Snapshot, Error> {
+        crate::checkpoint::take(self)
     }
 
     /// An export of the instance that called this host function (e.g. its `memory`).
@@ -561,42 +589,64 @@ impl<T> AsContextMut for Caller<'_, T> {
     }
 }
 
-/// Runs a host closure for the Wasm→host trampoline: decodes nothing itself, but
-/// turns errors and panics into the runtime's pending-error protocol.
+/// Runs a host closure for the Wasm→host trampoline and turns its outcome into the
+/// runtime's protocol: 1 = results written; 0 = failed, with the error or panic
+/// parked for `catch_traps`. A restore request for this very activation is carried
+/// out here, after the closure and everything it owned are gone.
 ///
 /// # Safety
-/// `context` is a live `HostFuncContext` whose store has data type `T`.
+/// `context` is a live `HostFuncContext` whose store has data type `T`; `values`
+/// and `record` are what the trampoline and shim passed.
 unsafe fn enter_host<T>(
     context: *mut HostFuncContext,
     caller_vmctx: *mut u8,
+    values: *mut ValRaw,
+    record: usize,
     body: impl FnOnce(Caller<'_, T>, &Arc<dyn Any + Send + Sync>) -> Result<(), Error>,
 ) -> u8 {
     // SAFETY: per the contract; the store pointer was set from the exclusive
     // borrow held by the host→Wasm call that is running us.
-    let outcome = unsafe {
-        let context = &*context;
-        let store = &mut *(*(*context.store_context).store.get()).cast::<StoreInner<T>>();
-        let closure = context.closure.clone();
+    let store_ptr = unsafe { (*(*context).store_context).store.get().read().cast::<StoreInner<T>>() };
+    let outcome = {
+        // SAFETY: as above.
+        let (store, closure) = unsafe { (&mut *store_ptr, (*context).closure.clone()) };
+        let exit = HostExit {
+            record,
+            values,
+            context,
+        };
         catch_unwind(AssertUnwindSafe(|| {
             body(
                 Caller {
                     store,
                     caller_vmctx,
+                    exit,
                 },
                 &closure,
             )
         }))
     };
-    match outcome {
-        Ok(Ok(())) => 1,
-        Ok(Err(error)) => {
+    let error = match outcome {
+        Ok(Ok(())) => return 1,
+        Ok(Err(error)) => error,
+        Err(panic) => {
+            traphandlers::set_pending_panic(panic);
+            return 0;
+        }
+    };
+    // SAFETY: as above; the closure's borrow of the store has ended.
+    let store = unsafe { &mut (*store_ptr).opaque };
+    match crate::checkpoint::resolve_request(store, error) {
+        crate::checkpoint::Resolution::Propagate(error) => {
             traphandlers::set_pending_host_error(error.into_boxed());
             0
         }
-        Err(panic) => {
-            traphandlers::set_pending_panic(panic);
-            0
-        }
+        // SAFETY: every Rust value of this host call has been dropped; the
+        // snapshot belongs to this thread's innermost activation (checked by
+        // `resolve_request`), whose Wasm frames are below us.
+        crate::checkpoint::Resolution::Restore(snapshot, results) => unsafe {
+            wazerox_runtime::checkpoint::restore(snapshot, results)
+        },
     }
 }
 
@@ -629,20 +679,22 @@ macro_rules! into_func {
                     caller_vmctx: *mut u8,
                     values: *mut ValRaw,
                     len: usize,
+                    record: usize,
                 ) -> u8
                 where
                     F: Fn(Caller<'_, T>, $($a),*) -> R + Send + Sync + 'static,
                 {
                     // SAFETY: the trampoline passes an array of `len` slots, sized
                     // for this function's params and results.
-                    let values = unsafe { std::slice::from_raw_parts_mut(values, len) };
+                    let slots = unsafe { std::slice::from_raw_parts_mut(values, len) };
                     // SAFETY: this callback is only installed for closures of type F
                     // in stores with data T.
                     unsafe {
-                        enter_host::<T>(context, caller_vmctx, |mut caller, closure| {
+                        enter_host::<T>(context, caller_vmctx, values, record, |mut caller, closure| {
+                            let values = slots;
                             let f = closure.downcast_ref::<F>().expect("closure of this callback's type");
                             $( let $a = <$a as WasmTy>::load(&mut caller.store.opaque, &values[$n]); )*
-                            let results = f(Caller { store: &mut *caller.store, caller_vmctx }, $($a),*).into_result()?;
+                            let results = f(Caller { store: &mut *caller.store, caller_vmctx, exit: caller.exit }, $($a),*).into_result()?;
                             results.store_results(&caller.store.opaque, values)
                         })
                     }
@@ -695,13 +747,15 @@ pub(crate) fn dynamic_template<T: 'static>(
         caller_vmctx: *mut u8,
         values: *mut ValRaw,
         len: usize,
+        record: usize,
     ) -> u8 {
         // SAFETY: the trampoline passes `len` slots; the context's closure is a
         // `Box<DynamicClosure<T>>` in a store with data T (installed below).
         unsafe {
-            let values = std::slice::from_raw_parts_mut(values, len);
+            let slots = std::slice::from_raw_parts_mut(values, len);
             let ty = (*context).ty.clone();
-            enter_host::<T>(context, caller_vmctx, |caller, closure| {
+            enter_host::<T>(context, caller_vmctx, values, record, |caller, closure| {
+                let values = slots;
                 let f = closure
                     .downcast_ref::<Box<DynamicClosure<T>>>()
                     .expect("dynamic host closure");
@@ -715,6 +769,7 @@ pub(crate) fn dynamic_template<T: 'static>(
                     Caller {
                         store: &mut *caller.store,
                         caller_vmctx,
+                        exit: caller.exit,
                     },
                     &params,
                     &mut results,

@@ -30,6 +30,7 @@
 //! per store), `instance`, `func` (calls in both directions), `externals` (memories,
 //! tables, globals), `linker`, `values`, `error`.
 
+mod checkpoint;
 mod engine;
 mod error;
 mod externals;
@@ -40,6 +41,7 @@ mod module;
 mod store;
 mod values;
 
+pub use checkpoint::{Restore, Snapshot};
 pub use engine::{Config, Engine};
 pub use error::{Error, ErrorKind, FrameInfo, Trap};
 pub use externals::{Extern, Global, Memory, Table};

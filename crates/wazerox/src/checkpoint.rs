@@ -98,7 +98,8 @@ pub(crate) fn take<T>(caller: &mut Caller<'_, T>) -> Result<Snapshot, Error> {
     }
     // SAFETY: `exit` is what the shim and trampoline passed to the running host
     // callback whose `Caller` this is.
-    let stack = unsafe { StackSnapshot::capture(exit.record, exit.values) }.map_err(checkpoint_error)?;
+    let stack =
+        unsafe { StackSnapshot::capture(exit.record, exit.values) }.map_err(checkpoint_error)?;
     // SAFETY: the host function context lives as long as its store.
     let results = unsafe { (*exit.context).result_types().to_vec() };
     Ok(Snapshot(Arc::new(SnapshotInner {

@@ -143,7 +143,10 @@ impl Error {
         Box::new(ErrorBox(self))
     }
 
-    pub(crate) fn from_restore(kind: ErrorKind, request: Box<crate::checkpoint::RestoreRequest>) -> Self {
+    pub(crate) fn from_restore(
+        kind: ErrorKind,
+        request: Box<crate::checkpoint::RestoreRequest>,
+    ) -> Self {
         Error {
             kind,
             inner: Inner::Restore(request),
@@ -198,7 +201,9 @@ impl fmt::Display for Error {
             Inner::Message(m) => f.write_str(m),
             Inner::Trap(t) => fmt::Display::fmt(t, f),
             Inner::Source(e) => fmt::Display::fmt(e, f),
-            Inner::Restore(_) => f.write_str("snapshot restore request that no running activation took"),
+            Inner::Restore(_) => {
+                f.write_str("snapshot restore request that no running activation took")
+            }
         }
     }
 }

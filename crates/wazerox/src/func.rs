@@ -546,7 +546,6 @@ pub(crate) struct HostExit {
     pub context: *const HostFuncContext,
 }
 
-
 impl<T> Caller<'_, T> {
     pub fn data(&self) -> &T {
         &self.store.data
@@ -606,7 +605,13 @@ unsafe fn enter_host<T>(
 ) -> u8 {
     // SAFETY: per the contract; the store pointer was set from the exclusive
     // borrow held by the host→Wasm call that is running us.
-    let store_ptr = unsafe { (*(*context).store_context).store.get().read().cast::<StoreInner<T>>() };
+    let store_ptr = unsafe {
+        (*(*context).store_context)
+            .store
+            .get()
+            .read()
+            .cast::<StoreInner<T>>()
+    };
     let outcome = {
         // SAFETY: as above.
         let (store, closure) = unsafe { (&mut *store_ptr, (*context).closure.clone()) };

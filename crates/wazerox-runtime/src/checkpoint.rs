@@ -80,7 +80,9 @@ impl fmt::Display for CheckpointError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             CheckpointError::NoActivation => "snapshot outside of a Wasm→host call",
-            CheckpointError::Stale => "stale snapshot: the Wasm activation it was taken in has ended",
+            CheckpointError::Stale => {
+                "stale snapshot: the Wasm activation it was taken in has ended"
+            }
             CheckpointError::OtherThread => "snapshot taken on another thread",
             CheckpointError::OtherStore => "snapshot taken in another store",
         })
@@ -95,7 +97,10 @@ impl StackSnapshot {
     /// # Safety
     /// `exit_record` is the record the host shim passed to the running host
     /// callback, and `results` the result array the trampoline passed with it.
-    pub unsafe fn capture(exit_record: usize, results: *mut ValRaw) -> Result<StackSnapshot, CheckpointError> {
+    pub unsafe fn capture(
+        exit_record: usize,
+        results: *mut ValRaw,
+    ) -> Result<StackSnapshot, CheckpointError> {
         let (activation, store, entry_sp) =
             traphandlers::innermost_activation().ok_or(CheckpointError::NoActivation)?;
         if exit_record == 0 || exit_record >= entry_sp {
@@ -103,9 +108,10 @@ impl StackSnapshot {
         }
         // SAFETY: `[exit_record, entry_sp)` is live stack of this thread: the host
         // call's shim, trampoline and Wasm frames of the innermost activation.
-        let bytes = unsafe { std::slice::from_raw_parts(exit_record as *const u8, entry_sp - exit_record) }
-            .to_vec()
-            .into_boxed_slice();
+        let bytes =
+            unsafe { std::slice::from_raw_parts(exit_record as *const u8, entry_sp - exit_record) }
+                .to_vec()
+                .into_boxed_slice();
         Ok(StackSnapshot {
             bytes,
             base: exit_record,

@@ -613,8 +613,9 @@ unsafe fn enter_host<T>(
             .cast::<StoreInner<T>>()
     };
     let outcome = {
-        // SAFETY: as above.
-        let (store, closure) = unsafe { (&mut *store_ptr, (*context).closure.clone()) };
+        // SAFETY: as above. The context (and the closure in it) lives as long as
+        // the store, so it is borrowed, not cloned: no atomic traffic per call.
+        let (store, closure) = unsafe { (&mut *store_ptr, &(*context).closure) };
         let exit = HostExit {
             record,
             values,
@@ -627,7 +628,7 @@ unsafe fn enter_host<T>(
                     caller_vmctx,
                     exit,
                 },
-                &closure,
+                closure,
             )
         }))
     };
@@ -697,7 +698,10 @@ macro_rules! into_func {
                     unsafe {
                         enter_host::<T>(context, caller_vmctx, values, record, |mut caller, closure| {
                             let values = slots;
-                            let f = closure.downcast_ref::<F>().expect("closure of this callback's type");
+                            // SAFETY: this callback is only ever installed together with a
+                            // closure of type F (see below), so the data pointer is an F; the
+                            // cast avoids `Any`'s virtual `type_id` call on every host call.
+                            let f = &*(&**closure as *const (dyn Any + Send + Sync)).cast::<F>();
                             $( let $a = <$a as WasmTy>::load(&mut caller.store.opaque, &values[$n]); )*
                             let results = f(Caller { store: &mut *caller.store, caller_vmctx, exit: caller.exit }, $($a),*).into_result()?;
                             results.store_results(&caller.store.opaque, values)

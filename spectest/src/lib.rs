@@ -12,7 +12,7 @@ mod values;
 
 use std::path::PathBuf;
 
-pub use runner::run_wast;
+pub use runner::{config_for, run_wast, run_wast_with};
 
 /// The outcome of one script.
 #[derive(Debug, Default, Clone)]
@@ -100,4 +100,53 @@ pub fn suite_files(suite: &str) -> Option<Vec<(String, &'static str)>> {
         .collect();
     files.sort();
     Some(files)
+}
+
+/// Runs `files` on all cores (each isolated, see [`run_wast_isolated`]) and returns
+/// their reports in the original order.
+pub fn run_files_parallel(files: &[(String, &'static str)]) -> Vec<(String, WastReport)> {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<WastReport>>> =
+        files.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((name, contents)) = files.get(i) else {
+                        break;
+                    };
+                    *slots[i].lock().unwrap() = Some(run_wast_isolated(name, contents));
+                }
+            });
+        }
+    });
+    files
+        .iter()
+        .zip(slots)
+        .map(|((name, _), slot)| (name.clone(), slot.into_inner().unwrap().unwrap_or_default()))
+        .collect()
+}
+
+/// Runs a whole suite (minus files whose name contains `exclude`, if given),
+/// prints failures, and returns the total.
+pub fn check_suite(suite: &str, exclude: Option<&str>) -> WastReport {
+    let files: Vec<_> = suite_files(suite)
+        .unwrap_or_else(|| panic!("unknown suite {suite}"))
+        .into_iter()
+        .filter(|(name, _)| exclude.is_none_or(|e| !name.contains(e)))
+        .collect();
+    let mut total = WastReport::default();
+    for (name, report) in run_files_parallel(&files) {
+        if report.failed > 0 {
+            println!("{name}: {} passed, {} failed", report.passed, report.failed);
+            for failure in report.failures.iter().take(20) {
+                println!("    {failure}");
+            }
+        }
+        total.merge(&report);
+    }
+    println!("{suite}: {} passed, {} failed", total.passed, total.failed);
+    total
 }

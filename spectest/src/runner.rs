@@ -8,8 +8,8 @@ use wast::parser::{self, ParseBuffer};
 use wast::token::{Id, Span};
 use wast::{QuoteWat, Wast, WastDirective, WastExecute, WastInvoke, Wat};
 use wazerox::{
-    Engine, ErrorKind, Func, Global, GlobalType, Instance, Linker, Memory, MemoryType, Module,
-    Mutability, Ref, Store, Table, TableType, TrapCode, Val, ValType,
+    Config, Engine, ErrorKind, Func, Global, GlobalType, Instance, Linker, Memory, MemoryType,
+    Module, Mutability, Ref, SharedMemory, Store, Table, TableType, TrapCode, Val, ValType,
 };
 
 /// The result of running one directive.
@@ -31,8 +31,25 @@ struct Runner<'a> {
     report: WastReport,
 }
 
-/// Runs every directive of the script `contents` (named `name` in messages).
+/// Runs every directive of the script `contents` (named `name` in messages) with
+/// the feature set its suite assumes (see [`config_for`]).
 pub fn run_wast(name: &str, contents: &str) -> WastReport {
+    run_wast_with(name, contents, &config_for(name))
+}
+
+/// The configuration a testsuite file assumes, judged by its path. Proposal suites
+/// were written against the spec of their time: `proposals/threads` predates
+/// reference types (multiple tables are invalid there).
+pub fn config_for(name: &str) -> Config {
+    let mut config = Config::new();
+    if name.contains("proposals/threads/") {
+        config.wasm_reference_types(false);
+    }
+    config
+}
+
+/// Like [`run_wast`], with an explicit configuration.
+pub fn run_wast_with(name: &str, contents: &str, config: &Config) -> WastReport {
     let mut lexer = Lexer::new(contents);
     lexer.allow_confusing_unicode(true);
     let mut report = WastReport::default();
@@ -52,7 +69,14 @@ pub fn run_wast(name: &str, contents: &str) -> WastReport {
             return report;
         }
     };
-    let engine = Engine::default();
+    let engine = match Engine::new(config) {
+        Ok(e) => e,
+        Err(e) => {
+            report.failed = 1;
+            report.failures.push(format!("{name}: engine: {e}"));
+            return report;
+        }
+    };
     let mut runner = Runner {
         name,
         text: contents,
@@ -148,6 +172,11 @@ impl Runner<'_> {
             Memory::new(&mut *store, MemoryType::new(1, Some(2))).expect("spectest memory");
         linker
             .define(&mut *store, "spectest", "memory", memory)
+            .expect("define");
+        let shared = SharedMemory::new(&self.engine, MemoryType::shared(1, 2))
+            .expect("spectest shared memory");
+        linker
+            .define(&mut *store, "spectest", "shared_memory", shared)
             .expect("define");
     }
 

@@ -34,10 +34,19 @@ pub enum Builtin {
     TableInit,
     /// `(vmctx, elem: i32)`.
     ElemDrop,
+    /// `(vmctx, memory: i32, address: i64, count: i32) -> i32` waiters woken.
+    /// The address is checked (bounds, alignment) by compiled code.
+    MemoryAtomicNotify,
+    /// `(vmctx, memory: i32, address: i64, expected: i32, timeout_ns: i64) -> i32`
+    /// 0 woken, 1 not equal, 2 timed out. Compiled code checks the address and
+    /// that the memory is shared.
+    MemoryAtomicWait32,
+    /// `(vmctx, memory: i32, address: i64, expected: i64, timeout_ns: i64) -> i32`.
+    MemoryAtomicWait64,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 10] = [
+    pub const ALL: [Builtin; 13] = [
         Builtin::MemoryGrow,
         Builtin::MemoryFill,
         Builtin::MemoryCopy,
@@ -48,6 +57,9 @@ impl Builtin {
         Builtin::TableCopy,
         Builtin::TableInit,
         Builtin::ElemDrop,
+        Builtin::MemoryAtomicNotify,
+        Builtin::MemoryAtomicWait32,
+        Builtin::MemoryAtomicWait64,
     ];
 
     /// Position in the builtin table.
@@ -69,6 +81,9 @@ impl Builtin {
             Builtin::TableCopy => (&[I32, I32, I64, I64, I64], &[I32]),
             Builtin::TableInit => (&[I32, I32, I64, I32, I32], &[I32]),
             Builtin::ElemDrop => (&[I32], &[]),
+            Builtin::MemoryAtomicNotify => (&[I32, I64, I32], &[I32]),
+            Builtin::MemoryAtomicWait32 => (&[I32, I64, I32, I64], &[I32]),
+            Builtin::MemoryAtomicWait64 => (&[I32, I64, I64, I64], &[I32]),
         };
         let mut sig = Signature::new(call_conv);
         sig.params.push(AbiParam::new(I64));

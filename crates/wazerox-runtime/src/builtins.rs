@@ -23,6 +23,9 @@ struct BuiltinTable {
     table_copy: unsafe extern "C" fn(*mut u8, u32, u32, u64, u64, u64) -> u32,
     table_init: unsafe extern "C" fn(*mut u8, u32, u32, u64, u32, u32) -> u32,
     elem_drop: unsafe extern "C" fn(*mut u8, u32),
+    memory_atomic_notify: unsafe extern "C" fn(*mut u8, u32, u64, u32) -> u32,
+    memory_atomic_wait32: unsafe extern "C" fn(*mut u8, u32, u64, u32, i64) -> u32,
+    memory_atomic_wait64: unsafe extern "C" fn(*mut u8, u32, u64, u64, i64) -> u32,
 }
 
 static BUILTINS: BuiltinTable = BuiltinTable {
@@ -36,6 +39,9 @@ static BUILTINS: BuiltinTable = BuiltinTable {
     table_copy,
     table_init,
     elem_drop,
+    memory_atomic_notify,
+    memory_atomic_wait32,
+    memory_atomic_wait64,
 };
 
 pub(crate) fn table_address() -> usize {
@@ -59,10 +65,9 @@ unsafe fn instance<'a>(vmctx: *mut u8) -> &'a mut Instance {
 unsafe extern "C" fn memory_grow(vmctx: *mut u8, memory: u32, delta: u64) -> u64 {
     // SAFETY: see `instance`.
     let instance = unsafe { instance(vmctx) };
-    instance
-        .memory_mut(MemoryIndex(memory))
-        .grow(delta)
-        .unwrap_or(u64::MAX)
+    // SAFETY: memories outlive their instances; growth takes `&self` (shared
+    // memories grow under their own lock).
+    unsafe { (*instance.memory_ptr(MemoryIndex(memory))).grow(delta) }.unwrap_or(u64::MAX)
 }
 
 unsafe extern "C" fn memory_fill(
@@ -204,6 +209,72 @@ unsafe extern "C" fn elem_drop(vmctx: *mut u8, elem: u32) {
     unsafe { instance(vmctx) }.drop_element(elem);
 }
 
+/// Address of byte `offset` of memory `memory` (already bounds- and alignment-
+/// checked by compiled code).
+///
+/// # Safety
+/// As for `instance`.
+unsafe fn memory_address(vmctx: *mut u8, memory: u32, offset: u64) -> *const u8 {
+    // SAFETY: forwarded; the memory is live and the offset in bounds.
+    unsafe {
+        let memory = instance(vmctx).memory_ptr(MemoryIndex(memory));
+        (*(*memory).vmmemory()).base.add(offset as usize)
+    }
+}
+
+fn timeout(nanos: i64) -> Option<std::time::Duration> {
+    u64::try_from(nanos)
+        .ok()
+        .map(std::time::Duration::from_nanos)
+}
+
+unsafe extern "C" fn memory_atomic_notify(
+    vmctx: *mut u8,
+    memory: u32,
+    address: u64,
+    count: u32,
+) -> u32 {
+    // SAFETY: see `memory_address`.
+    let address = unsafe { memory_address(vmctx, memory, address) };
+    crate::parking::notify(address, count)
+}
+
+unsafe extern "C" fn memory_atomic_wait32(
+    vmctx: *mut u8,
+    memory: u32,
+    address: u64,
+    expected: u32,
+    timeout_ns: i64,
+) -> u32 {
+    // SAFETY: compiled code checked bounds, alignment and that the memory is shared.
+    unsafe {
+        let address = memory_address(vmctx, memory, address);
+        crate::parking::wait(
+            address,
+            crate::parking::Expected::U32(expected),
+            timeout(timeout_ns),
+        ) as u32
+    }
+}
+
+unsafe extern "C" fn memory_atomic_wait64(
+    vmctx: *mut u8,
+    memory: u32,
+    address: u64,
+    expected: u64,
+    timeout_ns: i64,
+) -> u32 {
+    // SAFETY: as for `memory_atomic_wait32`.
+    unsafe {
+        let address = memory_address(vmctx, memory, address);
+        crate::parking::wait(
+            address,
+            crate::parking::Expected::U64(expected),
+            timeout(timeout_ns),
+        ) as u32
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use wazerox_frontend::Builtin;
@@ -216,5 +287,6 @@ mod tests {
         );
         assert_eq!(Builtin::MemoryGrow.index(), 0);
         assert_eq!(Builtin::ElemDrop.index(), 9);
+        assert_eq!(Builtin::MemoryAtomicWait64.index(), 12);
     }
 }

@@ -112,7 +112,7 @@ impl Instance {
         let mut memories = imports.memories.clone();
         for ty in &module.memories[module.num_imported_memories as usize..] {
             let mut memory = Box::new(
-                LinearMemory::new(ty.minimum, ty.maximum, memory_style)
+                LinearMemory::with_sharing(ty.minimum, ty.maximum, ty.shared, memory_style)
                     .map_err(|e| InstantiationError::Resource(e.to_string()))?,
             );
             memories.push(&mut *memory);

@@ -16,6 +16,7 @@ pub mod instance;
 pub mod libcalls;
 pub mod memory;
 pub mod mmap;
+pub mod parking;
 pub mod table;
 pub mod traphandlers;
 pub mod vmcontext;

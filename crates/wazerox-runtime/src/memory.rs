@@ -9,6 +9,7 @@
 use crate::mmap::{Mmap, page_size};
 use crate::vmcontext::VMMemoryDefinition;
 use std::fmt;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Bytes in a Wasm page.
@@ -47,6 +48,11 @@ impl std::error::Error for MemoryError {}
 
 pub struct LinearMemory {
     mmap: Mmap,
+    /// Whether threads share this memory (`memory.atomic.wait` needs it).
+    shared: bool,
+    /// Serializes growth: concurrent `memory.grow` on a shared memory must each see
+    /// the size the other left.
+    grow_lock: Mutex<()>,
     minimum_pages: u64,
     maximum_pages: Option<u64>,
     /// Largest size the reservation allows, in pages.
@@ -74,6 +80,18 @@ impl LinearMemory {
         maximum_pages: Option<u64>,
         style: &MemoryStyle,
     ) -> Result<LinearMemory, MemoryError> {
+        Self::with_sharing(minimum_pages, maximum_pages, false, style)
+    }
+
+    /// A memory that may be shared between threads. Like every memory it is reserved
+    /// up front and never moves, so other threads keep valid base pointers while it
+    /// grows.
+    pub fn with_sharing(
+        minimum_pages: u64,
+        maximum_pages: Option<u64>,
+        shared: bool,
+        style: &MemoryStyle,
+    ) -> Result<LinearMemory, MemoryError> {
         let reservable_pages = (style.reservation_bytes / WASM_PAGE_SIZE).min(MAX_PAGES_32);
         if minimum_pages > reservable_pages {
             return Err(MemoryError(format!(
@@ -85,17 +103,19 @@ impl LinearMemory {
             .checked_add(style.guard_bytes)
             .and_then(|t| usize::try_from(t).ok())
             .ok_or_else(|| MemoryError("memory reservation too large".into()))?;
-        let mut mmap = Mmap::reserve(total)
+        let mmap = Mmap::reserve(total)
             .map_err(|e| MemoryError(format!("cannot reserve memory address space: {e}")))?;
         let initial = (minimum_pages * WASM_PAGE_SIZE) as usize;
         mmap.make_accessible(0, initial)
             .map_err(|e| MemoryError(format!("cannot commit memory: {e}")))?;
         let definition = Box::new(VMMemoryDefinition {
-            base: mmap.as_mut_ptr(),
+            base: mmap.as_ptr().cast_mut(),
             current_length: AtomicUsize::new(initial),
         });
         Ok(LinearMemory {
             mmap,
+            shared,
+            grow_lock: Mutex::new(()),
             minimum_pages,
             maximum_pages,
             reservable_pages,
@@ -111,6 +131,10 @@ impl LinearMemory {
         self.byte_size() / WASM_PAGE_SIZE
     }
 
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
     pub fn minimum_pages(&self) -> u64 {
         self.minimum_pages
     }
@@ -121,7 +145,8 @@ impl LinearMemory {
 
     /// Grows by `delta_pages`; returns the old size in pages, or `None` if the
     /// maximum (declared, 4 GiB, or the reservation) would be exceeded.
-    pub fn grow(&mut self, delta_pages: u64) -> Option<u64> {
+    pub fn grow(&self, delta_pages: u64) -> Option<u64> {
+        let _growing = self.grow_lock.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.size_pages();
         let new = old.checked_add(delta_pages)?;
         if new > self.maximum_pages.unwrap_or(MAX_PAGES_32) || new > self.reservable_pages {
@@ -163,6 +188,7 @@ mod tests {
     #[test]
     fn grows_within_maximum_and_never_moves() {
         let mut m = LinearMemory::new(1, Some(3), &MemoryStyle::default()).unwrap();
+        assert!(!m.is_shared());
         let base = m.data().as_ptr();
         m.data_mut()[65535] = 9;
         assert_eq!(m.grow(1), Some(1));
@@ -177,7 +203,7 @@ mod tests {
     #[test]
     fn limits() {
         assert!(LinearMemory::new(65537, None, &MemoryStyle::default()).is_err());
-        let mut m = LinearMemory::new(0, None, &MemoryStyle::default()).unwrap();
+        let m = LinearMemory::new(0, None, &MemoryStyle::default()).unwrap();
         assert_eq!(m.data().len(), 0);
         assert_eq!(m.grow(65537), None);
         assert_eq!(m.grow(1), Some(0));

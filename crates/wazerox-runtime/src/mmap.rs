@@ -68,7 +68,7 @@ impl Mmap {
         Self::map(len, libc::PROT_READ | libc::PROT_WRITE)
     }
 
-    fn protect(&mut self, start: usize, len: usize, prot: libc::c_int) -> io::Result<()> {
+    fn protect(&self, start: usize, len: usize, prot: libc::c_int) -> io::Result<()> {
         let page = page_size();
         assert!(
             start.is_multiple_of(page),
@@ -89,8 +89,10 @@ impl Mmap {
         Ok(())
     }
 
-    /// Makes `start..start+len` readable and writable.
-    pub fn make_accessible(&mut self, start: usize, len: usize) -> io::Result<()> {
+    /// Makes `start..start+len` readable and writable. Takes `&self`: protection
+    /// changes do not move or free memory, so concurrent readers stay valid
+    /// (shared memories grow while other threads run).
+    pub fn make_accessible(&self, start: usize, len: usize) -> io::Result<()> {
         self.protect(start, len, libc::PROT_READ | libc::PROT_WRITE)
     }
 

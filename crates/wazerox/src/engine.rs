@@ -27,9 +27,10 @@ impl Default for Config {
 }
 
 impl Config {
-    /// WebAssembly 2.0 without SIMD (which is not implemented yet), optimizing for speed.
+    /// WebAssembly 2.0 without SIMD (which is not implemented yet) plus threads
+    /// (shared memories, atomics), optimizing for speed.
     pub fn new() -> Self {
-        let features = WasmFeatures::WASM2 - WasmFeatures::SIMD;
+        let features = (WasmFeatures::WASM2 - WasmFeatures::SIMD) | WasmFeatures::THREADS;
         Config {
             features,
             compiler: CompilerConfig::default(),

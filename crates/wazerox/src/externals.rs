@@ -10,12 +10,14 @@ use wazerox_runtime::table::Table as RuntimeTable;
 use wazerox_runtime::vmcontext::{VMGlobalDefinition, ValRaw};
 
 /// Anything an instance can import or export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Extern {
     Func(Func),
     Global(Global),
     Table(Table),
     Memory(Memory),
+    /// A memory shared between threads and stores (threads proposal).
+    SharedMemory(SharedMemory),
 }
 
 impl Extern {
@@ -55,14 +57,17 @@ impl Extern {
             Extern::Global(g) => ExternType::Global(g.ty_in(store)),
             Extern::Table(t) => ExternType::Table(t.ty_in(store)),
             Extern::Memory(m) => ExternType::Memory(m.ty_in(store)),
+            Extern::SharedMemory(m) => ExternType::Memory(m.ty()),
         }
     }
-    pub(crate) fn store_id(&self) -> u64 {
+    /// The store the item belongs to; `None` for items that belong to no store.
+    pub(crate) fn store_id(&self) -> Option<u64> {
         match self {
-            Extern::Func(f) => f.store,
-            Extern::Global(g) => g.store,
-            Extern::Table(t) => t.store,
-            Extern::Memory(m) => m.store,
+            Extern::Func(f) => Some(f.store),
+            Extern::Global(g) => Some(g.store),
+            Extern::Table(t) => Some(t.store),
+            Extern::Memory(m) => Some(m.store),
+            Extern::SharedMemory(_) => None,
         }
     }
 }
@@ -85,6 +90,107 @@ impl From<Table> for Extern {
 impl From<Memory> for Extern {
     fn from(m: Memory) -> Self {
         Extern::Memory(m)
+    }
+}
+impl From<SharedMemory> for Extern {
+    fn from(m: SharedMemory) -> Self {
+        Extern::SharedMemory(m)
+    }
+}
+
+/// A linear memory that threads share: not tied to a store, `Send + Sync`, cheap to
+/// clone. Every instance that imports it (in any store, on any thread) sees the same
+/// bytes; it never moves, and growth on one thread is seen by all.
+#[derive(Clone)]
+pub struct SharedMemory(pub(crate) std::sync::Arc<LinearMemory>);
+
+impl std::fmt::Debug for SharedMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedMemory({} pages)", self.0.size_pages())
+    }
+}
+
+impl PartialEq for SharedMemory {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for SharedMemory {}
+
+impl SharedMemory {
+    /// A new shared memory; `ty` must be shared and have a maximum.
+    pub fn new(engine: &crate::Engine, ty: MemoryType) -> Result<SharedMemory, Error> {
+        if !ty.is_shared() || ty.maximum().is_none() {
+            return Err(Error::usage(
+                "a shared memory needs a shared type with a maximum",
+            ));
+        }
+        let memory = LinearMemory::with_sharing(
+            ty.minimum(),
+            ty.maximum(),
+            true,
+            &engine.config().memory_style,
+        )
+        .map_err(|e| Error::with_kind(ErrorKind::Instantiation, e.to_string()))?;
+        Ok(SharedMemory(std::sync::Arc::new(memory)))
+    }
+
+    pub fn ty(&self) -> MemoryType {
+        MemoryType::shared(
+            self.0.size_pages() as u32,
+            self.0.maximum_pages().unwrap_or(self.0.size_pages()) as u32,
+        )
+    }
+
+    /// Size in 64 KiB pages.
+    pub fn size(&self) -> u64 {
+        self.0.size_pages()
+    }
+
+    pub fn data_size(&self) -> usize {
+        self.0.byte_size() as usize
+    }
+
+    /// Grows by `delta` pages (atomically with respect to other growers); returns
+    /// the previous size in pages.
+    pub fn grow(&self, delta: u64) -> Result<u64, Error> {
+        self.0
+            .grow(delta)
+            .ok_or_else(|| Error::usage(format!("failed to grow shared memory by {delta} pages")))
+    }
+
+    /// Copies bytes out. Other threads may write concurrently; the copy sees each
+    /// byte either before or after their writes.
+    pub fn read(&self, offset: usize, buffer: &mut [u8]) -> Result<(), Error> {
+        let end = offset
+            .checked_add(buffer.len())
+            .filter(|e| *e <= self.data_size());
+        end.ok_or_else(|| Error::usage("shared memory read out of bounds"))?;
+        // SAFETY: the range is within the accessible part of a memory that never
+        // moves or shrinks.
+        unsafe {
+            let base = (*self.0.vmmemory()).base;
+            std::ptr::copy_nonoverlapping(base.add(offset), buffer.as_mut_ptr(), buffer.len());
+        }
+        Ok(())
+    }
+
+    /// Copies bytes in (see [`SharedMemory::read`] about concurrency).
+    pub fn write(&self, offset: usize, buffer: &[u8]) -> Result<(), Error> {
+        let end = offset
+            .checked_add(buffer.len())
+            .filter(|e| *e <= self.data_size());
+        end.ok_or_else(|| Error::usage("shared memory write out of bounds"))?;
+        // SAFETY: as for `read`.
+        unsafe {
+            let base = (*self.0.vmmemory()).base;
+            std::ptr::copy_nonoverlapping(buffer.as_ptr(), base.add(offset), buffer.len());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn ptr(&self) -> *mut LinearMemory {
+        std::sync::Arc::as_ptr(&self.0).cast_mut()
     }
 }
 
@@ -176,7 +282,7 @@ impl Memory {
     pub fn grow(&self, mut store: impl AsContextMut, delta: u64) -> Result<u64, Error> {
         let mut ctx = store.as_context_mut();
         let ptr = self.ptr(ctx.opaque_mut());
-        // SAFETY: exclusive store access; the memory is live.
+        // SAFETY: the memory is live; growth takes `&self`.
         unsafe { (*ptr).grow(delta) }
             .ok_or_else(|| Error::usage(format!("failed to grow memory by {delta} pages")))
     }

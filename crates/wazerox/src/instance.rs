@@ -41,7 +41,9 @@ fn resolve_imports(
     }
     let mut resolved = Imports::default();
     for (import, item) in info.imports.iter().zip(imports) {
-        store.check(item.store_id())?;
+        if let Some(id) = item.store_id() {
+            store.check(id)?;
+        }
         let name = format!("{}::{}", import.module, import.name);
         let mismatch =
             |what: &str| Error::link(format!("incompatible import type for `{name}`: {what}"));
@@ -77,6 +79,17 @@ fn resolve_imports(
                     return Err(mismatch("memory limits"));
                 }
                 resolved.memories.push(m.ptr(store));
+            }
+            (ImportKind::Memory(ty), Extern::SharedMemory(m)) => {
+                let actual = m.ty();
+                if !ty.shared
+                    || !limits_match(actual.minimum(), actual.maximum(), ty.minimum, ty.maximum)
+                {
+                    return Err(mismatch("memory limits or sharing"));
+                }
+                // The store keeps the memory alive as long as instances use it.
+                store.shared_memories.push(m.clone());
+                resolved.memories.push(m.ptr());
             }
             (ImportKind::Global(ty), Extern::Global(g)) => {
                 let data = g.data(store);

@@ -44,7 +44,7 @@ mod values;
 pub use checkpoint::{Restore, Snapshot};
 pub use engine::{Config, Engine};
 pub use error::{Error, ErrorKind, FrameInfo, Trap};
-pub use externals::{Extern, Global, Memory, Table};
+pub use externals::{Extern, Global, Memory, SharedMemory, Table};
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
 pub use instance::Instance;
 pub use linker::Linker;

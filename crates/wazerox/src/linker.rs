@@ -108,7 +108,7 @@ impl<T: 'static> Linker<T> {
             .definitions
             .get(&(module.to_string(), name.to_string()))
         {
-            Some(Definition::Extern(e)) => Ok(*e),
+            Some(Definition::Extern(e)) => Ok(e.clone()),
             Some(Definition::HostFunc(template)) => Ok(Extern::Func(template_into_func(
                 crate::func::HostFuncTemplateBox(template.clone()),
                 store,

@@ -61,6 +61,8 @@ pub struct StoreOpaque {
     #[allow(clippy::vec_box)]
     pub(crate) host_globals: Vec<Box<VMGlobalDefinition>>,
     pub(crate) externrefs: Vec<Arc<dyn Any + Send + Sync>>,
+    /// Shared memories imported by instances of this store.
+    pub(crate) shared_memories: Vec<crate::SharedMemory>,
     /// Handle of each object already handed out, keyed by its address, so the same
     /// object always gets the same handle.
     pub(crate) func_handles: HashMap<usize, usize>,
@@ -122,6 +124,7 @@ impl<T> Store<T> {
                     host_tables: Vec::new(),
                     host_globals: Vec::new(),
                     externrefs: Vec::new(),
+                    shared_memories: Vec::new(),
                     func_handles: HashMap::new(),
                     memory_handles: HashMap::new(),
                     table_handles: HashMap::new(),

@@ -235,6 +235,12 @@ impl MemoryType {
             },
         }
     }
+    /// A shared 32-bit memory (threads proposal); shared memories need a maximum.
+    pub fn shared(minimum: u32, maximum: u32) -> Self {
+        let mut ty = MemoryType::new(minimum, Some(maximum));
+        ty.inner.shared = true;
+        ty
+    }
     pub fn minimum(&self) -> u64 {
         self.inner.minimum
     }

@@ -7,6 +7,7 @@
 //! references); `environ` holds the VMContext accessors they share and `stack` the
 //! control-frame bookkeeping.
 
+mod atomics;
 mod control;
 mod environ;
 mod memory;
@@ -191,6 +192,9 @@ impl FuncTranslation<'_, '_> {
             return Ok(());
         }
         if self.translate_reference(op)? {
+            return Ok(());
+        }
+        if self.translate_atomic(op)? {
             return Ok(());
         }
         Err(WasmError::unsupported(format!("operator {op:?}")))

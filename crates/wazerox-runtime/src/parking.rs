@@ -1,0 +1,201 @@
+//! `memory.atomic.wait` / `memory.atomic.notify`: a futex-style parking table keyed
+//! by address.
+//!
+//! Waiters queue per address in FIFO order; `notify` wakes the oldest ones first and
+//! returns exactly how many it woke. The value comparison in `wait` and the enqueue
+//! happen under the same lock `notify` takes, so a notify that follows a store cannot
+//! slip between a waiter's check and its sleep: no lost wake-ups. The table is split
+//! into shards by address so unrelated addresses do not contend.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Result of a wait, as `memory.atomic.wait` returns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitResult {
+    Woken = 0,
+    NotEqual = 1,
+    TimedOut = 2,
+}
+
+struct Waiter {
+    woken: std::sync::atomic::AtomicBool,
+    condvar: Condvar,
+}
+
+type Queues = HashMap<usize, VecDeque<Arc<Waiter>>>;
+
+const SHARDS: usize = 64;
+
+static TABLE: [Mutex<Option<Queues>>; SHARDS] = [const { Mutex::new(None) }; SHARDS];
+
+fn shard(address: usize) -> MutexGuard<'static, Option<Queues>> {
+    let index = (address >> 2) % SHARDS;
+    TABLE[index].lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The value a wait compares against.
+#[derive(Debug, Clone, Copy)]
+pub enum Expected {
+    U32(u32),
+    U64(u64),
+}
+
+/// Blocks while `*address == expected`, until notified or until `timeout` (None =
+/// forever) passes.
+///
+/// # Safety
+/// `address` is valid, naturally aligned shared memory for the access width.
+pub unsafe fn wait(
+    address: *const u8,
+    expected: Expected,
+    timeout: Option<Duration>,
+) -> WaitResult {
+    let key = address as usize;
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut guard = shard(key);
+    // SAFETY: per the contract; the memory is only accessed atomically here.
+    let equal = unsafe {
+        match expected {
+            Expected::U32(v) => {
+                AtomicU32::from_ptr(address.cast_mut().cast()).load(Ordering::SeqCst) == v
+            }
+            Expected::U64(v) => {
+                AtomicU64::from_ptr(address.cast_mut().cast()).load(Ordering::SeqCst) == v
+            }
+        }
+    };
+    if !equal {
+        return WaitResult::NotEqual;
+    }
+    let waiter = Arc::new(Waiter {
+        woken: false.into(),
+        condvar: Condvar::new(),
+    });
+    guard
+        .get_or_insert_with(HashMap::new)
+        .entry(key)
+        .or_default()
+        .push_back(waiter.clone());
+    loop {
+        if waiter.woken.load(Ordering::Relaxed) {
+            return WaitResult::Woken;
+        }
+        match deadline {
+            None => {
+                guard = waiter
+                    .condvar
+                    .wait(guard)
+                    .unwrap_or_else(|e| e.into_inner())
+            }
+            Some(deadline) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    // Timed out: leave the queue (a notify may have woken us just now).
+                    if waiter.woken.load(Ordering::Relaxed) {
+                        return WaitResult::Woken;
+                    }
+                    if let Some(queue) = guard.as_mut().and_then(|q| q.get_mut(&key)) {
+                        queue.retain(|w| !Arc::ptr_eq(w, &waiter));
+                        if queue.is_empty() {
+                            guard.as_mut().unwrap().remove(&key);
+                        }
+                    }
+                    return WaitResult::TimedOut;
+                }
+                guard = waiter
+                    .condvar
+                    .wait_timeout(guard, deadline - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        }
+    }
+}
+
+/// Wakes up to `count` waiters on `address`, oldest first; returns how many woke.
+pub fn notify(address: *const u8, count: u32) -> u32 {
+    let key = address as usize;
+    let mut guard = shard(key);
+    let Some(queues) = guard.as_mut() else {
+        return 0;
+    };
+    let Some(queue) = queues.get_mut(&key) else {
+        return 0;
+    };
+    let mut woken = 0;
+    while woken < count {
+        let Some(waiter) = queue.pop_front() else {
+            break;
+        };
+        waiter.woken.store(true, Ordering::Relaxed);
+        waiter.condvar.notify_one();
+        woken += 1;
+    }
+    if queue.is_empty() {
+        queues.remove(&key);
+    }
+    woken
+}
+
+/// Number of threads waiting on `address` (for tests and diagnostics).
+pub fn waiters(address: *const u8) -> usize {
+    shard(address as usize)
+        .as_ref()
+        .and_then(|q| q.get(&(address as usize)))
+        .map_or(0, VecDeque::len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_equal_and_timeout() {
+        let cell = AtomicU32::new(5);
+        let p = cell.as_ptr() as *const u8;
+        // SAFETY: `cell` is a live, aligned u32.
+        unsafe {
+            assert_eq!(wait(p, Expected::U32(4), None), WaitResult::NotEqual);
+            assert_eq!(
+                wait(p, Expected::U32(5), Some(Duration::from_millis(10))),
+                WaitResult::TimedOut
+            );
+        }
+        assert_eq!(waiters(p), 0);
+        assert_eq!(notify(p, 10), 0);
+    }
+
+    #[test]
+    fn notify_wakes_exact_counts_in_fifo_order() {
+        let cell = Arc::new(AtomicU32::new(0));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let p = cell.as_ptr() as usize;
+        let mut threads = Vec::new();
+        for i in 0..4 {
+            let (cell, order) = (cell.clone(), order.clone());
+            threads.push(std::thread::spawn(move || {
+                // SAFETY: the cell outlives the threads (joined below).
+                let r = unsafe { wait(cell.as_ptr() as *const u8, Expected::U32(0), None) };
+                order.lock().unwrap().push(i);
+                r
+            }));
+            while waiters(p as *const u8) < i + 1 {
+                std::thread::yield_now();
+            }
+        }
+        assert_eq!(notify(p as *const u8, 3), 3);
+        while order.lock().unwrap().len() < 3 {
+            std::thread::yield_now();
+        }
+        assert_eq!(notify(p as *const u8, 5), 1);
+        for t in threads {
+            assert_eq!(t.join().unwrap(), WaitResult::Woken);
+        }
+        let mut first_three = order.lock().unwrap()[..3].to_vec();
+        first_three.sort();
+        assert_eq!(first_three, [0, 1, 2], "the oldest waiters woke first");
+    }
+}

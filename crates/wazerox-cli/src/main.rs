@@ -13,7 +13,7 @@ mod run;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage:
-  wazerox run FILE [--invoke NAME] [ARGS...]   run `_start`, or call export NAME with ARGS
+  wazerox run [--dir HOST[::GUEST]]... [--env NAME[=VALUE]]... [--invoke NAME] FILE [ARGS...]
   wazerox wast FILE...                         run wast scripts; last line `N passed, M failed`";
 
 fn main() -> ExitCode {

@@ -1,42 +1,65 @@
-//! `wazerox run`: instantiate a module and run `_start` or an exported function.
+//! `wazerox run`: instantiate a module with WASI and run `_start`, or call an
+//! exported function with arguments parsed by its parameter types.
+//!
+//! Flags follow `wasmtime run`: `--dir HOST[::GUEST]`, `--env NAME[=VALUE]`,
+//! `--invoke NAME`, all before FILE; everything after FILE is the program's argv.
+//! Exit status: the program's `proc_exit` code (0 when `_start` returns); 134 after a
+//! trap (its message and Wasm backtrace go to stderr); 1 for other errors.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use wazerox::{Engine, Linker, Module, Store, Val, ValType};
+use wazerox_wasi::{I32Exit, WasiCtx, WasiCtxBuilder};
 
 struct RunArgs {
     file: String,
     invoke: Option<String>,
+    dirs: Vec<(String, String)>,
+    env: Vec<(String, String)>,
     args: Vec<String>,
 }
 
 fn parse(args: &[String]) -> Result<RunArgs, String> {
-    let mut invoke = None;
+    let mut run = RunArgs {
+        file: String::new(),
+        invoke: None,
+        dirs: Vec::new(),
+        env: Vec::new(),
+        args: Vec::new(),
+    };
     let mut rest = args.iter();
-    let mut file = None;
     while let Some(arg) = rest.next() {
+        let mut value = |flag: &str| rest.next().cloned().ok_or(format!("{flag} needs a value"));
         match arg.as_str() {
-            "--invoke" => {
-                invoke = Some(rest.next().ok_or("--invoke needs a function name")?.clone())
+            "--invoke" => run.invoke = Some(value("--invoke")?),
+            "--dir" => {
+                let spec = value("--dir")?;
+                let (host, guest) = match spec.split_once("::") {
+                    Some((h, g)) => (h.to_string(), g.to_string()),
+                    None => (spec.clone(), spec.clone()),
+                };
+                run.dirs.push((host, guest));
             }
-            flag if flag.starts_with("--") && file.is_none() => {
-                return Err(format!("unknown option {flag}"));
+            "--env" => {
+                let spec = value("--env")?;
+                let (name, value) = match spec.split_once('=') {
+                    Some((n, v)) => (n.to_string(), v.to_string()),
+                    None => (spec.clone(), std::env::var(&spec).unwrap_or_default()),
+                };
+                run.env.push((name, value));
             }
-            _ => {
-                file = Some(arg.clone());
+            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
+            file => {
+                run.file = file.to_string();
+                run.args = rest.cloned().collect();
                 break;
             }
         }
     }
-    let file = file.ok_or("missing FILE")?;
-    let mut args: Vec<String> = rest.cloned().collect();
-    if invoke.is_none() && args.first().map(String::as_str) == Some("--invoke") {
-        args.remove(0);
-        if args.is_empty() {
-            return Err("--invoke needs a function name".into());
-        }
-        invoke = Some(args.remove(0));
+    if run.file.is_empty() {
+        return Err("missing FILE".into());
     }
-    Ok(RunArgs { file, invoke, args })
+    Ok(run)
 }
 
 fn parse_value(text: &str, ty: ValType) -> Result<Val, String> {
@@ -73,23 +96,42 @@ fn format_value(value: &Val) -> String {
 fn run(args: RunArgs) -> Result<(), wazerox::Error> {
     let engine = Engine::default();
     let module = Module::from_file(&engine, &args.file)?;
-    let mut store = Store::new(&engine, ());
-    let linker = Linker::new(&engine);
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .inherit_stdio()
+        .arg(&args.file)
+        .args(args.args.iter().cloned());
+    for (name, value) in &args.env {
+        builder.env(name, value);
+    }
+    for (host, guest) in &args.dirs {
+        builder
+            .preopened_dir(host, guest, false)
+            .map_err(|e| wazerox::Error::msg(format!("--dir {host}: {e}")))?;
+    }
+    let ctx: Arc<WasiCtx> = builder.build();
+    let mut store = Store::new(&engine, ctx);
+    let mut linker: Linker<Arc<WasiCtx>> = Linker::new(&engine);
+    wazerox_wasi::add_to_linker(&mut linker, |ctx| ctx)?;
     let instance = linker.instantiate(&mut store, &module)?;
     let name = args.invoke.as_deref().unwrap_or("_start");
     let func = instance
         .get_func(&mut store, name)
         .ok_or_else(|| wazerox::Error::msg(format!("module has no exported function `{name}`")))?;
     let ty = func.ty(&store);
-    if args.args.len() != ty.params().len() {
+    let invoke_args = if args.invoke.is_some() {
+        &args.args[..]
+    } else {
+        &[]
+    };
+    if invoke_args.len() != ty.params().len() {
         return Err(wazerox::Error::msg(format!(
             "`{name}` takes {} arguments, {} given",
             ty.params().len(),
-            args.args.len()
+            invoke_args.len()
         )));
     }
-    let params = args
-        .args
+    let params = invoke_args
         .iter()
         .zip(ty.params())
         .map(|(a, t)| parse_value(a, *t))
@@ -114,8 +156,15 @@ pub fn main(args: &[String]) -> ExitCode {
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(exit) = e.downcast_ref::<I32Exit>() {
+                return ExitCode::from(exit.0 as u8);
+            }
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            if e.as_trap().is_some() {
+                ExitCode::from(134)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

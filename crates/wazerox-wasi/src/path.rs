@@ -1,0 +1,113 @@
+//! Sandboxed path resolution.
+//!
+//! A guest path is resolved component by component, starting from the directory
+//! descriptor of a preopen (or a directory the guest opened under one), with
+//! `openat(…, O_NOFOLLOW | O_DIRECTORY)`. Symbolic links are read and their targets
+//! spliced into the remaining path by us, never by the kernel; `..` pops the stack of
+//! directories we opened and may not pop the starting one. So absolute paths,
+//! `..` past the root, and symlinks pointing outside (absolute, or relative and
+//! climbing out, at any depth, dangling or looping) cannot reach a host path outside
+//! the preopen: they fail with `NOTCAPABLE` (escapes) or `LOOP`/`NOENT`.
+
+use crate::errno::{self, Errno};
+use crate::sys;
+use std::collections::VecDeque;
+use std::fs::File;
+
+/// Symbolic links followed while resolving one path.
+const MAX_SYMLINKS: usize = 40;
+
+/// The directory that contains a path's last component, and that component.
+pub struct Resolved {
+    pub dir: File,
+    pub name: String,
+}
+
+fn is_symlink(dir: &File, name: &str) -> bool {
+    sys::fstatat(dir, name, false).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK)
+}
+
+fn push_link(queue: &mut VecDeque<String>, target: &[u8]) -> Result<(), Errno> {
+    let target = std::str::from_utf8(target).map_err(|_| errno::ILSEQ)?;
+    if target.starts_with('/') {
+        return Err(errno::NOTCAPABLE);
+    }
+    for component in target.split('/').rev() {
+        if !component.is_empty() && component != "." {
+            queue.push_front(component.to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Resolves `path` under `root`; with `follow_final`, a final symlink is followed
+/// (within the sandbox) too.
+pub fn resolve(root: &File, path: &str, follow_final: bool) -> Result<Resolved, Errno> {
+    if path.starts_with('/') {
+        return Err(errno::NOTCAPABLE);
+    }
+    if path.contains('\0') {
+        return Err(errno::ILSEQ);
+    }
+    let mut queue: VecDeque<String> = path
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .map(str::to_string)
+        .collect();
+    let mut stack: Vec<File> = vec![root.try_clone()?];
+    let mut links = 0;
+    let trailing_slash = path.ends_with('/');
+    while let Some(component) = queue.pop_front() {
+        let last = queue.is_empty();
+        if component == ".." {
+            if stack.len() == 1 {
+                return Err(errno::NOTCAPABLE);
+            }
+            stack.pop();
+            continue;
+        }
+        let top = stack.last().expect("the root stays on the stack");
+        if last && !trailing_slash {
+            if follow_final && is_symlink(top, &component) {
+                links += 1;
+                if links > MAX_SYMLINKS {
+                    return Err(errno::LOOP);
+                }
+                let target = sys::readlinkat(top, &component)?;
+                push_link(&mut queue, &target)?;
+                continue;
+            }
+            let dir = stack.pop().expect("non-empty");
+            return Ok(Resolved {
+                dir,
+                name: component,
+            });
+        }
+        match sys::openat(
+            top,
+            &component,
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+            0,
+        ) {
+            Ok(dir) => stack.push(dir),
+            Err(e)
+                if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR))
+                    && is_symlink(top, &component) =>
+            {
+                links += 1;
+                if links > MAX_SYMLINKS {
+                    return Err(errno::LOOP);
+                }
+                let target = sys::readlinkat(top, &component)?;
+                push_link(&mut queue, &target)?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // Empty path, `.`, trailing slash or ended on `..`: the directory itself.
+    let dir = stack.pop().expect("non-empty");
+    Ok(Resolved {
+        dir,
+        name: ".".to_string(),
+    })
+}

@@ -113,6 +113,7 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
     let mut store = Store::new(&engine, ctx);
     let mut linker: Linker<Arc<WasiCtx>> = Linker::new(&engine);
     wazerox_wasi::add_to_linker(&mut linker, |ctx| ctx)?;
+    wazerox_wasi::wasix::add_to_linker(&mut linker, |ctx| ctx)?;
     let instance = linker.instantiate(&mut store, &module)?;
     let name = args.invoke.as_deref().unwrap_or("_start");
     let func = instance

@@ -15,6 +15,7 @@ pub mod errno;
 mod path;
 mod preview1;
 mod sys;
+pub mod wasix;
 
 pub use errno::Errno;
 pub use preview1::add_to_linker;
@@ -125,6 +126,8 @@ pub struct WasiCtx {
     pub(crate) args: Vec<String>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) fds: Mutex<HashMap<u32, Arc<FdEntry>>>,
+    /// WASIX checkpoints of this program.
+    pub snapshots: wasix::SnapshotTable,
 }
 
 impl WasiCtx {
@@ -264,6 +267,7 @@ impl WasiCtxBuilder {
             args: self.args,
             env: self.env,
             fds: Mutex::new(fds),
+            snapshots: wasix::SnapshotTable::default(),
         })
     }
 }

@@ -26,6 +26,7 @@ pub const MAX_SNAPSHOTS: usize = 4096;
 /// Globals a restore puts back, by export name.
 const SAVED_GLOBALS: [&str; 2] = ["__stack_pointer", "__tls_base"];
 
+#[derive(Clone)]
 struct Entry {
     snapshot: Snapshot,
     globals: Vec<(Global, Val)>,
@@ -89,11 +90,8 @@ impl SnapshotTable {
         token
     }
 
-    fn get(&self, token: &[u8; 16]) -> Option<(Snapshot, Vec<(Global, Val)>, u32)> {
-        let t = self.inner.lock().unwrap();
-        t.entries
-            .get(token)
-            .map(|e| (e.snapshot.clone(), e.globals.clone(), e.ret_val))
+    fn get(&self, token: &[u8; 16]) -> Option<Entry> {
+        self.inner.lock().unwrap().entries.get(token).cloned()
     }
 }
 
@@ -157,14 +155,14 @@ pub fn add_to_linker<T: 'static>(
                 .map_err(|_| Error::msg("wasix stack_restore: snapshot record out of bounds"))?;
             let token: [u8; 16] = bytes[8..].try_into().unwrap();
             let ctx = get(caller.data()).clone();
-            let (snapshot, globals, ret_val) = ctx.snapshots.get(&token).ok_or_else(|| {
+            let entry = ctx.snapshots.get(&token).ok_or_else(|| {
                 Error::msg("wasix stack_restore: unknown, forged or evicted snapshot")
             })?;
-            let restore = snapshot.restore(&[Val::I32(0)]);
-            for (global, saved) in globals {
+            let restore = entry.snapshot.restore(&[Val::I32(0)]);
+            for (global, saved) in entry.globals {
                 global.set(&mut caller, saved)?;
             }
-            memory.write(&mut caller, ret_val as usize, &value.to_le_bytes())?;
+            memory.write(&mut caller, entry.ret_val as usize, &value.to_le_bytes())?;
             Err(restore.into())
         },
     )?;

@@ -3,3 +3,4 @@
 mod api;
 mod checkpoint;
 mod traps;
+mod wasi;

@@ -1,0 +1,302 @@
+//! WASI: the shared corpus of real programs, and the sandbox.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wazerox::{Engine, Linker, Module, Store};
+use wazerox_wasi::{I32Exit, MemoryPipe, WasiCtx, WasiCtxBuilder};
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus")
+}
+
+struct Row {
+    name: String,
+    wasm: String,
+    args: Vec<String>,
+    stdin: Option<String>,
+    needs: String,
+    exit_code: i32,
+}
+
+fn manifest() -> Option<Vec<Row>> {
+    let text = std::fs::read_to_string(corpus_dir().join("MANIFEST.tsv")).ok()?;
+    Some(
+        text.lines()
+            .skip(1)
+            .filter(|l| !l.trim().is_empty())
+            .map(|line| {
+                let f: Vec<&str> = line.split('\t').collect();
+                let dash = |s: &str| (s != "-").then(|| s.to_string());
+                Row {
+                    name: f[0].into(),
+                    wasm: f[1].into(),
+                    args: dash(f[2])
+                        .map(|a| a.split(' ').map(String::from).collect())
+                        .unwrap_or_default(),
+                    stdin: dash(f[3]),
+                    needs: f[4].into(),
+                    exit_code: f[5].trim().parse().unwrap(),
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Runs `wasm` with WASI (+ WASIX); returns (exit code, stdout).
+fn run_program(engine: &Engine, row: &Row) -> (i32, Vec<u8>) {
+    let dir = corpus_dir();
+    let module = Module::from_file(engine, dir.join(&row.wasm)).unwrap();
+    let stdout = MemoryPipe::new();
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .arg(&row.wasm)
+        .args(row.args.iter().cloned())
+        .stdout_pipe(&stdout);
+    if let Some(input) = &row.stdin {
+        builder.stdin_bytes(std::fs::read(dir.join(input)).unwrap());
+    }
+    let sandbox = std::env::temp_dir().join(format!(
+        "wazerox-corpus-{}-{}",
+        row.name,
+        std::process::id()
+    ));
+    for need in row.needs.split(',') {
+        if let Some(guest) = need.strip_prefix("dir:") {
+            std::fs::create_dir_all(&sandbox).unwrap();
+            builder.preopened_dir(&sandbox, guest, false).unwrap();
+        }
+        if let Some((k, v)) = need.strip_prefix("env:").and_then(|kv| kv.split_once('=')) {
+            builder.env(k, v);
+        }
+    }
+    let ctx = builder.build();
+    let mut store = Store::new(engine, ctx.clone());
+    let mut linker: Linker<Arc<WasiCtx>> = Linker::new(engine);
+    wazerox_wasi::add_to_linker(&mut linker, |c| c).unwrap();
+    wazerox_wasi::wasix::add_to_linker(&mut linker, |c| c).unwrap();
+    let instance = linker.instantiate(&mut store, &module).unwrap();
+    let start = instance
+        .get_typed_func::<(), ()>(&mut store, "_start")
+        .unwrap();
+    let code = match start.call(&mut store, ()) {
+        Ok(()) => 0,
+        Err(e) => e
+            .downcast_ref::<I32Exit>()
+            .map(|e| e.0)
+            .unwrap_or_else(|| panic!("{}: {e}", row.name)),
+    };
+    let _ = std::fs::remove_dir_all(&sandbox);
+    if row.needs.contains("wasix") {
+        assert!(
+            ctx.snapshots.len() <= wazerox_wasi::wasix::MAX_SNAPSHOTS,
+            "bounded snapshot table"
+        );
+    }
+    (code, stdout.contents())
+}
+
+#[test]
+fn corpus_programs_give_their_expected_output() {
+    let Some(rows) = manifest() else {
+        eprintln!(
+            "\n*** WARNING: {} not found: the corpus test ran nothing ***\n",
+            corpus_dir().display()
+        );
+        return;
+    };
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .filter(|r| !r.needs.contains("threads"))
+        .collect();
+    assert!(rows.len() >= 17, "the corpus has its programs");
+    let engine = Engine::default();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                while let Some(row) =
+                    rows.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                {
+                    let expected = std::fs::read(
+                        corpus_dir()
+                            .join("expected")
+                            .join(format!("{}.stdout", row.name)),
+                    )
+                    .unwrap();
+                    let (code, stdout) = run_program(&engine, row);
+                    if code != row.exit_code || stdout != expected {
+                        failures.lock().unwrap().push(format!(
+                            "{}: exit {code} (want {}), stdout {} bytes (want {})",
+                            row.name,
+                            row.exit_code,
+                            stdout.len(),
+                            expected.len()
+                        ));
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// A guest that calls `path_open` on fd 3 (the preopen) with a path the host
+/// writes at address 1024, and `path_unlink_file`/`path_symlink` likewise.
+const PROBE: &str = r#"(module
+    (import "wasi_snapshot_preview1" "path_open"
+      (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "path_symlink"
+      (func $path_symlink (param i32 i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "path_rename"
+      (func $path_rename (param i32 i32 i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "open") (param $len i32) (param $follow i32) (param $oflags i32) (result i32)
+      (call $path_open (i32.const 3) (local.get $follow) (i32.const 1024) (local.get $len)
+        (local.get $oflags) (i64.const -1) (i64.const -1) (i32.const 0) (i32.const 512)))
+    (func (export "symlink") (param $target_len i32) (param $len i32) (result i32)
+      (call $path_symlink (i32.const 2048) (local.get $target_len) (i32.const 3) (i32.const 1024) (local.get $len)))
+    (func (export "rename") (param $from_len i32) (param $len i32) (result i32)
+      (call $path_rename (i32.const 3) (i32.const 2048) (local.get $from_len) (i32.const 3) (i32.const 1024) (local.get $len))))"#;
+
+struct Probe {
+    store: Store<Arc<WasiCtx>>,
+    instance: wazerox::Instance,
+    root: PathBuf,
+}
+
+impl Probe {
+    fn new(name: &str) -> Probe {
+        let root =
+            std::env::temp_dir().join(format!("wazerox-sandbox-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("inside/sub")).unwrap();
+        std::fs::write(root.join("secret.txt"), "outside the sandbox").unwrap();
+        std::fs::write(root.join("inside/ok.txt"), "fine").unwrap();
+        let engine = Engine::default();
+        let mut builder = WasiCtxBuilder::new();
+        builder
+            .preopened_dir(root.join("inside"), "/sandbox", false)
+            .unwrap();
+        let mut store = Store::new(&engine, builder.build());
+        let mut linker: Linker<Arc<WasiCtx>> = Linker::new(&engine);
+        wazerox_wasi::add_to_linker(&mut linker, |c| c).unwrap();
+        let module = Module::new(&engine, PROBE).unwrap();
+        let instance = linker.instantiate(&mut store, &module).unwrap();
+        Probe {
+            store,
+            instance,
+            root,
+        }
+    }
+
+    fn write(&mut self, at: usize, text: &str) {
+        let memory = self.instance.get_memory(&mut self.store, "memory").unwrap();
+        memory.write(&mut self.store, at, text.as_bytes()).unwrap();
+    }
+
+    /// errno of opening `path` (following symlinks), optionally creating it.
+    fn open(&mut self, path: &str, create: bool) -> i32 {
+        self.write(1024, path);
+        let open = self
+            .instance
+            .get_typed_func::<(i32, i32, i32), i32>(&mut self.store, "open")
+            .unwrap();
+        open.call(
+            &mut self.store,
+            (path.len() as i32, 1, if create { 1 } else { 0 }),
+        )
+        .unwrap()
+    }
+
+    fn host_symlink(&self, target: &str, at: &str) {
+        std::os::unix::fs::symlink(target, self.root.join("inside").join(at)).unwrap();
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+#[test]
+fn sandbox_allows_paths_inside_the_preopen() {
+    let mut p = Probe::new("inside");
+    assert_eq!(p.open("ok.txt", false), 0);
+    assert_eq!(p.open("sub/../ok.txt", false), 0);
+    assert_eq!(p.open("./sub/./../ok.txt", false), 0);
+    assert_eq!(p.open("sub/new.txt", true), 0);
+    assert!(p.root.join("inside/sub/new.txt").exists());
+    p.host_symlink("sub/../ok.txt", "good-link");
+    assert_eq!(
+        p.open("good-link", false),
+        0,
+        "relative symlink inside the sandbox"
+    );
+}
+
+#[test]
+fn sandbox_refuses_every_escape() {
+    let mut p = Probe::new("escape");
+    p.host_symlink("../secret.txt", "up-link");
+    p.host_symlink("/etc/passwd", "abs-link");
+    p.host_symlink("sub/../../secret.txt", "deep-link");
+    p.host_symlink("loop-b", "loop-a");
+    p.host_symlink("loop-a", "loop-b");
+    p.host_symlink("does-not-exist/../../secret.txt", "dangling-up");
+    p.host_symlink("..", "sub/parent");
+    p.host_symlink("../..", "sub/grandparent");
+    let escapes = [
+        "../secret.txt",
+        "/etc/passwd",
+        "sub/../../secret.txt",
+        "sub/../../inside/../secret.txt",
+        "up-link",
+        "abs-link",
+        "deep-link",
+        "loop-a",
+        "dangling-up",
+        "sub/grandparent/secret.txt",
+        "sub/parent/../secret.txt",
+        "sub/grandparent/inside/ok.txt",
+    ];
+    for path in escapes {
+        let errno = p.open(path, false);
+        assert_ne!(errno, 0, "{path} must not open");
+        let errno = p.open(path, true);
+        assert_ne!(errno, 0, "{path} must not be created");
+    }
+    // Nothing outside changed.
+    assert_eq!(
+        std::fs::read_to_string(p.root.join("secret.txt")).unwrap(),
+        "outside the sandbox"
+    );
+    // `sub/parent` resolves to the root of the sandbox itself: allowed.
+    assert_eq!(p.open("sub/parent/ok.txt", false), 0);
+}
+
+#[test]
+fn guests_cannot_plant_escaping_symlinks_or_rename_out() {
+    let mut p = Probe::new("plant");
+    p.write(2048, "/etc");
+    let symlink = p
+        .instance
+        .get_typed_func::<(i32, i32), i32>(&mut p.store, "symlink")
+        .unwrap();
+    p.write(1024, "etc-link");
+    assert_ne!(
+        symlink.call(&mut p.store, (4, 8)).unwrap(),
+        0,
+        "absolute symlink targets are refused"
+    );
+    p.write(2048, "ok.txt");
+    p.write(1024, "../stolen.txt");
+    let rename = p
+        .instance
+        .get_typed_func::<(i32, i32), i32>(&mut p.store, "rename")
+        .unwrap();
+    assert_ne!(rename.call(&mut p.store, (6, 13)).unwrap(), 0);
+    assert!(!p.root.join("stolen.txt").exists());
+}

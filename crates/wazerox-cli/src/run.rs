@@ -9,6 +9,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 use wazerox::{Engine, Linker, Module, Store, Val, ValType};
+use wazerox_wasi::threads::ThreadExit;
 use wazerox_wasi::{I32Exit, WasiCtx, WasiCtxBuilder};
 
 struct RunArgs {
@@ -114,6 +115,18 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
     let mut linker: Linker<Arc<WasiCtx>> = Linker::new(&engine);
     wazerox_wasi::add_to_linker(&mut linker, |ctx| ctx)?;
     wazerox_wasi::wasix::add_to_linker(&mut linker, |ctx| ctx)?;
+    // A proc_exit or trap in any thread ends the whole program (this process).
+    wazerox_wasi::threads::enable_if_needed(&module, &mut linker, store.data(), |exit| {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        match exit {
+            ThreadExit::Exit(code) => std::process::exit(code),
+            ThreadExit::Failed(message) => {
+                eprintln!("error in a thread: {message}");
+                std::process::exit(134);
+            }
+        }
+    })?;
     let instance = linker.instantiate(&mut store, &module)?;
     let name = args.invoke.as_deref().unwrap_or("_start");
     let func = instance

@@ -15,6 +15,7 @@ pub mod errno;
 mod path;
 mod preview1;
 mod sys;
+pub mod threads;
 pub mod wasix;
 
 pub use errno::Errno;
@@ -128,6 +129,14 @@ pub struct WasiCtx {
     pub(crate) fds: Mutex<HashMap<u32, Arc<FdEntry>>>,
     /// WASIX checkpoints of this program.
     pub snapshots: wasix::SnapshotTable,
+    pub(crate) thread_spawner: std::sync::OnceLock<Arc<threads::ThreadSpawner>>,
+}
+
+impl WasiCtx {
+    /// Enables `wasi.thread-spawn` for this program.
+    pub fn set_thread_spawner(&self, spawner: Arc<threads::ThreadSpawner>) {
+        let _ = self.thread_spawner.set(spawner);
+    }
 }
 
 impl WasiCtx {
@@ -268,6 +277,7 @@ impl WasiCtxBuilder {
             env: self.env,
             fds: Mutex::new(fds),
             snapshots: wasix::SnapshotTable::default(),
+            thread_spawner: std::sync::OnceLock::new(),
         })
     }
 }

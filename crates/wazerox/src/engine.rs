@@ -200,12 +200,16 @@ impl Engine {
             wasm_to_host: base + compiled.wasm_to_host as usize,
             _code: module_code,
         });
-        self.0
+        // Another thread may have compiled the same trampolines meanwhile: every
+        // caller must use the cached copy, which lives as long as the engine (ours
+        // would be unmapped when dropped, leaving callers with dangling addresses).
+        Ok(self
+            .0
             .trampolines
             .lock()
             .unwrap()
             .entry(id)
-            .or_insert(trampolines.clone());
-        Ok(trampolines)
+            .or_insert(trampolines)
+            .clone())
     }
 }

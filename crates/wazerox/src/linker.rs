@@ -19,11 +19,23 @@ enum Definition {
     HostFunc(HostFuncTemplate),
 }
 
-/// Defines names for imports and instantiates modules with them.
+/// Defines names for imports and instantiates modules with them. Cloning is cheap
+/// (host functions are shared), and a linker without store-bound definitions can be
+/// used from any thread, e.g. to instantiate a program's threads.
 pub struct Linker<T> {
     engine: Engine,
     definitions: HashMap<(String, String), Definition>,
     _marker: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T> Clone for Linker<T> {
+    fn clone(&self) -> Self {
+        Linker {
+            engine: self.engine.clone(),
+            definitions: self.definitions.clone(),
+            _marker: std::marker::PhantomData,
+        }
+    }
 }
 
 impl<T: 'static> Linker<T> {

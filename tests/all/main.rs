@@ -2,5 +2,6 @@
 
 mod api;
 mod checkpoint;
+mod threads;
 mod traps;
 mod wasi;

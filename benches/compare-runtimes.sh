@@ -4,6 +4,9 @@
 # wasmtime, wazero, and node (via node:wasi). Checks each output against the
 # corpus's expected stdout, repeats each run REPEAT times (default 3), and prints
 # the median wall time per program and runtime, and the ratio to wazerox.
+# wasmtime runs with its on-disk compile cache off (`-C cache=n`, override with
+# WASMTIME_FLAGS): wazerox has no code cache yet, so with the cache on the comparison
+# would pit compile+run against run alone.
 #
 # usage: benches/compare-runtimes.sh [CORPUS_DIR]     (from the workspace root)
 set -u
@@ -39,6 +42,7 @@ cmdline() {
   case $rt in
     wazero) echo "${bins[$rt]} run ${dir:+-mount $dir:/sandbox} ${env:+-env $env} $file $*" ;;
     node) echo "env ${dir:+WZX_DIR_0=$dir::/sandbox} ${env:+WZX_ENV_${env%%=*}=${env#*=}} ${bins[$rt]} --no-warnings $node_runner $file $*" ;;
+    wasmtime) echo "${bins[$rt]} run ${WASMTIME_FLAGS--C cache=n} ${dir:+--dir $dir::/sandbox} ${env:+--env $env} $file $*" ;;
     *) echo "${bins[$rt]} run ${dir:+--dir $dir::/sandbox} ${env:+--env $env} $file $*" ;;
   esac
 }

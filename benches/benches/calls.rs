@@ -44,6 +44,18 @@ fn calls(c: &mut Criterion) {
     group.bench_function("wazerox", |b| b.iter(|| run.call(&mut store, CALLS).unwrap()));
     let wt_run = wt_instance.get_typed_func::<i32, i32>(&mut wt_store, "loop").unwrap();
     group.bench_function("wasmtime", |b| b.iter(|| wt_run.call(&mut wt_store, CALLS).unwrap()));
+    // The same without the checkpoint machinery (plain host-call shim).
+    let mut config = wazerox::Config::new();
+    config.checkpoints(false);
+    let plain_engine = wazerox::Engine::new(&config).unwrap();
+    let plain_module = wazerox::Module::new(&plain_engine, HOST_LOOP).unwrap();
+    let mut plain_store = wazerox::Store::new(&plain_engine, ());
+    let plain_inc = wazerox::Func::wrap(&mut plain_store, |x: i32| x.wrapping_add(1));
+    let plain_instance = wazerox::Instance::new(&mut plain_store, &plain_module, &[plain_inc.into()]).unwrap();
+    let plain_run = plain_instance.get_typed_func::<i32, i32>(&mut plain_store, "loop").unwrap();
+    group.bench_function("wazerox without checkpoints", |b| {
+        b.iter(|| plain_run.call(&mut plain_store, CALLS).unwrap())
+    });
     group.finish();
 }
 

@@ -307,3 +307,79 @@ fn guests_cannot_plant_escaping_symlinks_or_rename_out() {
     assert_ne!(rename.call(&mut p.store, (6, 13)).unwrap(), 0);
     assert!(!p.root.join("stolen.txt").exists());
 }
+
+const WASIX: &str = r#"(module
+    (import "wasix_32v1" "stack_checkpoint" (func $checkpoint (param i32 i32) (result i32)))
+    (import "wasix_32v1" "stack_restore" (func $restore (param i32 i64)))
+    (memory (export "memory") 1)
+    (global $sp (export "__stack_pointer") (mut i32) (i32.const 1000))
+    (func (export "jump") (result i64)
+      (if (call $checkpoint (i32.const 64) (i32.const 128)) (then unreachable))
+      (if (i64.eqz (i64.load (i32.const 128)))
+        (then
+          (global.set $sp (i32.const 500))
+          (call $restore (i32.const 64) (i64.const 42))))
+      ;; After the jump the shadow-stack pointer is back at its checkpoint value.
+      (if (i32.ne (global.get $sp) (i32.const 1000)) (then unreachable))
+      (i64.load (i32.const 128)))
+    (func (export "forged")
+      (i64.store (i32.const 200) (i64.const 128))
+      (i64.store (i32.const 208) (i64.const 0x1234))
+      (i64.store (i32.const 216) (i64.const 0x5678))
+      (call $restore (i32.const 200) (i64.const 1))))"#;
+
+fn wasix_instance(config: &wazerox::Config) -> (Store<Arc<WasiCtx>>, wazerox::Instance) {
+    let engine = Engine::new(config).unwrap();
+    let module = Module::new(&engine, WASIX).unwrap();
+    let mut store = Store::new(&engine, WasiCtxBuilder::new().build());
+    let mut linker: Linker<Arc<WasiCtx>> = Linker::new(&engine);
+    wazerox_wasi::wasix::add_to_linker(&mut linker, |c| c).unwrap();
+    let instance = linker.instantiate(&mut store, &module).unwrap();
+    (store, instance)
+}
+
+#[test]
+fn wasix_restore_returns_the_value_and_puts_the_stack_pointer_back() {
+    let (mut store, instance) = wasix_instance(&wazerox::Config::new());
+    let jump = instance
+        .get_typed_func::<(), i64>(&mut store, "jump")
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(jump.call(&mut store, ()).unwrap(), 42);
+    }
+    assert_eq!(
+        store.data().snapshots.len(),
+        1,
+        "checkpoints into one record replace each other"
+    );
+}
+
+#[test]
+fn wasix_forged_records_fail_cleanly() {
+    let (mut store, instance) = wasix_instance(&wazerox::Config::new());
+    let forged = instance
+        .get_typed_func::<(), ()>(&mut store, "forged")
+        .unwrap();
+    let error = forged.call(&mut store, ()).unwrap_err();
+    assert!(
+        error.to_string().contains("unknown, forged or evicted"),
+        "{error}"
+    );
+    // The store stays usable.
+    let jump = instance
+        .get_typed_func::<(), i64>(&mut store, "jump")
+        .unwrap();
+    assert_eq!(jump.call(&mut store, ()).unwrap(), 42);
+}
+
+#[test]
+fn snapshots_are_refused_when_checkpoints_are_disabled() {
+    let mut config = wazerox::Config::new();
+    config.checkpoints(false);
+    let (mut store, instance) = wasix_instance(&config);
+    let jump = instance
+        .get_typed_func::<(), i64>(&mut store, "jump")
+        .unwrap();
+    let error = jump.call(&mut store, ()).unwrap_err();
+    assert!(error.to_string().contains("disabled"), "{error}");
+}

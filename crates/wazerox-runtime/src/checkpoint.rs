@@ -33,7 +33,7 @@ use std::thread::ThreadId;
 #[cfg_attr(target_arch = "aarch64", path = "checkpoint/aarch64.rs")]
 mod arch;
 
-pub use arch::host_shim_address;
+pub use arch::{host_shim_address, plain_host_shim_address};
 
 /// Saved native stack of one activation, from a host call's exit record up to
 /// the activation's entry.

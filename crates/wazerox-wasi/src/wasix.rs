@@ -2,8 +2,9 @@
 //! runtime's native snapshots (`Caller::snapshot`, `Snapshot::restore`).
 //!
 //! `stack_checkpoint(snapshot_ptr, ret_val_ptr) -> errno` takes a snapshot, saves
-//! the calling instance's shadow-stack globals (`__stack_pointer`, `__tls_base`, when
-//! exported), writes WASIX's 24-byte record at `snapshot_ptr` — `u64 user` (the
+//! the calling instance's exported mutable globals (`__stack_pointer`, `__tls_base`,
+//! …: WASIX toolchains export them for this purpose; globals that are not exported
+//! cannot be reached and are not restored), writes WASIX's 24-byte record at `snapshot_ptr` — `u64 user` (the
 //! `ret_val` pointer) then a 16-byte unguessable token — writes 0 at `ret_val_ptr`
 //! and returns 0. `stack_restore(snapshot_ptr, val)` looks the token up (unknown,
 //! evicted or stale → a trap with a clear message, never a jump), puts the globals
@@ -22,9 +23,6 @@ use wazerox::{Caller, Error, Extern, Global, Linker, Snapshot, Val};
 
 /// Snapshots one program keeps at most.
 pub const MAX_SNAPSHOTS: usize = 4096;
-
-/// Globals a restore puts back, by export name.
-const SAVED_GLOBALS: [&str; 2] = ["__stack_pointer", "__tls_base"];
 
 #[derive(Clone)]
 struct Entry {
@@ -123,8 +121,10 @@ pub fn add_to_linker<T: 'static>(
             }
             let snapshot = caller.snapshot()?;
             let mut globals = Vec::new();
-            for name in SAVED_GLOBALS {
-                if let Some(Extern::Global(g)) = caller.get_export(name) {
+            for (_, export) in caller.exports() {
+                if let Extern::Global(g) = export
+                    && g.ty(&caller).mutability() == wazerox::Mutability::Var
+                {
                     let value = g.get(&mut caller);
                     globals.push((g, value));
                 }

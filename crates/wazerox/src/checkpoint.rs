@@ -93,6 +93,11 @@ impl Snapshot {
 
 pub(crate) fn take<T>(caller: &mut Caller<'_, T>) -> Result<Snapshot, Error> {
     let exit = caller.exit;
+    if !caller.store.opaque.engine.config().checkpoints {
+        return Err(Error::usage(
+            "snapshots are disabled in this engine's Config",
+        ));
+    }
     if exit.record == 0 || exit.context.is_null() {
         return Err(Error::usage("snapshot outside of a Wasm→host call"));
     }

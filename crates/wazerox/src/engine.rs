@@ -18,6 +18,7 @@ pub struct Config {
     pub(crate) translation: TranslationConfig,
     pub(crate) memory_style: MemoryStyle,
     pub(crate) max_wasm_stack: usize,
+    pub(crate) checkpoints: bool,
 }
 
 impl Default for Config {
@@ -37,6 +38,7 @@ impl Config {
             translation: TranslationConfig::default(),
             memory_style: MemoryStyle::default(),
             max_wasm_stack: 512 * 1024,
+            checkpoints: true,
         }
     }
 
@@ -79,6 +81,14 @@ impl Config {
     /// `StackOverflow`. Default 512 KiB.
     pub fn max_wasm_stack(&mut self, bytes: usize) -> &mut Self {
         self.max_wasm_stack = bytes;
+        self
+    }
+
+    /// Whether host functions can take snapshots (`Caller::snapshot`). On by
+    /// default; off, host calls skip saving the exit state (five register stores),
+    /// which only benchmarks comparing the two should want.
+    pub fn checkpoints(&mut self, enable: bool) -> &mut Self {
+        self.checkpoints = enable;
         self
     }
 

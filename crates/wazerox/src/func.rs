@@ -63,7 +63,11 @@ impl HostFuncTemplate {
         let type_id = store.engine().type_id(&self.ty);
         let trampolines = store.engine().trampolines(type_id)?;
         let mut context = Box::new(HostFuncContext {
-            shim: wazerox_runtime::checkpoint::host_shim_address(),
+            shim: if store.engine().config().checkpoints {
+                wazerox_runtime::checkpoint::host_shim_address()
+            } else {
+                wazerox_runtime::checkpoint::plain_host_shim_address()
+            },
             callback: self.callback,
             func_ref: VMFuncRef::NULL,
             store_context: &*store.vm_store_context,
@@ -562,6 +566,20 @@ impl<T> Caller<'_, T> {
     /// this thread) makes this host call return again, with other results.
     pub fn snapshot(&mut self) -> Result<crate::Snapshot, Error> {
         crate::checkpoint::take(self)
+    }
+
+    /// Every export of the instance that called this host function, in declaration
+    /// order (empty when the caller is the host).
+    pub fn exports(&mut self) -> Vec<(String, crate::Extern)> {
+        match self
+            .store
+            .opaque
+            .instance_by_vmctx
+            .get(&(self.caller_vmctx as usize))
+        {
+            Some(&index) => crate::instance::exports_by_index(&mut self.store.opaque, index),
+            None => Vec::new(),
+        }
     }
 
     /// An export of the instance that called this host function (e.g. its `memory`).

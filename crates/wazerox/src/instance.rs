@@ -219,19 +219,22 @@ impl Instance {
     /// Every export, in declaration order.
     pub fn exports(&self, mut store: impl AsContextMut) -> Vec<(String, Extern)> {
         let mut ctx = store.as_context_mut();
-        let store = ctx.opaque_mut();
-        let names: Vec<String> = store.instances[self.index]
-            .module
-            .info()
-            .exports
-            .iter()
-            .map(|e| e.name.clone())
-            .collect();
-        names
-            .into_iter()
-            .filter_map(|n| export_by_index(store, self.index, &n).map(|e| (n, e)))
-            .collect()
+        exports_by_index(ctx.opaque_mut(), self.index)
     }
+}
+
+pub(crate) fn exports_by_index(store: &mut StoreOpaque, index: usize) -> Vec<(String, Extern)> {
+    let names: Vec<String> = store.instances[index]
+        .module
+        .info()
+        .exports
+        .iter()
+        .map(|e| e.name.clone())
+        .collect();
+    names
+        .into_iter()
+        .filter_map(|n| export_by_index(store, index, &n).map(|e| (n, e)))
+        .collect()
 }
 
 pub(crate) fn export_by_index(store: &mut StoreOpaque, index: usize, name: &str) -> Option<Extern> {

@@ -8,11 +8,16 @@ use std::arch::global_asm;
 
 unsafe extern "C" {
     fn wazerox_host_shim();
+    fn wazerox_host_shim_plain();
     pub(super) fn wazerox_restore(src: *const u8, dst: *mut u8, len: usize) -> !;
 }
 
 pub fn host_shim_address() -> usize {
     wazerox_host_shim as *const () as usize
+}
+
+pub fn plain_host_shim_address() -> usize {
+    wazerox_host_shim_plain as *const () as usize
 }
 
 global_asm!(
@@ -46,6 +51,15 @@ global_asm!(
     "ldp x29, x30, [sp], #16",
     "ret",
     ".size wazerox_host_shim, . - wazerox_host_shim",
+    "",
+    ".p2align 4",
+    ".globl wazerox_host_shim_plain",
+    ".type wazerox_host_shim_plain, %function",
+    "wazerox_host_shim_plain:",
+    "mov x4, xzr",
+    "ldr x9, [x0, #8]",
+    "br x9",
+    ".size wazerox_host_shim_plain, . - wazerox_host_shim_plain",
     "",
     ".p2align 4",
     ".globl wazerox_restore",

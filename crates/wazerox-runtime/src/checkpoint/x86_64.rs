@@ -8,6 +8,7 @@ use std::arch::global_asm;
 
 unsafe extern "C" {
     fn wazerox_host_shim();
+    fn wazerox_host_shim_plain();
     /// Copies `len` bytes from `src` to `dst` (the exit record), reloads the
     /// callee-saved registers from the revived record and resumes the shim.
     pub(super) fn wazerox_restore(src: *const u8, dst: *mut u8, len: usize) -> !;
@@ -18,6 +19,12 @@ unsafe extern "C" {
 /// it with the exit record as a fifth argument.
 pub fn host_shim_address() -> usize {
     wazerox_host_shim as *const () as usize
+}
+
+/// The shim for engines without checkpoints: no frame, no stores — it passes a null
+/// exit record and jumps straight to the callback.
+pub fn plain_host_shim_address() -> usize {
+    wazerox_host_shim_plain as *const () as usize
 }
 
 global_asm!(
@@ -47,6 +54,14 @@ global_asm!(
     "pop rbp",
     "ret",
     ".size wazerox_host_shim, . - wazerox_host_shim",
+    "",
+    ".p2align 4",
+    ".globl wazerox_host_shim_plain",
+    ".type wazerox_host_shim_plain, @function",
+    "wazerox_host_shim_plain:",
+    "xor r8d, r8d",
+    "jmp qword ptr [rdi + 8]",
+    ".size wazerox_host_shim_plain, . - wazerox_host_shim_plain",
     "",
     ".p2align 4",
     ".globl wazerox_restore",

@@ -2,6 +2,7 @@
 
 mod api;
 mod checkpoint;
+mod interrupt;
 mod threads;
 mod traps;
 mod wasi;

@@ -44,6 +44,7 @@ pub const VMSTORE_FUEL_CONSUMED: u32 = 8;
 pub const VMSTORE_EPOCH_DEADLINE: u32 = 16;
 pub const VMSTORE_LAST_EXIT_FP: u32 = 24;
 pub const VMSTORE_LAST_EXIT_PC: u32 = 32;
+pub const VMSTORE_EPOCH: u32 = 48;
 
 /// Size of a global's storage.
 pub const VMGLOBAL_SIZE: u32 = 16;

@@ -26,6 +26,8 @@ pub struct VMStoreContext {
     /// The embedding API's store (opaque to the runtime), so host functions called
     /// from Wasm can find their store again.
     pub store: UnsafeCell<*mut u8>,
+    /// The engine's epoch counter, read by epoch checks in compiled code.
+    pub epoch: UnsafeCell<*const std::sync::atomic::AtomicU64>,
 }
 
 impl VMStoreContext {
@@ -37,6 +39,7 @@ impl VMStoreContext {
             last_exit_fp: UnsafeCell::new(0),
             last_exit_pc: UnsafeCell::new(0),
             store: UnsafeCell::new(std::ptr::null_mut()),
+            epoch: UnsafeCell::new(std::ptr::null()),
         }
     }
 }
@@ -150,5 +153,43 @@ impl ValRaw {
 impl std::fmt::Debug for ValRaw {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "ValRaw({:#x})", self.get_u128())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::offset_of;
+    use wazerox_frontend::vmoffsets as o;
+
+    #[test]
+    fn layout_matches_vmoffsets() {
+        assert_eq!(
+            offset_of!(VMStoreContext, stack_limit),
+            o::VMSTORE_STACK_LIMIT as usize
+        );
+        assert_eq!(
+            offset_of!(VMStoreContext, fuel_consumed),
+            o::VMSTORE_FUEL_CONSUMED as usize
+        );
+        assert_eq!(
+            offset_of!(VMStoreContext, epoch_deadline),
+            o::VMSTORE_EPOCH_DEADLINE as usize
+        );
+        assert_eq!(offset_of!(VMStoreContext, epoch), o::VMSTORE_EPOCH as usize);
+        assert_eq!(
+            offset_of!(VMMemoryDefinition, current_length),
+            o::VMMEMORY_CURRENT_LENGTH as usize
+        );
+        assert_eq!(
+            offset_of!(VMTableDefinition, current_elements),
+            o::VMTABLE_CURRENT_ELEMENTS as usize
+        );
+        assert_eq!(offset_of!(VMFuncRef, vmctx), o::VMFUNCREF_VMCTX as usize);
+        assert_eq!(
+            offset_of!(VMFuncRef, type_id),
+            o::VMFUNCREF_TYPE_ID as usize
+        );
+        assert_eq!(std::mem::size_of::<VMFuncRef>(), o::VMFUNCREF_SIZE as usize);
     }
 }

@@ -92,6 +92,21 @@ impl Config {
         self
     }
 
+    /// Charge every executed operator against the store's fuel (`Store::set_fuel`);
+    /// running out traps with `OutOfFuel`. Off by default (free when off).
+    pub fn consume_fuel(&mut self, enable: bool) -> &mut Self {
+        self.translation.consume_fuel = enable;
+        self
+    }
+
+    /// Check the engine's epoch (`Engine::increment_epoch`) against the store's
+    /// deadline (`Store::set_epoch_deadline`) at every function entry and loop
+    /// header; reaching it traps with `Interrupt`. Off by default (free when off).
+    pub fn epoch_interruption(&mut self, enable: bool) -> &mut Self {
+        self.translation.epoch_interruption = enable;
+        self
+    }
+
     /// Check every memory access explicitly instead of relying on guard pages.
     pub fn explicit_bounds_checks(&mut self, enable: bool) -> &mut Self {
         self.translation.explicit_bounds_checks = enable;
@@ -137,6 +152,8 @@ pub(crate) struct EngineInner {
     pub compiler: Compiler,
     types: Mutex<TypeRegistry>,
     trampolines: Mutex<HashMap<u32, Arc<SignatureTrampolines>>>,
+    /// The epoch counter compiled code compares with store deadlines.
+    pub epoch: std::sync::atomic::AtomicU64,
 }
 
 /// Compiles modules and owns what they share. Cheap to clone; `Send + Sync`.
@@ -159,11 +176,25 @@ impl Engine {
             compiler,
             types: Mutex::default(),
             trampolines: Mutex::default(),
+            epoch: std::sync::atomic::AtomicU64::new(0),
         })))
     }
 
     pub fn config(&self) -> &Config {
         &self.0.config
+    }
+
+    /// Advances the epoch; code running in stores whose deadline this reaches traps
+    /// with `Interrupt` at its next function entry or loop header. Callable from any
+    /// thread (e.g. a timer).
+    pub fn increment_epoch(&self) {
+        self.0
+            .epoch
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    pub(crate) fn current_epoch(&self) -> u64 {
+        self.0.epoch.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub(crate) fn same(&self, other: &Engine) -> bool {

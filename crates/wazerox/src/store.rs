@@ -108,12 +108,19 @@ pub struct Store<T> {
 
 impl<T> Store<T> {
     pub fn new(engine: &Engine, data: T) -> Store<T> {
+        let vm_store_context = Box::new(VMStoreContext::new());
+        // SAFETY: the context is ours; the engine (and its counter) outlives the
+        // store, which holds an `Engine` clone.
+        unsafe {
+            *vm_store_context.epoch.get() = &engine.0.epoch;
+            *vm_store_context.epoch_deadline.get() = u64::MAX;
+        }
         Store {
             inner: Box::new(StoreInner {
                 opaque: StoreOpaque {
                     id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
                     engine: engine.clone(),
-                    vm_store_context: Box::new(VMStoreContext::new()),
+                    vm_store_context,
                     instances: Vec::new(),
                     funcs: Vec::new(),
                     host_funcs: Vec::new(),
@@ -147,6 +154,35 @@ impl<T> Store<T> {
     }
     pub fn into_data(self) -> T {
         self.inner.data
+    }
+
+    /// Sets the fuel left (needs `Config::consume_fuel`).
+    pub fn set_fuel(&mut self, fuel: u64) -> Result<(), Error> {
+        if !self.engine().config().translation.consume_fuel {
+            return Err(Error::usage("fuel is not enabled in this engine's Config"));
+        }
+        let consumed = -(fuel.min(i64::MAX as u64) as i64);
+        // SAFETY: no Wasm runs in this store while we hold `&mut self`.
+        unsafe { *self.inner.opaque.vm_store_context.fuel_consumed.get() = consumed };
+        Ok(())
+    }
+
+    /// The fuel left (needs `Config::consume_fuel`).
+    pub fn get_fuel(&self) -> Result<u64, Error> {
+        if !self.engine().config().translation.consume_fuel {
+            return Err(Error::usage("fuel is not enabled in this engine's Config"));
+        }
+        // SAFETY: as for `set_fuel`, with shared access.
+        let consumed = unsafe { *self.inner.opaque.vm_store_context.fuel_consumed.get() };
+        Ok(u64::try_from(-consumed).unwrap_or(0))
+    }
+
+    /// Traps running code once the engine's epoch has advanced `ticks` beyond its
+    /// current value (needs `Config::epoch_interruption`; the default is never).
+    pub fn set_epoch_deadline(&mut self, ticks: u64) {
+        let deadline = self.engine().current_epoch().saturating_add(ticks);
+        // SAFETY: as for `set_fuel`.
+        unsafe { *self.inner.opaque.vm_store_context.epoch_deadline.get() = deadline };
     }
 }
 

@@ -151,6 +151,7 @@ impl FuncTranslation<'_, '_> {
                 let args = self.popn(params.len());
                 self.jump(header, &args);
                 self.builder.switch_to_block(header);
+                self.interruption_check();
                 let height = self.stack.len();
                 self.stack
                     .extend(self.builder.block_params(header).to_vec());

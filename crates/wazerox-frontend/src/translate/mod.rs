@@ -10,6 +10,7 @@
 mod atomics;
 mod control;
 mod environ;
+mod interrupt;
 mod memory;
 mod numeric;
 mod reference;
@@ -36,6 +37,11 @@ pub struct TranslationConfig {
     /// Emit explicit bounds checks on every memory access instead of relying on
     /// guard pages.
     pub explicit_bounds_checks: bool,
+    /// Count executed operators against the store's fuel; trap when it runs out.
+    pub consume_fuel: bool,
+    /// Check the engine's epoch against the store's deadline at function entries and
+    /// loop headers; trap when it is reached.
+    pub epoch_interruption: bool,
 }
 
 impl Default for TranslationConfig {
@@ -43,6 +49,8 @@ impl Default for TranslationConfig {
         TranslationConfig {
             guard_bytes: 2 << 30,
             explicit_bounds_checks: false,
+            consume_fuel: false,
+            epoch_interruption: false,
         }
     }
 }
@@ -90,6 +98,7 @@ impl FuncTranslator {
             locals: Vec::new(),
             reachable: true,
             unreachable_depth: 0,
+            fuel_pending: 0,
         };
         let result = t.translate_body(&mut validator, &body.body, &ty);
         self.allocations = Some(validator.into_allocations());
@@ -111,6 +120,8 @@ pub(crate) struct FuncTranslation<'a, 'f> {
     pub(crate) reachable: bool,
     /// Blocks opened while unreachable, whose `end`s must be skipped.
     pub(crate) unreachable_depth: u32,
+    /// Operators translated since fuel was last charged.
+    pub(crate) fuel_pending: i64,
 }
 
 fn invalid(e: wasmparser::BinaryReaderError) -> WasmError {
@@ -159,6 +170,7 @@ impl FuncTranslation<'_, '_> {
             self.builder.append_block_param(exit, ir_type(*result));
         }
         self.control.push_block(exit, 0, ty.results().len(), 0);
+        self.interruption_check();
 
         let mut ops = body.get_operators_reader().map_err(invalid)?;
         while !ops.eof() {
@@ -181,6 +193,12 @@ impl FuncTranslation<'_, '_> {
     fn translate_operator(&mut self, op: &wasmparser::Operator<'_>) -> Result<(), WasmError> {
         if !self.reachable {
             return self.translate_unreachable_operator(op);
+        }
+        if self.env.config.consume_fuel {
+            self.fuel_pending += 1;
+            if crate::translate::interrupt::ends_fuel_region(op) {
+                self.fuel_flush();
+            }
         }
         if self.translate_control(op)? {
             return Ok(());

@@ -13,7 +13,8 @@ mod run;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage:
-  wazerox run [--dir HOST[::GUEST]]... [--env NAME[=VALUE]]... [--invoke NAME] FILE [ARGS...]
+  wazerox run [--dir HOST[::GUEST]]... [--env NAME[=VALUE]]... [--fuel N] [--timeout 2s]
+              [--invoke NAME] FILE [ARGS...]
   wazerox wast FILE...                         run wast scripts; last line `N passed, M failed`";
 
 fn main() -> ExitCode {

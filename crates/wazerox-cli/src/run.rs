@@ -13,6 +13,8 @@ use wazerox_wasi::threads::ThreadExit;
 use wazerox_wasi::{I32Exit, WasiCtx, WasiCtxBuilder};
 
 struct RunArgs {
+    fuel: Option<u64>,
+    timeout: Option<std::time::Duration>,
     file: String,
     invoke: Option<String>,
     dirs: Vec<(String, String)>,
@@ -22,6 +24,8 @@ struct RunArgs {
 
 fn parse(args: &[String]) -> Result<RunArgs, String> {
     let mut run = RunArgs {
+        fuel: None,
+        timeout: None,
         file: String::new(),
         invoke: None,
         dirs: Vec::new(),
@@ -33,6 +37,14 @@ fn parse(args: &[String]) -> Result<RunArgs, String> {
         let mut value = |flag: &str| rest.next().cloned().ok_or(format!("{flag} needs a value"));
         match arg.as_str() {
             "--invoke" => run.invoke = Some(value("--invoke")?),
+            "--fuel" => {
+                let fuel = value("--fuel")?;
+                run.fuel = Some(
+                    fuel.parse()
+                        .map_err(|_| format!("--fuel {fuel}: not a number"))?,
+                );
+            }
+            "--timeout" => run.timeout = Some(parse_duration(&value("--timeout")?)?),
             "--dir" => {
                 let spec = value("--dir")?;
                 let (host, guest) = match spec.split_once("::") {
@@ -61,6 +73,23 @@ fn parse(args: &[String]) -> Result<RunArgs, String> {
         return Err("missing FILE".into());
     }
     Ok(run)
+}
+
+/// `500ms`, `2s`, `1m`, or plain seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("--timeout {text}: expected e.g. 500ms, 2s or 1m");
+    let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(bad()),
+    };
+    std::time::Duration::try_from_secs_f64(seconds).map_err(|_| bad())
 }
 
 fn parse_value(text: &str, ty: ValType) -> Result<Val, String> {
@@ -95,7 +124,10 @@ fn format_value(value: &Val) -> String {
 }
 
 fn run(args: RunArgs) -> Result<(), wazerox::Error> {
-    let engine = Engine::default();
+    let mut config = wazerox::Config::new();
+    config.consume_fuel(args.fuel.is_some());
+    config.epoch_interruption(args.timeout.is_some());
+    let engine = Engine::new(&config)?;
     let module = Module::from_file(&engine, &args.file)?;
     let mut builder = WasiCtxBuilder::new();
     builder
@@ -127,6 +159,18 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
             }
         }
     })?;
+    if let Some(fuel) = args.fuel {
+        store.set_fuel(fuel)?;
+    }
+    if let Some(timeout) = args.timeout {
+        // One epoch tick when the timeout expires; the store's deadline is one tick.
+        store.set_epoch_deadline(1);
+        let engine = engine.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(timeout);
+            engine.increment_epoch();
+        });
+    }
     let instance = linker.instantiate(&mut store, &module)?;
     let name = args.invoke.as_deref().unwrap_or("_start");
     let func = instance

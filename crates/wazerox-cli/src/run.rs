@@ -65,6 +65,17 @@ fn parse(args: &[String]) -> Result<RunArgs, String> {
             file => {
                 run.file = file.to_string();
                 run.args = rest.cloned().collect();
+                // Also accept `FILE --invoke NAME ARGS...` (the order the README's
+                // first example uses); a program argument can still be `--invoke`
+                // when the flag comes before FILE.
+                if run.invoke.is_none() && run.args.first().map(String::as_str) == Some("--invoke")
+                {
+                    if run.args.len() < 2 {
+                        return Err("--invoke needs a function name".into());
+                    }
+                    run.invoke = Some(run.args[1].clone());
+                    run.args.drain(..2);
+                }
                 break;
             }
         }

@@ -15,12 +15,14 @@ use std::process::ExitCode;
 const USAGE: &str = "usage:
   wazerox run [--dir HOST[::GUEST]]... [--env NAME[=VALUE]]... [--fuel N] [--timeout 2s]
               [--invoke NAME] FILE [ARGS...]
+  wazerox compile FILE [-o OUT.cwasm]            compile ahead of time; `run` accepts OUT.cwasm
   wazerox wast FILE...                         run wast scripts; last line `N passed, M failed`";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("run") => run::main(&args[1..]),
+        Some("compile") => run::compile(&args[1..]),
         Some("wast") => {
             let files: Vec<std::path::PathBuf> = args[1..].iter().map(Into::into).collect();
             if files.is_empty() {

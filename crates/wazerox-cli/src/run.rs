@@ -139,7 +139,7 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
     config.consume_fuel(args.fuel.is_some());
     config.epoch_interruption(args.timeout.is_some());
     let engine = Engine::new(&config)?;
-    let module = Module::from_file(&engine, &args.file)?;
+    let module = load(&engine, &args.file)?;
     let mut builder = WasiCtxBuilder::new();
     builder
         .inherit_stdio()
@@ -212,6 +212,48 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
         println!("{}", format_value(r));
     }
     Ok(())
+}
+
+/// A module from a `.wasm`/`.wat` file, or from an artifact of `wazerox compile`.
+fn load(engine: &Engine, file: &str) -> Result<Module, wazerox::Error> {
+    let bytes =
+        std::fs::read(file).map_err(|e| wazerox::Error::msg(format!("reading {file}: {e}")))?;
+    if Module::is_artifact(&bytes) {
+        // SAFETY: running an artifact is the user's explicit request, like running
+        // any native program they compiled; its checksum and engine fingerprint
+        // are checked before any of its code is mapped.
+        unsafe { Module::deserialize(engine, &bytes) }
+    } else {
+        Module::new(engine, bytes)
+    }
+}
+
+/// `wazerox compile FILE [-o OUT]`: writes a compiled artifact (default:
+/// FILE with extension `.cwasm`) for engines with the default configuration.
+pub fn compile(args: &[String]) -> ExitCode {
+    let (file, out) = match args {
+        [file] => (
+            file.clone(),
+            std::path::Path::new(file).with_extension("cwasm"),
+        ),
+        [file, flag, out] if flag == "-o" => (file.clone(), std::path::PathBuf::from(out)),
+        _ => {
+            eprintln!("usage: wazerox compile FILE [-o OUT.cwasm]");
+            return ExitCode::from(2);
+        }
+    };
+    let engine = Engine::default();
+    let result = Module::from_file(&engine, &file).and_then(|m| {
+        std::fs::write(&out, m.serialize())
+            .map_err(|e| wazerox::Error::msg(format!("writing {}: {e}", out.display())))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 pub fn main(args: &[String]) -> ExitCode {

@@ -21,7 +21,9 @@ pub mod vmoffsets;
 
 pub use builtins::Builtin;
 pub use module_info::*;
-pub use parse::{FunctionBodyData, ModuleTranslation, WasmError, WasmErrorKind, parse};
+pub use parse::{
+    FunctionBodyData, ModuleTranslation, WasmError, WasmErrorKind, parse, parse_validated,
+};
 pub use translate::{FuncTranslator, TranslationConfig};
 pub use trap::TrapCode;
 pub use types::*;

@@ -95,6 +95,16 @@ impl From<BinaryReaderError> for WasmError {
 /// during translation).
 pub fn parse(bytes: &[u8], features: WasmFeatures) -> Result<ModuleTranslation<'_>, WasmError> {
     decode_only(bytes, features)?;
+    parse_validated(bytes, features)
+}
+
+/// Like [`parse`], without the decode-only pass: for bytes that already passed it
+/// (e.g. the binary inside a compiled artifact, which only a successful
+/// compilation writes).
+pub fn parse_validated(
+    bytes: &[u8],
+    features: WasmFeatures,
+) -> Result<ModuleTranslation<'_>, WasmError> {
     let mut validator = Validator::new_with_features(features);
     let mut info = ModuleInfo::default();
     let mut bodies = Vec::new();

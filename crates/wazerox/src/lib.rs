@@ -30,6 +30,7 @@
 //! per store), `instance`, `func` (calls in both directions), `externals` (memories,
 //! tables, globals), `linker`, `values`, `error`.
 
+mod artifact;
 mod checkpoint;
 mod engine;
 mod error;

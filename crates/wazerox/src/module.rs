@@ -1,5 +1,6 @@
 //! `Module`: a compiled module, immutable and shareable across stores and threads.
 
+use crate::artifact::{self, ArtifactParts};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
 use crate::values::ExternType;
@@ -17,6 +18,8 @@ pub(crate) struct ModuleInner {
     pub function_addresses: Vec<usize>,
     /// Engine-wide type id of each type index.
     pub type_ids: Arc<[u32]>,
+    /// What `serialize` writes (the code as compiled, before relocation).
+    pub parts: ArtifactParts,
 }
 
 /// A compiled WebAssembly module. Cheap to clone; `Send + Sync`.
@@ -94,25 +97,82 @@ impl Module {
             .0
             .compiler
             .compile_module(translation, &config.translation)?;
-        let mut unresolved = None;
-        let code = CodeMemory::new(&compiled.code, |text| {
-            let base = text.as_ptr() as usize;
-            for reloc in &compiled.libcall_relocations {
+        let parts = ArtifactParts {
+            wasm: binary.to_vec(),
+            code: compiled.code,
+            functions: compiled.functions,
+            traps: compiled.traps,
+            libcalls: compiled.libcall_relocations,
+        };
+        Module::from_parts(engine, compiled.info, parts)
+    }
+
+    /// A compiled artifact of this module (see [`Module::deserialize`]), to skip
+    /// compilation next time.
+    pub fn serialize(&self) -> Vec<u8> {
+        artifact::write(&self.0.engine, &self.0.parts)
+    }
+
+    /// Loads an artifact written by [`Module::serialize`] with an engine of the same
+    /// configuration on the same CPU and wazerox version (anything else is a clean
+    /// error, as is a truncated or modified artifact).
+    ///
+    /// # Safety
+    /// The artifact's machine code runs as is: only load artifacts you (or a party you
+    /// trust) wrote. The checksum detects corruption, not malice.
+    pub unsafe fn deserialize(engine: &Engine, artifact: &[u8]) -> Result<Module, Error> {
+        let parts = artifact::read(engine, artifact)?;
+        let translation = wazerox_frontend::parse_validated(&parts.wasm, engine.config().features)?;
+        let info = translation.info;
+        if parts.functions.len() != info.num_defined_functions() as usize {
+            return Err(Error::with_kind(
+                ErrorKind::Decode,
+                "invalid compiled artifact: function count",
+            ));
+        }
+        Module::from_parts(engine, info, parts)
+    }
+
+    /// [`Module::deserialize`] from a file.
+    ///
+    /// # Safety
+    /// As for [`Module::deserialize`].
+    pub unsafe fn deserialize_file(
+        engine: &Engine,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<Module, Error> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::with_kind(ErrorKind::Usage, format!("reading {}: {e}", path.display()))
+        })?;
+        // SAFETY: forwarded contract.
+        unsafe { Module::deserialize(engine, &bytes) }
+    }
+
+    /// Whether `bytes` look like a compiled artifact rather than a Wasm module.
+    pub fn is_artifact(bytes: &[u8]) -> bool {
+        bytes.starts_with(b"WZRXCWSM")
+    }
+
+    fn from_parts(
+        engine: &Engine,
+        info: ModuleInfo,
+        parts: ArtifactParts,
+    ) -> Result<Module, Error> {
+        let code = CodeMemory::new(&parts.code, |text| {
+            for reloc in &parts.libcalls {
                 let Some(address) = wazerox_runtime::libcalls::address(&reloc.libcall) else {
-                    unresolved = Some(reloc.libcall.clone());
                     return Err(format!("unknown libcall {}", reloc.libcall));
                 };
                 let value = (address as i64 + reloc.addend) as u64;
                 let at = reloc.offset as usize;
-                debug_assert!(base != 0);
                 text[at..at + 8].copy_from_slice(&value.to_le_bytes());
             }
             Ok(())
         })
         .map_err(|e| Error::with_kind(ErrorKind::Unsupported, e))?;
-        let info = compiled.info;
         let base = code.base();
-        let functions = compiled
+        let functions = parts
             .functions
             .iter()
             .enumerate()
@@ -122,7 +182,7 @@ impl Module {
                 func_index: info.defined_to_func_index(i as u32).0,
             })
             .collect();
-        let function_addresses = compiled
+        let function_addresses = parts
             .functions
             .iter()
             .map(|&(start, _)| base + start as usize)
@@ -131,7 +191,7 @@ impl Module {
         let module_code = Arc::new(ModuleCode::new(
             code,
             functions,
-            compiled.traps,
+            parts.traps.clone(),
             info.module_name.clone(),
             info.function_names.clone(),
         ));
@@ -142,6 +202,7 @@ impl Module {
             _code: module_code,
             function_addresses,
             type_ids,
+            parts,
         })))
     }
 

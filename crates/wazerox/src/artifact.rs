@@ -1,0 +1,188 @@
+//! Compiled-module artifacts (`Module::serialize` / `Module::deserialize`).
+//!
+//! Layout, little-endian: magic `WZRXCWSM`, format version, the engine fingerprint
+//! (wazerox version, Cranelift settings and CPU features, translation settings,
+//! enabled proposals), the original Wasm binary, the linked code image with libcall
+//! slots zeroed, the function table, the trap table, the libcall relocations, and a
+//! 64-bit FNV-1a checksum of everything before it.
+//!
+//! Loading re-reads the module's declarations from the embedded binary (no
+//! function-body validation or compilation: that is what was cached) and maps the
+//! code. The checksum catches truncation and corruption; it does not authenticate:
+//! whoever can write an artifact can make it run any code, which is why
+//! `Module::deserialize` is `unsafe`.
+
+use crate::engine::Engine;
+use crate::error::{Error, ErrorKind};
+use wazerox_compiler::LibcallRelocation;
+use wazerox_frontend::TrapCode;
+
+const MAGIC: &[u8; 8] = b"WZRXCWSM";
+const FORMAT_VERSION: u32 = 1;
+
+/// The parts of a compiled module an artifact holds.
+pub(crate) struct ArtifactParts {
+    pub wasm: Vec<u8>,
+    pub code: Vec<u8>,
+    pub functions: Vec<(u32, u32)>,
+    pub traps: Vec<(u32, TrapCode)>,
+    pub libcalls: Vec<LibcallRelocation>,
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Everything that must match between the engine that wrote an artifact and the one
+/// loading it.
+pub(crate) fn fingerprint(engine: &Engine) -> String {
+    let config = engine.config();
+    format!(
+        "wazerox-{} {} {:?} features={:#x} checkpoints={}",
+        env!("CARGO_PKG_VERSION"),
+        engine.0.compiler.fingerprint(),
+        config.translation,
+        config.features.bits(),
+        config.checkpoints,
+    )
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+pub(crate) fn write(engine: &Engine, parts: &ArtifactParts) -> Vec<u8> {
+    let mut out = Vec::with_capacity(parts.wasm.len() + parts.code.len() + 1024);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    put_bytes(&mut out, fingerprint(engine).as_bytes());
+    put_bytes(&mut out, &parts.wasm);
+    put_bytes(&mut out, &parts.code);
+    out.extend_from_slice(&(parts.functions.len() as u32).to_le_bytes());
+    for (start, end) in &parts.functions {
+        out.extend_from_slice(&start.to_le_bytes());
+        out.extend_from_slice(&end.to_le_bytes());
+    }
+    out.extend_from_slice(&(parts.traps.len() as u32).to_le_bytes());
+    for (offset, code) in &parts.traps {
+        out.extend_from_slice(&offset.to_le_bytes());
+        out.push(code.as_u8());
+    }
+    out.extend_from_slice(&(parts.libcalls.len() as u32).to_le_bytes());
+    for r in &parts.libcalls {
+        out.extend_from_slice(&r.offset.to_le_bytes());
+        out.extend_from_slice(&r.addend.to_le_bytes());
+        put_bytes(&mut out, r.libcall.as_bytes());
+    }
+    let checksum = fnv1a(&out);
+    out.extend_from_slice(&checksum.to_le_bytes());
+    out
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::with_kind(
+        ErrorKind::Decode,
+        format!("invalid compiled artifact: {what}"),
+    )
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|e| *e <= self.bytes.len())
+            .ok_or_else(|| corrupt("truncated"))?;
+        let slice = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(slice)
+    }
+    fn u32(&mut self) -> Result<u32, Error> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    }
+    fn u64(&mut self) -> Result<u64, Error> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
+    }
+    fn bytes(&mut self) -> Result<&'a [u8], Error> {
+        let n = usize::try_from(self.u64()?).map_err(|_| corrupt("length"))?;
+        self.take(n)
+    }
+}
+
+/// Checks and decodes an artifact written by an engine with the same fingerprint.
+pub(crate) fn read(engine: &Engine, artifact: &[u8]) -> Result<ArtifactParts, Error> {
+    if artifact.len() < MAGIC.len() + 12 || &artifact[..8] != MAGIC {
+        return Err(corrupt("not a wazerox compiled module"));
+    }
+    let (body, checksum) = artifact.split_at(artifact.len() - 8);
+    if fnv1a(body) != u64::from_le_bytes(checksum.try_into().unwrap()) {
+        return Err(corrupt("checksum mismatch (truncated or modified)"));
+    }
+    let mut r = Reader { bytes: body, at: 8 };
+    let version = r.u32()?;
+    if version != FORMAT_VERSION {
+        return Err(corrupt(&format!(
+            "format version {version}, this wazerox reads {FORMAT_VERSION}"
+        )));
+    }
+    let theirs = r.bytes()?;
+    let ours = fingerprint(engine);
+    if theirs != ours.as_bytes() {
+        return Err(Error::with_kind(
+            ErrorKind::Unsupported,
+            format!(
+                "compiled artifact is for another engine configuration or CPU:\n  artifact: {}\n  engine:   {ours}",
+                String::from_utf8_lossy(theirs)
+            ),
+        ));
+    }
+    let wasm = r.bytes()?.to_vec();
+    let code = r.bytes()?.to_vec();
+    let mut functions = Vec::new();
+    for _ in 0..r.u32()? {
+        let (start, end) = (r.u32()?, r.u32()?);
+        if start > end || end as usize > code.len() {
+            return Err(corrupt("function range"));
+        }
+        functions.push((start, end));
+    }
+    let mut traps = Vec::new();
+    for _ in 0..r.u32()? {
+        let offset = r.u32()?;
+        let code = TrapCode::from_u8(r.take(1)?[0]).ok_or_else(|| corrupt("trap code"))?;
+        traps.push((offset, code));
+    }
+    let mut libcalls = Vec::new();
+    for _ in 0..r.u32()? {
+        let offset = r.u32()?;
+        let addend = r.u64()? as i64;
+        let libcall =
+            String::from_utf8(r.bytes()?.to_vec()).map_err(|_| corrupt("libcall name"))?;
+        if offset as usize + 8 > code.len() {
+            return Err(corrupt("relocation offset"));
+        }
+        libcalls.push(LibcallRelocation {
+            offset,
+            libcall,
+            addend,
+        });
+    }
+    if r.at != body.len() {
+        return Err(corrupt("trailing bytes"));
+    }
+    Ok(ArtifactParts {
+        wasm,
+        code,
+        functions,
+        traps,
+        libcalls,
+    })
+}

@@ -70,6 +70,19 @@ fn compilation(c: &mut Criterion) {
         b.iter(|| wasmtime::Module::new(&wasmtime_engine, &bytes).unwrap())
     });
     group.finish();
+
+    let mut group = c.benchmark_group("load cached sqlite_bench artifact");
+    let artifact = wazerox::Module::new(&wazerox_engine, &bytes).unwrap().serialize();
+    // SAFETY: serialized just above by this process.
+    group.bench_function("wazerox", |b| {
+        b.iter(|| unsafe { wazerox::Module::deserialize(&wazerox_engine, &artifact) }.unwrap())
+    });
+    let wasmtime_artifact = wasmtime::Module::new(&wasmtime_engine, &bytes).unwrap().serialize().unwrap();
+    // SAFETY: as above.
+    group.bench_function("wasmtime", |b| {
+        b.iter(|| unsafe { wasmtime::Module::deserialize(&wasmtime_engine, &wasmtime_artifact) }.unwrap())
+    });
+    group.finish();
 }
 
 criterion_group!(benches, execution, compilation);

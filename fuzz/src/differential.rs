@@ -57,6 +57,10 @@ pub fn config() -> wasm_smith::Config {
         max_funcs: 20,
         max_instructions: 200,
         max_memory32_bytes: 4 << 16,
+        // Every memory and table declares a maximum, so `memory.grow` cannot make a
+        // case allocate gigabytes (on both sides, plus the final-memory copies).
+        memory_max_size_required: true,
+        table_max_size_required: true,
         max_table_elements: 100,
         canonicalize_nans: true,
         export_everything: true,

@@ -185,6 +185,22 @@ fn val_bits_wasmi(v: &wasmi::Val) -> u128 {
     }
 }
 
+/// wasmi reports some failures as errors without a trap code; classify them by
+/// their message so they compare with our trap kinds.
+fn wasmi_error_kind(e: &wasmi::Error) -> &'static str {
+    let message = e.to_string();
+    if std::env::var_os("WAZEROX_FUZZ_DEBUG").is_some() {
+        eprintln!("wasmi error without trap code: {message} / {:?}", e.kind());
+    }
+    if message.contains("out of bounds") && message.contains("table") {
+        "table"
+    } else if message.contains("out of bounds") {
+        "memory"
+    } else {
+        "host"
+    }
+}
+
 fn default_wasmi(ty: &wasmi::ValType) -> wasmi::Val {
     wasmi::Val::default(*ty)
 }
@@ -218,7 +234,10 @@ fn run_wasmi(bytes: &[u8]) -> Result<Run, String> {
         let mut results: Vec<wasmi::Val> = ty.results().iter().map(default_wasmi).collect();
         let outcome = match func.call(&mut store, &params, &mut results) {
             Ok(()) => Outcome::Values(results.iter().map(val_bits_wasmi).collect()),
-            Err(e) => Outcome::Trap(e.as_trap_code().map_or("host", trap_kind_wasmi)),
+            Err(e) => Outcome::Trap(
+                e.as_trap_code()
+                    .map_or_else(|| wasmi_error_kind(&e), trap_kind_wasmi),
+            ),
         };
         let stop = outcome == Outcome::Trap("stack");
         calls.push((name.clone(), outcome));

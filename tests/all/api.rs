@@ -223,3 +223,51 @@ fn malformed_and_invalid_modules_are_rejected_by_stage() {
     assert_eq!(invalid.kind(), wazerox::ErrorKind::Validation);
     assert!(Module::validate(&engine, b"\0asm\x01\0\0\0").is_ok());
 }
+
+/// Regression (found by the differential fuzzer): functions returning more values
+/// than there are return registers, across Wasm→Wasm, host→Wasm and Wasm→host calls.
+#[test]
+fn many_results_cross_every_call_boundary() {
+    let results = "(result i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64)";
+    let consts: String = (1..=16).map(|i| format!("(i64.const {i}) ")).collect();
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        format!(
+            r#"(module
+                (import "host" "many" (func $host_many {results}))
+                (func $many {results} {consts})
+                (func (export "direct") {results} (call $many))
+                (func (export "via_host") {results} (call $host_many)))"#
+        ),
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let ty = FuncType::new([], [ValType::I64; 16]);
+    let host = Func::new(&mut store, ty, |_, _, results| {
+        for (i, r) in results.iter_mut().enumerate() {
+            *r = Val::I64(100 + i as i64);
+        }
+        Ok(())
+    });
+    let instance = Instance::new(&mut store, &module, &[host.into()]).unwrap();
+    let mut out = vec![Val::I64(0); 16];
+    instance
+        .get_func(&mut store, "direct")
+        .unwrap()
+        .call(&mut store, &[], &mut out)
+        .unwrap();
+    assert_eq!(
+        out.iter().map(|v| v.i64().unwrap()).collect::<Vec<_>>(),
+        (1..=16).collect::<Vec<_>>()
+    );
+    instance
+        .get_func(&mut store, "via_host")
+        .unwrap()
+        .call(&mut store, &[], &mut out)
+        .unwrap();
+    assert_eq!(
+        out.iter().map(|v| v.i64().unwrap()).collect::<Vec<_>>(),
+        (100..116).collect::<Vec<_>>()
+    );
+}

@@ -92,6 +92,9 @@ impl Compiler {
         set(&mut flags, "enable_probestack", "false")?;
         set(&mut flags, "is_pic", "false")?;
         set(&mut flags, "unwind_info", "false")?;
+        // Multi-value functions may return more values than there are return
+        // registers; Cranelift then returns the rest through a hidden pointer.
+        set(&mut flags, "enable_multi_ret_implicit_sret", "true")?;
         let isa_builder = cranelift_native::builder().map_err(|e| format!("host ISA: {e}"))?;
         let isa = isa_builder
             .finish(settings::Flags::new(flags))

@@ -97,10 +97,6 @@ pub fn run_wast_with(name: &str, contents: &str, config: &Config) -> WastReport 
     runner.report
 }
 
-fn is_kind(result: &Result<impl Sized, wazerox::Error>, kinds: &[ErrorKind]) -> bool {
-    matches!(result, Err(e) if kinds.contains(&e.kind()))
-}
-
 impl Runner<'_> {
     fn record(&mut self, span: Span, outcome: Outcome) {
         let (line, col) = span.linecol_in(self.text);
@@ -260,6 +256,29 @@ impl Runner<'_> {
         }
     }
 
+    /// `assert_invalid` / `assert_malformed`: the module must be rejected with
+    /// `stage`. Text that the wast crate cannot even encode counts as rejected: the
+    /// text format could only express the bad module that way.
+    fn assert_rejected(
+        &self,
+        module: &mut QuoteWat<'_>,
+        message: &str,
+        stage: ErrorKind,
+        what: &str,
+    ) -> Outcome {
+        let Ok(bytes) = module.encode() else {
+            return Outcome::Pass;
+        };
+        match Module::new(&self.engine, bytes) {
+            Err(e) if e.kind() == stage => Outcome::Pass,
+            Ok(_) => Outcome::Fail(format!("expected {what} module (`{message}`), it compiled")),
+            Err(e) => Outcome::Fail(format!(
+                "expected {what} module (`{message}`), got {:?}: {e}",
+                e.kind()
+            )),
+        }
+    }
+
     fn run(&mut self, directive: WastDirective<'_>) -> Outcome {
         match self.run_directive(directive) {
             Ok(outcome) => outcome,
@@ -358,50 +377,12 @@ impl Runner<'_> {
                 mut module,
                 message,
                 ..
-            } => {
-                let Ok(bytes) = module.encode() else {
-                    // The text format could only express this invalid module as
-                    // text that does not encode: rejected before validation.
-                    return Ok(Outcome::Pass);
-                };
-                let result = Module::new(&self.engine, bytes);
-                if is_kind(&result, &[ErrorKind::Validation]) {
-                    Outcome::Pass
-                } else {
-                    match result {
-                        Ok(_) => Outcome::Fail(format!(
-                            "expected invalid module (`{message}`), it compiled"
-                        )),
-                        Err(e) => Outcome::Fail(format!(
-                            "expected invalid module (`{message}`), got {:?}: {e}",
-                            e.kind()
-                        )),
-                    }
-                }
-            }
+            } => self.assert_rejected(&mut module, message, ErrorKind::Validation, "invalid"),
             WastDirective::AssertMalformed {
                 mut module,
                 message,
                 ..
-            } => {
-                let Ok(bytes) = module.encode() else {
-                    return Ok(Outcome::Pass);
-                };
-                let result = Module::new(&self.engine, bytes);
-                if is_kind(&result, &[ErrorKind::Decode]) {
-                    Outcome::Pass
-                } else {
-                    match result {
-                        Ok(_) => Outcome::Fail(format!(
-                            "expected malformed module (`{message}`), it compiled"
-                        )),
-                        Err(e) => Outcome::Fail(format!(
-                            "expected malformed module (`{message}`), got {:?}: {e}",
-                            e.kind()
-                        )),
-                    }
-                }
-            }
+            } => self.assert_rejected(&mut module, message, ErrorKind::Decode, "malformed"),
             WastDirective::AssertUnlinkable {
                 module, message, ..
             } => {

@@ -169,6 +169,22 @@ fn resolve_at(
     Ok((entry, resolved))
 }
 
+/// Resolves a path (not following a final symlink) under a writable directory and
+/// applies `change` to its parent and final name.
+fn modify_at(
+    ctx: &WasiCtx,
+    mem: &Mem<'_>,
+    fd: i32,
+    ptr: i32,
+    len: i32,
+    change: impl FnOnce(&File, &str) -> std::io::Result<()>,
+) -> Result<()> {
+    let (entry, r) = resolve_at(ctx, fd, mem, ptr, len, false)?;
+    writable_dir(&entry)?;
+    change(&r.dir, &r.name)?;
+    Ok(())
+}
+
 fn timestamp(clock: i32) -> Result<u64> {
     Ok(match clock {
         0 => SystemTime::now()
@@ -674,29 +690,22 @@ pub fn add_to_linker<T: 'static>(
     });
     wasi!(
         "path_create_directory",
-        |ctx, mem, fd: i32, ptr: i32, len: i32| {
-            let (entry, r) = resolve_at(ctx, fd, mem, ptr, len, false)?;
-            writable_dir(&entry)?;
-            sys::mkdirat(&r.dir, &r.name)?;
-            Ok(())
-        }
+        |ctx, mem, fd: i32, ptr: i32, len: i32| { modify_at(ctx, mem, fd, ptr, len, sys::mkdirat) }
     );
     wasi!(
         "path_remove_directory",
         |ctx, mem, fd: i32, ptr: i32, len: i32| {
-            let (entry, r) = resolve_at(ctx, fd, mem, ptr, len, false)?;
-            writable_dir(&entry)?;
-            sys::unlinkat(&r.dir, &r.name, true)?;
-            Ok(())
+            modify_at(ctx, mem, fd, ptr, len, |dir, name| {
+                sys::unlinkat(dir, name, true)
+            })
         }
     );
     wasi!(
         "path_unlink_file",
         |ctx, mem, fd: i32, ptr: i32, len: i32| {
-            let (entry, r) = resolve_at(ctx, fd, mem, ptr, len, false)?;
-            writable_dir(&entry)?;
-            sys::unlinkat(&r.dir, &r.name, false)?;
-            Ok(())
+            modify_at(ctx, mem, fd, ptr, len, |dir, name| {
+                sys::unlinkat(dir, name, false)
+            })
         }
     );
     wasi!(

@@ -115,7 +115,10 @@ thread_local! {
     static ACTIVATION: Cell<*const Activation> = const { Cell::new(std::ptr::null()) };
 }
 
-static NEXT_ACTIVATION_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+/// Threads that have entered Wasm get a number once; activation ids are
+/// `thread number << 40 | per-thread counter`, unique process-wide without an atomic
+/// read-modify-write on every call into Wasm.
+static NEXT_THREAD_NUMBER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Id, store and entry stack pointer of this thread's innermost activation.
 pub(crate) fn innermost_activation() -> Option<(u64, *const VMStoreContext, usize)> {
@@ -202,6 +205,8 @@ fn set_pending(pending: Pending) {
 /// Per-thread facts `catch_traps` needs once.
 struct ThreadState {
     frames: UnsafeCell<Box<[usize]>>,
+    /// Next activation id of this thread (see `NEXT_THREAD_NUMBER`).
+    next_activation: Cell<u64>,
     /// Lowest usable stack address (with a safety margin for host code and the
     /// signal handler when it does not run on the alternate stack).
     stack_floor: usize,
@@ -211,6 +216,9 @@ struct ThreadState {
 thread_local! {
     static THREAD_STATE: ThreadState = ThreadState {
         frames: UnsafeCell::new(vec![0; MAX_BACKTRACE_FRAMES].into_boxed_slice()),
+        next_activation: Cell::new(
+            NEXT_THREAD_NUMBER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) << 40,
+        ),
         stack_floor: signals::thread_stack_floor(),
         _alternate_stack: signals::AlternateStack::install_if_needed(),
     };
@@ -234,8 +242,11 @@ pub unsafe fn catch_traps<F: FnOnce()>(
 ) -> Result<(), TrapReason> {
     // SAFETY: the frame buffer is only written by the signal handler of a trap in
     // this thread's innermost activation, and read after that trap, never both.
-    let (stack_floor, frames) =
-        THREAD_STATE.with(|s| (s.stack_floor, unsafe { (*s.frames.get()).as_mut_ptr() }));
+    let (stack_floor, frames, id) = THREAD_STATE.with(|s| {
+        let id = s.next_activation.get() + 1;
+        s.next_activation.set(id);
+        (s.stack_floor, unsafe { (*s.frames.get()).as_mut_ptr() }, id)
+    });
     // SAFETY: `store` is valid per the contract; only this thread uses it now.
     let stack_limit = unsafe { &*(*store).stack_limit.get() };
     let outermost = *stack_limit == usize::MAX;
@@ -246,7 +257,7 @@ pub unsafe fn catch_traps<F: FnOnce()>(
         unsafe { *(*store).stack_limit.get() = limit };
     }
     let activation = Activation {
-        id: NEXT_ACTIVATION_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        id,
         store,
         jmp_buf: UnsafeCell::new(arch::JmpBuf::default()),
         frames,

@@ -358,6 +358,14 @@ impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
     ) -> Result<Results, Error> {
         let mut ctx = store.as_context_mut();
         ctx.opaque().check(self.func.store)?;
+        // The common small signatures use a small array: zeroing 16 slots costs
+        // more than the rest of the argument passing.
+        if Params::COUNT <= 2 && Results::COUNT <= 2 {
+            let mut values = [ValRaw::default(); 2];
+            params.store(ctx.opaque(), &mut values)?;
+            invoke(ctx.0, self.func, &mut values)?;
+            return Ok(Results::load(ctx.opaque_mut(), &values));
+        }
         let mut values = [ValRaw::default(); MAX_TYPED_VALUES];
         params.store(ctx.opaque(), &mut values)?;
         invoke(ctx.0, self.func, &mut values)?;
@@ -433,6 +441,8 @@ impl WasmTy for Option<ExternRef> {
 
 /// Parameters of a typed call: `()`, one [`WasmTy`], or a tuple of them.
 pub trait WasmParams: Sized + 'static {
+    /// Number of values.
+    const COUNT: usize;
     fn valtypes() -> Vec<ValType>;
     #[doc(hidden)]
     fn store(self, store: &StoreOpaque, slots: &mut [ValRaw]) -> Result<(), Error>;
@@ -440,6 +450,8 @@ pub trait WasmParams: Sized + 'static {
 
 /// Results of a typed call: `()`, one [`WasmTy`], or a tuple of them.
 pub trait WasmResults: Sized + 'static {
+    /// Number of values.
+    const COUNT: usize;
     fn valtypes() -> Vec<ValType>;
     #[doc(hidden)]
     fn load(store: &mut StoreOpaque, slots: &[ValRaw]) -> Self;
@@ -448,6 +460,7 @@ pub trait WasmResults: Sized + 'static {
 }
 
 impl<T: WasmTy> WasmParams for T {
+    const COUNT: usize = 1;
     fn valtypes() -> Vec<ValType> {
         vec![T::valtype()]
     }
@@ -457,6 +470,7 @@ impl<T: WasmTy> WasmParams for T {
 }
 
 impl<T: WasmTy> WasmResults for T {
+    const COUNT: usize = 1;
     fn valtypes() -> Vec<ValType> {
         vec![T::valtype()]
     }
@@ -471,6 +485,7 @@ impl<T: WasmTy> WasmResults for T {
 macro_rules! tuples {
     ($( ($($t:ident $n:tt),*) )*) => {$(
         impl<$($t: WasmTy),*> WasmParams for ($($t,)*) {
+            const COUNT: usize = <[&str]>::len(&[$(stringify!($t)),*]);
             fn valtypes() -> Vec<ValType> {
                 vec![$($t::valtype()),*]
             }
@@ -481,6 +496,7 @@ macro_rules! tuples {
             }
         }
         impl<$($t: WasmTy),*> WasmResults for ($($t,)*) {
+            const COUNT: usize = <[&str]>::len(&[$(stringify!($t)),*]);
             fn valtypes() -> Vec<ValType> {
                 vec![$($t::valtype()),*]
             }

@@ -205,3 +205,49 @@ fn concurrent_first_use_of_a_signature_is_safe() {
         }
     });
 }
+
+/// `InstancePre` resolves imports once and instantiates in many stores, on many
+/// threads.
+#[test]
+fn instance_pre_instantiates_on_many_threads() {
+    fn assert_send_sync<X: Send + Sync>(_: &X) {}
+    let (engine, module, memory) = setup();
+    let mut linker: Linker<()> = Linker::new(&engine);
+    linker
+        .define(
+            &mut Store::new(&engine, ()),
+            "env",
+            "memory",
+            memory.clone(),
+        )
+        .unwrap();
+    let pre = linker.instantiate_pre(&module).unwrap();
+    assert_send_sync(&pre);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            let pre = pre.clone();
+            let engine = &engine;
+            scope.spawn(move || {
+                let mut store = Store::new(engine, ());
+                let instance = pre.instantiate(&mut store).unwrap();
+                let increment = instance
+                    .get_typed_func::<i32, ()>(&mut store, "increment")
+                    .unwrap();
+                increment.call(&mut store, 1000).unwrap();
+            });
+        }
+    });
+    assert_eq!(read_u32(&memory, 0), 4000);
+    // Store-bound imports are refused with a clear error.
+    let mut store = Store::new(&engine, ());
+    let local = wazerox::Memory::new(&mut store, MemoryType::new(1, None)).unwrap();
+    let mut bound: Linker<()> = Linker::new(&engine);
+    bound.define(&mut store, "env", "memory", local).unwrap();
+    assert!(
+        bound
+            .instantiate_pre(&module)
+            .unwrap_err()
+            .to_string()
+            .contains("bound to a store")
+    );
+}

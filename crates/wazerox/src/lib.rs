@@ -48,7 +48,7 @@ pub use error::{Error, ErrorKind, FrameInfo, Trap};
 pub use externals::{Extern, Global, Memory, SharedMemory, Table};
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
 pub use instance::Instance;
-pub use linker::Linker;
+pub use linker::{InstancePre, Linker};
 pub use module::{ExportType, ImportType, Module};
 pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut};
 pub use values::{ExternRef, ExternType, GlobalType, MemoryType, Mutability, Ref, TableType, Val};

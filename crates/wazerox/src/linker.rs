@@ -131,6 +131,39 @@ impl<T: 'static> Linker<T> {
         }
     }
 
+    /// Resolves `module`'s imports once, for instantiating it many times (in any
+    /// store, on any thread). Every import must be a host function or a shared
+    /// memory: store-bound items (an instance's exports, a `Memory`, a `Global`) can
+    /// only be used by `instantiate` with their own store.
+    pub fn instantiate_pre(&self, module: &Module) -> Result<InstancePre<T>, Error> {
+        let mut imports = Vec::with_capacity(module.info().imports.len());
+        for import in &module.info().imports {
+            let key = (import.module.clone(), import.name.clone());
+            let definition = match self.definitions.get(&key) {
+                Some(d @ Definition::HostFunc(_)) => d.clone(),
+                Some(d @ Definition::Extern(Extern::SharedMemory(_))) => d.clone(),
+                Some(Definition::Extern(_)) => {
+                    return Err(Error::usage(format!(
+                        "`{}::{}` is bound to a store; instantiate_pre needs store-independent imports",
+                        import.module, import.name
+                    )));
+                }
+                None => {
+                    return Err(Error::link(format!(
+                        "unknown import: `{}::{}` has not been defined",
+                        import.module, import.name
+                    )));
+                }
+            };
+            imports.push(definition);
+        }
+        Ok(InstancePre {
+            module: module.clone(),
+            imports: std::sync::Arc::new(imports),
+            _marker: std::marker::PhantomData,
+        })
+    }
+
     /// Instantiates `module`, resolving each import by its module and field name.
     pub fn instantiate(
         &self,
@@ -143,5 +176,53 @@ impl<T: 'static> Linker<T> {
             imports.push(self.resolve(ctx.opaque_mut(), &import.module, &import.name)?);
         }
         Instance::new_in(ctx.0, module, &imports)
+    }
+}
+
+/// A module with its imports resolved (see [`Linker::instantiate_pre`]): cheap to
+/// clone, `Send + Sync`, so threads can each instantiate it in their own store.
+pub struct InstancePre<T> {
+    module: Module,
+    imports: std::sync::Arc<Vec<Definition>>,
+    _marker: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T> std::fmt::Debug for InstancePre<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstancePre")
+            .field("imports", &self.imports.len())
+            .finish()
+    }
+}
+
+impl<T> Clone for InstancePre<T> {
+    fn clone(&self) -> Self {
+        InstancePre {
+            module: self.module.clone(),
+            imports: self.imports.clone(),
+            _marker: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: 'static> InstancePre<T> {
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    /// A new instance in `store`.
+    pub fn instantiate(&self, mut store: impl AsContextMut<Data = T>) -> Result<Instance, Error> {
+        let mut ctx = store.as_context_mut();
+        let mut imports = Vec::with_capacity(self.imports.len());
+        for definition in self.imports.iter() {
+            imports.push(match definition {
+                Definition::Extern(e) => e.clone(),
+                Definition::HostFunc(template) => Extern::Func(template_into_func(
+                    crate::func::HostFuncTemplateBox(template.clone()),
+                    ctx.opaque_mut(),
+                )?),
+            });
+        }
+        Instance::new_in(ctx.0, &self.module, &imports)
     }
 }

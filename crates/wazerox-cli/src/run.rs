@@ -2,7 +2,9 @@
 //! exported function with arguments parsed by its parameter types.
 //!
 //! Flags follow `wasmtime run`: `--dir HOST[::GUEST]`, `--env NAME[=VALUE]`,
-//! `--invoke NAME`, all before FILE; everything after FILE is the program's argv.
+//! `--tcplisten HOST:PORT` (a listening socket for `sock_accept`, numbered after the
+//! preopened directories), `--invoke NAME`, all before FILE; everything after FILE is
+//! the program's argv (`argv[0]` is FILE).
 //! Exit status: the program's `proc_exit` code (0 when `_start` returns); 134 after a
 //! trap (its message and Wasm backtrace go to stderr); 1 for other errors.
 
@@ -19,6 +21,7 @@ struct RunArgs {
     invoke: Option<String>,
     dirs: Vec<(String, String)>,
     env: Vec<(String, String)>,
+    listen: Vec<String>,
     args: Vec<String>,
 }
 
@@ -30,6 +33,7 @@ fn parse(args: &[String]) -> Result<RunArgs, String> {
         invoke: None,
         dirs: Vec::new(),
         env: Vec::new(),
+        listen: Vec::new(),
         args: Vec::new(),
     };
     let mut rest = args.iter();
@@ -61,6 +65,7 @@ fn parse(args: &[String]) -> Result<RunArgs, String> {
                 };
                 run.env.push((name, value));
             }
+            "--tcplisten" => run.listen.push(value("--tcplisten")?),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             file => {
                 run.file = file.to_string();
@@ -152,6 +157,12 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
         builder
             .preopened_dir(host, guest, false)
             .map_err(|e| wazerox::Error::msg(format!("--dir {host}: {e}")))?;
+    }
+    for address in &args.listen {
+        let listener = std::net::TcpListener::bind(address)
+            .and_then(|l| builder.preopened_socket(l).map(drop))
+            .map_err(|e| wazerox::Error::msg(format!("--tcplisten {address}: {e}")));
+        listener?;
     }
     let ctx: Arc<WasiCtx> = builder.build();
     let mut store = Store::new(&engine, ctx);

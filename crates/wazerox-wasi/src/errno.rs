@@ -29,43 +29,82 @@ errnos! {
 /// The WASI errno for a host `errno` value.
 pub fn from_host(code: i32) -> Errno {
     match code {
+        0 => SUCCESS,
         libc::E2BIG => TOOBIG,
         libc::EACCES => ACCES,
+        libc::EADDRINUSE => ADDRINUSE,
+        libc::EADDRNOTAVAIL => ADDRNOTAVAIL,
+        libc::EAFNOSUPPORT => AFNOSUPPORT,
         libc::EAGAIN => AGAIN,
+        libc::EALREADY => ALREADY,
         libc::EBADF => BADF,
+        libc::EBADMSG => BADMSG,
         libc::EBUSY => BUSY,
+        libc::ECANCELED => CANCELED,
+        libc::ECHILD => CHILD,
+        libc::ECONNABORTED => CONNABORTED,
+        libc::ECONNREFUSED => CONNREFUSED,
+        libc::ECONNRESET => CONNRESET,
+        libc::EDEADLK => DEADLK,
+        libc::EDESTADDRREQ => DESTADDRREQ,
+        libc::EDOM => DOM,
+        libc::EDQUOT => DQUOT,
         libc::EEXIST => EXIST,
         libc::EFAULT => FAULT,
         libc::EFBIG => FBIG,
+        libc::EHOSTUNREACH => HOSTUNREACH,
+        libc::EIDRM => IDRM,
+        libc::EILSEQ => ILSEQ,
+        libc::EINPROGRESS => INPROGRESS,
         libc::EINTR => INTR,
         libc::EINVAL => INVAL,
         libc::EIO => IO,
+        libc::EISCONN => ISCONN,
         libc::EISDIR => ISDIR,
         libc::ELOOP => LOOP,
         libc::EMFILE => MFILE,
         libc::EMLINK => MLINK,
+        libc::EMSGSIZE => MSGSIZE,
+        libc::EMULTIHOP => MULTIHOP,
         libc::ENAMETOOLONG => NAMETOOLONG,
+        libc::ENETDOWN => NETDOWN,
+        libc::ENETRESET => NETRESET,
+        libc::ENETUNREACH => NETUNREACH,
         libc::ENFILE => NFILE,
+        libc::ENOBUFS => NOBUFS,
         libc::ENODEV => NODEV,
         libc::ENOENT => NOENT,
+        libc::ENOEXEC => NOEXEC,
+        libc::ENOLCK => NOLCK,
+        libc::ENOLINK => NOLINK,
         libc::ENOMEM => NOMEM,
+        libc::ENOMSG => NOMSG,
+        libc::ENOPROTOOPT => NOPROTOOPT,
         libc::ENOSPC => NOSPC,
         libc::ENOSYS => NOSYS,
+        libc::ENOTCONN => NOTCONN,
         libc::ENOTDIR => NOTDIR,
         libc::ENOTEMPTY => NOTEMPTY,
+        libc::ENOTRECOVERABLE => NOTRECOVERABLE,
+        libc::ENOTSOCK => NOTSOCK,
         libc::ENOTSUP => NOTSUP,
         libc::ENOTTY => NOTTY,
         libc::ENXIO => NXIO,
         libc::EOVERFLOW => OVERFLOW,
+        libc::EOWNERDEAD => OWNERDEAD,
         libc::EPERM => PERM,
         libc::EPIPE => PIPE,
+        libc::EPROTO => PROTO,
+        libc::EPROTONOSUPPORT => PROTONOSUPPORT,
+        libc::EPROTOTYPE => PROTOTYPE,
         libc::ERANGE => RANGE,
         libc::EROFS => ROFS,
         libc::ESPIPE => SPIPE,
+        libc::ESRCH => SRCH,
+        libc::ESTALE => STALE,
         libc::ETIMEDOUT => TIMEDOUT,
         libc::ETXTBSY => TXTBSY,
         libc::EXDEV => XDEV,
-        libc::ENOTSOCK => NOTSOCK,
         _ => IO,
     }
 }
@@ -73,5 +112,26 @@ pub fn from_host(code: i32) -> Errno {
 impl From<std::io::Error> for Errno {
     fn from(e: std::io::Error) -> Errno {
         e.raw_os_error().map_or(IO, from_host)
+    }
+}
+
+/// Why a WASI call did not succeed: an errno for the guest, or the context was
+/// cancelled ([`WasiCtx::cancel`](crate::WasiCtx::cancel)), which ends the calling
+/// Wasm thread with a [`Cancelled`](crate::Cancelled) error.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Errno(Errno),
+    Cancelled,
+}
+
+impl From<Errno> for Failure {
+    fn from(e: Errno) -> Failure {
+        Failure::Errno(e)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Failure {
+        Failure::Errno(e.into())
     }
 }

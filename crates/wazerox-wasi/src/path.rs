@@ -20,13 +20,18 @@ const MAX_SYMLINKS: usize = 40;
 /// The directory that contains a path's last component, and that component.
 pub struct Resolved {
     pub dir: File,
+    /// A single name (never containing `/`); `.` when the path named the starting
+    /// directory itself or ended in `..`.
     pub name: String,
+    /// The path ended with `/` or `/.`: its target must be a directory.
+    pub must_be_dir: bool,
 }
 
 fn is_symlink(dir: &File, name: &str) -> bool {
     sys::fstatat(dir, name, false).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK)
 }
 
+/// Splices a symlink's target in front of the components still to resolve.
 fn push_link(queue: &mut VecDeque<String>, target: &[u8]) -> Result<(), Errno> {
     let target = std::str::from_utf8(target).map_err(|_| errno::ILSEQ)?;
     if target.starts_with('/') {
@@ -40,15 +45,20 @@ fn push_link(queue: &mut VecDeque<String>, target: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Resolves `path` under `root`; with `follow_final`, a final symlink is followed
-/// (within the sandbox) too.
+/// Resolves `path` under `root`. With `follow_final` (or a trailing slash, as POSIX
+/// has it), a final symlink is followed too, within the sandbox.
 pub fn resolve(root: &File, path: &str, follow_final: bool) -> Result<Resolved, Errno> {
+    if path.is_empty() {
+        return Err(errno::NOENT);
+    }
     if path.starts_with('/') {
         return Err(errno::NOTCAPABLE);
     }
     if path.contains('\0') {
         return Err(errno::ILSEQ);
     }
+    let must_be_dir = path.ends_with('/') || path.ends_with("/.") || path == ".";
+    let follow_final = follow_final || must_be_dir;
     let mut queue: VecDeque<String> = path
         .split('/')
         .filter(|c| !c.is_empty() && *c != ".")
@@ -56,9 +66,14 @@ pub fn resolve(root: &File, path: &str, follow_final: bool) -> Result<Resolved, 
         .collect();
     let mut stack: Vec<File> = vec![root.try_clone()?];
     let mut links = 0;
-    let trailing_slash = path.ends_with('/');
+    let mut follow = |queue: &mut VecDeque<String>, dir: &File, name: &str| {
+        links += 1;
+        if links > MAX_SYMLINKS {
+            return Err(errno::LOOP);
+        }
+        push_link(queue, &sys::readlinkat(dir, name)?)
+    };
     while let Some(component) = queue.pop_front() {
-        let last = queue.is_empty();
         if component == ".." {
             if stack.len() == 1 {
                 return Err(errno::NOTCAPABLE);
@@ -67,20 +82,16 @@ pub fn resolve(root: &File, path: &str, follow_final: bool) -> Result<Resolved, 
             continue;
         }
         let top = stack.last().expect("the root stays on the stack");
-        if last && !trailing_slash {
+        if queue.is_empty() {
             if follow_final && is_symlink(top, &component) {
-                links += 1;
-                if links > MAX_SYMLINKS {
-                    return Err(errno::LOOP);
-                }
-                let target = sys::readlinkat(top, &component)?;
-                push_link(&mut queue, &target)?;
+                follow(&mut queue, top, &component)?;
                 continue;
             }
             let dir = stack.pop().expect("non-empty");
             return Ok(Resolved {
                 dir,
                 name: component,
+                must_be_dir,
             });
         }
         match sys::openat(
@@ -94,20 +105,16 @@ pub fn resolve(root: &File, path: &str, follow_final: bool) -> Result<Resolved, 
                 if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR))
                     && is_symlink(top, &component) =>
             {
-                links += 1;
-                if links > MAX_SYMLINKS {
-                    return Err(errno::LOOP);
-                }
-                let target = sys::readlinkat(top, &component)?;
-                push_link(&mut queue, &target)?;
+                follow(&mut queue, top, &component)?;
             }
             Err(e) => return Err(e.into()),
         }
     }
-    // Empty path, `.`, trailing slash or ended on `..`: the directory itself.
+    // `.` or ended on `..`: the directory itself.
     let dir = stack.pop().expect("non-empty");
     Ok(Resolved {
         dir,
         name: ".".to_string(),
+        must_be_dir: true,
     })
 }

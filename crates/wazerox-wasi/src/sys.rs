@@ -4,7 +4,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 
 fn c_name(name: &str) -> io::Result<CString> {
     CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
@@ -221,19 +221,54 @@ pub fn poll(fds: &[(i32, bool)], timeout_ms: i32) -> io::Result<Vec<i16>> {
     Ok(pollfds.iter().map(|p| p.revents).collect())
 }
 
-/// CPU time of the process or the calling thread, in nanoseconds.
-pub fn cpu_time(thread: bool) -> u64 {
-    let clock = if thread {
-        libc::CLOCK_THREAD_CPUTIME_ID
-    } else {
-        libc::CLOCK_PROCESS_CPUTIME_ID
-    };
-    // SAFETY: clock_gettime fills the timespec.
+fn timespec_nanos(ts: libc::timespec) -> u64 {
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// A clock's current value, in nanoseconds.
+pub fn clock_time(clock: libc::clockid_t) -> io::Result<u64> {
+    // SAFETY: the call only fills in the timespec it is given.
     unsafe {
         let mut ts: libc::timespec = std::mem::zeroed();
-        libc::clock_gettime(clock, &mut ts);
-        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+        check(libc::clock_gettime(clock, &mut ts))?;
+        Ok(timespec_nanos(ts))
     }
+}
+
+/// A clock's resolution, in nanoseconds.
+pub fn clock_resolution(clock: libc::clockid_t) -> io::Result<u64> {
+    // SAFETY: the call only fills in the timespec it is given.
+    unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        check(libc::clock_getres(clock, &mut ts))?;
+        Ok(timespec_nanos(ts))
+    }
+}
+
+/// `fstat` of any host descriptor.
+pub fn fstat(fd: RawFd) -> io::Result<libc::stat> {
+    // SAFETY: `stat` is plain data the kernel fills in; a bad descriptor is EBADF.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        check(libc::fstat(fd, &mut st))?;
+        Ok(st)
+    }
+}
+
+/// How many bytes can be read from `fd` without blocking (sockets, pipes, ttys).
+pub fn bytes_readable(fd: RawFd) -> io::Result<u64> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    check(unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) })?;
+    Ok(n.max(0) as u64)
+}
+
+/// A path that names the directory open as `dir` itself, wherever it was moved
+/// (Linux's `/proc/self/fd`), for std APIs that only take paths.
+pub fn fd_path(dir: &File) -> std::path::PathBuf {
+    format!("/proc/self/fd/{}", dir.as_raw_fd()).into()
 }
 
 /// Borrows a process-wide descriptor (0, 1, 2) as a `File` without taking ownership.

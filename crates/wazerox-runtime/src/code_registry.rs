@@ -3,22 +3,30 @@
 //! The signal handler asks it whether a faulting PC is JIT code, and trap handling
 //! and backtraces map PCs to functions and trap codes. The registry holds `Weak`
 //! references: registering never keeps code alive, and dropping a `ModuleCode`
-//! unregisters it.
+//! unregisters it before its pages are unmapped.
 //!
-//! The handler takes the registry's read lock. That is acceptable in a signal
-//! handler because no thread faults while holding the write lock (registration only
-//! inserts into a map), so the worst case is a short wait for another thread's
-//! registration to finish.
+//! The handler takes the registry's read lock ([`is_jit_code`]). That is acceptable
+//! in a signal handler because:
+//! - no thread faults while holding the write lock (writers only insert into or
+//!   remove from a map), so a writer on another thread only delays us briefly;
+//! - a fault on the very thread that holds the write lock would deadlock, so each
+//!   writer marks its thread for the duration, and the handler answers "not JIT
+//!   code" there without touching the lock (the PC is in registry code anyway);
+//! - on Linux the std `RwLock` is a futex: taking it for reading allocates nothing
+//!   and the wait is a plain system call.
 
 use crate::code_memory::CodeMemory;
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, RwLock, RwLockWriteGuard, Weak};
 use wazerox_frontend::TrapCode;
 
 /// A compiled function's place in its code image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FunctionRange {
+    /// Offset of the function's first byte in the code.
     pub start: u32,
+    /// Offset just past the function's last byte.
     pub end: u32,
     /// The function's index in its module (imports counted).
     pub func_index: u32,
@@ -37,6 +45,7 @@ pub struct ModuleCode {
 }
 
 impl ModuleCode {
+    /// Bundles code with its tables; sorts the tables so lookups can binary-search.
     pub fn new(
         code: CodeMemory,
         mut functions: Vec<FunctionRange>,
@@ -46,6 +55,12 @@ impl ModuleCode {
     ) -> ModuleCode {
         functions.sort_by_key(|f| f.start);
         traps.sort_by_key(|t| t.0);
+        debug_assert!(
+            functions
+                .iter()
+                .all(|f| f.start <= f.end && f.end as usize <= code.len()),
+            "function ranges lie within the code"
+        );
         ModuleCode {
             code,
             functions,
@@ -55,6 +70,7 @@ impl ModuleCode {
         }
     }
 
+    /// The trap code recorded for the instruction at exactly `offset`.
     pub fn trap_code_at(&self, offset: u32) -> Option<TrapCode> {
         self.traps
             .binary_search_by_key(&offset, |t| t.0)
@@ -62,12 +78,14 @@ impl ModuleCode {
             .map(|i| self.traps[i].1)
     }
 
+    /// The function whose code contains `offset` (none for trampolines and padding).
     pub fn function_at(&self, offset: u32) -> Option<&FunctionRange> {
         let i = self.functions.partition_point(|f| f.start <= offset);
         let f = self.functions.get(i.checked_sub(1)?)?;
         (offset < f.end).then_some(f)
     }
 
+    /// The name section's name of `func_index`, if any.
     pub fn func_name(&self, func_index: u32) -> Option<&str> {
         self.func_names.get(&func_index).map(String::as_str)
     }
@@ -79,42 +97,155 @@ impl Drop for ModuleCode {
     }
 }
 
+/// Start address → (end address, code).
 type Registry = BTreeMap<usize, (usize, Weak<ModuleCode>)>;
 
 static REGISTRY: RwLock<Registry> = RwLock::new(BTreeMap::new());
+
+thread_local! {
+    /// Whether this thread holds the registry's write lock. Const-initialized and
+    /// without destructor, so the signal handler can read it.
+    static WRITING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The write lock, with this thread marked as a writer for as long as it is held.
+struct WriteGuard {
+    registry: Option<RwLockWriteGuard<'static, Registry>>,
+}
+
+impl WriteGuard {
+    fn lock() -> WriteGuard {
+        WRITING.with(|w| w.set(true));
+        WriteGuard {
+            registry: Some(REGISTRY.write().unwrap_or_else(|e| e.into_inner())),
+        }
+    }
+
+    fn registry(&mut self) -> &mut Registry {
+        self.registry.as_mut().expect("held until drop")
+    }
+}
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        // Release the lock before clearing the mark, never the other way round.
+        drop(self.registry.take());
+        WRITING.with(|w| w.set(false));
+    }
+}
 
 /// Makes `code`'s range known to trap handling.
 pub fn register(code: &Arc<ModuleCode>) {
     let start = code.code.base();
     let end = start + code.code.len();
-    REGISTRY
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
+    WriteGuard::lock()
+        .registry()
         .insert(start, (end, Arc::downgrade(code)));
 }
 
 /// Forgets the range starting at `start`.
 pub fn unregister(start: usize) {
-    REGISTRY
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&start);
+    // The removed `Weak` drops after the lock is released; dropping a `Weak` never
+    // runs `ModuleCode`'s destructor anyway.
+    let _removed = WriteGuard::lock().registry().remove(&start);
 }
 
-fn find(registry: &Registry, pc: usize) -> Option<(&usize, &(usize, Weak<ModuleCode>))> {
-    let (start, entry) = registry.range(..=pc).next_back()?;
-    (pc < entry.0).then_some((start, entry))
+fn find(registry: &Registry, pc: usize) -> Option<(usize, &Weak<ModuleCode>)> {
+    let (start, (end, code)) = registry.range(..=pc).next_back()?;
+    (pc < *end).then_some((*start, code))
 }
 
 /// The code containing `pc` and `pc`'s offset in it.
 pub fn lookup(pc: usize) -> Option<(Arc<ModuleCode>, u32)> {
     let registry = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
-    let (start, (_, code)) = find(&registry, pc)?;
+    let (start, code) = find(&registry, pc)?;
+    // Code is at most 4 GiB (its tables use u32 offsets).
     Some((code.upgrade()?, (pc - start) as u32))
 }
 
-/// Whether `pc` lies in registered compiled code (for the signal handler).
+/// Whether `pc` lies in registered compiled code. Used by the signal handler: it
+/// allocates nothing and never blocks on its own thread (see the module docs).
 pub fn is_jit_code(pc: usize) -> bool {
+    if WRITING.with(Cell::get) {
+        return false;
+    }
     let registry = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
     find(&registry, pc).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn module(len: usize, functions: Vec<FunctionRange>) -> Arc<ModuleCode> {
+        let code = CodeMemory::new(&vec![0xCC; len], |_| Ok(())).unwrap();
+        Arc::new(ModuleCode::new(
+            code,
+            functions,
+            vec![
+                (7, TrapCode::IntegerOverflow),
+                (3, TrapCode::HeapMisaligned),
+            ],
+            Some("m".into()),
+            HashMap::from([(1, "f".to_string())]),
+        ))
+    }
+
+    #[test]
+    fn tables_answer_by_offset() {
+        let m = module(
+            32,
+            vec![
+                FunctionRange {
+                    start: 16,
+                    end: 30,
+                    func_index: 2,
+                },
+                FunctionRange {
+                    start: 4,
+                    end: 10,
+                    func_index: 1,
+                },
+            ],
+        );
+        assert_eq!(m.trap_code_at(3), Some(TrapCode::HeapMisaligned));
+        assert_eq!(m.trap_code_at(7), Some(TrapCode::IntegerOverflow));
+        assert_eq!(m.trap_code_at(4), None);
+        assert_eq!(m.function_at(3), None);
+        assert_eq!(m.function_at(4).map(|f| f.func_index), Some(1));
+        assert_eq!(m.function_at(9).map(|f| f.func_index), Some(1));
+        assert_eq!(m.function_at(10), None, "end is exclusive");
+        assert_eq!(m.function_at(29).map(|f| f.func_index), Some(2));
+        assert_eq!(m.function_at(31), None);
+        assert_eq!(m.func_name(1), Some("f"));
+        assert_eq!(m.func_name(2), None);
+    }
+
+    #[test]
+    fn registered_code_is_found_until_dropped() {
+        let m = module(100, Vec::new());
+        let base = m.code.base();
+        assert!(!is_jit_code(base));
+        register(&m);
+        assert!(is_jit_code(base));
+        assert!(is_jit_code(base + 99));
+        assert!(!is_jit_code(base + 100));
+        assert!(!is_jit_code(base - 1));
+        let (found, offset) = lookup(base + 42).unwrap();
+        assert!(Arc::ptr_eq(&found, &m));
+        assert_eq!(offset, 42);
+        drop(found);
+        drop(m);
+        assert!(!is_jit_code(base), "dropping the code unregisters it");
+        assert!(lookup(base).is_none());
+    }
+
+    #[test]
+    fn the_registry_does_not_keep_code_alive() {
+        let m = module(8, Vec::new());
+        register(&m);
+        let weak = Arc::downgrade(&m);
+        drop(m);
+        assert!(weak.upgrade().is_none());
+    }
 }

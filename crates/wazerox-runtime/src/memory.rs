@@ -1,28 +1,39 @@
 //! Linear memories that never move.
 //!
 //! A memory reserves `reservation + guard` bytes of address space up front (4 GiB +
-//! 2 GiB by default) and keeps only its current size read-write. Growing changes
-//! protections; the base address never changes, so compiled code may keep it in a
-//! register and needs no bounds check for accesses whose static offset fits in the
-//! guard region.
+//! 2 GiB by default) with `PROT_NONE`, and keeps only its current size read-write.
+//! Growing changes protections; the base address never changes, so compiled code
+//! may keep it in a register, other threads (shared memories) never see a stale
+//! base, and an access `base + index + offset` with a 32-bit index and a static
+//! offset below the guard size lands either in the accessible prefix or in reserved,
+//! inaccessible address space, where it faults and becomes a `MemoryOutOfBounds`
+//! trap. That is why compiled code needs no explicit bounds checks.
+//!
+//! Compiled code reads a [`VMMemoryDefinition`] (`base`, `current_length`) that the
+//! memory owns at a stable heap address. `grow` publishes the new length with a
+//! release store after the pages were made accessible, so a reader that sees the new
+//! length (acquire) also sees accessible pages.
 
 use crate::mmap::{Mmap, page_size};
 use crate::vmcontext::VMMemoryDefinition;
 use std::fmt;
+use std::ptr::NonNull;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Bytes in a Wasm page.
 pub const WASM_PAGE_SIZE: u64 = 65536;
-/// Pages addressable by a 32-bit memory.
+/// Pages addressable by a 32-bit memory (4 GiB).
 pub const MAX_PAGES_32: u64 = 65536;
 
 /// How much address space memories reserve.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MemoryStyle {
-    /// Address space reserved for the memory's contents (4 GiB: the whole 32-bit range).
+    /// Address space reserved for the memory's contents (4 GiB: the whole 32-bit
+    /// range). A memory can never grow beyond it.
     pub reservation_bytes: u64,
-    /// Inaccessible address space after the reservation.
+    /// Inaccessible address space after the reservation; accesses whose static
+    /// offset is below it need no bounds check.
     pub guard_bytes: u64,
 }
 
@@ -35,17 +46,63 @@ impl Default for MemoryStyle {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemoryError(String);
+/// Why a memory could not be created.
+#[derive(Debug)]
+pub enum MemoryError {
+    /// The declared minimum is above what a 32-bit memory or the reservation allows.
+    MinimumTooLarge {
+        minimum_pages: u64,
+        limit_pages: u64,
+    },
+    /// The declared maximum is below the declared minimum.
+    MaximumBelowMinimum {
+        minimum_pages: u64,
+        maximum_pages: u64,
+    },
+    /// `reservation + guard` does not fit in this process's address space.
+    ReservationTooLarge { bytes: u64 },
+    /// The kernel refused the address-space reservation.
+    Reserve(std::io::Error),
+    /// The kernel refused to make the initial pages accessible.
+    Commit(std::io::Error),
+}
 
 impl fmt::Display for MemoryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            MemoryError::MinimumTooLarge {
+                minimum_pages,
+                limit_pages,
+            } => write!(
+                f,
+                "memory minimum of {minimum_pages} pages exceeds the limit of {limit_pages} pages"
+            ),
+            MemoryError::MaximumBelowMinimum {
+                minimum_pages,
+                maximum_pages,
+            } => write!(
+                f,
+                "memory maximum of {maximum_pages} pages is below its minimum of {minimum_pages} pages"
+            ),
+            MemoryError::ReservationTooLarge { bytes } => {
+                write!(f, "memory reservation of {bytes} bytes is too large")
+            }
+            MemoryError::Reserve(e) => write!(f, "cannot reserve memory address space: {e}"),
+            MemoryError::Commit(e) => write!(f, "cannot make memory pages accessible: {e}"),
+        }
     }
 }
 
-impl std::error::Error for MemoryError {}
+impl std::error::Error for MemoryError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MemoryError::Reserve(e) | MemoryError::Commit(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
+/// A 32-bit Wasm linear memory at a fixed address.
 pub struct LinearMemory {
     mmap: Mmap,
     /// Whether threads share this memory (`memory.atomic.wait` needs it).
@@ -55,14 +112,19 @@ pub struct LinearMemory {
     grow_lock: Mutex<()>,
     minimum_pages: u64,
     maximum_pages: Option<u64>,
-    /// Largest size the reservation allows, in pages.
-    reservable_pages: u64,
-    definition: Box<VMMemoryDefinition>,
+    /// Largest size the reservation and the 32-bit index space allow, in pages.
+    limit_pages: u64,
+    /// Owned (from `Box::into_raw`, freed in `Drop`). Kept as a raw pointer rather
+    /// than a `Box` so that moving the `LinearMemory` never asserts uniqueness over
+    /// an allocation that compiled code and VMContexts point into.
+    definition: NonNull<VMMemoryDefinition>,
 }
 
-// SAFETY: the definition's base points into `mmap`, owned by the same struct.
+// SAFETY: the definition's base points into `mmap`, owned by the same struct, and
+// its only mutable field is atomic; the mapping itself is Send + Sync.
 unsafe impl Send for LinearMemory {}
-// SAFETY: shared references only read.
+// SAFETY: `&self` methods only read, except `grow`, which is serialized by
+// `grow_lock` and publishes through an atomic.
 unsafe impl Sync for LinearMemory {}
 
 impl fmt::Debug for LinearMemory {
@@ -70,11 +132,14 @@ impl fmt::Debug for LinearMemory {
         f.debug_struct("LinearMemory")
             .field("pages", &self.size_pages())
             .field("maximum_pages", &self.maximum_pages)
+            .field("shared", &self.shared)
             .finish()
     }
 }
 
 impl LinearMemory {
+    /// A memory of `minimum_pages` zeroed pages that may grow up to
+    /// `maximum_pages` (or 4 GiB, or the reservation, whichever is smallest).
     pub fn new(
         minimum_pages: u64,
         maximum_pages: Option<u64>,
@@ -92,22 +157,31 @@ impl LinearMemory {
         shared: bool,
         style: &MemoryStyle,
     ) -> Result<LinearMemory, MemoryError> {
-        let reservable_pages = (style.reservation_bytes / WASM_PAGE_SIZE).min(MAX_PAGES_32);
-        if minimum_pages > reservable_pages {
-            return Err(MemoryError(format!(
-                "memory minimum of {minimum_pages} pages exceeds the limit of {reservable_pages} pages"
-            )));
+        let limit_pages = (style.reservation_bytes / WASM_PAGE_SIZE).min(MAX_PAGES_32);
+        if minimum_pages > limit_pages {
+            return Err(MemoryError::MinimumTooLarge {
+                minimum_pages,
+                limit_pages,
+            });
+        }
+        if let Some(maximum_pages) = maximum_pages.filter(|m| *m < minimum_pages) {
+            return Err(MemoryError::MaximumBelowMinimum {
+                minimum_pages,
+                maximum_pages,
+            });
         }
         let total = style
             .reservation_bytes
             .checked_add(style.guard_bytes)
-            .and_then(|t| usize::try_from(t).ok())
-            .ok_or_else(|| MemoryError("memory reservation too large".into()))?;
-        let mmap = Mmap::reserve(total)
-            .map_err(|e| MemoryError(format!("cannot reserve memory address space: {e}")))?;
+            .filter(|t| *t <= isize::MAX as u64)
+            .ok_or(MemoryError::ReservationTooLarge {
+                bytes: style.reservation_bytes.saturating_add(style.guard_bytes),
+            })?;
+        let mmap = Mmap::reserve(total as usize).map_err(MemoryError::Reserve)?;
+        // At most 4 GiB (checked above), so the product fits.
         let initial = (minimum_pages * WASM_PAGE_SIZE) as usize;
         mmap.make_accessible(0, initial)
-            .map_err(|e| MemoryError(format!("cannot commit memory: {e}")))?;
+            .map_err(MemoryError::Commit)?;
         let definition = Box::new(VMMemoryDefinition {
             base: mmap.as_ptr().cast_mut(),
             current_length: AtomicUsize::new(initial),
@@ -118,15 +192,22 @@ impl LinearMemory {
             grow_lock: Mutex::new(()),
             minimum_pages,
             maximum_pages,
-            reservable_pages,
-            definition,
+            limit_pages,
+            definition: NonNull::from(Box::leak(definition)),
         })
     }
 
-    pub fn byte_size(&self) -> u64 {
-        self.definition.current_length.load(Ordering::Acquire) as u64
+    fn definition(&self) -> &VMMemoryDefinition {
+        // SAFETY: allocated in the constructor and freed only in `drop`.
+        unsafe { self.definition.as_ref() }
     }
 
+    /// Accessible bytes.
+    pub fn byte_size(&self) -> u64 {
+        self.definition().current_length.load(Ordering::Acquire) as u64
+    }
+
+    /// Accessible size in Wasm pages.
     pub fn size_pages(&self) -> u64 {
         self.byte_size() / WASM_PAGE_SIZE
     }
@@ -144,40 +225,59 @@ impl LinearMemory {
     }
 
     /// Grows by `delta_pages`; returns the old size in pages, or `None` if the
-    /// maximum (declared, 4 GiB, or the reservation) would be exceeded.
+    /// declared maximum, 4 GiB, or the reservation would be exceeded (or the kernel
+    /// refused the protection change). `grow(0)` returns the current size.
+    ///
+    /// Takes `&self` so that a shared memory can grow while other threads use it;
+    /// growth only makes more pages accessible and never invalidates a pointer.
     pub fn grow(&self, delta_pages: u64) -> Option<u64> {
         let _growing = self.grow_lock.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.size_pages();
         let new = old.checked_add(delta_pages)?;
-        if new > self.maximum_pages.unwrap_or(MAX_PAGES_32) || new > self.reservable_pages {
+        if new > self.maximum_pages.unwrap_or(MAX_PAGES_32) || new > self.limit_pages {
             return None;
         }
         if delta_pages == 0 {
             return Some(old);
         }
+        // Both at most 4 GiB (bounded by `limit_pages`), and Wasm pages are whole
+        // multiples of the host page on every supported system.
         let start = (old * WASM_PAGE_SIZE) as usize;
         let len = (delta_pages * WASM_PAGE_SIZE) as usize;
         debug_assert!(start.is_multiple_of(page_size()));
         self.mmap.make_accessible(start, len).ok()?;
-        self.definition
+        self.definition()
             .current_length
             .store((new * WASM_PAGE_SIZE) as usize, Ordering::Release);
         Some(old)
     }
 
+    /// The accessible bytes.
     pub fn data(&self) -> &[u8] {
-        // SAFETY: the first `byte_size` bytes are mapped read-write and owned by us.
+        // SAFETY: the first `byte_size` bytes are mapped read-write, owned by us,
+        // and stay mapped while `self` is borrowed (growth only adds pages).
         unsafe { std::slice::from_raw_parts(self.mmap.as_ptr(), self.byte_size() as usize) }
     }
 
+    /// The accessible bytes, writable.
     pub fn data_mut(&mut self) -> &mut [u8] {
+        let len = self.byte_size() as usize;
         // SAFETY: as for `data`, with exclusive access through `&mut self`.
-        unsafe { std::slice::from_raw_parts_mut(self.mmap.as_mut_ptr(), self.byte_size() as usize) }
+        unsafe { std::slice::from_raw_parts_mut(self.mmap.as_mut_ptr(), len) }
     }
 
-    /// The definition compiled code reads; its address is stable.
+    /// The definition compiled code reads; its address is stable for the memory's
+    /// lifetime. Compiled code may only read `base` and load `current_length`.
     pub fn vmmemory(&self) -> *mut VMMemoryDefinition {
-        &*self.definition as *const VMMemoryDefinition as *mut VMMemoryDefinition
+        self.definition.as_ptr()
+    }
+}
+
+impl Drop for LinearMemory {
+    fn drop(&mut self) {
+        // SAFETY: allocated by `Box` in the constructor; nothing uses it once the
+        // memory is dropped (VMContexts and code that point at it are gone first).
+        drop(unsafe { Box::from_raw(self.definition.as_ptr()) });
     }
 }
 
@@ -185,27 +285,122 @@ impl LinearMemory {
 mod tests {
     use super::*;
 
+    const PAGE: usize = WASM_PAGE_SIZE as usize;
+
     #[test]
     fn grows_within_maximum_and_never_moves() {
         let mut m = LinearMemory::new(1, Some(3), &MemoryStyle::default()).unwrap();
         assert!(!m.is_shared());
+        assert_eq!((m.minimum_pages(), m.maximum_pages()), (1, Some(3)));
         let base = m.data().as_ptr();
-        m.data_mut()[65535] = 9;
+        m.data_mut()[PAGE - 1] = 9;
         assert_eq!(m.grow(1), Some(1));
-        assert_eq!(m.grow(2), None);
-        assert_eq!(m.grow(0), Some(2));
         assert_eq!(m.size_pages(), 2);
+        assert_eq!(m.data().len(), 2 * PAGE);
         assert_eq!(m.data().as_ptr(), base);
-        assert_eq!(m.data()[65535], 9);
-        assert_eq!(m.data()[65536 * 2 - 1], 0);
+        assert_eq!(m.data()[PAGE - 1], 9, "contents survive growth");
+        assert!(
+            m.data()[PAGE..].iter().all(|b| *b == 0),
+            "new pages are zero"
+        );
     }
 
     #[test]
-    fn limits() {
-        assert!(LinearMemory::new(65537, None, &MemoryStyle::default()).is_err());
-        let m = LinearMemory::new(0, None, &MemoryStyle::default()).unwrap();
+    fn growing_beyond_the_maximum_fails_and_changes_nothing() {
+        let m = LinearMemory::new(1, Some(3), &MemoryStyle::default()).unwrap();
+        assert_eq!(m.grow(3), None);
+        assert_eq!(m.grow(u64::MAX), None);
+        assert_eq!(m.size_pages(), 1);
+        assert_eq!(m.grow(2), Some(1));
+        assert_eq!(m.grow(1), None);
+        assert_eq!(m.grow(0), Some(3));
+    }
+
+    #[test]
+    fn grows_to_four_gib_and_no_further() {
+        let mut m = LinearMemory::new(0, None, &MemoryStyle::default()).unwrap();
+        assert_eq!(m.grow(MAX_PAGES_32 + 1), None);
+        assert_eq!(m.grow(MAX_PAGES_32), Some(0));
+        assert_eq!(m.byte_size(), 4 << 30);
+        assert_eq!(m.grow(1), None);
+        let data = m.data_mut();
+        assert_eq!(data.len(), 4 << 30);
+        data[(4 << 30) - 1] = 1;
+        assert_eq!(m.data()[(4 << 30) - 1], 1);
+    }
+
+    #[test]
+    fn minimum_limits_are_rejected_with_a_reason() {
+        let style = MemoryStyle::default();
+        let e = LinearMemory::new(MAX_PAGES_32 + 1, None, &style).unwrap_err();
+        assert!(matches!(e, MemoryError::MinimumTooLarge { .. }));
+        assert!(e.to_string().contains("65537 pages"), "{e}");
+        let e = LinearMemory::new(2, Some(1), &style).unwrap_err();
+        assert!(matches!(e, MemoryError::MaximumBelowMinimum { .. }), "{e}");
+        assert!(LinearMemory::new(MAX_PAGES_32, None, &style).is_ok());
+    }
+
+    #[test]
+    fn a_small_reservation_bounds_minimum_and_growth() {
+        let style = MemoryStyle {
+            reservation_bytes: 16 * WASM_PAGE_SIZE,
+            guard_bytes: 0,
+        };
+        assert!(LinearMemory::new(17, None, &style).is_err());
+        let m = LinearMemory::new(15, None, &style).unwrap();
+        assert_eq!(m.grow(2), None);
+        assert_eq!(m.grow(1), Some(15));
+        assert_eq!(m.grow(1), None);
+    }
+
+    #[test]
+    fn zero_page_memory() {
+        let mut m = LinearMemory::new(0, Some(0), &MemoryStyle::default()).unwrap();
         assert_eq!(m.data().len(), 0);
-        assert_eq!(m.grow(65537), None);
-        assert_eq!(m.grow(1), Some(0));
+        assert_eq!(m.data_mut().len(), 0);
+        assert_eq!(m.grow(0), Some(0));
+        assert_eq!(m.grow(1), None);
+    }
+
+    #[test]
+    fn vmmemory_is_stable_and_tracks_growth() {
+        let m = LinearMemory::new(1, None, &MemoryStyle::default()).unwrap();
+        let definition = m.vmmemory();
+        let base = m.data().as_ptr();
+        // Moving the memory must not move its definition.
+        let m = Box::new(m);
+        assert_eq!(m.vmmemory(), definition);
+        m.grow(2).unwrap();
+        // SAFETY: the definition lives as long as `m`.
+        let (def_base, def_len) = unsafe {
+            (
+                (*definition).base,
+                (*definition).current_length.load(Ordering::Acquire),
+            )
+        };
+        assert_eq!(def_base.cast_const(), base);
+        assert_eq!(def_len, 3 * PAGE);
+    }
+
+    #[test]
+    fn shared_memories_grow_from_many_threads() {
+        let m = LinearMemory::with_sharing(0, Some(64), true, &MemoryStyle::default()).unwrap();
+        assert!(m.is_shared());
+        let mut olds: Vec<u64> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| (0..8).map(|_| m.grow(1).unwrap()).collect::<Vec<_>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        olds.sort_unstable();
+        assert_eq!(
+            olds,
+            (0..64).collect::<Vec<_>>(),
+            "every grow saw a distinct size"
+        );
+        assert_eq!(m.grow(1), None);
     }
 }

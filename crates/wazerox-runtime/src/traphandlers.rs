@@ -1,42 +1,78 @@
 //! Catching traps: signal handlers, the per-thread chain of activations, and
 //! backtraces.
 //!
-//! A host→Wasm call runs inside [`catch_traps`], which saves the callee-saved
-//! registers in a jump buffer (in `wazerox_catch_call`, a few lines of assembly per
-//! architecture) and pushes an [`Activation`] on a thread-local chain. When compiled
-//! code faults (out-of-bounds access in a guard region, `ud2`-style trap
-//! instructions, division faults), the signal handler checks that the PC is JIT code
-//! and that this thread has an activation, records PC and frame pointer, and edits
-//! the signal context so that returning from the handler lands in
-//! `wazerox_unwind_to`, which restores the saved registers and makes
-//! `wazerox_catch_call` return 1. The handler never jumps itself: `sigreturn`
-//! restores the signal mask as usual.
+//! # Mechanism
+//! A host→Wasm call runs inside [`catch_traps`], which pushes an `Activation` (on
+//! its own stack frame) onto a thread-local chain and calls the Wasm entry through
+//! `wazerox_catch_call`, a few lines of assembly per architecture that save the
+//! callee-saved registers and the stack pointer in the activation's jump buffer.
+//! When compiled code faults (an access in a guard region, a trap instruction, a
+//! hardware division fault), the signal handler checks that this thread has an
+//! activation and that the PC is registered JIT code, records the PC, the fault
+//! address and the frames of the frame-pointer chain in the activation, and edits
+//! the signal context so that *returning* from the handler lands in
+//! `wazerox_unwind_to(jmp_buf)`, which restores the saved registers and makes
+//! `wazerox_catch_call` return 1. The handler never jumps out itself: `sigreturn`
+//! restores the signal mask and the alternate-stack state as usual. `catch_traps`
+//! then looks the trap code up in the code registry and returns a [`TrapReason`].
 //!
-//! Invariants that make the jump sound: between `wazerox_catch_call` and the fault
-//! there are only JIT frames, Cranelift trampolines, and the non-generic closure
-//! shim, none of which owns anything that needs dropping. Host functions called from
-//! Wasm never let a trap or unwind cross them: they report failure (with the error
-//! or panic parked in the activation) and the trampoline traps *after* they
-//! returned.
+//! # Invariants of unwinding
+//! The jump discards every frame between `wazerox_catch_call` and the fault
+//! without running destructors. Those frames are only: the non-generic callback
+//! shim and the closure given to `catch_traps` (which, by contract, own nothing
+//! that needs dropping across the call into compiled code), Cranelift trampolines,
+//! and JIT frames. Host functions called from Wasm never let a trap or a Rust unwind
+//! cross them: they catch panics, park the error or panic payload in the activation
+//! ([`set_pending_host_error`], [`set_pending_panic`]), return a failure status,
+//! and the trampoline traps with `HostError` *after* they returned. A panic in the
+//! closure itself is caught in the shim and resumed once the activation is popped.
 //!
-//! What runs in the signal handler: a thread-local read (a const-initialised `Cell`,
-//! no lazy initialisation), a read lock on the code registry (see `code_registry`),
-//! and plain stores into the activation. Faults outside JIT code, or on threads with
-//! no activation, go to the previously installed handler, so the host still sees the
-//! faults it caused.
+//! # Async-signal safety
+//! The handler only: reads a const-initialized thread-local `Cell` (no lazy
+//! initialization, no destructor registration), reads the previous sigactions from
+//! a `OnceLock` (an atomic load), takes the code registry's read lock (a futex that
+//! no thread holds while it can fault, see `code_registry`), walks the stack into a
+//! buffer allocated when the thread first entered Wasm, and stores into the
+//! activation, which the interrupted thread does not touch while JIT code runs. No
+//! allocation, no `std::io`, no formatting.
+//!
+//! # Faults that are not ours
+//! A signal on a thread with no activation, a signal sent by `kill`/`raise`, or a
+//! fault at a PC outside JIT code (host code, including host functions called from
+//! Wasm) goes to the handler installed before ours: its `sa_sigaction`/`sa_handler`
+//! is called; if it was `SIG_DFL`, the default action is restored and the fault
+//! re-executes into it (a sent signal is raised again); if it was `SIG_IGN`, a sent
+//! signal is ignored and a fault gets the default action (the kernel would never let
+//! a synchronous fault be ignored either). The host sees every fault it caused.
+//!
+//! # Stack limit and signal stacks
+//! The outermost activation of a store on a thread sets the store's stack limit
+//! (checked by every compiled function's prologue) to `max_wasm_stack` below the
+//! entry, but never lower than the thread's stack bottom plus a margin for host
+//! calls, and resets it to `usize::MAX` when it ends, normally or by a trap. Nested
+//! activations (Wasm → host → Wasm) keep the outer limit. Every thread that enters
+//! Wasm gets an alternate signal stack (unless it has a large enough one), so the
+//! handler has room even when the trap is a stack overflow.
 
 #[cfg_attr(target_arch = "x86_64", path = "traphandlers/x86_64.rs")]
 #[cfg_attr(target_arch = "aarch64", path = "traphandlers/aarch64.rs")]
 mod arch;
+mod backtrace;
 mod signals;
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests;
+#[cfg(all(test, target_arch = "aarch64"))]
+mod tests_aarch64;
 
-use crate::code_registry::{self, ModuleCode};
+use crate::code_registry;
 use crate::vmcontext::VMStoreContext;
+use backtrace::{MAX_BACKTRACE_FRAMES, capture_frames, symbolize};
 use std::any::Any;
 use std::cell::{Cell, RefCell, UnsafeCell};
-use std::sync::Arc;
+use std::panic::{self, AssertUnwindSafe};
 use wazerox_frontend::TrapCode;
 
+pub use backtrace::{Backtrace, BacktraceFrame};
 pub use signals::init_traps;
 
 /// Why a call into Wasm did not return normally.
@@ -44,7 +80,9 @@ pub enum TrapReason {
     /// Compiled code trapped.
     Wasm {
         code: TrapCode,
+        /// Address of the trapping instruction.
         pc: usize,
+        /// The faulting data address, for traps raised by memory faults.
         fault_address: Option<usize>,
         backtrace: Backtrace,
     },
@@ -57,25 +95,22 @@ pub enum TrapReason {
 impl std::fmt::Debug for TrapReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TrapReason::Wasm { code, pc, .. } => write!(f, "Wasm trap {code:?} at {pc:#x}"),
+            TrapReason::Wasm {
+                code,
+                pc,
+                fault_address,
+                backtrace,
+            } => {
+                write!(f, "Wasm trap {code:?} at {pc:#x}")?;
+                if let Some(address) = fault_address {
+                    write!(f, " accessing {address:#x}")?;
+                }
+                write!(f, " ({} Wasm frames)", backtrace.frames.len())
+            }
             TrapReason::Host(e) => write!(f, "host error: {e}"),
             TrapReason::Panic(_) => write!(f, "host panic"),
         }
     }
-}
-
-/// Wasm frames of a trap, innermost first.
-#[derive(Debug, Default)]
-pub struct Backtrace {
-    pub frames: Vec<BacktraceFrame>,
-}
-
-#[derive(Debug)]
-pub struct BacktraceFrame {
-    pub module: Arc<ModuleCode>,
-    pub func_index: u32,
-    /// Offset of the PC from the start of the function's code.
-    pub func_offset: u32,
 }
 
 /// What the signal handler found.
@@ -93,18 +128,15 @@ enum Pending {
     Panic(Box<dyn Any + Send>),
 }
 
-/// Most frames a backtrace records (the innermost ones).
-const MAX_BACKTRACE_FRAMES: usize = 1024;
-
 /// One host→Wasm entry on this thread; lives on `catch_traps`'s stack frame.
 pub(crate) struct Activation {
     /// Process-wide unique id: snapshots name the activation they belong to.
-    pub(crate) id: u64,
+    id: u64,
     /// The store the activation runs in.
-    pub(crate) store: *const VMStoreContext,
+    store: *const VMStoreContext,
     jmp_buf: UnsafeCell<arch::JmpBuf>,
-    /// The thread's buffer for the PCs of a trap's frames. The handler must copy
-    /// them there: once it resumes, the trapped frames' stack is reused.
+    /// The thread's buffer for the PCs of a trap's frames (`MAX_BACKTRACE_FRAMES`
+    /// words), written by the handler and read right after the trap.
     frames: *mut usize,
     previous: *const Activation,
     trap: UnsafeCell<TrapRecord>,
@@ -112,6 +144,8 @@ pub(crate) struct Activation {
 }
 
 thread_local! {
+    /// This thread's innermost activation. Const-initialized and without
+    /// destructor: the signal handler reads it.
     static ACTIVATION: Cell<*const Activation> = const { Cell::new(std::ptr::null()) };
 }
 
@@ -120,13 +154,18 @@ thread_local! {
 /// read-modify-write on every call into Wasm.
 static NEXT_THREAD_NUMBER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+fn new_thread_number() -> u64 {
+    NEXT_THREAD_NUMBER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) << 40
+}
+
 /// Id, store and entry stack pointer of this thread's innermost activation.
 pub(crate) fn innermost_activation() -> Option<(u64, *const VMStoreContext, usize)> {
     let activation = current_activation();
     if activation.is_null() {
         return None;
     }
-    // SAFETY: activations on the chain live on frames below us on this stack.
+    // SAFETY: activations on the chain live on frames of this thread's stack that
+    // are still running (each is popped before its frame returns).
     let a = unsafe { &*activation };
     Some((a.id, a.store, arch::saved_stack_pointer(a.jmp_buf.get())))
 }
@@ -145,19 +184,19 @@ pub(crate) fn activation_is_live(id: u64) -> bool {
     false
 }
 
-/// The innermost activation of this thread (null if none). Signal-safe.
-pub(crate) fn current_activation() -> *const Activation {
+/// The innermost activation of this thread (null if none). Async-signal-safe.
+fn current_activation() -> *const Activation {
     ACTIVATION.with(|a| a.get())
 }
 
 impl Activation {
-    /// Called by the signal handler: remembers the fault and returns the jump
-    /// buffer the handler should resume into.
+    /// Called by the signal handler: remembers the fault and the frames, and
+    /// returns the jump buffer the handler should resume into.
     ///
     /// # Safety
-    /// `self` is this thread's innermost activation and the handler will not return
-    /// into the faulting code.
-    pub(crate) unsafe fn record_trap(
+    /// `self` is this thread's innermost activation, `fp` the frame pointer at `pc`,
+    /// and the handler will not return into the faulting code.
+    unsafe fn record_trap(
         &self,
         pc: usize,
         fp: usize,
@@ -166,8 +205,8 @@ impl Activation {
     ) -> *mut arch::JmpBuf {
         let entry_sp = arch::saved_stack_pointer(self.jmp_buf.get());
         // SAFETY: only this thread touches its activation, and the interrupted code
-        // (JIT code) holds no reference into it; the frames are still intact
-        // because we run on the alternate signal stack.
+        // (JIT code) holds no reference into it; the trapped frames are intact
+        // because the handler runs on the alternate signal stack (or below them).
         unsafe {
             let frames = capture_frames(pc, fp, entry_sp, self.frames);
             *self.trap.get() = TrapRecord {
@@ -181,13 +220,17 @@ impl Activation {
     }
 }
 
-/// Parks `err` in the innermost activation; the Wasm→host trampoline then traps
-/// with `HostError` and [`catch_traps`] returns [`TrapReason::Host`].
+/// Parks `err` in this thread's innermost activation; the Wasm→host trampoline then
+/// traps with `HostError` and [`catch_traps`] returns [`TrapReason::Host`].
+///
+/// # Panics
+/// Outside any activation (host glue must only call it from a host call).
 pub fn set_pending_host_error(err: Box<dyn std::error::Error + Send + Sync>) {
     set_pending(Pending::Error(err));
 }
 
-/// Like [`set_pending_host_error`] for a caught panic.
+/// Like [`set_pending_host_error`] for a caught panic: [`catch_traps`] returns
+/// [`TrapReason::Panic`].
 pub fn set_pending_panic(payload: Box<dyn Any + Send>) {
     set_pending(Pending::Panic(payload));
 }
@@ -198,17 +241,17 @@ fn set_pending(pending: Pending) {
         !activation.is_null(),
         "host call outside of any Wasm activation"
     );
-    // SAFETY: the activation lives on a frame below us on this thread's stack.
+    // SAFETY: the activation lives on a frame of this thread's stack that is still
+    // running, and only this thread accesses it.
     unsafe { *(*activation).pending.borrow_mut() = Some(pending) };
 }
 
-/// Per-thread facts `catch_traps` needs once.
+/// Per-thread facts `catch_traps` needs, computed when the thread first enters Wasm.
 struct ThreadState {
     frames: UnsafeCell<Box<[usize]>>,
     /// Next activation id of this thread (see `NEXT_THREAD_NUMBER`).
     next_activation: Cell<u64>,
-    /// Lowest usable stack address (with a safety margin for host code and the
-    /// signal handler when it does not run on the alternate stack).
+    /// Lowest usable stack address (bottom plus a margin for host code).
     stack_floor: usize,
     _alternate_stack: Option<signals::AlternateStack>,
 }
@@ -216,70 +259,126 @@ struct ThreadState {
 thread_local! {
     static THREAD_STATE: ThreadState = ThreadState {
         frames: UnsafeCell::new(vec![0; MAX_BACKTRACE_FRAMES].into_boxed_slice()),
-        next_activation: Cell::new(
-            NEXT_THREAD_NUMBER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) << 40,
-        ),
+        next_activation: Cell::new(new_thread_number()),
         stack_floor: signals::thread_stack_floor(),
         _alternate_stack: signals::AlternateStack::install_if_needed(),
     };
 }
 
-extern "C" fn call_closure<F: FnOnce()>(data: *mut u8) {
-    // SAFETY: `data` is the `Option<F>` that `catch_traps` passed, alive on its frame.
-    let closure = unsafe { &mut *data.cast::<Option<F>>() };
-    (closure.take().expect("called once"))();
+/// What one entry takes from the thread state.
+struct Entry {
+    id: u64,
+    stack_floor: usize,
+    frames: *mut usize,
+    /// Owns `frames` when the thread state is gone (a thread-local destructor
+    /// calling into Wasm at thread exit); such an entry has no alternate stack of
+    /// its own, which only matters for overflows of the real stack's guard page,
+    /// something the Wasm stack limit prevents.
+    _own_frames: Option<Box<[usize]>>,
 }
 
-/// Runs `f`, which calls into compiled code, catching its traps.
+fn enter_thread() -> Entry {
+    THREAD_STATE
+        .try_with(|s| {
+            let id = s.next_activation.get() + 1;
+            s.next_activation.set(id);
+            Entry {
+                id,
+                stack_floor: s.stack_floor,
+                // SAFETY: the buffer is written only by the signal handler for a trap
+                // of this thread's innermost activation and read right after it,
+                // never both at once; the pointer does not outlive the thread.
+                frames: unsafe { (*s.frames.get()).as_mut_ptr() },
+                _own_frames: None,
+            }
+        })
+        .unwrap_or_else(|_| {
+            let mut frames = vec![0; MAX_BACKTRACE_FRAMES].into_boxed_slice();
+            Entry {
+                id: new_thread_number() | 1,
+                stack_floor: signals::thread_stack_floor(),
+                frames: frames.as_mut_ptr(),
+                _own_frames: Some(frames),
+            }
+        })
+}
+
+/// The closure and, if it panicked, the payload; handed to the callback shim.
+struct Call<F> {
+    closure: Option<F>,
+    panic: Option<Box<dyn Any + Send>>,
+}
+
+extern "C" fn call_closure<F: FnOnce()>(data: *mut u8) {
+    // SAFETY: `data` is the `Call<F>` that `catch_traps` passed, alive on its frame
+    // and not otherwise accessed until this returns.
+    let call = unsafe { &mut *data.cast::<Call<F>>() };
+    if let Some(closure) = call.closure.take() {
+        // An unwind must not cross the assembly frame (and an `extern "C"` function
+        // would abort): catch it here and resume it in `catch_traps`.
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(closure)) {
+            call.panic = Some(payload);
+        }
+    }
+}
+
+/// Runs `f` (which calls into JIT code via a function pointer) catching traps.
 ///
 /// # Safety
-/// `store` must be valid for the whole call. `f` must not own values that need
-/// dropping across the call into compiled code (they would be skipped by a trap).
+/// `store` is valid for the whole call, and only this thread uses it meanwhile.
+/// Between this frame and JIT code there are no Rust frames with pending
+/// destructors except `f`'s own, which must have none live across the call into
+/// compiled code: a trap discards those frames without unwinding them.
 pub unsafe fn catch_traps<F: FnOnce()>(
     store: *const VMStoreContext,
     max_wasm_stack: usize,
     f: F,
 ) -> Result<(), TrapReason> {
-    // SAFETY: the frame buffer is only written by the signal handler of a trap in
-    // this thread's innermost activation, and read after that trap, never both.
-    let (stack_floor, frames, id) = THREAD_STATE.with(|s| {
-        let id = s.next_activation.get() + 1;
-        s.next_activation.set(id);
-        (s.stack_floor, unsafe { (*s.frames.get()).as_mut_ptr() }, id)
-    });
-    // SAFETY: `store` is valid per the contract; only this thread uses it now.
-    let stack_limit = unsafe { &*(*store).stack_limit.get() };
-    let outermost = *stack_limit == usize::MAX;
+    // Cheap once done (an atomic load); makes a forgotten call a non-issue.
+    init_traps();
+    let entry = enter_thread();
+    // SAFETY: `store` is valid per the contract.
+    let stack_limit = unsafe { (*store).stack_limit.get() };
+    // SAFETY: only this thread uses the store now, and no compiled code of this
+    // store is running between here and the call below.
+    let outermost = unsafe { *stack_limit } == usize::MAX;
     if outermost {
-        let here = &stack_floor as *const usize as usize;
-        let limit = here.saturating_sub(max_wasm_stack).max(stack_floor);
+        // The address of a local is this frame's stack pointer, near enough.
+        let here = &entry as *const Entry as usize;
         // SAFETY: as above.
-        unsafe { *(*store).stack_limit.get() = limit };
+        unsafe { *stack_limit = here.saturating_sub(max_wasm_stack).max(entry.stack_floor) };
     }
     let activation = Activation {
-        id,
+        id: entry.id,
         store,
         jmp_buf: UnsafeCell::new(arch::JmpBuf::default()),
-        frames,
+        frames: entry.frames,
         previous: current_activation(),
         trap: UnsafeCell::new(TrapRecord::default()),
         pending: RefCell::new(None),
     };
     ACTIVATION.with(|a| a.set(&activation));
-    let mut closure = Some(f);
-    // SAFETY: the jump buffer and closure outlive the call; `call_closure::<F>`
-    // matches the data pointer's type.
+    let mut call = Call {
+        closure: Some(f),
+        panic: None,
+    };
+    // SAFETY: the jump buffer and `call` outlive the call; `call_closure::<F>`
+    // matches the data pointer's type; per our contract, nothing that a trap
+    // skips needs dropping.
     let trapped = unsafe {
         arch::wazerox_catch_call(
             activation.jmp_buf.get(),
             call_closure::<F>,
-            (&mut closure as *mut Option<F>).cast(),
+            (&mut call as *mut Call<F>).cast(),
         )
     };
     ACTIVATION.with(|a| a.set(activation.previous));
     if outermost {
-        // SAFETY: as above.
-        unsafe { *(*store).stack_limit.get() = usize::MAX };
+        // SAFETY: as above; the compiled code that read the limit has finished.
+        unsafe { *stack_limit = usize::MAX };
+    }
+    if let Some(payload) = call.panic {
+        panic::resume_unwind(payload);
     }
     if trapped == 0 {
         return Ok(());
@@ -294,20 +393,21 @@ pub unsafe fn catch_traps<F: FnOnce()>(
             None => {}
         }
     }
+    // SAFETY: the handler wrote `record.frames` PCs into the buffer, and no other
+    // trap of this thread can overwrite them before we are done with them.
+    let pcs = unsafe { std::slice::from_raw_parts(activation.frames, record.frames) };
     Err(TrapReason::Wasm {
         code,
         pc: record.pc,
         fault_address: record.fault_address,
-        // SAFETY: the frames between the fault and the entry are still on the stack
-        // (we jumped over them, nothing overwrote them), and the walk stays below
-        // `entry_sp`.
-        // SAFETY: the handler wrote `record.frames` entries into the buffer.
-        backtrace: symbolize(unsafe {
-            std::slice::from_raw_parts(activation.frames, record.frames)
-        }),
+        backtrace: symbolize(pcs),
     })
 }
 
+/// The recorded trap code at the trap's PC, or the one its signal implies: a
+/// hardware division fault is a division by zero, an unrecorded invalid
+/// instruction an `unreachable`, and a memory fault in JIT code an out-of-bounds
+/// access (the only memory compiled code touches unchecked is linear memory).
 fn trap_code(record: &TrapRecord) -> TrapCode {
     let recorded =
         code_registry::lookup(record.pc).and_then(|(code, offset)| code.trap_code_at(offset));
@@ -316,53 +416,4 @@ fn trap_code(record: &TrapRecord) -> TrapCode {
         libc::SIGILL => TrapCode::UnreachableCodeReached,
         _ => TrapCode::MemoryOutOfBounds,
     })
-}
-
-/// Copies the PCs of the frame-pointer chain, from a trap up to the activation's
-/// entry, into `buffer` (at most `MAX_BACKTRACE_FRAMES`). Runs in the signal
-/// handler: no allocation, no locks.
-///
-/// # Safety
-/// `fp` is the frame pointer at `pc` on this thread's stack, below `entry_sp`;
-/// `buffer` holds `MAX_BACKTRACE_FRAMES` words.
-unsafe fn capture_frames(pc: usize, fp: usize, entry_sp: usize, buffer: *mut usize) -> usize {
-    let (mut pc, mut fp) = (pc, fp);
-    let mut count = 0;
-    while count < MAX_BACKTRACE_FRAMES {
-        // SAFETY: `count` is within the buffer.
-        unsafe { buffer.add(count).write(pc) };
-        count += 1;
-        if fp == 0 || fp % std::mem::align_of::<usize>() != 0 || fp >= entry_sp {
-            break;
-        }
-        // SAFETY: `fp` lies between the faulting frame and the entry on this
-        // thread's stack (checked above), so both words are readable.
-        let (next_fp, return_address) =
-            unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
-        if next_fp <= fp {
-            break;
-        }
-        // A return address points after the call; the call itself is one byte back.
-        pc = return_address - 1;
-        fp = next_fp;
-    }
-    count
-}
-
-/// Maps captured PCs to Wasm functions; PCs outside Wasm functions (trampolines)
-/// are dropped.
-fn symbolize(pcs: &[usize]) -> Backtrace {
-    let frames = pcs
-        .iter()
-        .filter_map(|&pc| {
-            let (module, offset) = code_registry::lookup(pc)?;
-            let function = *module.function_at(offset)?;
-            Some(BacktraceFrame {
-                func_index: function.func_index,
-                func_offset: offset - function.start,
-                module,
-            })
-        })
-        .collect();
-    Backtrace { frames }
 }

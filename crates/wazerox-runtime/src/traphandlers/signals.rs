@@ -8,11 +8,12 @@ use std::sync::OnceLock;
 
 const SIGNALS: [libc::c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE];
 
-/// The handlers that were installed before ours, in `SIGNALS` order; recorded
-/// before ours are installed, so the handler always finds them.
+/// The handlers that were installed before ours, in `SIGNALS` order. Recorded
+/// before ours are installed; the handler reads them with a plain atomic load.
 static PREVIOUS: OnceLock<[libc::sigaction; 4]> = OnceLock::new();
 
-/// Installs the trap handlers (once per process).
+/// Installs the trap handlers for SIGSEGV, SIGBUS, SIGILL and SIGFPE, remembering
+/// the previous ones for faults that are not ours. Idempotent and process-wide.
 pub fn init_traps() {
     PREVIOUS.get_or_init(|| {
         // SAFETY: querying sigactions writes into our zeroed structs, and installing
@@ -24,16 +25,34 @@ pub fn init_traps() {
             }
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = handler as *const () as usize;
+            // SA_ONSTACK: a Wasm stack overflow must not need more stack to report.
+            // SA_NODEFER: we leave the handler by returning into the unwind routine,
+            // never by a jump, so the mask would be restored anyway; not deferring
+            // lets a fault inside the handler itself reach the next handler instead
+            // of killing the process with a blocked synchronous signal.
             action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
             libc::sigemptyset(&mut action.sa_mask);
             for signal in SIGNALS {
                 if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
-                    panic!("cannot install the handler for signal {signal}");
+                    panic!(
+                        "cannot install the trap handler for signal {signal}: {}",
+                        std::io::Error::last_os_error()
+                    );
                 }
             }
             previous
         }
     });
+}
+
+/// Whether the kernel raised the signal for a fault of the interrupted instruction
+/// (as opposed to `kill`, `raise`, `sigqueue`, which carry `si_code <= 0`).
+///
+/// # Safety
+/// `info` is the siginfo passed to an `SA_SIGINFO` handler.
+unsafe fn is_fault(info: *const libc::siginfo_t) -> bool {
+    // SAFETY: per the contract.
+    unsafe { (*info).si_code > 0 }
 }
 
 unsafe extern "C" fn handler(
@@ -44,7 +63,10 @@ unsafe extern "C" fn handler(
     let activation = current_activation();
     // SAFETY: the kernel passes a valid ucontext to SA_SIGINFO handlers.
     let (pc, fp) = unsafe { arch::context_pc_fp(context) };
-    if activation.is_null() || !code_registry::is_jit_code(pc) {
+    // Ours: a fault (not a sent signal) of JIT code running in an activation.
+    // SAFETY: the kernel passes a valid siginfo to SA_SIGINFO handlers.
+    let ours = !activation.is_null() && unsafe { is_fault(info) } && code_registry::is_jit_code(pc);
+    if !ours {
         // SAFETY: forwarding the same arguments the kernel gave us.
         unsafe { forward(signal, info, context) };
         return;
@@ -54,16 +76,16 @@ unsafe extern "C" fn handler(
         libc::SIGSEGV | libc::SIGBUS => Some(unsafe { (*info).si_addr() } as usize),
         _ => None,
     };
-    // SAFETY: the activation is this thread's innermost one, alive on a frame below
-    // the faulting JIT code, and we resume into its jump buffer, never into the
-    // faulting code.
+    // SAFETY: the activation is this thread's innermost one, alive on a frame above
+    // the faulting JIT code (which it called), and we resume into its jump buffer,
+    // never into the faulting code.
     unsafe {
         let buf = (*activation).record_trap(pc, fp, fault_address, signal);
         arch::resume_in_unwind(context, buf);
     }
 }
 
-/// Hands a fault that is not ours to whoever handled the signal before us.
+/// Hands a signal that is not ours to whoever handled it before us.
 ///
 /// # Safety
 /// Called from our signal handler with its arguments.
@@ -71,32 +93,63 @@ unsafe fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut
     let Some(i) = SIGNALS.iter().position(|s| *s == signal) else {
         return;
     };
+    // Not yet recorded only while another thread is inside `init_traps`; returning
+    // re-runs a faulting instruction, which faults again once it has finished.
     let Some(previous) = PREVIOUS.get().map(|p| &p[i]) else {
         return;
     };
     let target = previous.sa_sigaction;
-    if target == libc::SIG_DFL || target == libc::SIG_IGN {
-        // Put the default action back and return: the faulting instruction runs
-        // again and the fault now takes its default course (usually termination).
-        // SAFETY: restoring a previously valid sigaction.
-        unsafe { libc::sigaction(signal, previous, std::ptr::null_mut()) };
-    } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
-        // SAFETY: the previous handler was installed with this signature.
-        unsafe {
-            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                std::mem::transmute(target);
-            f(signal, info, context);
+    // SAFETY: the kernel's siginfo.
+    let fault = unsafe { is_fault(info) };
+    if target == libc::SIG_IGN {
+        if fault {
+            // An ignored synchronous fault cannot be ignored: with the default
+            // action back, the re-executed instruction ends the process as the
+            // kernel would have without us.
+            // SAFETY: installing the default action has no preconditions.
+            unsafe { libc::signal(signal, libc::SIG_DFL) };
         }
-    } else {
-        // SAFETY: the previous handler was installed with the one-argument signature.
+        // A sent signal is ignored, as before us; our handler stays for traps.
+    } else if target == libc::SIG_DFL {
+        // SAFETY: installing the default action has no preconditions; `raise` is
+        // async-signal-safe, and with SA_NODEFER the signal is not blocked here.
         unsafe {
-            let f: extern "C" fn(libc::c_int) = std::mem::transmute(target);
-            f(signal);
+            libc::signal(signal, libc::SIG_DFL);
+            if !fault {
+                // Nothing re-executes for a sent signal: deliver it again, now to
+                // the default action.
+                libc::raise(signal);
+            }
+        }
+        // A fault re-executes its instruction on return and takes the default
+        // action (termination with a core dump), as it would have without us.
+    } else {
+        if previous.sa_flags & libc::SA_RESETHAND != 0 {
+            // SAFETY: the previous handler asked to run once; honour that.
+            unsafe { libc::signal(signal, libc::SIG_DFL) };
+        }
+        if previous.sa_flags & libc::SA_SIGINFO != 0 {
+            // SAFETY: the previous handler was installed with this signature.
+            unsafe {
+                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                    std::mem::transmute(target);
+                f(signal, info, context);
+            }
+        } else {
+            // SAFETY: the previous handler was installed with the one-argument
+            // signature.
+            unsafe {
+                let f: extern "C" fn(libc::c_int) = std::mem::transmute(target);
+                f(signal);
+            }
         }
     }
 }
 
-/// Size our handler's alternate stack needs (it takes a lock and searches a map).
+/// Usable size of our alternate signal stack. The handler needs little (a
+/// thread-local read, a read lock, a map search, a frame walk), but the kernel's
+/// signal frame holds the full vector register state (several KiB with AVX-512 or
+/// SVE), so 64 KiB leaves a wide margin.
 const ALTERNATE_STACK_SIZE: usize = 64 * 1024;
 
 /// An alternate signal stack owned by this thread, removed when the thread ends.
@@ -106,9 +159,9 @@ pub(crate) struct AlternateStack {
 
 impl AlternateStack {
     /// Installs a stack for signal handlers unless the thread already has one that
-    /// is large enough (Rust's runtime installs a small one on some threads).
+    /// is large enough (Rust's runtime installs a small one on its threads).
     pub(crate) fn install_if_needed() -> Option<AlternateStack> {
-        // SAFETY: querying the current alternate stack has no preconditions.
+        // SAFETY: querying the current alternate stack only writes `current`.
         unsafe {
             let mut current: libc::stack_t = std::mem::zeroed();
             if libc::sigaltstack(std::ptr::null(), &mut current) == 0
@@ -120,7 +173,8 @@ impl AlternateStack {
         }
         let page = page_size();
         let mut mmap = Mmap::reserve(ALTERNATE_STACK_SIZE + page).ok()?;
-        // The lowest page stays inaccessible as a guard.
+        // The lowest page stays inaccessible: an overflowing handler faults
+        // instead of silently writing below the stack.
         mmap.make_accessible(page, ALTERNATE_STACK_SIZE).ok()?;
         let stack = libc::stack_t {
             // SAFETY: `page` is within the mapping.
@@ -138,23 +192,33 @@ impl AlternateStack {
 
 impl Drop for AlternateStack {
     fn drop(&mut self) {
-        let disable = libc::stack_t {
-            ss_sp: std::ptr::null_mut(),
-            ss_flags: libc::SS_DISABLE,
-            ss_size: 0,
-        };
-        // SAFETY: switching the alternate stack off before its memory is unmapped
-        // (when `self.mmap` drops right after).
-        unsafe { libc::sigaltstack(&disable, std::ptr::null_mut()) };
-        let _ = &self.mmap;
+        // SAFETY: querying and disabling the alternate stack of this thread; our
+        // memory is unmapped (when `self.mmap` drops) only after it is no longer
+        // installed. Another owner's stack, installed after ours, is left alone.
+        unsafe {
+            let mut current: libc::stack_t = std::mem::zeroed();
+            let ours = self.mmap.as_ptr().add(page_size());
+            if libc::sigaltstack(std::ptr::null(), &mut current) == 0
+                && current.ss_sp.cast::<u8>().cast_const() == ours
+                && current.ss_flags & libc::SS_DISABLE == 0
+            {
+                let disable = libc::stack_t {
+                    ss_sp: std::ptr::null_mut(),
+                    ss_flags: libc::SS_DISABLE,
+                    ss_size: 0,
+                };
+                libc::sigaltstack(&disable, std::ptr::null_mut());
+            }
+        }
     }
 }
 
-/// Margin kept free above the thread's stack bottom for host code called from Wasm
-/// and for signal handling, beyond the Wasm stack limit.
+/// Margin kept free above the thread's stack bottom, below the Wasm stack limit,
+/// for host functions called from Wasm and for signal handling on threads without
+/// an alternate stack.
 const STACK_MARGIN: usize = 128 * 1024;
 
-/// The lowest address Wasm code of this thread may use.
+/// The lowest address Wasm code of this thread may use (0 if unknown).
 pub(crate) fn thread_stack_floor() -> usize {
     // SAFETY: pthread_getattr_np fills `attr` for the calling thread; we destroy it.
     unsafe {
@@ -167,7 +231,7 @@ pub(crate) fn thread_stack_floor() -> usize {
         let ok = libc::pthread_attr_getstack(&attr, &mut address, &mut size) == 0;
         libc::pthread_attr_destroy(&mut attr);
         if ok {
-            address as usize + STACK_MARGIN
+            (address as usize).saturating_add(STACK_MARGIN)
         } else {
             0
         }

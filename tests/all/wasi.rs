@@ -1,4 +1,7 @@
-//! WASI: the shared corpus of real programs, and the sandbox.
+//! WASI: the shared corpus of real programs, the sandbox, rights and guest pointers;
+//! our own C programs in `programs`.
+
+mod programs;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -158,6 +161,8 @@ const PROBE: &str = r#"(module
       (func $path_symlink (param i32 i32 i32 i32 i32) (result i32)))
     (import "wasi_snapshot_preview1" "path_rename"
       (func $path_rename (param i32 i32 i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "path_link"
+      (func $path_link (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
     (memory (export "memory") 1)
     (func (export "open") (param $len i32) (param $follow i32) (param $oflags i32) (result i32)
       (call $path_open (i32.const 3) (local.get $follow) (i32.const 1024) (local.get $len)
@@ -165,7 +170,9 @@ const PROBE: &str = r#"(module
     (func (export "symlink") (param $target_len i32) (param $len i32) (result i32)
       (call $path_symlink (i32.const 2048) (local.get $target_len) (i32.const 3) (i32.const 1024) (local.get $len)))
     (func (export "rename") (param $from_len i32) (param $len i32) (result i32)
-      (call $path_rename (i32.const 3) (i32.const 2048) (local.get $from_len) (i32.const 3) (i32.const 1024) (local.get $len))))"#;
+      (call $path_rename (i32.const 3) (i32.const 2048) (local.get $from_len) (i32.const 3) (i32.const 1024) (local.get $len)))
+    (func (export "link") (param $from_len i32) (param $len i32) (result i32)
+      (call $path_link (i32.const 3) (i32.const 0) (i32.const 2048) (local.get $from_len) (i32.const 3) (i32.const 1024) (local.get $len))))"#;
 
 struct Probe {
     store: Store<Arc<WasiCtx>>,
@@ -306,6 +313,157 @@ fn guests_cannot_plant_escaping_symlinks_or_rename_out() {
         .unwrap();
     assert_ne!(rename.call(&mut p.store, (6, 13)).unwrap(), 0);
     assert!(!p.root.join("stolen.txt").exists());
+}
+
+#[test]
+fn sandbox_holds_while_the_host_swaps_directories_for_escaping_symlinks() {
+    // A host thread keeps replacing `inside/sub` (a real directory) with a symlink
+    // that climbs out to a directory holding `secret.txt`, and back, while the guest
+    // opens `sub/secret.txt` over and over: it must never get it.
+    let mut p = Probe::new("race");
+    std::fs::create_dir_all(p.root.join("outside")).unwrap();
+    std::fs::write(p.root.join("outside/secret.txt"), "secret").unwrap();
+    let inside = p.root.join("inside");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let stop = stop.clone();
+        let inside = inside.clone();
+        std::thread::spawn(move || {
+            let sub = inside.join("sub");
+            let (dir, link) = (inside.join("sub-dir"), inside.join("sub-link"));
+            std::os::unix::fs::symlink("../outside", &link).unwrap();
+            let mut swaps = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::fs::rename(&sub, &dir).unwrap();
+                std::fs::rename(&link, &sub).unwrap();
+                std::fs::rename(&sub, &link).unwrap();
+                std::fs::rename(&dir, &sub).unwrap();
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let mut opened_inside = 0;
+    for i in 0..3000 {
+        let path = if i % 2 == 0 {
+            "sub/secret.txt"
+        } else {
+            "sub/../sub/secret.txt"
+        };
+        assert_ne!(p.open(path, false), 0, "{path} escaped");
+        if p.open("sub/../ok.txt", false) == 0 {
+            opened_inside += 1;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert!(swaps > 0 && opened_inside > 0, "the race really ran");
+    assert_eq!(
+        std::fs::read_to_string(p.root.join("outside/secret.txt")).unwrap(),
+        "secret"
+    );
+}
+
+#[test]
+fn guests_cannot_link_or_rename_files_out() {
+    let mut p = Probe::new("link-out");
+    let link = p
+        .instance
+        .get_typed_func::<(i32, i32), i32>(&mut p.store, "link")
+        .unwrap();
+    for (from, to) in [("ok.txt", "../linked.txt"), ("../secret.txt", "stolen.txt")] {
+        p.write(2048, from);
+        p.write(1024, to);
+        let errno = link
+            .call(&mut p.store, (from.len() as i32, to.len() as i32))
+            .unwrap();
+        assert_eq!(errno, 76, "link {from} -> {to}: NOTCAPABLE");
+    }
+    assert!(!p.root.join("linked.txt").exists());
+    assert!(!p.root.join("inside/stolen.txt").exists());
+}
+
+/// Calls that check rights and guest pointers.
+const RIGHTS: &str = r#"(module
+    (import "wasi_snapshot_preview1" "fd_write"
+      (func $fd_write (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "fd_fdstat_set_rights"
+      (func $set_rights (param i32 i64 i64) (result i32)))
+    (import "wasi_snapshot_preview1" "args_sizes_get"
+      (func $args_sizes_get (param i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 100) "hi")
+    ;; iovec at 0: "hi" at 100
+    (data (i32.const 0) "\64\00\00\00\02\00\00\00")
+    (func (export "write") (param $fd i32) (param $iovs i32) (param $out i32) (result i32)
+      (call $fd_write (local.get $fd) (local.get $iovs) (i32.const 1) (local.get $out)))
+    (func (export "set_rights") (param $fd i32) (param $base i64) (result i32)
+      (call $set_rights (local.get $fd) (local.get $base) (i64.const 0)))
+    (func (export "args_sizes") (param $at i32) (result i32)
+      (call $args_sizes_get (local.get $at) (i32.const 8))))"#;
+
+#[test]
+fn rights_only_shrink_and_gate_calls_and_pointers_are_checked() {
+    let engine = Engine::default();
+    let stdout = MemoryPipe::new();
+    let ctx = WasiCtxBuilder::new().stdout_pipe(&stdout).build();
+    let mut store = Store::new(&engine, ctx);
+    let mut linker: Linker<Arc<WasiCtx>> = Linker::new(&engine);
+    wazerox_wasi::add_to_linker(&mut linker, |c| c).unwrap();
+    let module = Module::new(&engine, RIGHTS).unwrap();
+    let instance = linker.instantiate(&mut store, &module).unwrap();
+    let write = instance
+        .get_typed_func::<(i32, i32, i32), i32>(&mut store, "write")
+        .unwrap();
+    let set_rights = instance
+        .get_typed_func::<(i32, i64), i32>(&mut store, "set_rights")
+        .unwrap();
+    let args_sizes = instance
+        .get_typed_func::<i32, i32>(&mut store, "args_sizes")
+        .unwrap();
+    const BADF: i32 = 8;
+    const FAULT: i32 = 21;
+    const NOTCAPABLE: i32 = 76;
+    assert_eq!(write.call(&mut store, (1, 0, 16)).unwrap(), 0);
+    assert_eq!(stdout.contents(), b"hi");
+    assert_eq!(write.call(&mut store, (9, 0, 16)).unwrap(), BADF);
+    // Out of bounds: the iovec array, the buffer it points to, the result pointer.
+    assert_eq!(write.call(&mut store, (1, 65535, 16)).unwrap(), FAULT);
+    assert_eq!(write.call(&mut store, (1, 0, 65533)).unwrap(), FAULT);
+    assert_eq!(write.call(&mut store, (1, -8, 16)).unwrap(), FAULT);
+    assert_eq!(args_sizes.call(&mut store, 65534).unwrap(), FAULT);
+    assert_eq!(stdout.contents(), b"hi", "nothing written on a fault");
+    // Dropping FD_WRITE makes writes NOTCAPABLE; it cannot come back.
+    use wazerox_wasi::rights::{FD_WRITE, STDOUT};
+    let without_write = (STDOUT & !FD_WRITE) as i64;
+    assert_eq!(set_rights.call(&mut store, (1, without_write)).unwrap(), 0);
+    assert_eq!(write.call(&mut store, (1, 0, 16)).unwrap(), NOTCAPABLE);
+    assert_eq!(
+        set_rights.call(&mut store, (1, STDOUT as i64)).unwrap(),
+        NOTCAPABLE
+    );
+    assert_eq!(stdout.contents(), b"hi");
+}
+
+#[test]
+fn wasi_calls_from_a_module_without_memory_trap_cleanly() {
+    let engine = Engine::default();
+    let mut store = Store::new(&engine, WasiCtxBuilder::new().build());
+    let mut linker: Linker<Arc<WasiCtx>> = Linker::new(&engine);
+    wazerox_wasi::add_to_linker(&mut linker, |c| c).unwrap();
+    let module = Module::new(
+        &engine,
+        r#"(module
+          (import "wasi_snapshot_preview1" "fd_close" (func $close (param i32) (result i32)))
+          (func (export "run") (result i32) (call $close (i32.const 1))))"#,
+    )
+    .unwrap();
+    let instance = linker.instantiate(&mut store, &module).unwrap();
+    let run = instance
+        .get_typed_func::<(), i32>(&mut store, "run")
+        .unwrap();
+    let error = run.call(&mut store, ()).unwrap_err();
+    assert!(error.to_string().contains("memory"), "{error}");
 }
 
 const WASIX: &str = r#"(module

@@ -349,6 +349,7 @@ pub(crate) fn pread(
     offset: i64,
     out: i32,
 ) -> Ret {
+    mem.slice(out, 4)?;
     let entry = ctx.fd(fd)?;
     let file = regular_file(&entry)?;
     entry.require(rights::FD_READ | rights::FD_SEEK)?;
@@ -374,6 +375,7 @@ pub(crate) fn pwrite(
     offset: i64,
     out: i32,
 ) -> Ret {
+    mem.slice(out, 4)?;
     let entry = ctx.fd(fd)?;
     let file = regular_file(&entry)?;
     entry.require(rights::FD_WRITE | rights::FD_SEEK)?;
@@ -398,6 +400,7 @@ pub(crate) fn read(
     count: i32,
     out: i32,
 ) -> Ret {
+    mem.slice(out, 4)?;
     let entry = ctx.fd(fd)?;
     entry.require(rights::FD_READ)?;
     let iovs = mem.iovecs(iovs, count)?;
@@ -413,6 +416,7 @@ pub(crate) fn write(
     count: i32,
     out: i32,
 ) -> Ret {
+    mem.slice(out, 4)?;
     let entry = ctx.fd(fd)?;
     entry.require(rights::FD_WRITE)?;
     let iovs = mem.iovecs(iovs, count)?;
@@ -473,6 +477,7 @@ pub(crate) fn seek(
     whence: i32,
     out: i32,
 ) -> Ret {
+    mem.slice(out, 8)?;
     let entry = ctx.fd(fd)?;
     let file = match &entry.kind {
         FdKind::File(f) => f,
@@ -529,6 +534,7 @@ pub(crate) fn readdir(
     entry.require(rights::FD_READDIR)?;
     let capacity = len as u32;
     mem.slice(buf, capacity)?;
+    mem.slice(used, 4)?;
     let mut entries: Vec<(u64, u8, Vec<u8>)> = Vec::new();
     entries.push((dir.metadata()?.ino(), filetype::DIRECTORY, b".".to_vec()));
     let parent = sys::fstatat(dir, "..", false).map_or(0, |st| st.st_ino);

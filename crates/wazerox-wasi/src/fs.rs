@@ -70,6 +70,7 @@ pub(crate) fn open(
     fdflags: i32,
     out: i32,
 ) -> Ret {
+    mem.slice(out, 4)?;
     let oflags = u16::try_from(oflags).map_err(|_| errno::INVAL)?;
     let fdflags = u16::try_from(fdflags).map_err(|_| errno::INVAL)?;
     if oflags & !0xf != 0 || fdflags & !0x1f != 0 {
@@ -328,6 +329,7 @@ pub(crate) fn readlink(
     buf_len: i32,
     used: i32,
 ) -> Ret {
+    mem.slice(used, 4)?;
     let entry = directory(ctx, fd, rights::PATH_READLINK, false)?;
     let r = resolve(mem, &entry, ptr, len, false)?;
     let target = sys::readlinkat(&r.dir, &r.name)?;

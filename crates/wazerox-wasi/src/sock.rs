@@ -38,6 +38,7 @@ pub(crate) fn accept(
     flags: i32,
     out: i32,
 ) -> Ret {
+    mem.slice(out, 4)?;
     let entry = socket(ctx, fd, rights::SOCK_ACCEPT)?;
     let flags = u16::try_from(flags).map_err(|_| errno::INVAL)?;
     if flags & !fdflags::NONBLOCK != 0 {
@@ -74,6 +75,8 @@ pub(crate) fn recv(
     out_len: i32,
     out_flags: i32,
 ) -> Ret {
+    mem.slice(out_len, 4)?;
+    mem.slice(out_flags, 2)?;
     let entry = socket(ctx, fd, rights::FD_READ)?;
     if matches!(entry.kind, FdKind::Listener(_)) {
         return Err(errno::NOTCONN.into());
@@ -113,6 +116,7 @@ pub(crate) fn send(
     flags: i32,
     out_len: i32,
 ) -> Ret {
+    mem.slice(out_len, 4)?;
     let entry = socket(ctx, fd, rights::FD_WRITE)?;
     if matches!(entry.kind, FdKind::Listener(_)) {
         return Err(errno::NOTCONN.into());

@@ -1,7 +1,7 @@
 //! The WASI context of one program ([`WasiCtx`]) and its builder.
 //!
-//! The descriptor table is one mutex held only to look an entry up, insert or remove
-//! it; entries are `Arc`s whose mutable state (flags, rights) is atomic, so a thread
+//! The descriptor table is one reader-writer lock held only to look an entry up
+//! (shared), insert or remove it (exclusive); entries are `Arc`s whose mutable state (flags, rights) is atomic, so a thread
 //! blocked reading stdin never holds a lock another thread needs.
 
 use crate::errno::{self, Errno, Failure};
@@ -12,7 +12,7 @@ use std::io::{Cursor, PipeReader, PipeWriter, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Instant;
 
 /// An in-memory byte pipe, for capturing a guest's output.
@@ -188,7 +188,7 @@ impl Cancel {
 pub struct WasiCtx {
     pub(crate) args: Vec<String>,
     pub(crate) env: Vec<(String, String)>,
-    pub(crate) fds: Mutex<HashMap<u32, Arc<FdEntry>>>,
+    pub(crate) fds: RwLock<HashMap<u32, Arc<FdEntry>>>,
     pub(crate) cancel: Cancel,
     /// WASIX checkpoints of this program.
     pub snapshots: wasix::SnapshotTable,
@@ -216,7 +216,7 @@ impl WasiCtx {
 
     pub(crate) fn fd(&self, fd: i32) -> Result<Arc<FdEntry>, Errno> {
         self.fds
-            .lock()
+            .read()
             .unwrap()
             .get(&(fd as u32))
             .cloned()
@@ -225,7 +225,7 @@ impl WasiCtx {
 
     /// Adds a descriptor under the lowest free number (POSIX-like).
     pub(crate) fn insert(&self, entry: Arc<FdEntry>) -> Result<u32, Errno> {
-        let mut fds = self.fds.lock().unwrap();
+        let mut fds = self.fds.write().unwrap();
         let fd = (3..i32::MAX as u32)
             .find(|n| !fds.contains_key(n))
             .ok_or(errno::MFILE)?;
@@ -446,7 +446,7 @@ impl WasiCtxBuilder {
         Arc::new(WasiCtx {
             args: this.args,
             env: this.env,
-            fds: Mutex::new(fds),
+            fds: RwLock::new(fds),
             cancel: Cancel::new(),
             snapshots: wasix::SnapshotTable::default(),
             thread_spawner: OnceLock::new(),

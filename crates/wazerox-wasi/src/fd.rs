@@ -196,7 +196,7 @@ pub(crate) fn allocate(ctx: &WasiCtx, fd: i32, offset: i64, len: i64) -> Ret {
 }
 
 pub(crate) fn close(ctx: &WasiCtx, fd: i32) -> Ret {
-    let removed = ctx.fds.lock().unwrap().remove(&(fd as u32));
+    let removed = ctx.fds.write().unwrap().remove(&(fd as u32));
     // The host descriptor closes when the last call using it returns.
     removed.map(drop).ok_or(errno::BADF.into())
 }
@@ -458,7 +458,7 @@ pub(crate) fn prestat_dir_name(
 }
 
 pub(crate) fn renumber(ctx: &WasiCtx, from: i32, to: i32) -> Ret {
-    let mut fds = ctx.fds.lock().unwrap();
+    let mut fds = ctx.fds.write().unwrap();
     if !fds.contains_key(&(from as u32)) || !fds.contains_key(&(to as u32)) {
         return Err(errno::BADF.into());
     }

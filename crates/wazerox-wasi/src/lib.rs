@@ -12,6 +12,34 @@
 //! - `proc_exit` ends the run with an [`I32Exit`] error, so embedders can tell an exit
 //!   from a trap.
 //!
+//! ```
+//! use std::sync::Arc;
+//! use wazerox::{Engine, Linker, Module, Store};
+//! use wazerox_wasi::{I32Exit, MemoryPipe, WasiCtx, WasiCtxBuilder};
+//!
+//! let engine = Engine::default();
+//! let module = Module::new(&engine, r#"(module
+//!     (import "wasi_snapshot_preview1" "fd_write"
+//!       (func $fd_write (param i32 i32 i32 i32) (result i32)))
+//!     (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+//!     (memory (export "memory") 1)
+//!     (data (i32.const 8) "\10\00\00\00\03\00\00\00hi\n")   ;; iovec -> "hi\n"
+//!     (func (export "_start")
+//!       (drop (call $fd_write (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 0)))
+//!       (call $exit (i32.const 3))))"#)?;
+//! let stdout = MemoryPipe::new();
+//! let ctx = WasiCtxBuilder::new().arg("hello").stdout_pipe(&stdout).build();
+//! let mut store = Store::new(&engine, ctx);
+//! let mut linker: Linker<Arc<WasiCtx>> = Linker::new(&engine);
+//! wazerox_wasi::add_to_linker(&mut linker, |ctx| ctx)?;
+//! let instance = linker.instantiate(&mut store, &module)?;
+//! let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+//! let error = start.call(&mut store, ()).unwrap_err();
+//! assert_eq!(error.downcast_ref::<I32Exit>(), Some(&I32Exit(3)));
+//! assert_eq!(stdout.contents(), b"hi\n");
+//! # Ok::<(), wazerox::Error>(())
+//! ```
+//!
 //! Modules: `ctx` (context, builder, descriptor table), `preview1` (the linker
 //! table; args, env, clocks, random, proc), `fd` (`fd_*`), `fs` (`path_*`), `path`
 //! (sandboxed resolution), `io` (stream reads and writes), `poll` (`poll_oneoff`),

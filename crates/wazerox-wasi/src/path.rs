@@ -118,3 +118,78 @@ pub fn resolve(root: &File, path: &str, follow_final: bool) -> Result<Resolved, 
         must_be_dir: true,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+    use std::path::PathBuf;
+
+    /// `root/inside/{sub/, file, links…}` next to `root/secret`; returns the root and
+    /// the opened `inside`.
+    fn tree(name: &str) -> (PathBuf, File) {
+        let root = std::env::temp_dir().join(format!("wazerox-path-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("inside/sub")).unwrap();
+        std::fs::write(root.join("inside/file"), "f").unwrap();
+        std::fs::write(root.join("secret"), "s").unwrap();
+        let inside = root.join("inside");
+        symlink("sub", inside.join("to-sub")).unwrap();
+        symlink("../secret", inside.join("up")).unwrap();
+        symlink("/etc", inside.join("abs")).unwrap();
+        symlink("self", inside.join("self")).unwrap();
+        let dir = File::open(&inside).unwrap();
+        (root, dir)
+    }
+
+    fn resolved(dir: &File, path: &str, follow: bool) -> Result<(String, bool), Errno> {
+        resolve(dir, path, follow).map(|r| (r.name, r.must_be_dir))
+    }
+
+    #[test]
+    fn names_and_trailing_slashes() {
+        let (root, dir) = tree("names");
+        assert_eq!(resolved(&dir, "file", false), Ok(("file".into(), false)));
+        assert_eq!(resolved(&dir, "sub/", false), Ok(("sub".into(), true)));
+        assert_eq!(resolved(&dir, "sub/.", false), Ok(("sub".into(), true)));
+        assert_eq!(resolved(&dir, ".", false), Ok((".".into(), true)));
+        assert_eq!(resolved(&dir, "sub/..", false), Ok((".".into(), true)));
+        assert_eq!(resolved(&dir, "./sub//x", false), Ok(("x".into(), false)));
+        assert_eq!(resolved(&dir, "", false), Err(errno::NOENT));
+        assert_eq!(resolved(&dir, "file/x", false), Err(errno::NOTDIR));
+        assert_eq!(resolved(&dir, "missing/x", false), Err(errno::NOENT));
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn symlinks_are_followed_inside_only() {
+        let (root, dir) = tree("links");
+        // A final link stays unless followed; a trailing slash follows it.
+        assert_eq!(
+            resolved(&dir, "to-sub", false),
+            Ok(("to-sub".into(), false))
+        );
+        assert_eq!(resolved(&dir, "to-sub", true), Ok(("sub".into(), false)));
+        assert_eq!(resolved(&dir, "to-sub/", false), Ok(("sub".into(), true)));
+        assert_eq!(resolved(&dir, "to-sub/x", false), Ok(("x".into(), false)));
+        assert_eq!(resolved(&dir, "up", false), Ok(("up".into(), false)));
+        for escape in [
+            "up",
+            "abs",
+            "abs/passwd",
+            "up/x",
+            "..",
+            "../inside/file",
+            "/etc",
+        ] {
+            assert_eq!(
+                resolved(&dir, escape, true),
+                Err(errno::NOTCAPABLE),
+                "{escape}"
+            );
+        }
+        assert_eq!(resolved(&dir, "self", true), Err(errno::LOOP));
+        assert_eq!(resolved(&dir, "self/x", false), Err(errno::LOOP));
+        let _ = std::fs::remove_dir_all(root);
+    }
+}

@@ -70,10 +70,13 @@ fn filetype_of(entry: &FdEntry) -> Result<u8, Errno> {
         FdKind::Stdin(Input::Bytes(_)) | FdKind::Stdout(Output::Pipe(_)) => filetype::UNKNOWN,
         FdKind::Stdin(Input::Inherit) | FdKind::Stdout(Output::Inherit(_)) => {
             let host = stdio_host_file(&entry.kind).expect("inherited stdio");
-            if host.is_terminal() {
-                filetype::CHARACTER_DEVICE
-            } else {
-                filetype_of_mode(host.metadata()?.mode())
+            // wasi-libc's `isatty` is "character device without seek rights": only a
+            // terminal may look like one, or output to /dev/null would be
+            // line-buffered.
+            match filetype_of_mode(host.metadata()?.mode()) {
+                _ if host.is_terminal() => filetype::CHARACTER_DEVICE,
+                filetype::CHARACTER_DEVICE => filetype::UNKNOWN,
+                other => other,
             }
         }
         FdKind::Dir { .. } => filetype::DIRECTORY,

@@ -19,7 +19,7 @@ use cranelift_codegen::ir::{self, Endianness, InstBuilder, MemFlagsData};
 use wasmparser::{MemArg, Operator};
 
 /// Flags of a Wasm heap access: little-endian, may fault (reported as out of bounds).
-fn heap_flags() -> MemFlagsData {
+pub(crate) fn heap_flags() -> MemFlagsData {
     MemFlagsData::new()
         .with_endianness(Endianness::Little)
         .with_trap_code(Some(TrapCode::MemoryOutOfBounds.to_cranelift()))
@@ -35,7 +35,7 @@ enum Extend {
 impl FuncTranslation<'_, '_> {
     /// Pops the index operand and returns the native address of the access and a
     /// static offset to fold into the load/store.
-    fn heap_address(
+    pub(crate) fn heap_address(
         &mut self,
         memarg: &MemArg,
         access_size: u32,

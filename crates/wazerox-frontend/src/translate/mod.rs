@@ -14,6 +14,7 @@ mod interrupt;
 mod memory;
 mod numeric;
 mod reference;
+mod simd;
 mod stack;
 
 use crate::module_info::ModuleInfo;
@@ -213,6 +214,9 @@ impl FuncTranslation<'_, '_> {
             return Ok(());
         }
         if self.translate_atomic(op)? {
+            return Ok(());
+        }
+        if self.translate_simd(op)? {
             return Ok(());
         }
         Err(WasmError::unsupported(format!("operator {op:?}")))

@@ -28,10 +28,10 @@ impl Default for Config {
 }
 
 impl Config {
-    /// WebAssembly 2.0 without SIMD (which is not implemented yet) plus threads
-    /// (shared memories, atomics), optimizing for speed.
+    /// WebAssembly 2.0 (SIMD included) plus threads (shared memories, atomics),
+    /// optimizing for speed.
     pub fn new() -> Self {
-        let features = (WasmFeatures::WASM2 - WasmFeatures::SIMD) | WasmFeatures::THREADS;
+        let features = WasmFeatures::WASM2 | WasmFeatures::THREADS;
         Config {
             features,
             compiler: CompilerConfig::default(),
@@ -47,8 +47,8 @@ impl Config {
         self
     }
 
-    /// Fixed-width SIMD (`v128`). Not implemented yet: modules using it are rejected
-    /// with an "unsupported feature" error either way.
+    /// Fixed-width SIMD (`v128`), compiled to the host's vector instructions. On by
+    /// default; when disabled, modules using it fail validation.
     pub fn wasm_simd(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::SIMD, enable)
     }

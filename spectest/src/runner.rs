@@ -45,6 +45,10 @@ pub fn config_for(name: &str) -> Config {
     if name.contains("proposals/threads/") {
         config.wasm_reference_types(false);
     }
+    // Taken from wasmtime's multi-memory tests: SIMD accesses to a second memory.
+    if name.ends_with("/simd_memory-multi.wast") {
+        config.wasm_multi_memory(true);
+    }
     config
 }
 

@@ -5,16 +5,6 @@
 use wazerox::Config;
 use wazerox_spectest::{WastReport, config_for, run_wast_with, suite_files};
 
-/// The features a file of the suite assumes: `simd_memory-multi.wast` (taken from
-/// wasmtime's multi-memory tests) also needs multiple memories.
-fn simd_file_config(name: &str) -> Config {
-    let mut config = config_for(name);
-    if name.ends_with("/simd_memory-multi.wast") {
-        config.wasm_multi_memory(true);
-    }
-    config
-}
-
 /// Runs the files of `proposals/simd` whose name contains one of `only` (all if
 /// empty) with `adjust` applied to their configuration, and returns the total.
 fn run_simd_suite(only: &'static [&'static str], adjust: fn(&mut Config)) -> WastReport {
@@ -28,7 +18,7 @@ fn run_simd_suite(only: &'static [&'static str], adjust: fn(&mut Config)) -> Was
                 if !only.is_empty() && !only.iter().any(|o| name.contains(o)) {
                     continue;
                 }
-                let mut config = simd_file_config(name);
+                let mut config = config_for(name);
                 adjust(&mut config);
                 let report = run_wast_with(name, contents, &config);
                 if report.failed > 0 {
@@ -193,4 +183,33 @@ fn v128_values_cross_every_edge() {
     let report = run_wast_with("v128_edges.wast", V128_EDGES, &Config::new());
     assert_eq!(report.failures, Vec::<String>::new());
     assert_eq!(report.passed, 16);
+}
+
+/// The suite keeps `simd_*` files outside `proposals/simd` too; they must pass as well.
+#[test]
+fn simd_files_of_other_suites_pass() {
+    let mut total = WastReport::default();
+    let mut files_run = 0;
+    for suite in ["proposals/memory64", "proposals/annotations"] {
+        let files = suite_files(suite).expect("the suite exists");
+        for (name, contents) in files.iter().filter(|(name, _)| name.contains("/simd_")) {
+            let report = run_wast_with(name, contents, &config_for(name));
+            assert_eq!(report.failures, Vec::<String>::new(), "{name}");
+            total.merge(&report);
+            files_run += 1;
+        }
+    }
+    assert_eq!(files_run, 2, "simd_address.wast and simd_lane.wast");
+    assert!(total.passed >= 500, "{} passed", total.passed);
+}
+
+/// Without SSSE3/SSE4.1 Cranelift falls back to other sequences and to runtime
+/// libcalls (`pshufb`, rounding); the whole suite must still pass on the baseline CPU.
+#[test]
+fn simd_proposal_passes_on_the_baseline_cpu() {
+    let total = run_simd_suite(&[], |config| {
+        config.cranelift_baseline_cpu(true);
+    });
+    assert_eq!(total.failed, 0, "every simd assertion passes");
+    assert!(total.passed >= 25_000, "{} passed", total.passed);
 }

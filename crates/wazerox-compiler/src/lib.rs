@@ -34,6 +34,10 @@ pub struct CompilerConfig {
     pub verify: bool,
     /// Threads used to compile function bodies; 0 = one per available core.
     pub threads: usize,
+    /// Generate code for the architecture's baseline (x86_64: SSE2 only) instead of
+    /// the host's CPU features: for artifacts meant for older machines, and to test
+    /// the fallbacks (libcalls) Cranelift uses where an instruction is missing.
+    pub baseline_cpu: bool,
 }
 
 impl Default for CompilerConfig {
@@ -42,6 +46,7 @@ impl Default for CompilerConfig {
             opt_level: "speed".to_string(),
             verify: cfg!(debug_assertions),
             threads: 0,
+            baseline_cpu: false,
         }
     }
 }
@@ -95,7 +100,11 @@ impl Compiler {
         // Multi-value functions may return more values than there are return
         // registers; Cranelift then returns the rest through a hidden pointer.
         set(&mut flags, "enable_multi_ret_implicit_sret", "true")?;
-        let isa_builder = cranelift_native::builder().map_err(|e| format!("host ISA: {e}"))?;
+        let isa_builder = if config.baseline_cpu {
+            isa::lookup(target_lexicon::Triple::host()).map_err(|e| format!("host ISA: {e}"))?
+        } else {
+            cranelift_native::builder().map_err(|e| format!("host ISA: {e}"))?
+        };
         let isa = isa_builder
             .finish(settings::Flags::new(flags))
             .map_err(|e| format!("host ISA: {e}"))?;

@@ -130,6 +130,14 @@ impl Config {
         self.compiler.threads = threads;
         self
     }
+
+    /// Generate code for the architecture's baseline CPU (x86_64: SSE2; no SSSE3,
+    /// SSE4.1 or AVX) rather than for the features this machine has. Slower code that
+    /// runs anywhere; artifacts record the choice.
+    pub fn cranelift_baseline_cpu(&mut self, enable: bool) -> &mut Self {
+        self.compiler.baseline_cpu = enable;
+        self
+    }
 }
 
 /// Trampolines for one function type, shared by every store of the engine.

@@ -4,6 +4,7 @@ mod api;
 mod artifact;
 mod checkpoint;
 mod interrupt;
+mod simd;
 mod threads;
 mod traps;
 mod wasi;

@@ -121,7 +121,11 @@ fn parse_value(text: &str, ty: ValType) -> Result<Val, String> {
         }),
         ValType::F32 => Val::F32(text.parse::<f32>().map_err(|_| bad())?.to_bits()),
         ValType::F64 => Val::F64(text.parse::<f64>().map_err(|_| bad())?.to_bits()),
-        ValType::V128 => Val::V128(text.parse::<u128>().map_err(|_| bad())?),
+        // Printed as a 128-bit hex number (lane 0 lowest); accepted that way too.
+        ValType::V128 => Val::V128(match text.strip_prefix("0x") {
+            Some(hex) => u128::from_str_radix(&hex.replace('_', ""), 16).map_err(|_| bad())?,
+            None => text.parse::<u128>().map_err(|_| bad())?,
+        }),
         other => return Err(format!("cannot pass a {other} on the command line")),
     })
 }

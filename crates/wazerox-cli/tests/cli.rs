@@ -113,3 +113,30 @@ fn exit_codes_and_wasi_flags_reach_the_program() {
     assert_eq!(out.stdout, expected);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn invoke_passes_and_prints_v128_as_hex() {
+    let dir = std::env::temp_dir().join(format!("wazerox-cli-v128-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wat = dir.join("v128.wat");
+    std::fs::write(
+        &wat,
+        r#"(module (func (export "add") (param v128 v128) (result v128)
+             (i32x4.add (local.get 0) (local.get 1))))"#,
+    )
+    .unwrap();
+    let out = wazerox(&[
+        "run",
+        "--invoke",
+        "add",
+        wat.to_str().unwrap(),
+        "0x00000004_00000003_00000002_ffffffff",
+        "1",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0x00000004000000030000000200000000"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -39,6 +39,14 @@ impl Val {
             None
         }
     }
+    /// A `v128` as a little-endian `u128`: lane 0 is the lowest bits.
+    pub fn v128(&self) -> Option<u128> {
+        if let Val::V128(v) = self {
+            Some(*v)
+        } else {
+            None
+        }
+    }
     pub fn i64(&self) -> Option<i64> {
         if let Val::I64(v) = self {
             Some(*v)

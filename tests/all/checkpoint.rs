@@ -455,3 +455,78 @@ fn trap_after_a_restore_has_a_correct_backtrace() {
         TrapCode::UnreachableCodeReached
     );
 }
+
+/// Values the Wasm side keeps across the snapshotted host call — in callee-saved
+/// registers or spilled, integer and float, in the calling function and in its
+/// callers — must be exactly what they were when the call first returned.
+#[test]
+fn values_live_across_the_host_call_survive_a_restore() {
+    let wat = format!(
+        r#"(module {IMPORTS}
+        (global $restored (mut i32) (i32.const 0))
+        (func $mix (param $x i64) (result i64)
+          (local $r i64)
+          (local $a0 i64) (local $a1 i64) (local $a2 i64) (local $a3 i64)
+          (local $a4 i64) (local $a5 i64) (local $a6 i64) (local $a7 i64)
+          (local $f0 f64) (local $f1 f64) (local $f2 f64) (local $f3 f64)
+          (local.set $a0 (i64.mul (local.get $x) (i64.const 3)))
+          (local.set $a1 (i64.xor (local.get $x) (i64.const 0x5555)))
+          (local.set $a2 (i64.rotl (local.get $x) (i64.const 13)))
+          (local.set $a3 (i64.add (local.get $x) (i64.const 1000003)))
+          (local.set $a4 (i64.mul (local.get $a0) (local.get $a1)))
+          (local.set $a5 (i64.sub (local.get $a2) (local.get $a3)))
+          (local.set $a6 (i64.shl (local.get $x) (i64.const 7)))
+          (local.set $a7 (i64.popcnt (local.get $a4)))
+          (local.set $f0 (f64.convert_i64_s (local.get $a0)))
+          (local.set $f1 (f64.div (f64.convert_i64_s (local.get $x)) (f64.const 7)))
+          (local.set $f2 (f64.sqrt (f64.convert_i64_u (local.get $a6))))
+          (local.set $f3 (f64.mul (local.get $f1) (f64.const 1.5)))
+          (local.set $r (i64.extend_i32_u (call $checkpoint)))
+          (i64.add
+            (i64.mul (local.get $r)
+              (i64.add (i64.add (i64.add (local.get $a0) (local.get $a1))
+                                (i64.add (local.get $a2) (local.get $a3)))
+                       (i64.add (i64.add (local.get $a4) (local.get $a5))
+                                (i64.add (local.get $a6) (local.get $a7)))))
+            (i64.trunc_f64_s
+              (f64.add (f64.add (local.get $f0) (local.get $f1))
+                       (f64.add (local.get $f2) (local.get $f3))))))
+        (func (export "run") (param $x i64) (result i64)
+          (local $kept i64) (local $result i64)
+          (local.set $kept (i64.mul (local.get $x) (i64.const 31)))
+          (local.set $result (call $mix (local.get $x)))
+          (if (i32.eqz (global.get $restored))
+            (then (global.set $restored (i32.const 1)) (call $restore (i32.const 5))))
+          (i64.add (local.get $result) (local.get $kept)))
+        (func (export "reference") (param $x i64) (result i64)
+          (global.set $restored (i32.const 1))
+          (call $restore_free (local.get $x)))
+        (func $restore_free (param $x i64) (result i64)
+          (i64.add (call $mix (local.get $x)) (i64.mul (local.get $x) (i64.const 31)))))"#
+    );
+    for x in [1i64, 123_456_789, -987_654_321_012] {
+        let (mut store, instance, _linker) = setup(&wat);
+        let run = instance
+            .get_typed_func::<i64, i64>(&mut store, "run")
+            .unwrap();
+        let restored = run.call(&mut store, x).unwrap();
+        assert_eq!(store.data().checkpoints, 1);
+
+        // The same computation where the checkpoint simply returns 5.
+        let engine = store.engine().clone();
+        let module = Module::new(&engine, &wat).unwrap();
+        let mut linker = Linker::new(&engine);
+        linker
+            .func_wrap("host", "checkpoint", |_: Caller<'_, ()>| 5i32)
+            .unwrap();
+        linker
+            .func_wrap("host", "restore", |_: Caller<'_, ()>, _: i32| {})
+            .unwrap();
+        let mut plain = Store::new(&engine, ());
+        let instance = linker.instantiate(&mut plain, &module).unwrap();
+        let reference = instance
+            .get_typed_func::<i64, i64>(&mut plain, "reference")
+            .unwrap();
+        assert_eq!(restored, reference.call(&mut plain, x).unwrap(), "x = {x}");
+    }
+}

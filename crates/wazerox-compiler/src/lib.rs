@@ -38,6 +38,10 @@ pub struct CompilerConfig {
     /// the host's CPU features: for artifacts meant for older machines, and to test
     /// the fallbacks (libcalls) Cranelift uses where an instruction is missing.
     pub baseline_cpu: bool,
+    /// Whether host calls must be restorable (stack checkpoints): Wasm→host
+    /// trampolines then keep every callee-saved register in their own frame and
+    /// tell the host where that frame is.
+    pub checkpoints: bool,
 }
 
 impl Default for CompilerConfig {
@@ -47,6 +51,7 @@ impl Default for CompilerConfig {
             verify: cfg!(debug_assertions),
             threads: 0,
             baseline_cpu: false,
+            checkpoints: true,
         }
     }
 }

@@ -14,7 +14,9 @@ use crate::Compiler;
 use cranelift_codegen::ir::{
     self, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, UserFuncName, types,
 };
+use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use target_lexicon::Architecture;
 use wazerox_frontend::signatures::{
     array_call_signature, host_callback_signature, ir_type, wasm_signature,
 };
@@ -94,8 +96,40 @@ pub(crate) fn array_to_wasm(compiler: &Compiler, ty: &FuncType) -> ir::Function 
     func
 }
 
-pub(crate) fn wasm_to_host(compiler: &Compiler, ty: &FuncType) -> ir::Function {
+/// How the trampoline calls the host (the address at offset 0 of the host context),
+/// and the exit frame it reports for checkpoints.
+///
+/// x86-64 with checkpoints: the callback is called directly, with a calling
+/// convention under which the call clobbers every register (Cranelift's `winch`
+/// convention: System V argument registers, nothing callee-saved). That makes the
+/// trampoline's prologue save all callee-saved registers — the Wasm caller's state —
+/// in its own frame, and keep nothing in registers across the call. A restore can then
+/// resume right after the call with the saved stack bytes, the trampoline's frame
+/// pointer and stack pointer alone: its epilogue reloads the callee-saved registers.
+/// The trampoline passes that stack pointer (the return address sits just below it)
+/// and frame pointer to the callback. The Rust callback preserves more registers than
+/// the convention asks, which is allowed.
+///
+/// Without checkpoints (and on AArch64, where the runtime's assembly shim at offset 0
+/// saves the registers and supplies the exit record itself) it is a plain call.
+fn host_call_exit_frame(
+    compiler: &Compiler,
+    builder: &mut FunctionBuilder,
+) -> (CallConv, ir::Value, ir::Value) {
     let call_conv = compiler.isa().default_call_conv();
+    let direct_exit_frame =
+        compiler.config.checkpoints && compiler.isa().triple().architecture == Architecture::X86_64;
+    if direct_exit_frame {
+        let sp = builder.ins().get_stack_pointer(types::I64);
+        let fp = builder.ins().get_frame_pointer(types::I64);
+        (CallConv::Winch, sp, fp)
+    } else {
+        let zero = builder.ins().iconst(types::I64, 0);
+        (call_conv, zero, zero)
+    }
+}
+
+pub(crate) fn wasm_to_host(compiler: &Compiler, ty: &FuncType) -> ir::Function {
     let mut func = ir::Function::with_name_signature(UserFuncName::default(), wasm_signature(ty));
     let mut context = FunctionBuilderContext::new();
     let mut builder = FunctionBuilder::new(&mut func, &mut context);
@@ -117,14 +151,17 @@ pub(crate) fn wasm_to_host(compiler: &Compiler, ty: &FuncType) -> ir::Function {
             .ins()
             .store(slot_flags(), *arg, values, (i as u32 * SLOT) as i32);
     }
-    let callback = builder
+    let entry = builder
         .ins()
         .load(types::I64, MemFlagsData::trusted(), host_ctx, 0);
     let len = builder.ins().iconst(types::I64, i64::from(slots));
-    let sig = builder.import_signature(host_callback_signature(call_conv));
-    let call = builder
-        .ins()
-        .call_indirect(sig, callback, &[host_ctx, caller_vmctx, values, len]);
+    let (callee_conv, exit_sp, exit_fp) = host_call_exit_frame(compiler, &mut builder);
+    let sig = builder.import_signature(host_callback_signature(callee_conv));
+    let call = builder.ins().call_indirect(
+        sig,
+        entry,
+        &[host_ctx, caller_vmctx, values, len, exit_sp, exit_fp],
+    );
     let ok = builder.inst_results(call)[0];
     builder.ins().trapz(ok, TrapCode::HostError.to_cranelift());
     let mut results = Vec::with_capacity(ty.results().len());

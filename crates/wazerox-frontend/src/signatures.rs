@@ -47,11 +47,12 @@ pub fn array_call_signature(call_conv: CallConv) -> Signature {
     sig
 }
 
-/// The Rust side of a Wasm → host call:
-/// `extern "C" fn(host_ctx, caller_vmctx, values: *mut ValRaw, len) -> i8` (1 = ok).
+/// The Rust side of a Wasm → host call: `extern "C" fn(host_ctx, caller_vmctx,
+/// values: *mut ValRaw, len, exit_sp, exit_fp) -> i8` (1 = ok). `exit_sp`/`exit_fp`
+/// describe the caller's frame for checkpoints (see the compiler's trampolines).
 pub fn host_callback_signature(call_conv: CallConv) -> Signature {
     let mut sig = Signature::new(call_conv);
-    for _ in 0..4 {
+    for _ in 0..6 {
         sig.params.push(AbiParam::new(types::I64));
     }
     sig.returns.push(AbiParam::new(types::I8));

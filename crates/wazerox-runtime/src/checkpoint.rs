@@ -1,19 +1,20 @@
 //! Stack checkpoint/restore: longjmp semantics for host functions.
 //!
-//! Every Wasm→host call goes through `wazerox_host_shim` (a few instructions of
-//! assembly per architecture) between the Cranelift trampoline and the Rust
-//! callback. The shim saves the callee-saved registers in an *exit record* on its own
-//! frame and hands the record's address to the callback. The record is the lowest
-//! address of everything the host call's Wasm side needs to continue: the shim's
-//! frame, the trampoline's frame (with the array holding the call's results), the Wasm
-//! frames, up to the activation's entry.
+//! Every Wasm→host call reports an [`ExitFrame`] to the Rust callback: the lowest
+//! address of everything the host call's Wasm side needs to continue (the
+//! trampoline's frame with the array holding the call's results, the Wasm frames,
+//! up to the activation's entry), with the callee-saved registers of the Wasm caller
+//! stored inside that range. How depends on the architecture (one small module
+//! each): on x86-64 the Cranelift trampoline itself saves them and reports its frame;
+//! on AArch64 an assembly shim between trampoline and callback saves them in an exit
+//! record.
 //!
-//! [`capture`] copies the bytes from the exit record up to the activation's entry.
-//! [`restore`] copies them back to the same addresses — frames that returned since
-//! come back to life — and resumes in the shim as if the callback had just returned
-//! success, after writing the new results into the trampoline's result array. The
-//! saved buffer is only ever copied from, so a snapshot can be restored any number
-//! of times.
+//! [`StackSnapshot::capture`] copies the bytes from the exit frame up to the
+//! activation's entry. [`restore`] copies them back to the same addresses — frames
+//! that returned since come back to life — and resumes the trampoline as if the
+//! callback had just returned success, after writing the new results into the
+//! trampoline's result array. The saved buffer is only ever copied from, so a
+//! snapshot can be restored any number of times.
 //!
 //! Safety of the jump: the restore routine runs only after every Rust frame of the
 //! host call that requested it has returned or been dropped (the request travels
@@ -33,14 +34,25 @@ use std::thread::ThreadId;
 #[cfg_attr(target_arch = "aarch64", path = "checkpoint/aarch64.rs")]
 mod arch;
 
-pub use arch::{host_shim_address, plain_host_shim_address};
+pub use arch::host_entry_address;
 
-/// Saved native stack of one activation, from a host call's exit record up to
-/// the activation's entry.
+/// Where a Wasm→host call left its Wasm side: the last two arguments the host
+/// callback receives. `sp` is the lowest address of the Wasm side's stack (0 when
+/// checkpoints are off); `fp` is the trampoline's frame pointer where the
+/// architecture needs it to resume.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExitFrame {
+    pub sp: usize,
+    pub fp: usize,
+}
+
+/// Saved native stack of one activation, from a host call's exit frame up to the
+/// activation's entry.
 pub struct StackSnapshot {
     bytes: Box<[u8]>,
-    /// Address the bytes are restored to (the exit record).
+    /// Address the bytes are restored to (the exit stack pointer).
     base: usize,
+    resume: arch::ResumePoint,
     /// The host call's result array (inside the saved region).
     results: *mut ValRaw,
     activation: u64,
@@ -92,29 +104,31 @@ impl fmt::Display for CheckpointError {
 impl std::error::Error for CheckpointError {}
 
 impl StackSnapshot {
-    /// Copies the current activation's stack from `exit_record` up to its entry.
+    /// Copies the current activation's stack from the exit frame up to its entry.
     ///
     /// # Safety
-    /// `exit_record` is the record the host shim passed to the running host
-    /// callback, and `results` the result array the trampoline passed with it.
+    /// `exit` is the exit frame passed to the running host callback, and `results`
+    /// the result array passed with it.
     pub unsafe fn capture(
-        exit_record: usize,
+        exit: ExitFrame,
         results: *mut ValRaw,
     ) -> Result<StackSnapshot, CheckpointError> {
         let (activation, store, entry_sp) =
             traphandlers::innermost_activation().ok_or(CheckpointError::NoActivation)?;
-        if exit_record == 0 || exit_record >= entry_sp {
+        if exit.sp == 0 || exit.sp >= entry_sp {
             return Err(CheckpointError::NoActivation);
         }
-        // SAFETY: `[exit_record, entry_sp)` is live stack of this thread: the host
-        // call's shim, trampoline and Wasm frames of the innermost activation.
-        let bytes =
-            unsafe { std::slice::from_raw_parts(exit_record as *const u8, entry_sp - exit_record) }
-                .to_vec()
-                .into_boxed_slice();
+        // SAFETY: per the contract, the callback that received `exit` is running.
+        let resume = unsafe { arch::resume_point(exit) }.ok_or(CheckpointError::NoActivation)?;
+        // SAFETY: `[exit.sp, entry_sp)` is live stack of this thread: the host
+        // call's trampoline (and shim) and the Wasm frames of the innermost activation.
+        let bytes = unsafe { std::slice::from_raw_parts(exit.sp as *const u8, entry_sp - exit.sp) }
+            .to_vec()
+            .into_boxed_slice();
         Ok(StackSnapshot {
             bytes,
-            base: exit_record,
+            base: exit.sp,
+            resume,
             results,
             activation,
             store,
@@ -181,15 +195,16 @@ thread_local! {
 pub unsafe fn restore(snapshot: Arc<StackSnapshot>, results: Vec<ValRaw>) -> ! {
     debug_assert!(snapshot.owned_by_innermost_activation());
     let (src, dst, len) = (snapshot.bytes.as_ptr(), snapshot.base, snapshot.bytes.len());
+    let resume = snapshot.resume;
     // The snapshot stays alive (and is dropped) through the thread-local, which the
     // resumed code takes back in `wazerox_restore_finished`.
     PENDING.with(|p| *p.borrow_mut() = Some(PendingRestore { snapshot, results }));
     // SAFETY: per the contract; `src` stays valid because PENDING holds the Arc.
-    unsafe { arch::wazerox_restore(src, dst as *mut u8, len) }
+    unsafe { arch::jump_to_snapshot(src, dst, len, resume) }
 }
 
-/// Called by the shim right after a restore, on the revived stack: writes the
-/// results into the trampoline's array and releases the snapshot.
+/// Called by the restore routine right after the copy, below the revived stack:
+/// writes the results into the trampoline's array and releases the snapshot.
 #[unsafe(no_mangle)]
 extern "C" fn wazerox_restore_finished() {
     let pending = PENDING.with(|p| p.borrow_mut().take());

@@ -51,9 +51,15 @@ extern "C" fn x86_pshufb(
     a: std::arch::x86_64::__m128i,
     b: std::arch::x86_64::__m128i,
 ) -> std::arch::x86_64::__m128i {
+    use std::arch::x86_64::__m128i;
     // SAFETY: __m128i and [u8; 16] have the same size and every bit pattern is
     // valid for both.
-    let (a, b): ([u8; 16], [u8; 16]) = unsafe { (std::mem::transmute(a), std::mem::transmute(b)) };
+    let (a, b) = unsafe {
+        (
+            std::mem::transmute::<__m128i, [u8; 16]>(a),
+            std::mem::transmute::<__m128i, [u8; 16]>(b),
+        )
+    };
     let result: [u8; 16] = std::array::from_fn(|i| {
         if b[i] & 0x80 != 0 {
             0
@@ -62,7 +68,7 @@ extern "C" fn x86_pshufb(
         }
     });
     // SAFETY: as above.
-    unsafe { std::mem::transmute(result) }
+    unsafe { std::mem::transmute::<[u8; 16], __m128i>(result) }
 }
 
 /// The address of the libcall Cranelift names `name`, if the runtime provides it.

@@ -98,13 +98,13 @@ pub(crate) fn take<T>(caller: &mut Caller<'_, T>) -> Result<Snapshot, Error> {
             "snapshots are disabled in this engine's Config",
         ));
     }
-    if exit.record == 0 || exit.context.is_null() {
+    if exit.frame.sp == 0 || exit.context.is_null() {
         return Err(Error::usage("snapshot outside of a Wasm→host call"));
     }
     // SAFETY: `exit` is what the shim and trampoline passed to the running host
     // callback whose `Caller` this is.
     let stack =
-        unsafe { StackSnapshot::capture(exit.record, exit.values) }.map_err(checkpoint_error)?;
+        unsafe { StackSnapshot::capture(exit.frame, exit.values) }.map_err(checkpoint_error)?;
     // SAFETY: the host function context lives as long as its store.
     let results = unsafe { (*exit.context).result_types().to_vec() };
     Ok(Snapshot(Arc::new(SnapshotInner {

@@ -177,8 +177,11 @@ impl Default for Engine {
 impl Engine {
     pub fn new(config: &Config) -> Result<Engine, Error> {
         wazerox_runtime::traphandlers::init_traps();
-        let compiler = Compiler::new(config.compiler.clone())
-            .map_err(|e| Error::with_kind(ErrorKind::Unsupported, e))?;
+        let compiler = Compiler::new(CompilerConfig {
+            checkpoints: config.checkpoints,
+            ..config.compiler.clone()
+        })
+        .map_err(|e| Error::with_kind(ErrorKind::Unsupported, e))?;
         Ok(Engine(Arc::new(EngineInner {
             config: config.clone(),
             compiler,

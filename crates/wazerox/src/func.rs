@@ -16,6 +16,7 @@ use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use wazerox_frontend::{FuncType, ValType};
+use wazerox_runtime::checkpoint::ExitFrame;
 use wazerox_runtime::traphandlers::{self, TrapReason};
 use wazerox_runtime::vmcontext::{VMFuncRef, VMStoreContext, ValRaw};
 
@@ -27,16 +28,17 @@ pub struct Func {
 }
 
 /// Signature of [`HostFuncContext::callback`]: `(context, caller_vmctx, values,
-/// len, exit_record)`, the last added by the runtime's host-call shim.
+/// len, exit_sp, exit_fp)`; the last two are the exit frame checkpoints need
+/// (see `wazerox_runtime::checkpoint::ExitFrame`).
 pub(crate) type HostCallback =
-    unsafe extern "C" fn(*mut HostFuncContext, *mut u8, *mut ValRaw, usize, usize) -> u8;
+    unsafe extern "C" fn(*mut HostFuncContext, *mut u8, *mut ValRaw, usize, usize, usize) -> u8;
 
 /// The "vmctx" of a host function. The Wasm→host trampoline calls the address at
-/// offset 0 — the runtime's host-call shim, which records the exit state
-/// checkpoints need — and the shim calls `callback`, at offset 8.
+/// offset 0: the callback itself, or on some architectures a runtime shim that
+/// records the exit state checkpoints need and then calls `callback`, at offset 8.
 #[repr(C)]
 pub(crate) struct HostFuncContext {
-    shim: usize,
+    entry: usize,
     callback: HostCallback,
     func_ref: VMFuncRef,
     store_context: *const VMStoreContext,
@@ -63,11 +65,10 @@ impl HostFuncTemplate {
         let type_id = store.engine().type_id(&self.ty);
         let trampolines = store.engine().trampolines(type_id)?;
         let mut context = Box::new(HostFuncContext {
-            shim: if store.engine().config().checkpoints {
-                wazerox_runtime::checkpoint::host_shim_address()
-            } else {
-                wazerox_runtime::checkpoint::plain_host_shim_address()
-            },
+            entry: wazerox_runtime::checkpoint::host_entry_address(
+                store.engine().config().checkpoints,
+                self.callback as usize,
+            ),
             callback: self.callback,
             func_ref: VMFuncRef::NULL,
             store_context: &*store.vm_store_context,
@@ -561,7 +562,7 @@ pub struct Caller<'a, T> {
 /// The state of a Wasm→host call that a snapshot needs.
 #[derive(Clone, Copy)]
 pub(crate) struct HostExit {
-    pub record: usize,
+    pub frame: ExitFrame,
     pub values: *mut ValRaw,
     pub context: *const HostFuncContext,
 }
@@ -629,12 +630,12 @@ impl<T> AsContextMut for Caller<'_, T> {
 ///
 /// # Safety
 /// `context` is a live `HostFuncContext` whose store has data type `T`; `values`
-/// and `record` are what the trampoline and shim passed.
+/// and `frame` are what the trampoline (and shim) passed.
 unsafe fn enter_host<T>(
     context: *mut HostFuncContext,
     caller_vmctx: *mut u8,
     values: *mut ValRaw,
-    record: usize,
+    frame: ExitFrame,
     body: impl FnOnce(Caller<'_, T>, &Arc<dyn Any + Send + Sync>) -> Result<(), Error>,
 ) -> u8 {
     // SAFETY: per the contract; the store pointer was set from the exclusive
@@ -651,7 +652,7 @@ unsafe fn enter_host<T>(
         // the store, so it is borrowed, not cloned: no atomic traffic per call.
         let (store, closure) = unsafe { (&mut *store_ptr, &(*context).closure) };
         let exit = HostExit {
-            record,
+            frame,
             values,
             context,
         };
@@ -719,7 +720,8 @@ macro_rules! into_func {
                     caller_vmctx: *mut u8,
                     values: *mut ValRaw,
                     len: usize,
-                    record: usize,
+                    exit_sp: usize,
+                    exit_fp: usize,
                 ) -> u8
                 where
                     F: Fn(Caller<'_, T>, $($a),*) -> R + Send + Sync + 'static,
@@ -730,7 +732,8 @@ macro_rules! into_func {
                     // SAFETY: this callback is only installed for closures of type F
                     // in stores with data T.
                     unsafe {
-                        enter_host::<T>(context, caller_vmctx, values, record, |mut caller, closure| {
+                        let frame = ExitFrame { sp: exit_sp, fp: exit_fp };
+                        enter_host::<T>(context, caller_vmctx, values, frame, |mut caller, closure| {
                             let values = slots;
                             // SAFETY: this callback is only ever installed together with a
                             // closure of type F (see below), so the data pointer is an F; the
@@ -790,14 +793,19 @@ pub(crate) fn dynamic_template<T: 'static>(
         caller_vmctx: *mut u8,
         values: *mut ValRaw,
         len: usize,
-        record: usize,
+        exit_sp: usize,
+        exit_fp: usize,
     ) -> u8 {
         // SAFETY: the trampoline passes `len` slots; the context's closure is a
         // `Box<DynamicClosure<T>>` in a store with data T (installed below).
         unsafe {
             let slots = std::slice::from_raw_parts_mut(values, len);
             let ty = (*context).ty.clone();
-            enter_host::<T>(context, caller_vmctx, values, record, |caller, closure| {
+            let frame = ExitFrame {
+                sp: exit_sp,
+                fp: exit_fp,
+            };
+            enter_host::<T>(context, caller_vmctx, values, frame, |caller, closure| {
                 let values = slots;
                 let f = closure
                     .downcast_ref::<Box<DynamicClosure<T>>>()

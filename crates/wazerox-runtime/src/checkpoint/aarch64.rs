@@ -1,23 +1,53 @@
-//! AArch64 host-call shim and restore routine (same contract as x86-64; not yet
-//! exercised by CI, which runs on x86-64).
+//! AArch64 host-call shim and restore routine (not yet exercised by CI, which runs
+//! on x86-64).
 //!
-//! Exit record (at the shim's sp): `[x19..x28, d8..d15]` (144 bytes, padded to
-//! 160), then the shim's saved x29/x30 pair.
+//! Unlike x86-64, the trampoline cannot make Cranelift save every callee-saved
+//! register in its frame (no convention clobbers x28 and the high halves of v8–v15),
+//! so a shim between the trampoline and the callback does it: it saves
+//! `[x19..x28, d8..d15]` (144 bytes, padded to 160) in an exit record on its own
+//! frame, followed by its saved x29/x30 pair, and passes the record's address to the
+//! callback as the exit stack pointer.
 
 use std::arch::global_asm;
+
+use super::ExitFrame;
 
 unsafe extern "C" {
     fn wazerox_host_shim();
     fn wazerox_host_shim_plain();
-    pub(super) fn wazerox_restore(src: *const u8, dst: *mut u8, len: usize) -> !;
+    fn wazerox_restore(src: *const u8, dst: *mut u8, len: usize) -> !;
 }
 
-pub fn host_shim_address() -> usize {
-    wazerox_host_shim as *const () as usize
+/// Nothing beyond the exit record is needed to resume: the shim's frame is in it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ResumePoint;
+
+/// The address the Wasm→host trampoline calls: the shim, which calls the callback
+/// stored at offset 8 of the host context.
+pub fn host_entry_address(checkpoints: bool, _callback: usize) -> usize {
+    if checkpoints {
+        wazerox_host_shim as *const () as usize
+    } else {
+        wazerox_host_shim_plain as *const () as usize
+    }
 }
 
-pub fn plain_host_shim_address() -> usize {
-    wazerox_host_shim_plain as *const () as usize
+/// # Safety
+/// `exit` is what the shim passed to the host callback that is still running.
+pub(super) unsafe fn resume_point(exit: ExitFrame) -> Option<ResumePoint> {
+    (exit.sp != 0).then_some(ResumePoint)
+}
+
+/// # Safety
+/// See `super::restore`.
+pub(super) unsafe fn jump_to_snapshot(
+    src: *const u8,
+    dst: usize,
+    len: usize,
+    _resume: ResumePoint,
+) -> ! {
+    // SAFETY: per the contract.
+    unsafe { wazerox_restore(src, dst as *mut u8, len) }
 }
 
 global_asm!(

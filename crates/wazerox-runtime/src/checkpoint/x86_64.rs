@@ -1,68 +1,77 @@
-//! x86-64 host-call shim and restore routine.
+//! x86-64: host calls need no shim. With checkpoints, the Wasm→host trampoline calls
+//! the Rust callback directly under a convention that clobbers every register, so
+//! its own prologue saves the callee-saved registers (rbx, r12–r15) in its frame, and
+//! it passes its stack pointer at the call and its frame pointer (the exit frame).
+//! The return address into the trampoline sits just below that stack pointer.
 //!
-//! Exit record (at the shim's stack pointer, 16-byte aligned):
-//! `[rbx, r12, r13, r14, r15, padding]`, then the shim's saved rbp and its return
-//! address into the trampoline.
+//! A restore copies the saved bytes back (the trampoline's frame and every Wasm frame
+//! above it), puts rsp and rbp back as they were at the call, and jumps to that return
+//! address with eax = 1 ("callback succeeded"). The trampoline keeps nothing in
+//! registers across the call, and its epilogue reloads the Wasm caller's callee-saved
+//! registers from the revived frame, so the machine state is the one the first return
+//! produced.
 
+use super::ExitFrame;
 use std::arch::global_asm;
 
 unsafe extern "C" {
-    fn wazerox_host_shim();
-    fn wazerox_host_shim_plain();
-    /// Copies `len` bytes from `src` to `dst` (the exit record), reloads the
-    /// callee-saved registers from the revived record and resumes the shim.
-    pub(super) fn wazerox_restore(src: *const u8, dst: *mut u8, len: usize) -> !;
+    /// Copies `len` bytes from `src` to `dst` (the exit stack pointer), then resumes
+    /// the trampoline at `resume_pc` with rsp = `dst` and rbp = `frame_pointer`.
+    fn wazerox_restore(
+        src: *const u8,
+        dst: *mut u8,
+        len: usize,
+        frame_pointer: usize,
+        resume_pc: usize,
+    ) -> !;
 }
 
-/// Address of the shim the Wasm→host trampoline calls: `shim(host_ctx,
-/// caller_vmctx, values, len)` loads the real callback from `host_ctx + 8` and calls
-/// it with the exit record as a fifth argument.
-pub fn host_shim_address() -> usize {
-    wazerox_host_shim as *const () as usize
+/// Where a restore resumes: the trampoline's frame pointer and the return address
+/// of its call to the host.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ResumePoint {
+    frame_pointer: usize,
+    pc: usize,
 }
 
-/// The shim for engines without checkpoints: no frame, no stores — it passes a null
-/// exit record and jumps straight to the callback.
-pub fn plain_host_shim_address() -> usize {
-    wazerox_host_shim_plain as *const () as usize
+/// The address the Wasm→host trampoline calls: the callback itself.
+pub fn host_entry_address(_checkpoints: bool, callback: usize) -> usize {
+    callback
+}
+
+/// Reads the resume point of the host call that reported `exit`.
+///
+/// # Safety
+/// `exit` is what the trampoline passed to the host callback that is still running.
+pub(super) unsafe fn resume_point(exit: ExitFrame) -> Option<ResumePoint> {
+    if exit.sp == 0 || !exit.sp.is_multiple_of(16) || exit.fp <= exit.sp {
+        return None;
+    }
+    // SAFETY: the trampoline's `call` pushed its return address just below the
+    // stack pointer it reported, and the callback it called is still running, so
+    // that slot is intact.
+    let pc = unsafe { ((exit.sp - 8) as *const usize).read() };
+    Some(ResumePoint {
+        frame_pointer: exit.fp,
+        pc,
+    })
+}
+
+/// # Safety
+/// See `super::restore`: `dst` is the exit stack pointer of the snapshot, `src`
+/// its saved bytes, and the stack below the snapshot's region is dead.
+pub(super) unsafe fn jump_to_snapshot(
+    src: *const u8,
+    dst: usize,
+    len: usize,
+    resume: ResumePoint,
+) -> ! {
+    // SAFETY: per the contract.
+    unsafe { wazerox_restore(src, dst as *mut u8, len, resume.frame_pointer, resume.pc) }
 }
 
 global_asm!(
     ".text",
-    ".p2align 4",
-    ".globl wazerox_host_shim",
-    ".type wazerox_host_shim, @function",
-    "wazerox_host_shim:",
-    "push rbp",
-    "mov rbp, rsp",
-    "sub rsp, 48",
-    "mov [rsp], rbx",
-    "mov [rsp + 8], r12",
-    "mov [rsp + 16], r13",
-    "mov [rsp + 24], r14",
-    "mov [rsp + 32], r15",
-    "mov r8, rsp",
-    "call qword ptr [rdi + 8]",
-    "mov rsp, rbp",
-    "pop rbp",
-    "ret",
-    // A restore lands here with rsp at the revived exit record.
-    "wazerox_host_shim_resume:",
-    "call {finished}",
-    "mov eax, 1",
-    "mov rsp, rbp",
-    "pop rbp",
-    "ret",
-    ".size wazerox_host_shim, . - wazerox_host_shim",
-    "",
-    ".p2align 4",
-    ".globl wazerox_host_shim_plain",
-    ".type wazerox_host_shim_plain, @function",
-    "wazerox_host_shim_plain:",
-    "xor r8d, r8d",
-    "jmp qword ptr [rdi + 8]",
-    ".size wazerox_host_shim_plain, . - wazerox_host_shim_plain",
-    "",
     ".p2align 4",
     ".globl wazerox_restore",
     ".type wazerox_restore, @function",
@@ -71,19 +80,20 @@ global_asm!(
     // pushed into bytes already restored.
     "lea rsp, [rsi - 256]",
     "and rsp, -16",
-    "mov r8, rsi",
+    "mov r12, rsi",
+    "mov r13, rcx",
+    "mov r14, r8",
     "mov rcx, rdx",
     "xchg rdi, rsi",
     "cld",
     "rep movsb",
-    "mov rsp, r8",
-    "lea rbp, [r8 + 48]",
-    "mov rbx, [r8]",
-    "mov r12, [r8 + 8]",
-    "mov r13, [r8 + 16]",
-    "mov r14, [r8 + 24]",
-    "mov r15, [r8 + 32]",
-    "jmp wazerox_host_shim_resume",
+    // rsp is where the trampoline's call left it (16-byte aligned, as at any
+    // call); the result writer runs below the revived region.
+    "mov rsp, r12",
+    "call {finished}",
+    "mov rbp, r13",
+    "mov eax, 1",
+    "jmp r14",
     ".size wazerox_restore, . - wazerox_restore",
     finished = sym super::wazerox_restore_finished,
 );

@@ -1,7 +1,8 @@
 //! `wazerox run`: instantiate a module with WASI and run `_start`, or call an
 //! exported function with arguments parsed by its parameter types.
 //!
-//! Flags follow `wasmtime run`: `--dir HOST[::GUEST]`, `--env NAME[=VALUE]`,
+//! Flags follow `wasmtime run`: `--dir HOST[::GUEST]` (`--dir-ro` for a read-only
+//! one), `--env NAME[=VALUE]`,
 //! `--tcplisten HOST:PORT` (a listening socket for `sock_accept`, numbered after the
 //! preopened directories), `--invoke NAME`, all before FILE; everything after FILE is
 //! the program's argv (`argv[0]` is FILE).
@@ -19,7 +20,7 @@ struct RunArgs {
     timeout: Option<std::time::Duration>,
     file: String,
     invoke: Option<String>,
-    dirs: Vec<(String, String)>,
+    dirs: Vec<Preopen>,
     env: Vec<(String, String)>,
     listen: Vec<String>,
     args: Vec<String>,
@@ -49,13 +50,17 @@ fn parse(args: &[String]) -> Result<RunArgs, String> {
                 );
             }
             "--timeout" => run.timeout = Some(parse_duration(&value("--timeout")?)?),
-            "--dir" => {
-                let spec = value("--dir")?;
+            "--dir" | "--dir-ro" => {
+                let spec = value(arg)?;
                 let (host, guest) = match spec.split_once("::") {
                     Some((h, g)) => (h.to_string(), g.to_string()),
                     None => (spec.clone(), spec.clone()),
                 };
-                run.dirs.push((host, guest));
+                run.dirs.push(Preopen {
+                    host,
+                    guest,
+                    read_only: arg == "--dir-ro",
+                });
             }
             "--env" => {
                 let spec = value("--env")?;
@@ -89,6 +94,14 @@ fn parse(args: &[String]) -> Result<RunArgs, String> {
         return Err("missing FILE".into());
     }
     Ok(run)
+}
+
+/// A directory given to the guest: `--dir HOST[::GUEST]`, or `--dir-ro` for one the
+/// guest may read but not change.
+struct Preopen {
+    host: String,
+    guest: String,
+    read_only: bool,
 }
 
 /// `500ms`, `2s`, `1m`, or plain seconds.
@@ -157,9 +170,14 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
     for (name, value) in &args.env {
         builder.env(name, value);
     }
-    for (host, guest) in &args.dirs {
+    for Preopen {
+        host,
+        guest,
+        read_only,
+    } in &args.dirs
+    {
         builder
-            .preopened_dir(host, guest, false)
+            .preopened_dir(host, guest, *read_only)
             .map_err(|e| wazerox::Error::msg(format!("--dir {host}: {e}")))?;
     }
     for address in &args.listen {

@@ -140,3 +140,32 @@ fn invoke_passes_and_prints_v128_as_hex() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `--dir-ro` gives a directory the guest can read but not change (the
+/// `readonly` test program checks every kind of change fails with EROFS).
+#[test]
+fn dir_ro_preopens_read_only() {
+    let program = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/wasi/readonly.wasm"
+    );
+    let dir = std::env::temp_dir().join(format!("wazerox-cli-ro-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("data.txt"), "read only\n").unwrap();
+    let out = wazerox(&[
+        "run",
+        "--dir-ro",
+        &format!("{}::/ro", dir.display()),
+        program,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("data.txt")).unwrap(),
+        "read only\n"
+    );
+    assert!(!dir.join("new.txt").exists());
+    // The same directory with --dir is writable: the program's checks fail.
+    let out = wazerox(&["run", "--dir", &format!("{}::/ro", dir.display()), program]);
+    assert_ne!(out.status.code(), Some(0));
+    let _ = std::fs::remove_dir_all(dir);
+}

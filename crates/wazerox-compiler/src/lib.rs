@@ -259,7 +259,13 @@ impl Compiler {
             .collect();
         Ok(CompiledFunction {
             code: compiled.code_buffer().to_vec(),
-            alignment: compiled.buffer.alignment,
+            // The ISA's preferred alignment (32 bytes on x86-64), not just the
+            // minimum: where a hot loop falls relative to fetch blocks measurably
+            // changes its speed.
+            alignment: compiled
+                .buffer
+                .alignment
+                .max(self.isa.function_alignment().preferred),
             calls,
             libcalls,
             traps,

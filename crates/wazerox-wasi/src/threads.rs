@@ -45,6 +45,8 @@ enum Ending {
 #[derive(Default)]
 struct GroupState {
     /// Set once, by the first thread to end the program.
+    ended: bool,
+    /// How it ended, until `run_main` takes it.
     ending: Option<Ending>,
     /// Interrupt handles of the threads running now, by thread id.
     running: HashMap<i32, InterruptHandle>,
@@ -97,7 +99,7 @@ impl ThreadGroup {
         let already_ended = {
             let mut state = self.lock();
             state.running.insert(MAIN, store.interrupt_handle());
-            state.ending.is_some()
+            state.ended
         };
         let result = if already_ended {
             Err(Error::msg("the program has already ended"))
@@ -115,7 +117,7 @@ impl ThreadGroup {
         match state.ending.take() {
             Some(Ending::MainReturned) => Ok(returned.expect("only main records its return")),
             Some(Ending::Failed(error)) => Err(error),
-            None => unreachable!("ended above"),
+            None => Err(Error::msg("the program's result was already taken")),
         }
     }
 
@@ -123,9 +125,10 @@ impl ThreadGroup {
     /// running thread. Returns whether this call ended it.
     fn end(&self, ctx: &WasiCtx, ending: Ending) -> bool {
         let mut state = self.lock();
-        if state.ending.is_some() {
+        if state.ended {
             return false;
         }
+        state.ended = true;
         state.ending = Some(ending);
         // Record first, then interrupt: a thread stopped by this sees the program
         // ended when it reports, so its `Interrupt` trap or `Cancelled` error is
@@ -140,7 +143,7 @@ impl ThreadGroup {
 
     /// Whether the program has ended.
     pub fn has_ended(&self) -> bool {
-        self.lock().ending.is_some()
+        self.lock().ended
     }
 
     /// Waits until every spawned OS thread has finished.
@@ -164,7 +167,7 @@ impl ThreadGroup {
         let store = Store::new(self.module.engine(), ctx.clone());
         {
             let mut state = self.lock();
-            if state.ending.is_some() {
+            if state.ended {
                 return -1;
             }
             state.running.insert(tid, store.interrupt_handle());

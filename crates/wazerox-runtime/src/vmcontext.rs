@@ -78,16 +78,18 @@ impl VMStoreContext {
     }
 }
 
+// SAFETY: the `UnsafeCell` fields are only accessed, through `unsafe` code whose
+// contract says so, by the thread running the owning store (which moves between
+// threads only with the store). What other threads may touch — `epoch_deadline`
+// and `waits`, through `interrupt` — is atomic or locked.
+unsafe impl Send for VMStoreContext {}
+// SAFETY: as above.
+unsafe impl Sync for VMStoreContext {}
+
 /// Interrupts one store's code from another thread ([`VMStoreContext::interrupt`]).
 /// Keeps the store context alive, so it stays valid after the store is dropped.
 #[derive(Clone)]
 pub struct StoreInterrupter(Arc<VMStoreContext>);
-
-// SAFETY: the interrupter only touches the context's atomics and its `WaitCancel`
-// (a mutex and an atomic), never the `UnsafeCell` fields the owning thread uses.
-unsafe impl Send for StoreInterrupter {}
-// SAFETY: as above.
-unsafe impl Sync for StoreInterrupter {}
 
 impl StoreInterrupter {
     pub fn new(context: &Arc<VMStoreContext>) -> StoreInterrupter {

@@ -104,7 +104,16 @@ impl ThreadGroup {
         let result = if already_ended {
             Err(Error::msg("the program has already ended"))
         } else {
-            main(store)
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| main(&mut *store))) {
+                Ok(result) => result,
+                Err(panic) => {
+                    // Stop and join the other threads before the panic goes on.
+                    self.end(&ctx, Ending::Failed(Error::msg("the main thread panicked")));
+                    self.join();
+                    self.lock().running.remove(&MAIN);
+                    std::panic::resume_unwind(panic);
+                }
+            }
         };
         let (returned, ending) = match result {
             Ok(value) => (Some(value), Ending::MainReturned),

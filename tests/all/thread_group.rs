@@ -19,14 +19,25 @@ use wazerox_wasi::{I32Exit, WasiCtx, WasiCtxBuilder};
 ///   for the others and returns, 3 waits for the others and calls `proc_exit(3)`;
 /// - `[256..]`: the start argument of each thread to spawn (up to a negative one):
 ///   0 parks forever, 1 spins (counting at 48), 2 blocks reading stdin, 3 traps
-///   once the others are in place, 4 calls `proc_exit(7)` once they are.
+///   once the others are in place, 4 calls `proc_exit(7)` once they are, 5 sleeps
+///   an hour in `poll_oneoff`.
 const PROGRAM: &str = r#"(module
     (import "wasi" "thread-spawn" (func $spawn (param i32) (result i32)))
     (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
     (import "wasi_snapshot_preview1" "fd_read"
       (func $fd_read (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "poll_oneoff"
+      (func $poll_oneoff (param i32 i32 i32 i32) (result i32)))
     (import "env" "memory" (memory 1 1 shared))
     (export "memory" (memory 0))
+    (func $sleep_an_hour
+      ;; One relative monotonic-clock subscription at 512; the event goes to 600.
+      (i32.store8 (i32.const 520) (i32.const 0))
+      (i32.store (i32.const 528) (i32.const 1))
+      (i64.store (i32.const 536) (i64.const 3600000000000))
+      (i64.store (i32.const 544) (i64.const 0))
+      (i32.store16 (i32.const 552) (i32.const 0))
+      (drop (call $poll_oneoff (i32.const 512) (i32.const 600) (i32.const 1) (i32.const 640))))
     (func $arrive (drop (i32.atomic.rmw.add (i32.const 16) (i32.const 1))))
     (func $await_others
       (local $seen i32)
@@ -44,13 +55,14 @@ const PROGRAM: &str = r#"(module
       (i32.store (i32.const 68) (i32.const 16))
       (drop (call $fd_read (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 80))))
     (func (export "wasi_thread_start") (param $tid i32) (param $what i32)
-      (block $exit (block $trap (block $read (block $spin (block $park
-        (br_table $park $spin $read $trap $exit (local.get $what)))
+      (block $poll (block $exit (block $trap (block $read (block $spin (block $park
+        (br_table $park $spin $read $trap $exit $poll (local.get $what)))
         (call $arrive) (call $park) (return))
         (call $arrive) (call $spin) (return))
         (call $arrive) (call $read) (return))
         (call $await_others) (unreachable))
-      (call $await_others) (call $exit (i32.const 7)))
+        (call $await_others) (call $exit (i32.const 7)) (return))
+      (call $arrive) (call $sleep_an_hour))
     (func (export "_start")
       (local $at i32)
       (local.set $at (i32.const 256))
@@ -73,6 +85,7 @@ const SPIN: i32 = 1;
 const READ: i32 = 2;
 const TRAP: i32 = 3;
 const EXIT_7: i32 = 4;
+const POLL: i32 = 5;
 
 enum Main {
     Park = 0,
@@ -186,15 +199,15 @@ fn exit_code(outcome: &Outcome) -> Option<i32> {
 }
 
 #[test]
-fn proc_exit_in_a_spawned_thread_ends_parked_spinning_and_reading_threads() {
-    let outcome = run(&[PARK, SPIN, READ, EXIT_7], 3, Main::Park);
+fn proc_exit_in_a_spawned_thread_ends_parked_spinning_reading_and_polling_threads() {
+    let outcome = run(&[PARK, SPIN, READ, POLL, EXIT_7], 4, Main::Park);
     assert_eq!(exit_code(&outcome), Some(7), "{:?}", outcome.result);
     assert!(
         outcome.elapsed < Duration::from_secs(1),
         "took {:?}",
         outcome.elapsed
     );
-    assert_eq!(read_u32(&outcome.memory, 16), 3, "all three were in place");
+    assert_eq!(read_u32(&outcome.memory, 16), 4, "all four were in place");
     assert_all_stopped(&outcome);
 }
 

@@ -5,6 +5,8 @@
 //! Each is called from compiled code with the VMContext of the running instance,
 //! never unwinds (a panic here would cross an `extern "C"` boundary, so every
 //! operation is bounds-checked and infallible), and holds no borrow across calls.
+//! The wait builtins alone may end the call with a trap (`raise_trap`) when their
+//! store is interrupted, once everything they hold is released.
 
 use crate::instance::Instance;
 use crate::table::range;

@@ -287,7 +287,8 @@ fn interrupt_handle_stops_spinning_code_for_good() {
     let engine = Engine::new(&config).unwrap();
     let (error, mut store) = interrupted_call(&engine, "spin");
     assert_eq!(error.as_trap().unwrap().code(), TrapCode::Interrupt);
-    assert!(store.interrupt_handle().is_interrupted());
+    let handle = store.interrupt_handle();
+    assert!(handle.is_interrupted() && handle.stops_running_code());
     // Sticky: a new deadline does not revive the store.
     store.set_epoch_deadline(1_000_000);
     let module = Module::new(&engine, SPINNER).unwrap();
@@ -312,4 +313,17 @@ fn interrupt_handle_ends_a_parked_wait_with_a_trap_even_without_epoch_checks() {
         .unwrap();
     let error = park.call(&mut store, ()).unwrap_err();
     assert_eq!(error.as_trap().unwrap().code(), TrapCode::Interrupt);
+}
+
+#[test]
+fn a_thread_group_needs_an_engine_that_can_stop_running_code() {
+    let engine = Engine::default();
+    let module = Module::new(&engine, PROGRAM).unwrap();
+    let ctx = WasiCtxBuilder::new().build();
+    let store = Store::new(&engine, ctx.clone());
+    assert!(!store.interrupt_handle().stops_running_code());
+    let mut linker: Linker<Arc<WasiCtx>> = Linker::new(&engine);
+    wazerox_wasi::add_to_linker(&mut linker, |c| c).unwrap();
+    let error = wazerox_wasi::threads::enable_if_needed(&module, &mut linker, &ctx).unwrap_err();
+    assert!(error.to_string().contains("epoch_interruption"), "{error}");
 }

@@ -19,8 +19,8 @@
 //! - [`ThreadGroup::run_main`] joins every thread before it returns the one result.
 //!
 //! Stopping code that never calls out or waits needs the epoch checks that
-//! [`Config::epoch_interruption`](wazerox::Config::epoch_interruption) compiles in;
-//! `wazerox run` turns them on for threaded modules.
+//! [`Config::epoch_interruption`](wazerox::Config::epoch_interruption) compiles in,
+//! so a group requires them; `wazerox run` turns them on for threaded modules.
 
 use crate::WasiCtx;
 use std::collections::HashMap;
@@ -71,14 +71,26 @@ impl ThreadGroup {
     /// [`add_to_linker`] and the shared memory). Register it with
     /// [`WasiCtx::set_thread_group`] so that `thread-spawn` finds it
     /// ([`enable_if_needed`] does all of this).
-    pub fn new(module: Module, linker: Linker<Arc<WasiCtx>>) -> Arc<ThreadGroup> {
-        Arc::new(ThreadGroup {
+    ///
+    /// Fails unless the module's engine compiles epoch checks
+    /// ([`Config::epoch_interruption`](wazerox::Config::epoch_interruption)):
+    /// without them a spinning thread could not be stopped, and the run could not
+    /// end.
+    pub fn new(module: Module, linker: Linker<Arc<WasiCtx>>) -> Result<Arc<ThreadGroup>, Error> {
+        let probe = Store::new(module.engine(), ());
+        if !probe.interrupt_handle().stops_running_code() {
+            return Err(Error::msg(
+                "a threaded program needs an engine with Config::epoch_interruption(true), \
+                 so that ending it can stop every thread",
+            ));
+        }
+        Ok(Arc::new(ThreadGroup {
             module,
             linker,
             next_tid: AtomicI32::new(1),
             state: Mutex::default(),
             finished: Condvar::new(),
-        })
+        }))
     }
 
     fn lock(&self) -> MutexGuard<'_, GroupState> {
@@ -228,6 +240,17 @@ impl ThreadGroup {
     }
 }
 
+impl std::fmt::Debug for ThreadGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.lock();
+        f.debug_struct("ThreadGroup")
+            .field("ended", &state.ended)
+            .field("running", &state.running.len())
+            .field("spawned_threads_alive", &state.live)
+            .finish()
+    }
+}
+
 /// Deregisters a spawned thread when dropped (also if it panicked).
 struct Finished<'a> {
     group: &'a ThreadGroup,
@@ -294,7 +317,7 @@ pub fn enable_if_needed(
         }
     }
     add_to_linker(linker)?;
-    let group = ThreadGroup::new(module.clone(), linker.clone());
+    let group = ThreadGroup::new(module.clone(), linker.clone())?;
     ctx.set_thread_group(group.clone());
     Ok(Some(group))
 }

@@ -23,16 +23,25 @@ use wazerox_runtime::vmcontext::StoreInterrupter;
 /// every check; interrupting sets it to 0, which every epoch has reached. So one
 /// store stops without advancing the engine's epoch for all the others.
 #[derive(Clone)]
-pub struct InterruptHandle(StoreInterrupter);
+pub struct InterruptHandle {
+    interrupter: StoreInterrupter,
+    stops_running_code: bool,
+}
 
 impl InterruptHandle {
     pub fn interrupt(&self) {
-        self.0.interrupt();
+        self.interrupter.interrupt();
     }
 
     /// Whether [`interrupt`](Self::interrupt) was called.
     pub fn is_interrupted(&self) -> bool {
-        self.0.is_interrupted()
+        self.interrupter.is_interrupted()
+    }
+
+    /// Whether [`interrupt`](Self::interrupt) also stops running code, not only
+    /// waits: the store's engine compiles epoch checks.
+    pub fn stops_running_code(&self) -> bool {
+        self.stops_running_code
     }
 }
 
@@ -40,6 +49,7 @@ impl std::fmt::Debug for InterruptHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InterruptHandle")
             .field("interrupted", &self.is_interrupted())
+            .field("stops_running_code", &self.stops_running_code)
             .finish()
     }
 }
@@ -47,6 +57,9 @@ impl std::fmt::Debug for InterruptHandle {
 impl<T> Store<T> {
     /// A handle that stops this store's Wasm code from another thread.
     pub fn interrupt_handle(&self) -> InterruptHandle {
-        InterruptHandle(StoreInterrupter::new(&self.inner.opaque.vm_store_context))
+        InterruptHandle {
+            interrupter: StoreInterrupter::new(&self.inner.opaque.vm_store_context),
+            stops_running_code: self.engine().config().translation.epoch_interruption,
+        }
     }
 }

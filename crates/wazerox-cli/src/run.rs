@@ -165,14 +165,21 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
     // Threaded programs get epoch checks so that an ending thread can stop busy
     // ones. A binary's imports are read before compiling; a text module is
     // compiled again if it turns out to be threaded.
-    let mut threaded = binary_is_threaded(&bytes).unwrap_or(false);
-    let mut engine = engine_for(&args, threaded)?;
-    let mut module = load(&engine, &bytes)?;
-    if !threaded && !Module::is_artifact(&bytes) && threads::is_threaded(&module) {
-        threaded = true;
-        engine = engine_for(&args, threaded)?;
-        module = load(&engine, &bytes)?;
-    }
+    let (engine, module) = if Module::is_artifact(&bytes) {
+        // An artifact runs with the configuration it was compiled for; `wazerox
+        // compile` gives threaded modules epoch checks.
+        let plain = engine_for(&args, false)?;
+        match load_artifact(&plain, &bytes) {
+            Ok(module) => (plain, module),
+            Err(error) => {
+                let checked = engine_for(&args, true)?;
+                let module = load_artifact(&checked, &bytes).map_err(|_| error)?;
+                (checked, module)
+            }
+        }
+    } else {
+        compile_for_run(&bytes, |threaded| engine_for(&args, threaded))?
+    };
     let mut builder = WasiCtxBuilder::new();
     builder
         .inherit_stdio()
@@ -256,6 +263,23 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
     Ok(())
 }
 
+/// Compiles `bytes` with the engine `engine_for(threaded)` gives, `threaded` saying
+/// whether the module imports `thread-spawn` or a shared memory.
+fn compile_for_run(
+    bytes: &[u8],
+    engine_for: impl Fn(bool) -> Result<Engine, wazerox::Error>,
+) -> Result<(Engine, Module), wazerox::Error> {
+    let threaded = binary_is_threaded(bytes).unwrap_or(false);
+    let engine = engine_for(threaded)?;
+    let module = Module::new(&engine, bytes)?;
+    if !threaded && threads::is_threaded(&module) {
+        let engine = engine_for(true)?;
+        let module = Module::new(&engine, bytes)?;
+        return Ok((engine, module));
+    }
+    Ok((engine, module))
+}
+
 /// The engine for a run: fuel and epoch checks as the flags (and threads) need.
 fn engine_for(args: &RunArgs, threaded: bool) -> Result<Engine, wazerox::Error> {
     let mut config = wazerox::Config::new();
@@ -295,20 +319,17 @@ fn binary_is_threaded(bytes: &[u8]) -> Option<bool> {
     Some(false)
 }
 
-/// A module from `.wasm`/`.wat` bytes, or from an artifact of `wazerox compile`.
-fn load(engine: &Engine, bytes: &[u8]) -> Result<Module, wazerox::Error> {
-    if Module::is_artifact(bytes) {
-        // SAFETY: running an artifact is the user's explicit request, like running
-        // any native program they compiled; its checksum and engine fingerprint
-        // are checked before any of its code is mapped.
-        unsafe { Module::deserialize(engine, bytes) }
-    } else {
-        Module::new(engine, bytes)
-    }
+/// A module from an artifact of `wazerox compile`.
+fn load_artifact(engine: &Engine, bytes: &[u8]) -> Result<Module, wazerox::Error> {
+    // SAFETY: running an artifact is the user's explicit request, like running any
+    // native program they compiled; its checksum and engine fingerprint are checked
+    // before any of its code is mapped.
+    unsafe { Module::deserialize(engine, bytes) }
 }
 
 /// `wazerox compile FILE [-o OUT]`: writes a compiled artifact (default:
-/// FILE with extension `.cwasm`) for engines with the default configuration.
+/// FILE with extension `.cwasm`) for engines with the default configuration, plus
+/// epoch checks for threaded modules.
 pub fn compile(args: &[String]) -> ExitCode {
     let (file, out) = match args {
         [file] => (
@@ -321,11 +342,20 @@ pub fn compile(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let engine = Engine::default();
-    let result = Module::from_file(&engine, &file).and_then(|m| {
-        std::fs::write(&out, m.serialize())
-            .map_err(|e| wazerox::Error::msg(format!("writing {}: {e}", out.display())))
-    });
+    let result = std::fs::read(&file)
+        .map_err(|e| wazerox::Error::msg(format!("reading {file}: {e}")))
+        .and_then(|bytes| {
+            // Threaded modules get the epoch checks `run` needs to end them.
+            compile_for_run(&bytes, |threaded| {
+                let mut config = wazerox::Config::new();
+                config.epoch_interruption(threaded);
+                Engine::new(&config)
+            })
+        })
+        .and_then(|(_, m)| {
+            std::fs::write(&out, m.serialize())
+                .map_err(|e| wazerox::Error::msg(format!("writing {}: {e}", out.display())))
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

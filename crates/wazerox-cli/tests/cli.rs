@@ -294,3 +294,26 @@ fn proc_exit_from_a_thread_stops_blocked_readers() {
     assert_eq!(status.code(), Some(7), "{stderr}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `wazerox compile` gives threaded modules the epoch checks that `run` needs to
+/// end them, and `run` finds the configuration an artifact was compiled for.
+#[test]
+fn threaded_artifacts_run() {
+    let dir = std::env::temp_dir().join(format!("wazerox-cli-cwasm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let artifact = dir.join("exit_code.cwasm");
+    let out = wazerox(&[
+        "compile",
+        "tests/threads/exit_code.wasm",
+        "-o",
+        artifact.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let out = wazerox(&["run", artifact.to_str().unwrap(), "main"]);
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "exit_code: mode main\nexit_code: 5 threads parked or spinning\n"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

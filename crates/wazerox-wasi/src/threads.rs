@@ -18,6 +18,44 @@
 //!   return). What those stopped threads then report is ignored;
 //! - [`ThreadGroup::run_main`] joins every thread before it returns the one result.
 //!
+//! ```
+//! use std::sync::Arc;
+//! use wazerox::{Config, Engine, Linker, Module, Store};
+//! use wazerox_wasi::{I32Exit, WasiCtx, WasiCtxBuilder};
+//!
+//! let mut config = Config::new();
+//! config.epoch_interruption(true);
+//! let engine = Engine::new(&config)?;
+//! // The main thread parks forever; the thread it spawns spins a little, then exits.
+//! let module = Module::new(&engine, r#"(module
+//!     (import "wasi" "thread-spawn" (func $spawn (param i32) (result i32)))
+//!     (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+//!     (import "env" "memory" (memory 1 1 shared))
+//!     (func (export "wasi_thread_start") (param i32 i32)
+//!       (local $n i32)
+//!       (loop $l (br_if $l (i32.lt_u (local.tee $n (i32.add (local.get $n) (i32.const 1)))
+//!                                    (i32.const 1000))))
+//!       (call $exit (i32.const 7)))
+//!     (func (export "_start")
+//!       (drop (call $spawn (i32.const 0)))
+//!       (drop (memory.atomic.wait32 (i32.const 0) (i32.const 0) (i64.const -1)))))"#)?;
+//! let ctx = WasiCtxBuilder::new().build();
+//! let mut store = Store::new(&engine, ctx.clone());
+//! let mut linker: Linker<Arc<WasiCtx>> = Linker::new(&engine);
+//! wazerox_wasi::add_to_linker(&mut linker, |ctx| ctx)?;
+//! let group = wazerox_wasi::threads::enable_if_needed(&module, &mut linker, &ctx)?
+//!     .expect("the module imports thread-spawn");
+//! let error = group
+//!     .run_main(&mut store, |store| {
+//!         let instance = linker.instantiate(&mut *store, &module)?;
+//!         let start = instance.get_typed_func::<(), ()>(&mut *store, "_start")?;
+//!         start.call(&mut *store, ())
+//!     })
+//!     .unwrap_err();
+//! assert_eq!(error.downcast_ref::<I32Exit>(), Some(&I32Exit(7)));
+//! # Ok::<(), wazerox::Error>(())
+//! ```
+//!
 //! Stopping code that never calls out or waits needs the epoch checks that
 //! [`Config::epoch_interruption`](wazerox::Config::epoch_interruption) compiles in,
 //! so a group requires them; `wazerox run` turns them on for threaded modules.

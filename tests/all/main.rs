@@ -5,6 +5,7 @@ mod artifact;
 mod checkpoint;
 mod interrupt;
 mod simd;
+mod thread_group;
 mod threads;
 mod traps;
 mod wasi;

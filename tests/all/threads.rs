@@ -1,4 +1,7 @@
-//! Threads: shared memories, atomics and wait/notify across OS threads.
+//! Threads: shared memories, atomics and wait/notify across OS threads; our own
+//! threaded C programs in `programs`.
+
+mod programs;
 
 use std::sync::Arc;
 use wazerox::{Engine, Func, Instance, Linker, MemoryType, Module, SharedMemory, Store, TrapCode};

@@ -77,18 +77,17 @@ fn run_program(engine: &Engine, row: &Row) -> (i32, Vec<u8>) {
     let mut linker: Linker<Arc<WasiCtx>> = Linker::new(engine);
     wazerox_wasi::add_to_linker(&mut linker, |c| c).unwrap();
     wazerox_wasi::wasix::add_to_linker(&mut linker, |c| c).unwrap();
-    wazerox_wasi::threads::enable_if_needed(&module, &mut linker, &ctx, |exit| {
-        // Nothing in the corpus exits from a spawned thread; if it does, fail loudly
-        // (the main thread would otherwise wait forever).
-        eprintln!("unexpected exit of a spawned thread: {exit:?}");
-        std::process::abort();
-    })
-    .unwrap();
-    let instance = linker.instantiate(&mut store, &module).unwrap();
-    let start = instance
-        .get_typed_func::<(), ()>(&mut store, "_start")
-        .unwrap();
-    let code = match start.call(&mut store, ()) {
+    let group = wazerox_wasi::threads::enable_if_needed(&module, &mut linker, &ctx).unwrap();
+    let main = |store: &mut Store<Arc<WasiCtx>>| {
+        let instance = linker.instantiate(&mut *store, &module)?;
+        let start = instance.get_typed_func::<(), ()>(&mut *store, "_start")?;
+        start.call(&mut *store, ())
+    };
+    let result = match group {
+        Some(group) => group.run_main(&mut store, main),
+        None => main(&mut store),
+    };
+    let code = match result {
         Ok(()) => 0,
         Err(e) => e
             .downcast_ref::<I32Exit>()

@@ -8,11 +8,14 @@
 //! the program's argv (`argv[0]` is FILE).
 //! Exit status: the program's `proc_exit` code (0 when `_start` returns); 134 after a
 //! trap (its message and Wasm backtrace go to stderr); 1 for other errors.
+//! Threaded programs (importing `wasi.thread-spawn` or a shared memory) run in a
+//! `ThreadGroup`: `proc_exit` or a trap in any thread ends the program with that
+//! status, after the other threads were stopped; they get epoch checks for that.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use wazerox::{Engine, Linker, Module, Store, Val, ValType};
-use wazerox_wasi::threads::ThreadExit;
+use wazerox_wasi::threads;
 use wazerox_wasi::{I32Exit, WasiCtx, WasiCtxBuilder};
 
 struct RunArgs {
@@ -157,11 +160,26 @@ fn format_value(value: &Val) -> String {
 }
 
 fn run(args: RunArgs) -> Result<(), wazerox::Error> {
-    let mut config = wazerox::Config::new();
-    config.consume_fuel(args.fuel.is_some());
-    config.epoch_interruption(args.timeout.is_some());
-    let engine = Engine::new(&config)?;
-    let module = load(&engine, &args.file)?;
+    let bytes = std::fs::read(&args.file)
+        .map_err(|e| wazerox::Error::msg(format!("reading {}: {e}", args.file)))?;
+    // Threaded programs get epoch checks so that an ending thread can stop busy
+    // ones. A binary's imports are read before compiling; a text module is
+    // compiled again if it turns out to be threaded.
+    let (engine, module) = if Module::is_artifact(&bytes) {
+        // An artifact runs with the configuration it was compiled for; `wazerox
+        // compile` gives threaded modules epoch checks.
+        let plain = engine_for(&args, false)?;
+        match load_artifact(&plain, &bytes) {
+            Ok(module) => (plain, module),
+            Err(error) => {
+                let checked = engine_for(&args, true)?;
+                let module = load_artifact(&checked, &bytes).map_err(|_| error)?;
+                (checked, module)
+            }
+        }
+    } else {
+        compile_for_run(&bytes, |threaded| engine_for(&args, threaded))?
+    };
     let mut builder = WasiCtxBuilder::new();
     builder
         .inherit_stdio()
@@ -191,78 +209,127 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
     let mut linker: Linker<Arc<WasiCtx>> = Linker::new(&engine);
     wazerox_wasi::add_to_linker(&mut linker, |ctx| ctx)?;
     wazerox_wasi::wasix::add_to_linker(&mut linker, |ctx| ctx)?;
-    // A proc_exit or trap in any thread ends the whole program (this process).
-    wazerox_wasi::threads::enable_if_needed(&module, &mut linker, store.data(), |exit| {
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-        match exit {
-            ThreadExit::Exit(code) => std::process::exit(code),
-            ThreadExit::Failed(message) => {
-                eprintln!("error in a thread: {message}");
-                std::process::exit(134);
-            }
-        }
-    })?;
+    // A proc_exit or trap in any thread ends the whole program; the group stops the
+    // other threads and gives the one result back here.
+    let group = threads::enable_if_needed(&module, &mut linker, store.data())?;
     if let Some(fuel) = args.fuel {
         store.set_fuel(fuel)?;
     }
     if let Some(timeout) = args.timeout {
-        // One epoch tick when the timeout expires; the store's deadline is one tick.
-        store.set_epoch_deadline(1);
-        let engine = engine.clone();
+        // Interrupting the main thread's store stops its code and its waits; in a
+        // threaded program, its trap then ends the others.
+        let main = store.interrupt_handle();
         std::thread::spawn(move || {
             std::thread::sleep(timeout);
-            engine.increment_epoch();
+            main.interrupt();
         });
     }
-    let instance = linker.instantiate(&mut store, &module)?;
     let name = args.invoke.as_deref().unwrap_or("_start");
-    let func = instance
-        .get_func(&mut store, name)
-        .ok_or_else(|| wazerox::Error::msg(format!("module has no exported function `{name}`")))?;
-    let ty = func.ty(&store);
     let invoke_args = if args.invoke.is_some() {
         &args.args[..]
     } else {
         &[]
     };
-    if invoke_args.len() != ty.params().len() {
-        return Err(wazerox::Error::msg(format!(
-            "`{name}` takes {} arguments, {} given",
-            ty.params().len(),
-            invoke_args.len()
-        )));
-    }
-    let params = invoke_args
-        .iter()
-        .zip(ty.params())
-        .map(|(a, t)| parse_value(a, *t))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(wazerox::Error::msg)?;
-    let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
-    func.call(&mut store, &params, &mut results)?;
+    let main = |store: &mut Store<Arc<WasiCtx>>| -> Result<Vec<Val>, wazerox::Error> {
+        let instance = linker.instantiate(&mut *store, &module)?;
+        let func = instance.get_func(&mut *store, name).ok_or_else(|| {
+            wazerox::Error::msg(format!("module has no exported function `{name}`"))
+        })?;
+        let ty = func.ty(&*store);
+        if invoke_args.len() != ty.params().len() {
+            return Err(wazerox::Error::msg(format!(
+                "`{name}` takes {} arguments, {} given",
+                ty.params().len(),
+                invoke_args.len()
+            )));
+        }
+        let params = invoke_args
+            .iter()
+            .zip(ty.params())
+            .map(|(a, t)| parse_value(a, *t))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(wazerox::Error::msg)?;
+        let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
+        func.call(&mut *store, &params, &mut results)?;
+        Ok(results)
+    };
+    let results = match &group {
+        Some(group) => group.run_main(&mut store, main)?,
+        None => main(&mut store)?,
+    };
     for r in &results {
         println!("{}", format_value(r));
     }
     Ok(())
 }
 
-/// A module from a `.wasm`/`.wat` file, or from an artifact of `wazerox compile`.
-fn load(engine: &Engine, file: &str) -> Result<Module, wazerox::Error> {
-    let bytes =
-        std::fs::read(file).map_err(|e| wazerox::Error::msg(format!("reading {file}: {e}")))?;
-    if Module::is_artifact(&bytes) {
-        // SAFETY: running an artifact is the user's explicit request, like running
-        // any native program they compiled; its checksum and engine fingerprint
-        // are checked before any of its code is mapped.
-        unsafe { Module::deserialize(engine, &bytes) }
-    } else {
-        Module::new(engine, bytes)
+/// Compiles `bytes` with the engine `engine_for(threaded)` gives, `threaded` saying
+/// whether the module imports `thread-spawn` or a shared memory.
+fn compile_for_run(
+    bytes: &[u8],
+    engine_for: impl Fn(bool) -> Result<Engine, wazerox::Error>,
+) -> Result<(Engine, Module), wazerox::Error> {
+    let threaded = binary_is_threaded(bytes).unwrap_or(false);
+    let engine = engine_for(threaded)?;
+    let module = Module::new(&engine, bytes)?;
+    if !threaded && threads::is_threaded(&module) {
+        let engine = engine_for(true)?;
+        let module = Module::new(&engine, bytes)?;
+        return Ok((engine, module));
     }
+    Ok((engine, module))
+}
+
+/// The engine for a run: fuel and epoch checks as the flags (and threads) need.
+fn engine_for(args: &RunArgs, threaded: bool) -> Result<Engine, wazerox::Error> {
+    let mut config = wazerox::Config::new();
+    config.consume_fuel(args.fuel.is_some());
+    config.epoch_interruption(args.timeout.is_some() || threaded);
+    Engine::new(&config)
+}
+
+/// Whether a binary module imports `wasi.thread-spawn` or a shared memory; `None`
+/// for anything that is not a readable binary module (text, artifacts, garbage:
+/// compiling reports those).
+fn binary_is_threaded(bytes: &[u8]) -> Option<bool> {
+    use wasmparser::{Parser, Payload, TypeRef};
+    if !bytes.starts_with(b"\0asm") {
+        return None;
+    }
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.ok()? {
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    let import = import.ok()?;
+                    let shared = matches!(import.ty, TypeRef::Memory(m) if m.shared);
+                    if shared || (import.module == "wasi" && import.name == "thread-spawn") {
+                        return Some(true);
+                    }
+                }
+                return Some(false);
+            }
+            // Imports come before every section that follows them.
+            Payload::FunctionSection(_)
+            | Payload::TableSection(_)
+            | Payload::MemorySection(_)
+            | Payload::CodeSectionStart { .. } => return Some(false),
+            _ => {}
+        }
+    }
+    Some(false)
+}
+
+/// A module from an artifact of `wazerox compile`.
+fn load_artifact(engine: &Engine, bytes: &[u8]) -> Result<Module, wazerox::Error> {
+    // SAFETY: running an artifact is the user's explicit request, like running any
+    // native program they compiled; its checksum and engine fingerprint are checked
+    // before any of its code is mapped.
+    unsafe { Module::deserialize(engine, bytes) }
 }
 
 /// `wazerox compile FILE [-o OUT]`: writes a compiled artifact (default:
-/// FILE with extension `.cwasm`) for engines with the default configuration.
+/// FILE with extension `.cwasm`) for engines with the default configuration, plus
+/// epoch checks for threaded modules.
 pub fn compile(args: &[String]) -> ExitCode {
     let (file, out) = match args {
         [file] => (
@@ -275,11 +342,20 @@ pub fn compile(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let engine = Engine::default();
-    let result = Module::from_file(&engine, &file).and_then(|m| {
-        std::fs::write(&out, m.serialize())
-            .map_err(|e| wazerox::Error::msg(format!("writing {}: {e}", out.display())))
-    });
+    let result = std::fs::read(&file)
+        .map_err(|e| wazerox::Error::msg(format!("reading {file}: {e}")))
+        .and_then(|bytes| {
+            // Threaded modules get the epoch checks `run` needs to end them.
+            compile_for_run(&bytes, |threaded| {
+                let mut config = wazerox::Config::new();
+                config.epoch_interruption(threaded);
+                Engine::new(&config)
+            })
+        })
+        .and_then(|(_, m)| {
+            std::fs::write(&out, m.serialize())
+                .map_err(|e| wazerox::Error::msg(format!("writing {}: {e}", out.display())))
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

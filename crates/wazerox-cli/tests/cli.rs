@@ -169,3 +169,151 @@ fn dir_ro_preopens_read_only() {
     assert_ne!(out.status.code(), Some(0));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The threaded C programs of `tests/threads` under `wazerox run` with no extra
+/// flags: exact output and exit status, whichever thread ends the program.
+#[test]
+fn threaded_programs_run_and_end_from_any_thread() {
+    let cases: [(&[&str], i32, &str); 7] = [
+        (
+            &["tests/threads/mutex_condvar.wasm"],
+            0,
+            "mutex: 8 threads x 20000 = 160000\n\
+             queue: produced 12000 consumed 12000 sum 24006000\n\
+             broadcast: 4 of 4 passed\n\
+             waits: timed out 2, not equal 1, woken by notify with nobody waiting 0\n\
+             mutex_condvar: ok\n",
+        ),
+        (
+            &["tests/threads/barrier.wasm"],
+            0,
+            "barrier: 6 threads, 300 phases (600 barrier generations), 0 errors, \
+             0 threads saw errors, last phase 300\n",
+        ),
+        (
+            &["tests/threads/many_threads.wasm"],
+            0,
+            "many_threads: 400 threads, at most 8 at once, exit codes sum 47163 \
+             (expected 47163), thread ids unique, positive, below 2^29\n",
+        ),
+        (
+            &["tests/threads/exit_code.wasm"],
+            42,
+            "exit_code: mode exit\n",
+        ),
+        (
+            &["tests/threads/exit_code.wasm", "trap"],
+            134,
+            "exit_code: mode trap\n",
+        ),
+        (
+            &["tests/threads/exit_code.wasm", "main"],
+            5,
+            "exit_code: mode main\nexit_code: 5 threads parked or spinning\n",
+        ),
+        (
+            &["tests/threads/exit_code.wasm", "return"],
+            0,
+            "exit_code: mode return\nexit_code: 5 threads parked or spinning\n",
+        ),
+    ];
+    for (args, code, stdout) in cases {
+        let out = wazerox(&[&["run"], args].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), stdout, "{args:?}");
+        if code == 134 {
+            assert!(
+                stderr.contains("unreachable") && stderr.contains("end_program"),
+                "{stderr}"
+            );
+        }
+    }
+}
+
+/// A spawned thread's `proc_exit` ends a program whose main thread is parked and
+/// whose other threads spin or block reading a stdin that never gets data: the
+/// process exits with that code at once, not by exiting from the thread.
+#[test]
+fn proc_exit_from_a_thread_stops_blocked_readers() {
+    use std::process::Stdio;
+    let dir = std::env::temp_dir().join(format!("wazerox-cli-threads-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wat = dir.join("threads.wat");
+    std::fs::write(
+        &wat,
+        r#"(module
+            (import "wasi" "thread-spawn" (func $spawn (param i32) (result i32)))
+            (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+            (import "wasi_snapshot_preview1" "fd_read"
+              (func $fd_read (param i32 i32 i32 i32) (result i32)))
+            (import "env" "memory" (memory 1 1 shared))
+            (export "memory" (memory 0))
+            (func (export "wasi_thread_start") (param $tid i32) (param $what i32)
+              (drop (i32.atomic.rmw.add (i32.const 16) (i32.const 1)))
+              (block $exit (block $read (block $spin
+                (br_table $spin $read $exit (local.get $what)))
+                (loop $l (br $l)))
+                (i32.store (i32.const 64) (i32.const 128))
+                (i32.store (i32.const 68) (i32.const 16))
+                (drop (call $fd_read (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 80)))
+                (return))
+              (loop $settle
+                (br_if $settle (i32.lt_s (i32.atomic.load (i32.const 16)) (i32.const 3))))
+              (call $exit (i32.const 7)))
+            (func (export "_start")
+              (drop (call $spawn (i32.const 0)))
+              (drop (call $spawn (i32.const 1)))
+              (drop (call $spawn (i32.const 2)))
+              (drop (memory.atomic.wait32 (i32.const 0) (i32.const 0) (i64.const -1)))))"#,
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wazerox"))
+        .args(["run", wat.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Keep stdin open (and empty) until the program has ended.
+    let stdin = child.stdin.take().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            child.kill().unwrap();
+            panic!("the program did not end");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    drop(stdin);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(7), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `wazerox compile` gives threaded modules the epoch checks that `run` needs to
+/// end them, and `run` finds the configuration an artifact was compiled for.
+#[test]
+fn threaded_artifacts_run() {
+    let dir = std::env::temp_dir().join(format!("wazerox-cli-cwasm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let artifact = dir.join("exit_code.cwasm");
+    let out = wazerox(&[
+        "compile",
+        "tests/threads/exit_code.wasm",
+        "-o",
+        artifact.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let out = wazerox(&["run", artifact.to_str().unwrap(), "main"]);
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "exit_code: mode main\nexit_code: 5 threads parked or spinning\n"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -5,10 +5,13 @@
 //! Each is called from compiled code with the VMContext of the running instance,
 //! never unwinds (a panic here would cross an `extern "C"` boundary, so every
 //! operation is bounds-checked and infallible), and holds no borrow across calls.
+//! The wait builtins alone may end the call with a trap (`raise_trap`) when their
+//! store is interrupted, once everything they hold is released.
 
 use crate::instance::Instance;
 use crate::table::range;
-use wazerox_frontend::{MemoryIndex, TableIndex};
+use crate::vmcontext::VMStoreContext;
+use wazerox_frontend::{MemoryIndex, TableIndex, TrapCode, VMOffsets};
 
 /// The table whose address every VMContext holds, in `Builtin::ALL` order.
 #[repr(C)]
@@ -248,12 +251,13 @@ unsafe extern "C" fn memory_atomic_wait32(
 ) -> u32 {
     // SAFETY: compiled code checked bounds, alignment and that the memory is shared.
     unsafe {
-        let address = memory_address(vmctx, memory, address);
-        crate::parking::wait(
+        wait(
+            vmctx,
+            memory,
             address,
             crate::parking::Expected::U32(expected),
-            timeout(timeout_ns),
-        ) as u32
+            timeout_ns,
+        )
     }
 }
 
@@ -266,13 +270,43 @@ unsafe extern "C" fn memory_atomic_wait64(
 ) -> u32 {
     // SAFETY: as for `memory_atomic_wait32`.
     unsafe {
-        let address = memory_address(vmctx, memory, address);
-        crate::parking::wait(
+        wait(
+            vmctx,
+            memory,
             address,
             crate::parking::Expected::U64(expected),
-            timeout(timeout_ns),
-        ) as u32
+            timeout_ns,
+        )
     }
+}
+
+/// A wait of the store `vmctx` runs in; traps with `Interrupt` if the store is
+/// interrupted meanwhile (so the guest never sees a result it did not get).
+///
+/// # Safety
+/// As for `memory_address`, with a shared memory.
+unsafe fn wait(
+    vmctx: *mut u8,
+    memory: u32,
+    address: u64,
+    expected: crate::parking::Expected,
+    timeout_ns: i64,
+) -> u32 {
+    // SAFETY: forwarded; every VMContext holds its store's context, which outlives
+    // the running call.
+    let result = unsafe {
+        let address = memory_address(vmctx, memory, address);
+        let store = *vmctx
+            .add(VMOffsets::STORE_CONTEXT as usize)
+            .cast::<*const VMStoreContext>();
+        crate::parking::wait(address, expected, timeout(timeout_ns), &(*store).waits)
+    };
+    if result == crate::parking::WaitResult::Interrupted {
+        // SAFETY: called by compiled code; nothing in this frame or the builtin's
+        // needs dropping (the wait has returned and released everything).
+        unsafe { crate::traphandlers::raise_trap(TrapCode::Interrupt) }
+    }
+    result as u32
 }
 
 #[cfg(test)]

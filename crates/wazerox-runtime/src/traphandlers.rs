@@ -121,6 +121,8 @@ struct TrapRecord {
     signal: i32,
     /// Number of PCs written to the activation's frame buffer.
     frames: usize,
+    /// Set by [`raise_trap`]: the code, not looked up at `pc`.
+    code: Option<TrapCode>,
 }
 
 enum Pending {
@@ -214,6 +216,7 @@ impl Activation {
                 fault_address,
                 signal,
                 frames,
+                code: None,
             };
         }
         self.jmp_buf.get()
@@ -244,6 +247,32 @@ fn set_pending(pending: Pending) {
     // SAFETY: the activation lives on a frame of this thread's stack that is still
     // running, and only this thread accesses it.
     unsafe { *(*activation).pending.borrow_mut() = Some(pending) };
+}
+
+/// Ends the innermost activation with a trap of `code`, from a builtin that compiled
+/// code called (a wait cut short because its store was interrupted). The trap has
+/// no backtrace: builtins are host code, whose frames may lack frame pointers.
+///
+/// # Safety
+/// Called on a thread running compiled code of the innermost activation, from a
+/// builtin that compiled code called directly, with nothing live that needs dropping
+/// in this frame or the builtin's: the jump discards both, like the JIT frames.
+pub unsafe fn raise_trap(code: TrapCode) -> ! {
+    let activation = current_activation();
+    if activation.is_null() {
+        // Unreachable by the contract; an `extern "C"` caller cannot unwind.
+        std::process::abort();
+    }
+    // SAFETY: the activation lives on a frame of this thread's stack below which we
+    // run; only this thread accesses it; the jump buffer was filled by
+    // `wazerox_catch_call`, whose frame is still live.
+    unsafe {
+        *(*activation).trap.get() = TrapRecord {
+            code: Some(code),
+            ..TrapRecord::default()
+        };
+        arch::wazerox_unwind_to((*activation).jmp_buf.get())
+    }
 }
 
 /// Per-thread facts `catch_traps` needs, computed when the thread first enters Wasm.
@@ -409,6 +438,9 @@ pub unsafe fn catch_traps<F: FnOnce()>(
 /// instruction an `unreachable`, and a memory fault in JIT code an out-of-bounds
 /// access (the only memory compiled code touches unchecked is linear memory).
 fn trap_code(record: &TrapRecord) -> TrapCode {
+    if let Some(code) = record.code {
+        return code;
+    }
     let recorded =
         code_registry::lookup(record.pc).and_then(|(code, offset)| code.trap_code_at(offset));
     recorded.unwrap_or(match record.signal {

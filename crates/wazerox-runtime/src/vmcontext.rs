@@ -4,11 +4,15 @@
 //! `VMOffsets` states them once, and the tests at the bottom of this file pin that the
 //! Rust layout agrees.
 
+use crate::parking::WaitCancel;
 use std::cell::UnsafeCell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Per-store state that compiled code consults: the stack limit (checked in every
 /// function prologue), fuel, epoch deadline, and the last Wasm→host exit (for
-/// backtraces). One per `Store`, boxed so its address is stable.
+/// backtraces). One per `Store`, in an `Arc` so its address is stable and a
+/// [`StoreInterrupter`] can outlive the store.
 #[repr(C)]
 #[derive(Debug)]
 pub struct VMStoreContext {
@@ -17,8 +21,11 @@ pub struct VMStoreContext {
     pub stack_limit: UnsafeCell<usize>,
     /// Fuel consumed so far, counted upwards towards zero (negative = fuel left).
     pub fuel_consumed: UnsafeCell<i64>,
-    /// The epoch at which running code must stop.
-    pub epoch_deadline: UnsafeCell<u64>,
+    /// The epoch at which running code must stop. Atomic because another thread
+    /// may force it to 0 ([`VMStoreContext::interrupt`]); compiled code reads it
+    /// with a plain load after an atomic load of the epoch, which Cranelift never
+    /// moves loads across, so every check sees a fresh value.
+    pub epoch_deadline: AtomicU64,
     /// Frame pointer of the last Wasm frame that called out to the host.
     pub last_exit_fp: UnsafeCell<usize>,
     /// Return address into Wasm of that host call.
@@ -28,6 +35,9 @@ pub struct VMStoreContext {
     pub store: UnsafeCell<*mut u8>,
     /// The engine's epoch counter, read by epoch checks in compiled code.
     pub epoch: UnsafeCell<*const std::sync::atomic::AtomicU64>,
+    // Fields below are not read by compiled code (not in `VMOffsets`).
+    /// The store's `memory.atomic.wait`s, cancelled by [`VMStoreContext::interrupt`].
+    pub waits: WaitCancel,
 }
 
 impl VMStoreContext {
@@ -35,12 +45,61 @@ impl VMStoreContext {
         VMStoreContext {
             stack_limit: UnsafeCell::new(usize::MAX),
             fuel_consumed: UnsafeCell::new(0),
-            epoch_deadline: UnsafeCell::new(0),
+            epoch_deadline: AtomicU64::new(u64::MAX),
             last_exit_fp: UnsafeCell::new(0),
             last_exit_pc: UnsafeCell::new(0),
             store: UnsafeCell::new(std::ptr::null_mut()),
             epoch: UnsafeCell::new(std::ptr::null()),
+            waits: WaitCancel::default(),
         }
+    }
+
+    /// Stops the store's code for good, from any thread: the epoch deadline becomes
+    /// 0, so the next epoch check (function entry, loop header) traps with
+    /// `Interrupt`, and waits end with a trap. Sticky: later deadlines are ignored.
+    pub fn interrupt(&self) {
+        // The flag first: `set_epoch_deadline` re-checks it after its store.
+        self.waits.cancel();
+        self.epoch_deadline.store(0, Ordering::SeqCst);
+    }
+
+    pub fn is_interrupted(&self) -> bool {
+        self.waits.is_cancelled()
+    }
+
+    /// Sets the epoch deadline, unless the store was interrupted. Whatever the
+    /// interleaving with [`interrupt`](Self::interrupt) (both sequentially
+    /// consistent), an interrupted store ends with deadline 0.
+    pub fn set_epoch_deadline(&self, deadline: u64) {
+        self.epoch_deadline.store(deadline, Ordering::SeqCst);
+        if self.is_interrupted() {
+            self.epoch_deadline.store(0, Ordering::SeqCst);
+        }
+    }
+}
+
+// SAFETY: the `UnsafeCell` fields are only accessed, through `unsafe` code whose
+// contract says so, by the thread running the owning store (which moves between
+// threads only with the store). What other threads may touch — `epoch_deadline`
+// and `waits`, through `interrupt` — is atomic or locked.
+unsafe impl Send for VMStoreContext {}
+// SAFETY: as above.
+unsafe impl Sync for VMStoreContext {}
+
+/// Interrupts one store's code from another thread ([`VMStoreContext::interrupt`]).
+/// Keeps the store context alive, so it stays valid after the store is dropped.
+#[derive(Clone)]
+pub struct StoreInterrupter(Arc<VMStoreContext>);
+
+impl StoreInterrupter {
+    pub fn new(context: &Arc<VMStoreContext>) -> StoreInterrupter {
+        StoreInterrupter(context.clone())
+    }
+    pub fn interrupt(&self) {
+        self.0.interrupt();
+    }
+    pub fn is_interrupted(&self) -> bool {
+        self.0.is_interrupted()
     }
 }
 

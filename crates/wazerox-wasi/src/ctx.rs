@@ -192,13 +192,14 @@ pub struct WasiCtx {
     pub(crate) cancel: Cancel,
     /// WASIX checkpoints of this program.
     pub snapshots: wasix::SnapshotTable,
-    pub(crate) thread_spawner: OnceLock<Arc<threads::ThreadSpawner>>,
+    pub(crate) thread_group: OnceLock<Arc<threads::ThreadGroup>>,
 }
 
 impl WasiCtx {
-    /// Enables `wasi.thread-spawn` for this program.
-    pub fn set_thread_spawner(&self, spawner: Arc<threads::ThreadSpawner>) {
-        let _ = self.thread_spawner.set(spawner);
+    /// Enables `wasi.thread-spawn` for this program: threads join `group`. A
+    /// program has one group; later calls are ignored.
+    pub fn set_thread_group(&self, group: Arc<threads::ThreadGroup>) {
+        let _ = self.thread_group.set(group);
     }
 
     /// Cancels every blocking call of this program, in every thread, now and from now
@@ -449,7 +450,7 @@ impl WasiCtxBuilder {
             fds: RwLock::new(fds),
             cancel: Cancel::new(),
             snapshots: wasix::SnapshotTable::default(),
-            thread_spawner: OnceLock::new(),
+            thread_group: OnceLock::new(),
         })
     }
 }

@@ -45,7 +45,8 @@
 //! (sandboxed resolution), `io` (stream reads and writes), `poll` (`poll_oneoff`),
 //! `sock` (`sock_*`), `rights`, `errno`, `memory` (bounds-checked guest memory),
 //! `clock`, `sys` (every `unsafe` system call); `wasix` (checkpoints) and `threads`
-//! (wasi-threads).
+//! (wasi-threads: `thread-spawn`, and the `ThreadGroup` that ends a program from any
+//! of its threads).
 
 mod clock;
 mod ctx;

@@ -28,7 +28,8 @@
 //! Layout of this crate: `engine` (configuration, compiler, type registry, shared
 //! trampolines), `module` (compiled code), `store` (everything instantiated, owned
 //! per store), `instance`, `func` (calls in both directions), `externals` (memories,
-//! tables, globals), `linker`, `values`, `error`.
+//! tables, globals), `linker`, `values`, `error`, `interrupt` (stopping a store's
+//! code from another thread).
 
 mod artifact;
 mod checkpoint;
@@ -37,6 +38,7 @@ mod error;
 mod externals;
 mod func;
 mod instance;
+mod interrupt;
 mod linker;
 mod module;
 mod store;
@@ -48,6 +50,7 @@ pub use error::{Error, ErrorKind, FrameInfo, Trap};
 pub use externals::{Extern, Global, Memory, SharedMemory, Table};
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
 pub use instance::Instance;
+pub use interrupt::InterruptHandle;
 pub use linker::{InstancePre, Linker};
 pub use module::{ExportType, ImportType, Module};
 pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut};

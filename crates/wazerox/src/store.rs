@@ -43,7 +43,7 @@ pub(crate) struct GlobalData {
 pub struct StoreOpaque {
     pub(crate) id: u64,
     pub(crate) engine: Engine,
-    pub(crate) vm_store_context: Box<VMStoreContext>,
+    pub(crate) vm_store_context: Arc<VMStoreContext>,
     pub(crate) instances: Vec<InstanceData>,
     pub(crate) funcs: Vec<FuncData>,
     // The host-owned objects below are boxed because compiled code and VMContexts
@@ -108,13 +108,10 @@ pub struct Store<T> {
 
 impl<T> Store<T> {
     pub fn new(engine: &Engine, data: T) -> Store<T> {
-        let vm_store_context = Box::new(VMStoreContext::new());
+        let vm_store_context = Arc::new(VMStoreContext::new());
         // SAFETY: the context is ours; the engine (and its counter) outlives the
         // store, which holds an `Engine` clone.
-        unsafe {
-            *vm_store_context.epoch.get() = &engine.0.epoch;
-            *vm_store_context.epoch_deadline.get() = u64::MAX;
-        }
+        unsafe { *vm_store_context.epoch.get() = &engine.0.epoch };
         Store {
             inner: Box::new(StoreInner {
                 opaque: StoreOpaque {
@@ -179,10 +176,13 @@ impl<T> Store<T> {
 
     /// Traps running code once the engine's epoch has advanced `ticks` beyond its
     /// current value (needs `Config::epoch_interruption`; the default is never).
+    /// Ignored once the store was interrupted ([`crate::InterruptHandle`]).
     pub fn set_epoch_deadline(&mut self, ticks: u64) {
         let deadline = self.engine().current_epoch().saturating_add(ticks);
-        // SAFETY: as for `set_fuel`.
-        unsafe { *self.inner.opaque.vm_store_context.epoch_deadline.get() = deadline };
+        self.inner
+            .opaque
+            .vm_store_context
+            .set_epoch_deadline(deadline);
     }
 }
 

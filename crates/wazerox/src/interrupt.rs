@@ -1,0 +1,65 @@
+//! Stopping a store's Wasm code from another thread: [`InterruptHandle`].
+
+use crate::store::Store;
+use wazerox_runtime::vmcontext::StoreInterrupter;
+
+/// Stops the Wasm code of one store, from any thread. `Send + Sync`, cheap to clone,
+/// and harmless to use after the store is gone.
+///
+/// After [`interrupt`](Self::interrupt):
+/// - running code traps with [`TrapCode::Interrupt`](crate::TrapCode::Interrupt) at
+///   its next function entry or loop header, when the engine compiles those checks
+///   ([`Config::epoch_interruption`](crate::Config::epoch_interruption)); without
+///   them, code runs on until it returns, waits or calls the host;
+/// - a `memory.atomic.wait` that is parked, or starts later, traps with `Interrupt`
+///   instead of returning;
+/// - it is for good: later calls trap at their first check, and
+///   [`Store::set_epoch_deadline`] no longer moves the deadline.
+///
+/// Host functions are not interrupted (they are the embedder's code); blocking WASI
+/// calls have their own cancellation (`wazerox_wasi::WasiCtx::cancel`).
+///
+/// Design: the store's epoch deadline is an atomic that compiled code re-reads at
+/// every check; interrupting sets it to 0, which every epoch has reached. So one
+/// store stops without advancing the engine's epoch for all the others.
+#[derive(Clone)]
+pub struct InterruptHandle {
+    interrupter: StoreInterrupter,
+    stops_running_code: bool,
+}
+
+impl InterruptHandle {
+    pub fn interrupt(&self) {
+        self.interrupter.interrupt();
+    }
+
+    /// Whether [`interrupt`](Self::interrupt) was called.
+    pub fn is_interrupted(&self) -> bool {
+        self.interrupter.is_interrupted()
+    }
+
+    /// Whether [`interrupt`](Self::interrupt) also stops running code, not only
+    /// waits: the store's engine compiles epoch checks.
+    pub fn stops_running_code(&self) -> bool {
+        self.stops_running_code
+    }
+}
+
+impl std::fmt::Debug for InterruptHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InterruptHandle")
+            .field("interrupted", &self.is_interrupted())
+            .field("stops_running_code", &self.stops_running_code)
+            .finish()
+    }
+}
+
+impl<T> Store<T> {
+    /// A handle that stops this store's Wasm code from another thread.
+    pub fn interrupt_handle(&self) -> InterruptHandle {
+        InterruptHandle {
+            interrupter: StoreInterrupter::new(&self.inner.opaque.vm_store_context),
+            stops_running_code: self.engine().config().translation.epoch_interruption,
+        }
+    }
+}

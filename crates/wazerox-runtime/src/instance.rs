@@ -8,6 +8,7 @@
 //! pointers, i.e. until the store is dropped.
 
 use crate::memory::{LinearMemory, MemoryStyle};
+use crate::memory_image::MemoryImage;
 use crate::table::Table;
 use crate::vmcontext::{VMFuncRef, VMGlobalDefinition, VMStoreContext, ValRaw};
 use std::alloc::Layout;
@@ -87,6 +88,8 @@ pub struct Instance {
     _owned_tables: Vec<Box<Table>>,
     dropped_data: Vec<bool>,
     dropped_elements: Vec<bool>,
+    /// Per memory index: whether an image already holds its active segments.
+    imaged: Vec<bool>,
 }
 
 // SAFETY: the raw pointers refer to memories, tables and globals owned by this
@@ -98,7 +101,10 @@ unsafe impl Sync for Instance {}
 
 impl Instance {
     /// Allocates the instance and its defined memories and tables and fills in the
-    /// VMContext. Segments are applied by [`Instance::initialize`].
+    /// VMContext. A defined memory with an image (`images`, by defined memory index,
+    /// from [`crate::memory_image::memory_images`]) starts with it; the remaining
+    /// segments are applied by [`Instance::initialize`].
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         module: Arc<ModuleInfo>,
         type_ids: Arc<[u32]>,
@@ -106,15 +112,24 @@ impl Instance {
         imports: Imports,
         store: *const VMStoreContext,
         memory_style: &MemoryStyle,
+        images: &[Option<Arc<MemoryImage>>],
     ) -> Result<Box<Instance>, InstantiationError> {
         let offsets = VMOffsets::new(&module);
         let mut owned_memories = Vec::new();
         let mut memories = imports.memories.clone();
-        for ty in &module.memories[module.num_imported_memories as usize..] {
+        let mut imaged = vec![false; module.memories.len()];
+        let defined_memories = &module.memories[module.num_imported_memories as usize..];
+        for (defined, ty) in defined_memories.iter().enumerate() {
+            let resource =
+                |e: crate::memory::MemoryError| InstantiationError::Resource(e.to_string());
             let mut memory = Box::new(
                 LinearMemory::with_sharing(ty.minimum, ty.maximum, ty.shared, memory_style)
-                    .map_err(|e| InstantiationError::Resource(e.to_string()))?,
+                    .map_err(resource)?,
             );
+            if let Some(image) = images.get(defined).and_then(Option::as_ref) {
+                memory.install_image(image).map_err(resource)?;
+                imaged[memories.len()] = true;
+            }
             memories.push(&mut *memory);
             owned_memories.push(memory);
         }
@@ -137,6 +152,7 @@ impl Instance {
             _owned_tables: owned_tables,
             dropped_data: vec![false; module.data.len()],
             dropped_elements: vec![false; module.elements.len()],
+            imaged,
             module,
         });
         let self_ptr: *mut Instance = &mut *instance;
@@ -245,6 +261,11 @@ impl Instance {
         }
         for (i, segment) in module.data.iter().enumerate() {
             if let DataMode::Active { memory, offset } = &segment.mode {
+                if self.imaged[memory.index()] {
+                    // Its image holds it (and no segment of an imaged memory traps).
+                    self.dropped_data[i] = true;
+                    continue;
+                }
                 let offset = u64::from(self.eval_const(offset).get_i32() as u32);
                 let memory = self.memory_mut(*memory);
                 let data = memory.data_mut();

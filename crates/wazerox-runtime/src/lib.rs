@@ -15,6 +15,7 @@ pub mod code_registry;
 pub mod instance;
 pub mod libcalls;
 pub mod memory;
+pub mod memory_image;
 pub mod mmap;
 pub mod parking;
 pub mod table;

@@ -14,6 +14,7 @@
 //! release store after the pages were made accessible, so a reader that sees the new
 //! length (acquire) also sees accessible pages.
 
+use crate::memory_image::MemoryImage;
 use crate::mmap::{Mmap, page_size};
 use crate::vmcontext::VMMemoryDefinition;
 use std::fmt;
@@ -65,6 +66,8 @@ pub enum MemoryError {
     Reserve(std::io::Error),
     /// The kernel refused to make the initial pages accessible.
     Commit(std::io::Error),
+    /// The module's memory image could not be mapped or does not fit.
+    Image(std::io::Error),
 }
 
 impl fmt::Display for MemoryError {
@@ -89,6 +92,7 @@ impl fmt::Display for MemoryError {
             }
             MemoryError::Reserve(e) => write!(f, "cannot reserve memory address space: {e}"),
             MemoryError::Commit(e) => write!(f, "cannot make memory pages accessible: {e}"),
+            MemoryError::Image(e) => write!(f, "cannot map the memory's initial image: {e}"),
         }
     }
 }
@@ -96,7 +100,7 @@ impl fmt::Display for MemoryError {
 impl std::error::Error for MemoryError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            MemoryError::Reserve(e) | MemoryError::Commit(e) => Some(e),
+            MemoryError::Reserve(e) | MemoryError::Commit(e) | MemoryError::Image(e) => Some(e),
             _ => None,
         }
     }
@@ -264,6 +268,23 @@ impl LinearMemory {
         let len = self.byte_size() as usize;
         // SAFETY: as for `data`, with exclusive access through `&mut self`.
         unsafe { std::slice::from_raw_parts_mut(self.mmap.as_mut_ptr(), len) }
+    }
+
+    /// Gives the memory `image`'s contents (mapped copy-on-write, or copied) in
+    /// place of the zero pages there. Only for a memory no one has seen yet: the
+    /// image replaces whatever the pages held.
+    pub fn install_image(&mut self, image: &MemoryImage) -> Result<(), MemoryError> {
+        let end = image.offset().checked_add(image.len());
+        if end.is_none_or(|end| end as u64 > self.byte_size()) {
+            return Err(MemoryError::Image(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "image extends past the memory's accessible size",
+            )));
+        }
+        // SAFETY: the image's range is page-aligned (images are built that way),
+        // inside our reservation and accessible (checked above), and `&mut self`
+        // means no one else holds references into it.
+        unsafe { image.install(self.mmap.as_mut_ptr()) }.map_err(MemoryError::Image)
     }
 
     /// The definition compiled code reads; its address is stable for the memory's

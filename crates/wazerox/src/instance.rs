@@ -137,6 +137,7 @@ impl Instance {
             imports,
             &*opaque.vm_store_context,
             &opaque.engine.config().memory_style,
+            module.memory_images(),
         )
         .map_err(|e| Error::with_kind(ErrorKind::Instantiation, e.to_string()))?;
         let init = runtime.initialize();

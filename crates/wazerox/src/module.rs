@@ -4,10 +4,11 @@ use crate::artifact::{self, ArtifactParts};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
 use crate::values::ExternType;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use wazerox_frontend::{FuncIndex, ModuleInfo};
 use wazerox_runtime::code_memory::CodeMemory;
 use wazerox_runtime::code_registry::{self, FunctionRange, ModuleCode};
+use wazerox_runtime::memory_image::{self, MemoryImage};
 
 pub(crate) struct ModuleInner {
     pub engine: Engine,
@@ -20,6 +21,8 @@ pub(crate) struct ModuleInner {
     pub type_ids: Arc<[u32]>,
     /// What `serialize` writes (the code as compiled, before relocation).
     pub parts: ArtifactParts,
+    /// Initial contents of each defined memory, laid out on first instantiation.
+    pub memory_images: OnceLock<Vec<Option<Arc<MemoryImage>>>>,
 }
 
 /// A compiled WebAssembly module. Cheap to clone; `Send + Sync`.
@@ -203,6 +206,7 @@ impl Module {
             function_addresses,
             type_ids,
             parts,
+            memory_images: OnceLock::new(),
         })))
     }
 
@@ -248,6 +252,14 @@ impl Module {
 
     pub(crate) fn info(&self) -> &Arc<ModuleInfo> {
         &self.0.info
+    }
+
+    /// The memory images (see `wazerox_runtime::memory_image`), built by the first
+    /// instantiation; concurrent first instantiations build it once.
+    pub(crate) fn memory_images(&self) -> &[Option<Arc<MemoryImage>>] {
+        self.0
+            .memory_images
+            .get_or_init(|| memory_image::memory_images(&self.0.info))
     }
 
     pub(crate) fn type_id_of_func(&self, func: FuncIndex) -> u32 {

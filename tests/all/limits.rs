@@ -1,0 +1,127 @@
+//! Instantiation resources: copy-on-write memory images, the pooling allocator,
+//! resource limits.
+
+use wazerox::{Engine, Instance, Module, Store};
+
+/// 64 KiB + 1 of data at 1 MiB - 3, big enough to be mapped from a memory image,
+/// straddling page boundaries, plus a small segment elsewhere.
+fn data_module(engine: &Engine) -> Module {
+    let big = "\\11".repeat(65537);
+    Module::new(
+        engine,
+        format!(
+            r#"(module
+                (memory (export "memory") 17 100)
+                (data (i32.const 1048573) "{big}")
+                (data (i32.const 16) "hello")
+                (data (i32.const 1048573) "\22")
+                (func (export "poke") (param i32 i32) (i32.store8 (local.get 0) (local.get 1)))
+                (func (export "peek") (param i32) (result i32) (i32.load8_u (local.get 0)))
+                (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#
+        ),
+    )
+    .unwrap()
+}
+
+fn check_initial_contents(store: &mut Store<()>, instance: Instance) {
+    let peek = instance
+        .get_typed_func::<i32, i32>(&mut *store, "peek")
+        .unwrap();
+    assert_eq!(peek.call(&mut *store, 16).unwrap(), i32::from(b'h'));
+    assert_eq!(peek.call(&mut *store, 1048572).unwrap(), 0);
+    assert_eq!(
+        peek.call(&mut *store, 1048573).unwrap(),
+        0x22,
+        "later segment wins"
+    );
+    assert_eq!(peek.call(&mut *store, 1048574).unwrap(), 0x11);
+    assert_eq!(peek.call(&mut *store, 1048573 + 65536).unwrap(), 0x11);
+    assert_eq!(peek.call(&mut *store, 1048573 + 65537).unwrap(), 0);
+    let memory = instance.get_memory(&mut *store, "memory").unwrap();
+    let data = memory.data(&*store);
+    assert_eq!(data.len(), 17 * 65536);
+    assert_eq!(&data[16..21], b"hello");
+    assert!(data[21..1048573].iter().all(|b| *b == 0));
+    assert!(data[1048574..1048573 + 65537].iter().all(|b| *b == 0x11));
+}
+
+#[test]
+fn memory_images_give_each_instance_the_data_and_isolate_writes() {
+    let engine = Engine::default();
+    let module = data_module(&engine);
+    let mut store = Store::new(&engine, ());
+    let first = Instance::new(&mut store, &module, &[]).unwrap();
+    check_initial_contents(&mut store, first);
+    let poke = first
+        .get_typed_func::<(i32, i32), ()>(&mut store, "poke")
+        .unwrap();
+    poke.call(&mut store, (1048574, 0x55)).unwrap();
+    poke.call(&mut store, (17, 0x55)).unwrap();
+    let peek = first
+        .get_typed_func::<i32, i32>(&mut store, "peek")
+        .unwrap();
+    assert_eq!(peek.call(&mut store, 1048574).unwrap(), 0x55);
+
+    // Another instance in the same store and one in another store still see the
+    // module's data, not the first instance's writes.
+    let second = Instance::new(&mut store, &module, &[]).unwrap();
+    check_initial_contents(&mut store, second);
+    let mut other = Store::new(&engine, ());
+    let third = Instance::new(&mut other, &module, &[]).unwrap();
+    check_initial_contents(&mut other, third);
+    assert_eq!(peek.call(&mut store, 1048574).unwrap(), 0x55, "writes stay");
+
+    // Growth keeps the data and adds zero pages.
+    let grow = first
+        .get_typed_func::<i32, i32>(&mut store, "grow")
+        .unwrap();
+    assert_eq!(grow.call(&mut store, 3).unwrap(), 17);
+    assert_eq!(peek.call(&mut store, 1048574).unwrap(), 0x55);
+    assert_eq!(peek.call(&mut store, 17 * 65536 + 5).unwrap(), 0);
+}
+
+#[test]
+fn memory_images_work_with_explicit_bounds_checks() {
+    let mut config = wazerox::Config::new();
+    config.explicit_bounds_checks(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = data_module(&engine);
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    check_initial_contents(&mut store, instance);
+    let peek = instance
+        .get_typed_func::<i32, i32>(&mut store, "peek")
+        .unwrap();
+    assert!(peek.call(&mut store, 17 * 65536).is_err());
+}
+
+#[test]
+fn segments_with_imported_offsets_are_still_copied_and_trap_when_out_of_bounds() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (import "env" "at" (global $at i32))
+            (memory (export "memory") 1)
+            (data (i32.const 0) "first")
+            (data (global.get $at) "second"))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let at = |store: &mut Store<()>, v: i32| {
+        wazerox::Global::new(
+            &mut *store,
+            wazerox::GlobalType::new(wazerox::ValType::I32, wazerox::Mutability::Const),
+            wazerox::Val::I32(v),
+        )
+        .unwrap()
+    };
+    let ok = at(&mut store, 100);
+    let instance = Instance::new(&mut store, &module, &[ok.into()]).unwrap();
+    let memory = instance.get_memory(&mut store, "memory").unwrap();
+    assert_eq!(&memory.data(&store)[..5], b"first");
+    assert_eq!(&memory.data(&store)[100..106], b"second");
+    let past_end = at(&mut store, 65531);
+    let err = Instance::new(&mut store, &module, &[past_end.into()]).unwrap_err();
+    assert!(err.to_string().contains("out of bounds"), "{err}");
+}

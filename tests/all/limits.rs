@@ -125,3 +125,85 @@ fn segments_with_imported_offsets_are_still_copied_and_trap_when_out_of_bounds()
     let err = Instance::new(&mut store, &module, &[past_end.into()]).unwrap_err();
     assert!(err.to_string().contains("out of bounds"), "{err}");
 }
+
+fn pooling_engine(slots: usize, max_memory_size: u64) -> Engine {
+    let mut pooling = wazerox::PoolingConfig::new();
+    pooling
+        .total_memories(slots)
+        .max_memory_size(max_memory_size);
+    let mut config = wazerox::Config::new();
+    config.allocation_strategy(wazerox::InstanceAllocationStrategy::Pooling(pooling));
+    Engine::new(&config).unwrap()
+}
+
+#[test]
+fn pooled_memories_are_reset_when_reused() {
+    let engine = pooling_engine(2, 8 << 20);
+    let module = data_module(&engine);
+    for round in 0..4 {
+        let mut store = Store::new(&engine, ());
+        let instance = Instance::new(&mut store, &module, &[]).unwrap();
+        check_initial_contents(&mut store, instance);
+        let poke = instance
+            .get_typed_func::<(i32, i32), ()>(&mut store, "poke")
+            .unwrap();
+        poke.call(&mut store, (1048574, round + 1)).unwrap();
+        poke.call(&mut store, (100, round + 1)).unwrap();
+        let grow = instance
+            .get_typed_func::<i32, i32>(&mut store, "grow")
+            .unwrap();
+        assert_eq!(grow.call(&mut store, 2).unwrap(), 17);
+        poke.call(&mut store, (17 * 65536 + 1, 7)).unwrap();
+    }
+    // A different module in a reused slot sees zeros, not the last one's data.
+    let plain = Module::new(
+        &engine,
+        r#"(module (memory (export "memory") 20)
+            (func (export "sum") (result i32) (local $i i32) (local $s i32)
+              (loop $l
+                (local.set $s (i32.add (local.get $s) (i32.load8_u (local.get $i))))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br_if $l (i32.lt_u (local.get $i) (i32.const 1310720))))
+              (local.get $s)))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &plain, &[]).unwrap();
+    let sum = instance
+        .get_typed_func::<(), i32>(&mut store, "sum")
+        .unwrap();
+    assert_eq!(sum.call(&mut store, ()).unwrap(), 0);
+    let memory = instance.get_memory(&mut store, "memory").unwrap();
+    assert_eq!(memory.size(&store), 20);
+}
+
+#[test]
+fn an_exhausted_pool_fails_instantiation_cleanly() {
+    let engine = pooling_engine(2, 2 << 20);
+    let module = data_module(&engine);
+    let mut store = Store::new(&engine, ());
+    let _a = Instance::new(&mut store, &module, &[]).unwrap();
+    let mut other = Store::new(&engine, ());
+    let _b = Instance::new(&mut other, &module, &[]).unwrap();
+    let mut third = Store::new(&engine, ());
+    let err = Instance::new(&mut third, &module, &[]).unwrap_err();
+    assert_eq!(err.kind(), wazerox::ErrorKind::Instantiation);
+    assert!(
+        err.to_string().contains("all 2 memory slots are in use"),
+        "{err}"
+    );
+    // Freeing a store frees its slot.
+    drop(other);
+    let instance = Instance::new(&mut third, &module, &[]).unwrap();
+    check_initial_contents(&mut third, instance);
+    // Growth stops at the pool's per-memory limit (2 MiB = 32 pages).
+    let grow = instance
+        .get_typed_func::<i32, i32>(&mut third, "grow")
+        .unwrap();
+    assert_eq!(grow.call(&mut third, 16).unwrap(), -1);
+    assert_eq!(grow.call(&mut third, 15).unwrap(), 17);
+    // A memory larger than a slot is refused up front.
+    let big = Module::new(&engine, "(module (memory 33))").unwrap();
+    let err = Instance::new(&mut third, &big, &[]).unwrap_err();
+    assert!(err.to_string().contains("limit of 32 pages"), "{err}");
+}

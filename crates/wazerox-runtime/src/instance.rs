@@ -9,6 +9,7 @@
 
 use crate::memory::{LinearMemory, MemoryStyle};
 use crate::memory_image::MemoryImage;
+use crate::pooling::{MemoryPool, PooledMemory};
 use crate::table::Table;
 use crate::vmcontext::{VMFuncRef, VMGlobalDefinition, VMStoreContext, ValRaw};
 use std::alloc::Layout;
@@ -73,6 +74,14 @@ impl Drop for VMContextAllocation {
     }
 }
 
+/// A memory an instance defines. Both kinds are boxed: VMContexts hold their
+/// addresses, which must survive the Vec growing.
+enum OwnedMemory {
+    OnDemand(#[allow(dead_code)] Box<LinearMemory>),
+    /// Returned to its pool when the instance is dropped.
+    Pooled(#[allow(dead_code)] PooledMemory),
+}
+
 pub struct Instance {
     module: Arc<ModuleInfo>,
     offsets: VMOffsets,
@@ -80,9 +89,7 @@ pub struct Instance {
     /// Canonical type ids per module type index; the VMContext points at them.
     _type_ids: Arc<[u32]>,
     memories: Vec<*mut LinearMemory>,
-    // Boxed: VMContexts hold their addresses, which must survive the Vec growing.
-    #[allow(clippy::vec_box)]
-    _owned_memories: Vec<Box<LinearMemory>>,
+    _owned_memories: Vec<OwnedMemory>,
     tables: Vec<*mut Table>,
     #[allow(clippy::vec_box)]
     _owned_tables: Vec<Box<Table>>,
@@ -113,6 +120,7 @@ impl Instance {
         store: *const VMStoreContext,
         memory_style: &MemoryStyle,
         images: &[Option<Arc<MemoryImage>>],
+        pool: Option<&Arc<MemoryPool>>,
     ) -> Result<Box<Instance>, InstantiationError> {
         let offsets = VMOffsets::new(&module);
         let mut owned_memories = Vec::new();
@@ -120,18 +128,29 @@ impl Instance {
         let mut imaged = vec![false; module.memories.len()];
         let defined_memories = &module.memories[module.num_imported_memories as usize..];
         for (defined, ty) in defined_memories.iter().enumerate() {
-            let resource =
-                |e: crate::memory::MemoryError| InstantiationError::Resource(e.to_string());
-            let mut memory = Box::new(
-                LinearMemory::with_sharing(ty.minimum, ty.maximum, ty.shared, memory_style)
-                    .map_err(resource)?,
-            );
-            if let Some(image) = images.get(defined).and_then(Option::as_ref) {
-                memory.install_image(image).map_err(resource)?;
-                imaged[memories.len()] = true;
-            }
-            memories.push(&mut *memory);
-            owned_memories.push(memory);
+            let resource = |e: &dyn std::fmt::Display| InstantiationError::Resource(e.to_string());
+            let image = images.get(defined).and_then(Option::as_ref);
+            let (memory, owned): (*mut LinearMemory, OwnedMemory) = match pool {
+                Some(pool) if !ty.shared => {
+                    let mut pooled = pool
+                        .allocate(ty.minimum, ty.maximum, image)
+                        .map_err(|e| resource(&e))?;
+                    (pooled.memory_mut(), OwnedMemory::Pooled(pooled))
+                }
+                _ => {
+                    let mut memory = Box::new(
+                        LinearMemory::with_sharing(ty.minimum, ty.maximum, ty.shared, memory_style)
+                            .map_err(|e| resource(&e))?,
+                    );
+                    if let Some(image) = image {
+                        memory.install_image(image).map_err(|e| resource(&e))?;
+                    }
+                    (&mut *memory, OwnedMemory::OnDemand(memory))
+                }
+            };
+            imaged[memories.len()] = image.is_some();
+            memories.push(memory);
+            owned_memories.push(owned);
         }
         let mut owned_tables = Vec::new();
         let mut tables = imports.tables.clone();

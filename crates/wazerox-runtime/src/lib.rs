@@ -18,6 +18,7 @@ pub mod memory;
 pub mod memory_image;
 pub mod mmap;
 pub mod parking;
+pub mod pooling;
 pub mod table;
 pub mod traphandlers;
 pub mod vmcontext;

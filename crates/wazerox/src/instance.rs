@@ -138,6 +138,7 @@ impl Instance {
             &*opaque.vm_store_context,
             &opaque.engine.config().memory_style,
             module.memory_images(),
+            opaque.engine.0.memory_pool.as_ref(),
         )
         .map_err(|e| Error::with_kind(ErrorKind::Instantiation, e.to_string()))?;
         let init = runtime.initialize();

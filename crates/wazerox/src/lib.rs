@@ -45,7 +45,7 @@ mod store;
 mod values;
 
 pub use checkpoint::{Restore, Snapshot};
-pub use engine::{Config, Engine};
+pub use engine::{Config, Engine, InstanceAllocationStrategy, PoolingConfig};
 pub use error::{Error, ErrorKind, FrameInfo, Trap};
 pub use externals::{Extern, Global, Memory, SharedMemory, Table};
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};

@@ -207,3 +207,173 @@ fn an_exhausted_pool_fails_instantiation_cleanly() {
     let err = Instance::new(&mut third, &big, &[]).unwrap_err();
     assert!(err.to_string().contains("limit of 32 pages"), "{err}");
 }
+
+use wazerox::{ErrorKind, ResourceLimiter, StoreLimitsBuilder};
+
+const GROWER: &str = r#"(module
+    (memory (export "memory") 1)
+    (table (export "table") 1 funcref)
+    (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+    (func (export "grow_table") (param i32) (result i32)
+      (table.grow (ref.null func) (local.get 0))))"#;
+
+#[test]
+fn store_limits_refuse_growth_with_minus_one() {
+    let engine = Engine::default();
+    let module = Module::new(&engine, GROWER).unwrap();
+    let limits = StoreLimitsBuilder::new()
+        .memory_size(4 * 65536)
+        .table_elements(3)
+        .build();
+    let mut store = Store::new(&engine, limits);
+    store.limiter(|limits| limits);
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let grow = instance
+        .get_typed_func::<i32, i32>(&mut store, "grow")
+        .unwrap();
+    assert_eq!(
+        grow.call(&mut store, 4).unwrap(),
+        -1,
+        "1 + 4 pages > 4 pages"
+    );
+    assert_eq!(grow.call(&mut store, 3).unwrap(), 1);
+    assert_eq!(grow.call(&mut store, 1).unwrap(), -1);
+    assert_eq!(grow.call(&mut store, 0).unwrap(), 4);
+    let grow_table = instance
+        .get_typed_func::<i32, i32>(&mut store, "grow_table")
+        .unwrap();
+    assert_eq!(grow_table.call(&mut store, 3).unwrap(), -1);
+    assert_eq!(grow_table.call(&mut store, 2).unwrap(), 1);
+    // The host API is limited too, with a clean error.
+    let memory = instance.get_memory(&mut store, "memory").unwrap();
+    let err = memory.grow(&mut store, 1).unwrap_err();
+    assert!(err.to_string().contains("resource limiter"), "{err}");
+    assert_eq!(memory.size(&store), 4);
+    let table = instance.get_table(&mut store, "table").unwrap();
+    assert!(table.grow(&mut store, 1, wazerox::Ref::Func(None)).is_err());
+    assert_eq!(table.size(&store), 3);
+}
+
+#[test]
+fn a_limiter_error_ends_the_call_and_leaves_the_store_usable() {
+    let engine = Engine::default();
+    let module = Module::new(&engine, GROWER).unwrap();
+    let limits = StoreLimitsBuilder::new()
+        .memory_size(2 * 65536)
+        .trap_on_grow_failure(true)
+        .build();
+    let mut store = Store::new(&engine, limits);
+    store.limiter(|limits| limits);
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let grow = instance
+        .get_typed_func::<i32, i32>(&mut store, "grow")
+        .unwrap();
+    let err = grow.call(&mut store, 5).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("exceeds the store's limit of 131072"),
+        "{err}"
+    );
+    assert_eq!(
+        grow.call(&mut store, 1).unwrap(),
+        1,
+        "the store still works"
+    );
+}
+
+#[test]
+fn initial_sizes_above_the_limit_fail_instantiation() {
+    let engine = Engine::default();
+    let module = Module::new(&engine, "(module (memory 3))").unwrap();
+    let mut store = Store::new(
+        &engine,
+        StoreLimitsBuilder::new().memory_size(65536).build(),
+    );
+    store.limiter(|limits| limits);
+    let err = Instance::new(&mut store, &module, &[]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Instantiation);
+    assert!(
+        err.to_string()
+            .contains("refused by the store's resource limiter"),
+        "{err}"
+    );
+    let small = Module::new(&engine, "(module (memory 1))").unwrap();
+    Instance::new(&mut store, &small, &[]).unwrap();
+    let table = Module::new(&engine, "(module (table 10 funcref))").unwrap();
+    let mut store = Store::new(&engine, StoreLimitsBuilder::new().table_elements(5).build());
+    store.limiter(|limits| limits);
+    assert!(Instance::new(&mut store, &table, &[]).is_err());
+}
+
+#[test]
+fn instance_memory_and_table_counts_are_limited() {
+    let engine = Engine::default();
+    let module = Module::new(&engine, "(module (memory 1) (table 1 funcref))").unwrap();
+    let empty = Module::new(&engine, "(module)").unwrap();
+    let limits = StoreLimitsBuilder::new()
+        .instances(3)
+        .memories(2)
+        .tables(5)
+        .build();
+    let mut store = Store::new(&engine, limits);
+    store.limiter(|limits| limits);
+    Instance::new(&mut store, &module, &[]).unwrap();
+    Instance::new(&mut store, &module, &[]).unwrap();
+    let err = Instance::new(&mut store, &module, &[]).unwrap_err();
+    assert!(err.to_string().contains("limit of 2 memories"), "{err}");
+    let err = wazerox::Memory::new(&mut store, wazerox::MemoryType::new(1, None)).unwrap_err();
+    assert!(err.to_string().contains("limit of 2 memories"), "{err}");
+    Instance::new(&mut store, &empty, &[]).unwrap();
+    let err = Instance::new(&mut store, &empty, &[]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Instantiation);
+    assert!(err.to_string().contains("limit of 3 instances"), "{err}");
+}
+
+/// A limiter that counts what it was asked.
+#[derive(Default)]
+struct Recorder {
+    asked: Vec<(usize, usize, Option<usize>)>,
+}
+
+impl ResourceLimiter for Recorder {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wazerox::Result<bool> {
+        self.asked.push((current, desired, maximum));
+        Ok(desired <= 3 * 65536)
+    }
+    fn table_growing(&mut self, _: usize, _: usize, _: Option<usize>) -> wazerox::Result<bool> {
+        Ok(true)
+    }
+}
+
+#[test]
+fn a_custom_limiter_sees_current_desired_and_maximum() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module (memory 1 5)
+            (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, Recorder::default());
+    store.limiter(|r| r);
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let grow = instance
+        .get_typed_func::<i32, i32>(&mut store, "grow")
+        .unwrap();
+    assert_eq!(grow.call(&mut store, 2).unwrap(), 1);
+    assert_eq!(grow.call(&mut store, 1).unwrap(), -1);
+    assert_eq!(grow.call(&mut store, 0).unwrap(), 3, "grow(0) asks nothing");
+    assert_eq!(
+        store.data().asked,
+        vec![
+            (0, 65536, Some(5 * 65536)),
+            (65536, 3 * 65536, Some(5 * 65536)),
+            (3 * 65536, 4 * 65536, Some(5 * 65536)),
+        ]
+    );
+}

@@ -49,6 +49,31 @@ impl std::fmt::Display for InstantiationError {
 
 impl std::error::Error for InstantiationError {}
 
+/// A growth an embedder may refuse (see [`GrowthHook`]); sizes in bytes for
+/// memories, in elements for tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Growth {
+    Memory {
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    },
+    Table {
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    },
+}
+
+/// Consulted before `memory.grow`/`table.grow` executed by Wasm grow anything, with
+/// the embedder's store pointer (`VMStoreContext::store`, set on every entry into
+/// Wasm). `Ok(false)` makes the instruction return -1; `Err` ends the call with
+/// that error.
+pub type GrowthHook = unsafe fn(
+    store: *mut u8,
+    growth: Growth,
+) -> Result<bool, Box<dyn std::error::Error + Send + Sync>>;
+
 /// A zeroed, 16-byte aligned VMContext allocation.
 struct VMContextAllocation {
     ptr: *mut u8,
@@ -97,6 +122,8 @@ pub struct Instance {
     dropped_elements: Vec<bool>,
     /// Per memory index: whether an image already holds its active segments.
     imaged: Vec<bool>,
+    store_context: *const VMStoreContext,
+    growth_hook: Option<GrowthHook>,
 }
 
 // SAFETY: the raw pointers refer to memories, tables and globals owned by this
@@ -172,6 +199,8 @@ impl Instance {
             dropped_data: vec![false; module.data.len()],
             dropped_elements: vec![false; module.elements.len()],
             imaged,
+            store_context: store,
+            growth_hook: None,
             module,
         });
         let self_ptr: *mut Instance = &mut *instance;
@@ -296,6 +325,88 @@ impl Instance {
             }
         }
         Ok(())
+    }
+
+    /// Makes Wasm's `memory.grow`/`table.grow` ask `hook` first.
+    pub fn set_growth_hook(&mut self, hook: GrowthHook) {
+        self.growth_hook = Some(hook);
+    }
+
+    fn ask_growth_hook(
+        &self,
+        growth: Growth,
+    ) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
+        let Some(hook) = self.growth_hook else {
+            return Ok(true);
+        };
+        // SAFETY: the store context outlives its instances; Wasm is running (we are
+        // called from a builtin), so the entry set `store` to the live store.
+        unsafe {
+            let store = *(*self.store_context).store.get();
+            hook(store, growth)
+        }
+    }
+
+    /// `memory.grow` from Wasm: the old size in pages, `None` if refused (by the
+    /// memory's limits or the growth hook), or the hook's error.
+    pub fn grow_memory(
+        &mut self,
+        index: MemoryIndex,
+        delta_pages: u64,
+    ) -> Result<Option<u64>, Box<dyn std::error::Error + Send + Sync>> {
+        // SAFETY: memories outlive their instances; growth takes `&self` (shared
+        // memories grow under their own lock).
+        let memory = unsafe { &*self.memory_ptr(index) };
+        if delta_pages != 0 && self.growth_hook.is_some() {
+            let current = memory.byte_size();
+            let desired = delta_pages
+                .checked_mul(crate::memory::WASM_PAGE_SIZE)
+                .and_then(|d| d.checked_add(current))
+                .filter(|d| *d <= crate::memory::MAX_PAGES_32 * crate::memory::WASM_PAGE_SIZE);
+            let Some(desired) = desired else {
+                return Ok(None);
+            };
+            let maximum = memory
+                .maximum_pages()
+                .map(|m| (m * crate::memory::WASM_PAGE_SIZE) as usize);
+            let growth = Growth::Memory {
+                current: current as usize,
+                desired: desired as usize,
+                maximum,
+            };
+            if !self.ask_growth_hook(growth)? {
+                return Ok(None);
+            }
+        }
+        Ok(memory.grow(delta_pages))
+    }
+
+    /// `table.grow` from Wasm, like [`Instance::grow_memory`].
+    pub fn grow_table(
+        &mut self,
+        index: TableIndex,
+        delta: u64,
+        init: usize,
+    ) -> Result<Option<u64>, Box<dyn std::error::Error + Send + Sync>> {
+        if delta != 0 && self.growth_hook.is_some() {
+            let table = self.table_mut(index);
+            let current = table.size();
+            let Some(desired) = current
+                .checked_add(delta)
+                .filter(|d| *d <= crate::table::MAX_TABLE_ELEMENTS)
+            else {
+                return Ok(None);
+            };
+            let growth = Growth::Table {
+                current: current as usize,
+                desired: desired as usize,
+                maximum: table.maximum().map(|m| m as usize),
+            };
+            if !self.ask_growth_hook(growth)? {
+                return Ok(None);
+            }
+        }
+        Ok(self.table_mut(index).grow(delta, init))
     }
 
     /// Evaluates a constant expression in this instance's context.

@@ -28,8 +28,8 @@
 //! Layout of this crate: `engine` (configuration, compiler, type registry, shared
 //! trampolines), `module` (compiled code), `store` (everything instantiated, owned
 //! per store), `instance`, `func` (calls in both directions), `externals` (memories,
-//! tables, globals), `linker`, `values`, `error`, `interrupt` (stopping a store's
-//! code from another thread).
+//! tables, globals), `limits` (resource limiter), `linker`, `values`, `error`,
+//! `interrupt` (stopping a store's code from another thread).
 
 mod artifact;
 mod checkpoint;
@@ -39,6 +39,7 @@ mod externals;
 mod func;
 mod instance;
 mod interrupt;
+mod limits;
 mod linker;
 mod module;
 mod store;
@@ -51,6 +52,7 @@ pub use externals::{Extern, Global, Memory, SharedMemory, Table};
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
 pub use instance::Instance;
 pub use interrupt::InterruptHandle;
+pub use limits::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 pub use linker::{InstancePre, Linker};
 pub use module::{ExportType, ImportType, Module};
 pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut};

@@ -21,6 +21,7 @@ pub struct Config {
     pub(crate) max_wasm_stack: usize,
     pub(crate) checkpoints: bool,
     pub(crate) allocation: InstanceAllocationStrategy,
+    pub(crate) cache_dir: Option<std::path::PathBuf>,
 }
 
 /// Where instances get their linear memories from.
@@ -104,6 +105,7 @@ impl Config {
             max_wasm_stack: 512 * 1024,
             checkpoints: true,
             allocation: InstanceAllocationStrategy::OnDemand,
+            cache_dir: None,
         }
     }
 
@@ -194,6 +196,19 @@ impl Config {
     /// pool (see [`InstanceAllocationStrategy::Pooling`]).
     pub fn allocation_strategy(&mut self, strategy: InstanceAllocationStrategy) -> &mut Self {
         self.allocation = strategy;
+        self
+    }
+
+    /// Cache compiled modules in `dir` (created if missing): `Module::new` of the
+    /// same bytes with an engine of the same settings loads the cached artifact
+    /// instead of compiling. Entries are written atomically; a corrupt, truncated or
+    /// foreign entry is rejected by its checksum and fingerprint and recompiled.
+    ///
+    /// The entries are machine code that runs as is: whoever can write to `dir` can
+    /// make this process run any code (as with [`crate::Module::deserialize`]), so
+    /// it must be a directory only trusted users can write.
+    pub fn cache_dir(&mut self, dir: impl Into<std::path::PathBuf>) -> &mut Self {
+        self.cache_dir = Some(dir.into());
         self
     }
 

@@ -32,6 +32,7 @@
 //! `interrupt` (stopping a store's code from another thread).
 
 mod artifact;
+mod cache;
 mod checkpoint;
 mod engine;
 mod error;

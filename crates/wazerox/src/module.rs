@@ -1,6 +1,7 @@
 //! `Module`: a compiled module, immutable and shareable across stores and threads.
 
 use crate::artifact::{self, ArtifactParts};
+use crate::cache;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
 use crate::values::ExternType;
@@ -92,8 +93,24 @@ impl Module {
         Module::new(engine, bytes)
     }
 
-    /// Compiles a module from its binary format.
+    /// Compiles a module from its binary format (or loads it from the engine's
+    /// cache directory, see [`crate::Config::cache_dir`]).
     pub fn from_binary(engine: &Engine, binary: &[u8]) -> Result<Module, Error> {
+        let Some(dir) = &engine.config().cache_dir else {
+            return Module::compile(engine, binary);
+        };
+        let path = cache::entry_path(dir, engine, binary);
+        if let Some(parts) = cache::load(&path, engine, binary)
+            && let Ok(module) = Module::from_checked_parts(engine, parts)
+        {
+            return Ok(module);
+        }
+        let module = Module::compile(engine, binary)?;
+        cache::store(&path, &module.serialize());
+        Ok(module)
+    }
+
+    fn compile(engine: &Engine, binary: &[u8]) -> Result<Module, Error> {
         let config = engine.config();
         let translation = wazerox_frontend::parse(binary, config.features)?;
         let compiled = engine
@@ -125,6 +142,12 @@ impl Module {
     /// trust) wrote. The checksum detects corruption, not malice.
     pub unsafe fn deserialize(engine: &Engine, artifact: &[u8]) -> Result<Module, Error> {
         let parts = artifact::read(engine, artifact)?;
+        Module::from_checked_parts(engine, parts)
+    }
+
+    /// A module from artifact parts whose checksum and fingerprint were checked;
+    /// the caller vouches for where the code came from.
+    fn from_checked_parts(engine: &Engine, parts: ArtifactParts) -> Result<Module, Error> {
         let translation = wazerox_frontend::parse_validated(&parts.wasm, engine.config().features)?;
         let info = translation.info;
         if parts.functions.len() != info.num_defined_functions() as usize {

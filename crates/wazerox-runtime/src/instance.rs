@@ -411,43 +411,53 @@ impl Instance {
 
     /// Evaluates a constant expression in this instance's context.
     pub fn eval_const(&self, expr: &ConstExpr) -> ValRaw {
+        // Element segments of large tables are thousands of single `ref.func`s:
+        // one operation needs no stack (and no allocation).
+        if let [op] = expr.ops.as_slice() {
+            return ValRaw::u128(self.eval_const_op(op, &mut Vec::new()));
+        }
         let mut stack: Vec<u128> = Vec::with_capacity(2);
         for op in &expr.ops {
-            let value = match *op {
-                ConstOp::I32Const(v) => v as u32 as u128,
-                ConstOp::I64Const(v) => v as u64 as u128,
-                ConstOp::F32Const(bits) => bits as u128,
-                ConstOp::F64Const(bits) => bits as u128,
-                ConstOp::V128Const(v) => v,
-                ConstOp::RefNull(_) => 0,
-                ConstOp::RefFunc(f) => self.func_ref(f) as usize as u128,
-                ConstOp::GlobalGet(g) => {
-                    // SAFETY: global pointers in the VMContext are valid for the store's life.
-                    let bytes = unsafe { (*self.global_ptr(g)).bytes };
-                    u128::from_le_bytes(bytes)
-                }
-                ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {
-                    let b = stack.pop().expect("validated") as u32;
-                    let a = stack.pop().expect("validated") as u32;
-                    (match op {
-                        ConstOp::I32Add => a.wrapping_add(b),
-                        ConstOp::I32Sub => a.wrapping_sub(b),
-                        _ => a.wrapping_mul(b),
-                    }) as u128
-                }
-                ConstOp::I64Add | ConstOp::I64Sub | ConstOp::I64Mul => {
-                    let b = stack.pop().expect("validated") as u64;
-                    let a = stack.pop().expect("validated") as u64;
-                    (match op {
-                        ConstOp::I64Add => a.wrapping_add(b),
-                        ConstOp::I64Sub => a.wrapping_sub(b),
-                        _ => a.wrapping_mul(b),
-                    }) as u128
-                }
-            };
+            let value = self.eval_const_op(op, &mut stack);
             stack.push(value);
         }
         ValRaw::u128(stack.pop().unwrap_or(0))
+    }
+
+    /// The value `op` pushes, popping its operands from `stack`.
+    fn eval_const_op(&self, op: &ConstOp, stack: &mut Vec<u128>) -> u128 {
+        match *op {
+            ConstOp::I32Const(v) => v as u32 as u128,
+            ConstOp::I64Const(v) => v as u64 as u128,
+            ConstOp::F32Const(bits) => bits as u128,
+            ConstOp::F64Const(bits) => bits as u128,
+            ConstOp::V128Const(v) => v,
+            ConstOp::RefNull(_) => 0,
+            ConstOp::RefFunc(f) => self.func_ref(f) as usize as u128,
+            ConstOp::GlobalGet(g) => {
+                // SAFETY: global pointers in the VMContext are valid for the store's life.
+                let bytes = unsafe { (*self.global_ptr(g)).bytes };
+                u128::from_le_bytes(bytes)
+            }
+            ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {
+                let b = stack.pop().expect("validated") as u32;
+                let a = stack.pop().expect("validated") as u32;
+                (match op {
+                    ConstOp::I32Add => a.wrapping_add(b),
+                    ConstOp::I32Sub => a.wrapping_sub(b),
+                    _ => a.wrapping_mul(b),
+                }) as u128
+            }
+            ConstOp::I64Add | ConstOp::I64Sub | ConstOp::I64Mul => {
+                let b = stack.pop().expect("validated") as u64;
+                let a = stack.pop().expect("validated") as u64;
+                (match op {
+                    ConstOp::I64Add => a.wrapping_add(b),
+                    ConstOp::I64Sub => a.wrapping_sub(b),
+                    _ => a.wrapping_mul(b),
+                }) as u128
+            }
+        }
     }
 
     pub fn module(&self) -> &Arc<ModuleInfo> {

@@ -91,27 +91,38 @@ fn instantiation(c: &mut Criterion) {
     let data: String = (0..16).map(|i| format!("(data (i32.const {}) \"{}\")", i * 65536, "\\2a".repeat(65536))).collect();
     let wat = format!(r#"(module (memory 17) {data} (func (export "peek") (result i32) (i32.load8_u (i32.const 0))))"#);
     let mut group = c.benchmark_group("instantiate 1 MiB of data segments");
-    let engine = wazerox::Engine::default();
-    let module = wazerox::Module::new(&engine, &wat).unwrap();
-    let linker = wazerox::Linker::new(&engine);
-    let pre = linker.instantiate_pre(&module).unwrap();
-    group.bench_function("wazerox (InstancePre)", |b| {
-        b.iter(|| {
-            let mut store = wazerox::Store::new(&engine, ());
-            pre.instantiate(&mut store).unwrap()
-        })
-    });
-    let mut config = wasmtime::Config::new();
-    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::pooling());
-    let wt_engine = wasmtime::Engine::new(&config).unwrap();
-    let wt_module = wasmtime::Module::new(&wt_engine, &wat).unwrap();
-    let wt_pre = wasmtime::Linker::new(&wt_engine).instantiate_pre(&wt_module).unwrap();
-    group.bench_function("wasmtime (pooling, InstancePre)", |b| {
-        b.iter(|| {
-            let mut store = wasmtime::Store::new(&wt_engine, ());
-            wt_pre.instantiate(&mut store).unwrap();
-        })
-    });
+    for pooling in [false, true] {
+        let mut config = wazerox::Config::new();
+        if pooling {
+            config.allocation_strategy(wazerox::InstanceAllocationStrategy::pooling());
+        }
+        let engine = wazerox::Engine::new(&config).unwrap();
+        let module = wazerox::Module::new(&engine, &wat).unwrap();
+        let pre = wazerox::Linker::new(&engine).instantiate_pre(&module).unwrap();
+        let name = if pooling { "wazerox (pooling, InstancePre)" } else { "wazerox (on-demand, InstancePre)" };
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut store = wazerox::Store::new(&engine, ());
+                pre.instantiate(&mut store).unwrap();
+            })
+        });
+    }
+    for pooling in [false, true] {
+        let mut config = wasmtime::Config::new();
+        if pooling {
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::pooling());
+        }
+        let wt_engine = wasmtime::Engine::new(&config).unwrap();
+        let wt_module = wasmtime::Module::new(&wt_engine, &wat).unwrap();
+        let wt_pre = wasmtime::Linker::new(&wt_engine).instantiate_pre(&wt_module).unwrap();
+        let name = if pooling { "wasmtime (pooling, InstancePre)" } else { "wasmtime (on-demand, InstancePre)" };
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut store = wasmtime::Store::new(&wt_engine, ());
+                wt_pre.instantiate(&mut store).unwrap();
+            })
+        });
+    }
     group.finish();
 }
 

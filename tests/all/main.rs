@@ -4,6 +4,7 @@ mod api;
 mod artifact;
 mod checkpoint;
 mod interrupt;
+mod limits;
 mod simd;
 mod thread_group;
 mod threads;

@@ -14,13 +14,14 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use wazerox::{Engine, Linker, Module, Store, Val, ValType};
+use wazerox::{Engine, Linker, Module, Store, StoreLimitsBuilder, Val, ValType};
 use wazerox_wasi::threads;
 use wazerox_wasi::{I32Exit, WasiCtx, WasiCtxBuilder};
 
 struct RunArgs {
     fuel: Option<u64>,
     timeout: Option<std::time::Duration>,
+    max_memory: Option<usize>,
     file: String,
     invoke: Option<String>,
     dirs: Vec<Preopen>,
@@ -33,6 +34,7 @@ fn parse(args: &[String]) -> Result<RunArgs, String> {
     let mut run = RunArgs {
         fuel: None,
         timeout: None,
+        max_memory: None,
         file: String::new(),
         invoke: None,
         dirs: Vec::new(),
@@ -53,6 +55,14 @@ fn parse(args: &[String]) -> Result<RunArgs, String> {
                 );
             }
             "--timeout" => run.timeout = Some(parse_duration(&value("--timeout")?)?),
+            "--max-memory" => {
+                let bytes = value("--max-memory")?;
+                run.max_memory = Some(
+                    bytes
+                        .parse()
+                        .map_err(|_| format!("--max-memory {bytes}: not a number of bytes"))?,
+                );
+            }
             "--dir" | "--dir-ro" => {
                 let spec = value(arg)?;
                 let (host, guest) = match spec.split_once("::") {
@@ -214,6 +224,11 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
     let group = threads::enable_if_needed(&module, &mut linker, store.data())?;
     if let Some(fuel) = args.fuel {
         store.set_fuel(fuel)?;
+    }
+    if let Some(bytes) = args.max_memory {
+        // Each memory of the program is capped: growth beyond returns -1 to the
+        // program (as an allocator failure), a larger initial memory is an error.
+        store.set_limiter(StoreLimitsBuilder::new().memory_size(bytes).build());
     }
     if let Some(timeout) = args.timeout {
         // Interrupting the main thread's store stops its code and its waits; in a

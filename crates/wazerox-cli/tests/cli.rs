@@ -317,3 +317,48 @@ fn threaded_artifacts_run() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn max_memory_caps_growth_and_initial_size() {
+    let dir = std::env::temp_dir().join(format!("wazerox-cli-max-memory-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let grower = dir.join("grower.wat");
+    std::fs::write(
+        &grower,
+        r#"(module (memory 1)
+            (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#,
+    )
+    .unwrap();
+    let grower = grower.to_str().unwrap();
+    let run = |limit: &str, pages: &str| {
+        let out = wazerox(&[
+            "run",
+            "--max-memory",
+            limit,
+            "--invoke",
+            "grow",
+            grower,
+            pages,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(run("131072", "2"), "-1\n");
+    assert_eq!(run("131072", "1"), "1\n");
+    let big = dir.join("big.wat");
+    std::fs::write(&big, "(module (memory 3) (func (export \"_start\")))").unwrap();
+    let out = wazerox(&["run", "--max-memory", "65536", big.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("resource limiter"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = wazerox(&["run", "--max-memory", "lots", grower]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-memory lots"));
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -68,9 +68,12 @@ unsafe fn instance<'a>(vmctx: *mut u8) -> &'a mut Instance {
 unsafe extern "C" fn memory_grow(vmctx: *mut u8, memory: u32, delta: u64) -> u64 {
     // SAFETY: see `instance`.
     let instance = unsafe { instance(vmctx) };
-    // SAFETY: memories outlive their instances; growth takes `&self` (shared
-    // memories grow under their own lock).
-    unsafe { (*instance.memory_ptr(MemoryIndex(memory))).grow(delta) }.unwrap_or(u64::MAX)
+    match instance.grow_memory(MemoryIndex(memory), delta) {
+        Ok(old) => old.unwrap_or(u64::MAX),
+        // SAFETY: called by compiled code; nothing in this frame needs dropping
+        // (`instance` is a reference, the error is moved).
+        Err(e) => unsafe { crate::traphandlers::raise_host_error(e) },
+    }
 }
 
 unsafe extern "C" fn memory_fill(
@@ -151,10 +154,11 @@ unsafe extern "C" fn data_drop(vmctx: *mut u8, data: u32) {
 unsafe extern "C" fn table_grow(vmctx: *mut u8, table: u32, delta: u64, init: u64) -> u64 {
     // SAFETY: see `instance`.
     let instance = unsafe { instance(vmctx) };
-    instance
-        .table_mut(TableIndex(table))
-        .grow(delta, init as usize)
-        .unwrap_or(u64::MAX)
+    match instance.grow_table(TableIndex(table), delta, init as usize) {
+        Ok(old) => old.unwrap_or(u64::MAX),
+        // SAFETY: as in `memory_grow`.
+        Err(e) => unsafe { crate::traphandlers::raise_host_error(e) },
+    }
 }
 
 unsafe extern "C" fn table_fill(vmctx: *mut u8, table: u32, dst: u64, value: u64, len: u64) -> u32 {

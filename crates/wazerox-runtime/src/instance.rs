@@ -8,6 +8,8 @@
 //! pointers, i.e. until the store is dropped.
 
 use crate::memory::{LinearMemory, MemoryStyle};
+use crate::memory_image::MemoryImage;
+use crate::pooling::{MemoryPool, PooledMemory};
 use crate::table::Table;
 use crate::vmcontext::{VMFuncRef, VMGlobalDefinition, VMStoreContext, ValRaw};
 use std::alloc::Layout;
@@ -47,6 +49,31 @@ impl std::fmt::Display for InstantiationError {
 
 impl std::error::Error for InstantiationError {}
 
+/// A growth an embedder may refuse (see [`GrowthHook`]); sizes in bytes for
+/// memories, in elements for tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Growth {
+    Memory {
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    },
+    Table {
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    },
+}
+
+/// Consulted before `memory.grow`/`table.grow` executed by Wasm grow anything, with
+/// the embedder's store pointer (`VMStoreContext::store`, set on every entry into
+/// Wasm). `Ok(false)` makes the instruction return -1; `Err` ends the call with
+/// that error.
+pub type GrowthHook = unsafe fn(
+    store: *mut u8,
+    growth: Growth,
+) -> Result<bool, Box<dyn std::error::Error + Send + Sync>>;
+
 /// A zeroed, 16-byte aligned VMContext allocation.
 struct VMContextAllocation {
     ptr: *mut u8,
@@ -72,6 +99,14 @@ impl Drop for VMContextAllocation {
     }
 }
 
+/// A memory an instance defines. Both kinds are boxed: VMContexts hold their
+/// addresses, which must survive the Vec growing.
+enum OwnedMemory {
+    OnDemand(#[allow(dead_code)] Box<LinearMemory>),
+    /// Returned to its pool when the instance is dropped.
+    Pooled(#[allow(dead_code)] PooledMemory),
+}
+
 pub struct Instance {
     module: Arc<ModuleInfo>,
     offsets: VMOffsets,
@@ -79,14 +114,16 @@ pub struct Instance {
     /// Canonical type ids per module type index; the VMContext points at them.
     _type_ids: Arc<[u32]>,
     memories: Vec<*mut LinearMemory>,
-    // Boxed: VMContexts hold their addresses, which must survive the Vec growing.
-    #[allow(clippy::vec_box)]
-    _owned_memories: Vec<Box<LinearMemory>>,
+    _owned_memories: Vec<OwnedMemory>,
     tables: Vec<*mut Table>,
     #[allow(clippy::vec_box)]
     _owned_tables: Vec<Box<Table>>,
     dropped_data: Vec<bool>,
     dropped_elements: Vec<bool>,
+    /// Per memory index: whether an image already holds its active segments.
+    imaged: Vec<bool>,
+    store_context: *const VMStoreContext,
+    growth_hook: Option<GrowthHook>,
 }
 
 // SAFETY: the raw pointers refer to memories, tables and globals owned by this
@@ -98,7 +135,10 @@ unsafe impl Sync for Instance {}
 
 impl Instance {
     /// Allocates the instance and its defined memories and tables and fills in the
-    /// VMContext. Segments are applied by [`Instance::initialize`].
+    /// VMContext. A defined memory with an image (`images`, by defined memory index,
+    /// from [`crate::memory_image::memory_images`]) starts with it; the remaining
+    /// segments are applied by [`Instance::initialize`].
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         module: Arc<ModuleInfo>,
         type_ids: Arc<[u32]>,
@@ -106,17 +146,38 @@ impl Instance {
         imports: Imports,
         store: *const VMStoreContext,
         memory_style: &MemoryStyle,
+        images: &[Option<Arc<MemoryImage>>],
+        pool: Option<&Arc<MemoryPool>>,
     ) -> Result<Box<Instance>, InstantiationError> {
         let offsets = VMOffsets::new(&module);
         let mut owned_memories = Vec::new();
         let mut memories = imports.memories.clone();
-        for ty in &module.memories[module.num_imported_memories as usize..] {
-            let mut memory = Box::new(
-                LinearMemory::with_sharing(ty.minimum, ty.maximum, ty.shared, memory_style)
-                    .map_err(|e| InstantiationError::Resource(e.to_string()))?,
-            );
-            memories.push(&mut *memory);
-            owned_memories.push(memory);
+        let mut imaged = vec![false; module.memories.len()];
+        let defined_memories = &module.memories[module.num_imported_memories as usize..];
+        for (defined, ty) in defined_memories.iter().enumerate() {
+            let resource = |e: &dyn std::fmt::Display| InstantiationError::Resource(e.to_string());
+            let image = images.get(defined).and_then(Option::as_ref);
+            let (memory, owned): (*mut LinearMemory, OwnedMemory) = match pool {
+                Some(pool) if !ty.shared => {
+                    let mut pooled = pool
+                        .allocate(ty.minimum, ty.maximum, image)
+                        .map_err(|e| resource(&e))?;
+                    (pooled.memory_mut(), OwnedMemory::Pooled(pooled))
+                }
+                _ => {
+                    let mut memory = Box::new(
+                        LinearMemory::with_sharing(ty.minimum, ty.maximum, ty.shared, memory_style)
+                            .map_err(|e| resource(&e))?,
+                    );
+                    if let Some(image) = image {
+                        memory.install_image(image).map_err(|e| resource(&e))?;
+                    }
+                    (&mut *memory, OwnedMemory::OnDemand(memory))
+                }
+            };
+            imaged[memories.len()] = image.is_some();
+            memories.push(memory);
+            owned_memories.push(owned);
         }
         let mut owned_tables = Vec::new();
         let mut tables = imports.tables.clone();
@@ -137,6 +198,9 @@ impl Instance {
             _owned_tables: owned_tables,
             dropped_data: vec![false; module.data.len()],
             dropped_elements: vec![false; module.elements.len()],
+            imaged,
+            store_context: store,
+            growth_hook: None,
             module,
         });
         let self_ptr: *mut Instance = &mut *instance;
@@ -245,6 +309,11 @@ impl Instance {
         }
         for (i, segment) in module.data.iter().enumerate() {
             if let DataMode::Active { memory, offset } = &segment.mode {
+                if self.imaged[memory.index()] {
+                    // Its image holds it (and no segment of an imaged memory traps).
+                    self.dropped_data[i] = true;
+                    continue;
+                }
                 let offset = u64::from(self.eval_const(offset).get_i32() as u32);
                 let memory = self.memory_mut(*memory);
                 let data = memory.data_mut();
@@ -258,45 +327,137 @@ impl Instance {
         Ok(())
     }
 
+    /// Makes Wasm's `memory.grow`/`table.grow` ask `hook` first.
+    pub fn set_growth_hook(&mut self, hook: GrowthHook) {
+        self.growth_hook = Some(hook);
+    }
+
+    fn ask_growth_hook(
+        &self,
+        growth: Growth,
+    ) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
+        let Some(hook) = self.growth_hook else {
+            return Ok(true);
+        };
+        // SAFETY: the store context outlives its instances; Wasm is running (we are
+        // called from a builtin), so the entry set `store` to the live store.
+        unsafe {
+            let store = *(*self.store_context).store.get();
+            hook(store, growth)
+        }
+    }
+
+    /// `memory.grow` from Wasm: the old size in pages, `None` if refused (by the
+    /// memory's limits or the growth hook), or the hook's error.
+    pub fn grow_memory(
+        &mut self,
+        index: MemoryIndex,
+        delta_pages: u64,
+    ) -> Result<Option<u64>, Box<dyn std::error::Error + Send + Sync>> {
+        // SAFETY: memories outlive their instances; growth takes `&self` (shared
+        // memories grow under their own lock).
+        let memory = unsafe { &*self.memory_ptr(index) };
+        if delta_pages != 0 && self.growth_hook.is_some() {
+            let current = memory.byte_size();
+            let desired = delta_pages
+                .checked_mul(crate::memory::WASM_PAGE_SIZE)
+                .and_then(|d| d.checked_add(current))
+                .filter(|d| *d <= crate::memory::MAX_PAGES_32 * crate::memory::WASM_PAGE_SIZE);
+            let Some(desired) = desired else {
+                return Ok(None);
+            };
+            let maximum = memory
+                .maximum_pages()
+                .map(|m| (m * crate::memory::WASM_PAGE_SIZE) as usize);
+            let growth = Growth::Memory {
+                current: current as usize,
+                desired: desired as usize,
+                maximum,
+            };
+            if !self.ask_growth_hook(growth)? {
+                return Ok(None);
+            }
+        }
+        Ok(memory.grow(delta_pages))
+    }
+
+    /// `table.grow` from Wasm, like [`Instance::grow_memory`].
+    pub fn grow_table(
+        &mut self,
+        index: TableIndex,
+        delta: u64,
+        init: usize,
+    ) -> Result<Option<u64>, Box<dyn std::error::Error + Send + Sync>> {
+        if delta != 0 && self.growth_hook.is_some() {
+            let table = self.table_mut(index);
+            let current = table.size();
+            let Some(desired) = current
+                .checked_add(delta)
+                .filter(|d| *d <= crate::table::MAX_TABLE_ELEMENTS)
+            else {
+                return Ok(None);
+            };
+            let growth = Growth::Table {
+                current: current as usize,
+                desired: desired as usize,
+                maximum: table.maximum().map(|m| m as usize),
+            };
+            if !self.ask_growth_hook(growth)? {
+                return Ok(None);
+            }
+        }
+        Ok(self.table_mut(index).grow(delta, init))
+    }
+
     /// Evaluates a constant expression in this instance's context.
     pub fn eval_const(&self, expr: &ConstExpr) -> ValRaw {
+        // Element segments of large tables are thousands of single `ref.func`s:
+        // one operation needs no stack (and no allocation).
+        if let [op] = expr.ops.as_slice() {
+            return ValRaw::u128(self.eval_const_op(op, &mut Vec::new()));
+        }
         let mut stack: Vec<u128> = Vec::with_capacity(2);
         for op in &expr.ops {
-            let value = match *op {
-                ConstOp::I32Const(v) => v as u32 as u128,
-                ConstOp::I64Const(v) => v as u64 as u128,
-                ConstOp::F32Const(bits) => bits as u128,
-                ConstOp::F64Const(bits) => bits as u128,
-                ConstOp::V128Const(v) => v,
-                ConstOp::RefNull(_) => 0,
-                ConstOp::RefFunc(f) => self.func_ref(f) as usize as u128,
-                ConstOp::GlobalGet(g) => {
-                    // SAFETY: global pointers in the VMContext are valid for the store's life.
-                    let bytes = unsafe { (*self.global_ptr(g)).bytes };
-                    u128::from_le_bytes(bytes)
-                }
-                ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {
-                    let b = stack.pop().expect("validated") as u32;
-                    let a = stack.pop().expect("validated") as u32;
-                    (match op {
-                        ConstOp::I32Add => a.wrapping_add(b),
-                        ConstOp::I32Sub => a.wrapping_sub(b),
-                        _ => a.wrapping_mul(b),
-                    }) as u128
-                }
-                ConstOp::I64Add | ConstOp::I64Sub | ConstOp::I64Mul => {
-                    let b = stack.pop().expect("validated") as u64;
-                    let a = stack.pop().expect("validated") as u64;
-                    (match op {
-                        ConstOp::I64Add => a.wrapping_add(b),
-                        ConstOp::I64Sub => a.wrapping_sub(b),
-                        _ => a.wrapping_mul(b),
-                    }) as u128
-                }
-            };
+            let value = self.eval_const_op(op, &mut stack);
             stack.push(value);
         }
         ValRaw::u128(stack.pop().unwrap_or(0))
+    }
+
+    /// The value `op` pushes, popping its operands from `stack`.
+    fn eval_const_op(&self, op: &ConstOp, stack: &mut Vec<u128>) -> u128 {
+        match *op {
+            ConstOp::I32Const(v) => v as u32 as u128,
+            ConstOp::I64Const(v) => v as u64 as u128,
+            ConstOp::F32Const(bits) => bits as u128,
+            ConstOp::F64Const(bits) => bits as u128,
+            ConstOp::V128Const(v) => v,
+            ConstOp::RefNull(_) => 0,
+            ConstOp::RefFunc(f) => self.func_ref(f) as usize as u128,
+            ConstOp::GlobalGet(g) => {
+                // SAFETY: global pointers in the VMContext are valid for the store's life.
+                let bytes = unsafe { (*self.global_ptr(g)).bytes };
+                u128::from_le_bytes(bytes)
+            }
+            ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {
+                let b = stack.pop().expect("validated") as u32;
+                let a = stack.pop().expect("validated") as u32;
+                (match op {
+                    ConstOp::I32Add => a.wrapping_add(b),
+                    ConstOp::I32Sub => a.wrapping_sub(b),
+                    _ => a.wrapping_mul(b),
+                }) as u128
+            }
+            ConstOp::I64Add | ConstOp::I64Sub | ConstOp::I64Mul => {
+                let b = stack.pop().expect("validated") as u64;
+                let a = stack.pop().expect("validated") as u64;
+                (match op {
+                    ConstOp::I64Add => a.wrapping_add(b),
+                    ConstOp::I64Sub => a.wrapping_sub(b),
+                    _ => a.wrapping_mul(b),
+                }) as u128
+            }
+        }
     }
 
     pub fn module(&self) -> &Arc<ModuleInfo> {

@@ -14,12 +14,13 @@
 //! release store after the pages were made accessible, so a reader that sees the new
 //! length (acquire) also sees accessible pages.
 
+use crate::memory_image::MemoryImage;
 use crate::mmap::{Mmap, page_size};
 use crate::vmcontext::VMMemoryDefinition;
 use std::fmt;
 use std::ptr::NonNull;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Bytes in a Wasm page.
 pub const WASM_PAGE_SIZE: u64 = 65536;
@@ -65,6 +66,8 @@ pub enum MemoryError {
     Reserve(std::io::Error),
     /// The kernel refused to make the initial pages accessible.
     Commit(std::io::Error),
+    /// The module's memory image could not be mapped or does not fit.
+    Image(std::io::Error),
 }
 
 impl fmt::Display for MemoryError {
@@ -89,6 +92,7 @@ impl fmt::Display for MemoryError {
             }
             MemoryError::Reserve(e) => write!(f, "cannot reserve memory address space: {e}"),
             MemoryError::Commit(e) => write!(f, "cannot make memory pages accessible: {e}"),
+            MemoryError::Image(e) => write!(f, "cannot map the memory's initial image: {e}"),
         }
     }
 }
@@ -96,7 +100,7 @@ impl fmt::Display for MemoryError {
 impl std::error::Error for MemoryError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            MemoryError::Reserve(e) | MemoryError::Commit(e) => Some(e),
+            MemoryError::Reserve(e) | MemoryError::Commit(e) | MemoryError::Image(e) => Some(e),
             _ => None,
         }
     }
@@ -114,6 +118,9 @@ pub struct LinearMemory {
     maximum_pages: Option<u64>,
     /// Largest size the reservation and the 32-bit index space allow, in pages.
     limit_pages: u64,
+    /// The image mapped over part of the reservation, if any: a pooled memory keeps
+    /// it across reuses, so the next instance of the same module needs no `mmap`.
+    image: Option<Arc<MemoryImage>>,
     /// Owned (from `Box::into_raw`, freed in `Drop`). Kept as a raw pointer rather
     /// than a `Box` so that moving the `LinearMemory` never asserts uniqueness over
     /// an allocation that compiled code and VMContexts point into.
@@ -193,8 +200,94 @@ impl LinearMemory {
             minimum_pages,
             maximum_pages,
             limit_pages,
+            image: None,
             definition: NonNull::from(Box::leak(definition)),
         })
+    }
+
+    /// An empty, inaccessible memory for a pool: it never grows beyond
+    /// `limit_pages` (nor what `style` reserves) and is readied for each use by
+    /// [`LinearMemory::reuse`].
+    pub fn for_pool(limit_pages: u64, style: &MemoryStyle) -> Result<LinearMemory, MemoryError> {
+        let mut memory = Self::with_sharing(0, None, false, style)?;
+        memory.limit_pages = memory.limit_pages.min(limit_pages);
+        Ok(memory)
+    }
+
+    /// Readies a pooled memory (one released by [`LinearMemory::release`]) for a new
+    /// instance: `minimum_pages` accessible, the rest inaccessible, and `image`
+    /// installed (kept from the previous use when it is the same image).
+    pub fn reuse(
+        &mut self,
+        minimum_pages: u64,
+        maximum_pages: Option<u64>,
+        image: Option<&Arc<MemoryImage>>,
+    ) -> Result<(), MemoryError> {
+        if minimum_pages > self.limit_pages {
+            return Err(MemoryError::MinimumTooLarge {
+                minimum_pages,
+                limit_pages: self.limit_pages,
+            });
+        }
+        if let Some(maximum_pages) = maximum_pages.filter(|m| *m < minimum_pages) {
+            return Err(MemoryError::MaximumBelowMinimum {
+                minimum_pages,
+                maximum_pages,
+            });
+        }
+        let same_image = match (&self.image, image) {
+            (Some(old), Some(new)) => Arc::ptr_eq(old, new),
+            (None, None) => true,
+            _ => false,
+        };
+        let mut accessible = self.byte_size() as usize;
+        if !same_image && let Some(old) = self.image.take() {
+            // Back to plain reserved address space: replacing the image's pages with
+            // a fresh inaccessible anonymous mapping drops the file mapping.
+            self.mmap
+                .replace_with_reservation(old.offset(), old.len())
+                .map_err(MemoryError::Reserve)?;
+            // The hole it leaves in the accessible prefix is simplest closed by
+            // starting from nothing.
+            self.mmap
+                .make_inaccessible(0, accessible)
+                .map_err(MemoryError::Commit)?;
+            accessible = 0;
+        }
+        let wanted = (minimum_pages * WASM_PAGE_SIZE) as usize;
+        if wanted > accessible {
+            self.mmap
+                .make_accessible(accessible, wanted - accessible)
+                .map_err(MemoryError::Commit)?;
+        } else if wanted < accessible {
+            self.mmap
+                .make_inaccessible(wanted, accessible - wanted)
+                .map_err(MemoryError::Commit)?;
+        }
+        self.definition()
+            .current_length
+            .store(wanted, Ordering::Release);
+        self.minimum_pages = minimum_pages;
+        self.maximum_pages = maximum_pages;
+        if !same_image && let Some(image) = image {
+            self.install_image(image)?;
+        }
+        Ok(())
+    }
+
+    /// The copy-on-write image mapped into this memory, if any.
+    pub fn image(&self) -> Option<&Arc<MemoryImage>> {
+        self.image.as_ref()
+    }
+
+    /// Returns a pooled memory's pages to the kernel so that its next use starts
+    /// from zeros (and from the image's contents where the image is mapped: dropping
+    /// private copies of a file mapping reverts them to the file).
+    pub fn release(&mut self) -> Result<(), MemoryError> {
+        let accessible = self.byte_size() as usize;
+        self.mmap
+            .decommit(0, accessible)
+            .map_err(MemoryError::Commit)
     }
 
     fn definition(&self) -> &VMMemoryDefinition {
@@ -264,6 +357,27 @@ impl LinearMemory {
         let len = self.byte_size() as usize;
         // SAFETY: as for `data`, with exclusive access through `&mut self`.
         unsafe { std::slice::from_raw_parts_mut(self.mmap.as_mut_ptr(), len) }
+    }
+
+    /// Gives the memory `image`'s contents (mapped copy-on-write, or copied) in
+    /// place of the zero pages there. Only for a memory no one has seen yet: the
+    /// image replaces whatever the pages held.
+    pub fn install_image(&mut self, image: &Arc<MemoryImage>) -> Result<(), MemoryError> {
+        let end = image.offset().checked_add(image.len());
+        if end.is_none_or(|end| end as u64 > self.byte_size()) {
+            return Err(MemoryError::Image(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "image extends past the memory's accessible size",
+            )));
+        }
+        // SAFETY: the image's range is page-aligned (images are built that way),
+        // inside our reservation and accessible (checked above), and `&mut self`
+        // means no one else holds references into it.
+        unsafe { image.install(self.mmap.as_mut_ptr()) }.map_err(MemoryError::Image)?;
+        if image.is_mapped() {
+            self.image = Some(image.clone());
+        }
+        Ok(())
     }
 
     /// The definition compiled code reads; its address is stable for the memory's

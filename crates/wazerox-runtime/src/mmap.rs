@@ -134,6 +134,32 @@ impl Mmap {
         self.protect(start, len, libc::PROT_NONE)
     }
 
+    /// Replaces `start..start+len` with fresh inaccessible reserved address space,
+    /// dropping whatever was mapped there (e.g. a file mapped over part of a
+    /// reservation).
+    pub fn replace_with_reservation(&mut self, start: usize, len: usize) -> io::Result<()> {
+        self.check_range(start, len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        // SAFETY: MAP_FIXED over a range of our own mapping (checked above) replaces
+        // only our pages.
+        let r = unsafe {
+            libc::mmap(
+                self.ptr.add(start).cast(),
+                len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        if r == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Gives the pages of `start..start+len` back to the kernel; they read as zero
     /// afterwards and keep their protection.
     pub fn decommit(&mut self, start: usize, len: usize) -> io::Result<()> {

@@ -238,6 +238,27 @@ pub fn set_pending_panic(payload: Box<dyn Any + Send>) {
     set_pending(Pending::Panic(payload));
 }
 
+/// Ends the innermost Wasm activation of this thread with `err`, as if a host
+/// function had returned it: [`catch_traps`] returns [`TrapReason::Host`]. For
+/// builtins whose failure is the embedder's error (a resource limiter refusing
+/// growth with an error), not a Wasm trap code.
+///
+/// # Safety
+/// Called from a builtin invoked by compiled code of the innermost activation, with
+/// no Rust frame between it and the compiled code holding anything that needs
+/// dropping: those frames are discarded, not unwound.
+pub unsafe fn raise_host_error(err: Box<dyn std::error::Error + Send + Sync>) -> ! {
+    set_pending(Pending::Error(err));
+    let activation = current_activation();
+    // SAFETY: `set_pending` checked that the activation exists; it lives on a frame
+    // of this thread below us; its record is only otherwise written by the signal
+    // handler of a trap of this thread, which cannot be running now.
+    unsafe {
+        *(*activation).trap.get() = TrapRecord::default();
+        arch::wazerox_unwind_to((*activation).jmp_buf.get())
+    }
+}
+
 fn set_pending(pending: Pending) {
     let activation = current_activation();
     assert!(
@@ -415,7 +436,9 @@ pub unsafe fn catch_traps<F: FnOnce()>(
     // SAFETY: the handler finished writing the record before we resumed.
     let record = unsafe { *activation.trap.get() };
     let code = trap_code(&record);
-    if code == TrapCode::HostError {
+    // A pending error is set only right before a trap that reports it: the host
+    // trampoline's `HostError` trap, or `raise_host_error` (which records no PC).
+    if code == TrapCode::HostError || record.pc == 0 {
         match activation.pending.borrow_mut().take() {
             Some(Pending::Error(e)) => return Err(TrapReason::Host(e)),
             Some(Pending::Panic(p)) => return Err(TrapReason::Panic(p)),

@@ -9,6 +9,7 @@ use wazerox_frontend::{FuncType, TranslationConfig, WasmFeatures};
 use wazerox_runtime::code_memory::CodeMemory;
 use wazerox_runtime::code_registry::{self, ModuleCode};
 use wazerox_runtime::memory::MemoryStyle;
+use wazerox_runtime::pooling::MemoryPool;
 
 /// Settings for an [`Engine`].
 #[derive(Debug, Clone)]
@@ -19,6 +20,70 @@ pub struct Config {
     pub(crate) memory_style: MemoryStyle,
     pub(crate) max_wasm_stack: usize,
     pub(crate) checkpoints: bool,
+    pub(crate) allocation: InstanceAllocationStrategy,
+    pub(crate) cache_dir: Option<std::path::PathBuf>,
+}
+
+/// Where instances get their linear memories from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum InstanceAllocationStrategy {
+    /// A fresh address-space reservation per memory, unmapped when its store is
+    /// dropped. No limits beyond the module's own.
+    #[default]
+    OnDemand,
+    /// Memories come from an engine-wide pool of reservations that are reset and
+    /// reused (see [`PoolingConfig`]): instantiation then costs no address-space
+    /// changes, at the price of a fixed number of slots.
+    Pooling(PoolingConfig),
+}
+
+impl InstanceAllocationStrategy {
+    /// The pooling strategy with [`PoolingConfig::default`].
+    pub fn pooling() -> Self {
+        InstanceAllocationStrategy::Pooling(PoolingConfig::default())
+    }
+}
+
+/// Sizes of the pooling allocator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolingConfig {
+    pub(crate) total_memories: usize,
+    pub(crate) max_memory_size: u64,
+}
+
+impl Default for PoolingConfig {
+    /// 1000 memory slots of up to 4 GiB each (address space only: a slot costs
+    /// memory only for the pages its instances touch).
+    fn default() -> Self {
+        PoolingConfig {
+            total_memories: 1000,
+            max_memory_size: 4 << 30,
+        }
+    }
+}
+
+impl PoolingConfig {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many linear memories may be alive at once across all stores of the
+    /// engine (each instance's defined, unshared memories count). Instantiating
+    /// beyond it fails with an `Instantiation` error. Each slot reserves address
+    /// space like any memory (6 GiB by default), so this is bounded by the
+    /// process's address space (128 TiB on x86-64 Linux: some 20,000 slots).
+    pub fn total_memories(&mut self, slots: usize) -> &mut Self {
+        self.total_memories = slots;
+        self
+    }
+
+    /// Largest size (bytes) a pooled memory may have or grow to; a module whose
+    /// memory starts larger fails to instantiate, and `memory.grow` beyond it
+    /// returns -1.
+    pub fn max_memory_size(&mut self, bytes: u64) -> &mut Self {
+        self.max_memory_size = bytes;
+        self
+    }
 }
 
 impl Default for Config {
@@ -39,6 +104,8 @@ impl Config {
             memory_style: MemoryStyle::default(),
             max_wasm_stack: 512 * 1024,
             checkpoints: true,
+            allocation: InstanceAllocationStrategy::OnDemand,
+            cache_dir: None,
         }
     }
 
@@ -125,6 +192,26 @@ impl Config {
         self
     }
 
+    /// Where instances' memories come from: fresh reservations (the default) or a
+    /// pool (see [`InstanceAllocationStrategy::Pooling`]).
+    pub fn allocation_strategy(&mut self, strategy: InstanceAllocationStrategy) -> &mut Self {
+        self.allocation = strategy;
+        self
+    }
+
+    /// Cache compiled modules in `dir` (created if missing): `Module::new` of the
+    /// same bytes with an engine of the same settings loads the cached artifact
+    /// instead of compiling. Entries are written atomically; a corrupt, truncated or
+    /// foreign entry is rejected by its checksum and fingerprint and recompiled.
+    ///
+    /// The entries are machine code that runs as is: whoever can write to `dir` can
+    /// make this process run any code (as with [`crate::Module::deserialize`]), so
+    /// it must be a directory only trusted users can write.
+    pub fn cache_dir(&mut self, dir: impl Into<std::path::PathBuf>) -> &mut Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
     /// Threads used to compile a module's functions (0 = one per core).
     pub fn compile_threads(&mut self, threads: usize) -> &mut Self {
         self.compiler.threads = threads;
@@ -162,6 +249,8 @@ pub(crate) struct EngineInner {
     trampolines: Mutex<HashMap<u32, Arc<SignatureTrampolines>>>,
     /// The epoch counter compiled code compares with store deadlines.
     pub epoch: std::sync::atomic::AtomicU64,
+    /// The memory pool of the pooling allocation strategy.
+    pub memory_pool: Option<Arc<MemoryPool>>,
 }
 
 /// Compiles modules and owns what they share. Cheap to clone; `Send + Sync`.
@@ -182,12 +271,21 @@ impl Engine {
             ..config.compiler.clone()
         })
         .map_err(|e| Error::with_kind(ErrorKind::Unsupported, e))?;
+        let memory_pool = match &config.allocation {
+            InstanceAllocationStrategy::OnDemand => None,
+            InstanceAllocationStrategy::Pooling(pooling) => Some(Arc::new(MemoryPool::new(
+                pooling.total_memories,
+                pooling.max_memory_size,
+                config.memory_style.clone(),
+            ))),
+        };
         Ok(Engine(Arc::new(EngineInner {
             config: config.clone(),
             compiler,
             types: Mutex::default(),
             trampolines: Mutex::default(),
             epoch: std::sync::atomic::AtomicU64::new(0),
+            memory_pool,
         })))
     }
 

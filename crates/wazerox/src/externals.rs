@@ -5,7 +5,8 @@ use crate::func::{Func, val_from_raw, val_to_raw};
 use crate::store::{AsContext, AsContextMut, GlobalData, StoreOpaque};
 use crate::values::{ExternType, GlobalType, MemoryType, Mutability, Ref, TableType, Val};
 use wazerox_frontend::ValType;
-use wazerox_runtime::memory::LinearMemory;
+use wazerox_runtime::instance::Growth;
+use wazerox_runtime::memory::{LinearMemory, WASM_PAGE_SIZE};
 use wazerox_runtime::table::Table as RuntimeTable;
 use wazerox_runtime::vmcontext::{VMGlobalDefinition, ValRaw};
 
@@ -204,7 +205,22 @@ pub struct Memory {
 impl Memory {
     pub fn new(mut store: impl AsContextMut, ty: MemoryType) -> Result<Memory, Error> {
         let mut ctx = store.as_context_mut();
+        ctx.0.check_counts(0, 1, 0)?;
+        let growth = Growth::Memory {
+            current: 0,
+            desired: ty.minimum().saturating_mul(WASM_PAGE_SIZE) as usize,
+            maximum: ty
+                .maximum()
+                .map(|m| m.saturating_mul(WASM_PAGE_SIZE) as usize),
+        };
+        if !ctx.0.growing(growth)? {
+            return Err(Error::with_kind(
+                ErrorKind::Instantiation,
+                "memory refused by the store's resource limiter",
+            ));
+        }
         let store = ctx.opaque_mut();
+        store.memory_count += 1;
         let style = store.engine.config().memory_style.clone();
         let mut memory = Box::new(
             LinearMemory::new(ty.minimum(), ty.maximum(), &style)
@@ -282,6 +298,28 @@ impl Memory {
     pub fn grow(&self, mut store: impl AsContextMut, delta: u64) -> Result<u64, Error> {
         let mut ctx = store.as_context_mut();
         let ptr = self.ptr(ctx.opaque_mut());
+        let refused = || Error::usage(format!("failed to grow memory by {delta} pages"));
+        if delta != 0 && ctx.0.limiter.is_some() {
+            // SAFETY: the memory is live for the store's life.
+            let memory = unsafe { &*ptr };
+            let current = memory.byte_size();
+            let desired = delta
+                .checked_mul(WASM_PAGE_SIZE)
+                .and_then(|d| d.checked_add(current))
+                .ok_or_else(refused)?;
+            let growth = Growth::Memory {
+                current: current as usize,
+                desired: usize::try_from(desired).map_err(|_| refused())?,
+                maximum: memory
+                    .maximum_pages()
+                    .map(|m| (m * WASM_PAGE_SIZE) as usize),
+            };
+            if !ctx.0.growing(growth)? {
+                return Err(Error::usage(format!(
+                    "growing memory by {delta} pages refused by the store's resource limiter"
+                )));
+            }
+        }
         // SAFETY: the memory is live; growth takes `&self`.
         unsafe { (*ptr).grow(delta) }
             .ok_or_else(|| Error::usage(format!("failed to grow memory by {delta} pages")))
@@ -445,7 +483,20 @@ fn ref_to_raw(store: &StoreOpaque, element: ValType, value: Ref) -> Result<usize
 impl Table {
     pub fn new(mut store: impl AsContextMut, ty: TableType, init: Ref) -> Result<Table, Error> {
         let mut ctx = store.as_context_mut();
+        ctx.0.check_counts(0, 0, 1)?;
+        let growth = Growth::Table {
+            current: 0,
+            desired: ty.inner.minimum as usize,
+            maximum: ty.inner.maximum.map(|m| m as usize),
+        };
+        if !ctx.0.growing(growth)? {
+            return Err(Error::with_kind(
+                ErrorKind::Instantiation,
+                "table refused by the store's resource limiter",
+            ));
+        }
         let store = ctx.opaque_mut();
+        store.table_count += 1;
         let init = ref_to_raw(store, ty.element(), init)?;
         let mut table = Box::new(
             RuntimeTable::new(ty.inner, init)
@@ -523,6 +574,21 @@ impl Table {
     /// Grows by `delta` elements set to `init`; returns the previous size.
     pub fn grow(&self, mut store: impl AsContextMut, delta: u64, init: Ref) -> Result<u64, Error> {
         let mut ctx = store.as_context_mut();
+        if delta != 0 && ctx.0.limiter.is_some() {
+            let ptr = self.ptr(ctx.opaque_mut());
+            // SAFETY: tables live as long as their store.
+            let table = unsafe { &*ptr };
+            let growth = Growth::Table {
+                current: table.size() as usize,
+                desired: table.size().saturating_add(delta) as usize,
+                maximum: table.maximum().map(|m| m as usize),
+            };
+            if !ctx.0.growing(growth)? {
+                return Err(Error::usage(format!(
+                    "growing table by {delta} refused by the store's resource limiter"
+                )));
+            }
+        }
         let store = ctx.opaque_mut();
         let ptr = self.ptr(store);
         // SAFETY: exclusive store access; tables live as long as their store.

@@ -7,7 +7,8 @@ use crate::func::{Func, TypedFunc, WasmParams, WasmResults};
 use crate::module::Module;
 use crate::store::{AsContextMut, InstanceData, StoreInner, StoreOpaque};
 use wazerox_frontend::{ExportKind, FuncIndex, GlobalIndex, ImportKind, MemoryIndex, TableIndex};
-use wazerox_runtime::instance::{Imports, Instance as RuntimeInstance, InstantiationError};
+use wazerox_runtime::instance::{Growth, Imports, Instance as RuntimeInstance, InstantiationError};
+use wazerox_runtime::memory::WASM_PAGE_SIZE;
 
 /// An instantiated module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -125,6 +126,47 @@ impl Instance {
             return Err(Error::usage("module compiled by another engine"));
         }
         let imports = resolve_imports(opaque, module, imports)?;
+        let info = module.info();
+        let defined_memories = &info.memories[info.num_imported_memories as usize..];
+        let defined_tables = &info.tables[info.num_imported_tables as usize..];
+        store.check_counts(1, defined_memories.len(), defined_tables.len())?;
+        if store.limiter.is_some() {
+            for ty in defined_memories {
+                let growth = Growth::Memory {
+                    current: 0,
+                    desired: ty.minimum.saturating_mul(WASM_PAGE_SIZE) as usize,
+                    maximum: ty
+                        .maximum
+                        .map(|m| m.saturating_mul(WASM_PAGE_SIZE) as usize),
+                };
+                if !store.growing(growth)? {
+                    return Err(Error::with_kind(
+                        ErrorKind::Instantiation,
+                        format!(
+                            "memory of {} pages refused by the store's resource limiter",
+                            ty.minimum
+                        ),
+                    ));
+                }
+            }
+            for table in defined_tables {
+                let growth = Growth::Table {
+                    current: 0,
+                    desired: table.ty.minimum as usize,
+                    maximum: table.ty.maximum.map(|m| m as usize),
+                };
+                if !store.growing(growth)? {
+                    return Err(Error::with_kind(
+                        ErrorKind::Instantiation,
+                        format!(
+                            "table of {} elements refused by the store's resource limiter",
+                            table.ty.minimum
+                        ),
+                    ));
+                }
+            }
+        }
+        let opaque = &mut store.opaque;
         let mut runtime = RuntimeInstance::new(
             module.info().clone(),
             module.0.type_ids.clone(),
@@ -137,8 +179,13 @@ impl Instance {
             imports,
             &*opaque.vm_store_context,
             &opaque.engine.config().memory_style,
+            module.memory_images(),
+            opaque.engine.0.memory_pool.as_ref(),
         )
         .map_err(|e| Error::with_kind(ErrorKind::Instantiation, e.to_string()))?;
+        runtime.set_growth_hook(crate::limits::growth_hook::<T>);
+        opaque.memory_count += defined_memories.len();
+        opaque.table_count += defined_tables.len();
         let init = runtime.initialize();
         let vmctx = runtime.vmctx() as usize;
         opaque.instances.push(InstanceData {

@@ -28,10 +28,11 @@
 //! Layout of this crate: `engine` (configuration, compiler, type registry, shared
 //! trampolines), `module` (compiled code), `store` (everything instantiated, owned
 //! per store), `instance`, `func` (calls in both directions), `externals` (memories,
-//! tables, globals), `linker`, `values`, `error`, `interrupt` (stopping a store's
-//! code from another thread).
+//! tables, globals), `limits` (resource limiter), `linker`, `values`, `error`,
+//! `interrupt` (stopping a store's code from another thread).
 
 mod artifact;
+mod cache;
 mod checkpoint;
 mod engine;
 mod error;
@@ -39,18 +40,20 @@ mod externals;
 mod func;
 mod instance;
 mod interrupt;
+mod limits;
 mod linker;
 mod module;
 mod store;
 mod values;
 
 pub use checkpoint::{Restore, Snapshot};
-pub use engine::{Config, Engine};
+pub use engine::{Config, Engine, InstanceAllocationStrategy, PoolingConfig};
 pub use error::{Error, ErrorKind, FrameInfo, Trap};
 pub use externals::{Extern, Global, Memory, SharedMemory, Table};
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
 pub use instance::Instance;
 pub use interrupt::InterruptHandle;
+pub use limits::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 pub use linker::{InstancePre, Linker};
 pub use module::{ExportType, ImportType, Module};
 pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut};

@@ -1,13 +1,15 @@
 //! `Module`: a compiled module, immutable and shareable across stores and threads.
 
 use crate::artifact::{self, ArtifactParts};
+use crate::cache;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
 use crate::values::ExternType;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use wazerox_frontend::{FuncIndex, ModuleInfo};
 use wazerox_runtime::code_memory::CodeMemory;
 use wazerox_runtime::code_registry::{self, FunctionRange, ModuleCode};
+use wazerox_runtime::memory_image::{self, MemoryImage};
 
 pub(crate) struct ModuleInner {
     pub engine: Engine,
@@ -20,6 +22,8 @@ pub(crate) struct ModuleInner {
     pub type_ids: Arc<[u32]>,
     /// What `serialize` writes (the code as compiled, before relocation).
     pub parts: ArtifactParts,
+    /// Initial contents of each defined memory, laid out on first instantiation.
+    pub memory_images: OnceLock<Vec<Option<Arc<MemoryImage>>>>,
 }
 
 /// A compiled WebAssembly module. Cheap to clone; `Send + Sync`.
@@ -89,8 +93,24 @@ impl Module {
         Module::new(engine, bytes)
     }
 
-    /// Compiles a module from its binary format.
+    /// Compiles a module from its binary format (or loads it from the engine's
+    /// cache directory, see [`crate::Config::cache_dir`]).
     pub fn from_binary(engine: &Engine, binary: &[u8]) -> Result<Module, Error> {
+        let Some(dir) = &engine.config().cache_dir else {
+            return Module::compile(engine, binary);
+        };
+        let path = cache::entry_path(dir, engine, binary);
+        if let Some(parts) = cache::load(&path, engine, binary)
+            && let Ok(module) = Module::from_checked_parts(engine, parts)
+        {
+            return Ok(module);
+        }
+        let module = Module::compile(engine, binary)?;
+        cache::store(&path, &module.serialize());
+        Ok(module)
+    }
+
+    fn compile(engine: &Engine, binary: &[u8]) -> Result<Module, Error> {
         let config = engine.config();
         let translation = wazerox_frontend::parse(binary, config.features)?;
         let compiled = engine
@@ -122,6 +142,12 @@ impl Module {
     /// trust) wrote. The checksum detects corruption, not malice.
     pub unsafe fn deserialize(engine: &Engine, artifact: &[u8]) -> Result<Module, Error> {
         let parts = artifact::read(engine, artifact)?;
+        Module::from_checked_parts(engine, parts)
+    }
+
+    /// A module from artifact parts whose checksum and fingerprint were checked;
+    /// the caller vouches for where the code came from.
+    fn from_checked_parts(engine: &Engine, parts: ArtifactParts) -> Result<Module, Error> {
         let translation = wazerox_frontend::parse_validated(&parts.wasm, engine.config().features)?;
         let info = translation.info;
         if parts.functions.len() != info.num_defined_functions() as usize {
@@ -203,6 +229,7 @@ impl Module {
             function_addresses,
             type_ids,
             parts,
+            memory_images: OnceLock::new(),
         })))
     }
 
@@ -248,6 +275,14 @@ impl Module {
 
     pub(crate) fn info(&self) -> &Arc<ModuleInfo> {
         &self.0.info
+    }
+
+    /// The memory images (see `wazerox_runtime::memory_image`), built by the first
+    /// instantiation; concurrent first instantiations build it once.
+    pub(crate) fn memory_images(&self) -> &[Option<Arc<MemoryImage>>] {
+        self.0
+            .memory_images
+            .get_or_init(|| memory_image::memory_images(&self.0.info))
     }
 
     pub(crate) fn type_id_of_func(&self, func: FuncIndex) -> u32 {

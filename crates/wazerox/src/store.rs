@@ -71,6 +71,10 @@ pub struct StoreOpaque {
     pub(crate) global_handles: HashMap<usize, usize>,
     /// VMContext address → index in `instances`.
     pub(crate) instance_by_vmctx: HashMap<usize, usize>,
+    /// Memories and tables created in this store (by instances or the host), for
+    /// the limiter's count limits.
+    pub(crate) memory_count: usize,
+    pub(crate) table_count: usize,
 }
 
 // SAFETY: the raw pointers all point at objects owned by this store (or by the
@@ -98,6 +102,7 @@ impl StoreOpaque {
 /// The store proper: [`StoreOpaque`] plus the embedder's data.
 pub struct StoreInner<T> {
     pub(crate) opaque: StoreOpaque,
+    pub(crate) limiter: Option<crate::limits::StoreLimiter<T>>,
     pub(crate) data: T,
 }
 
@@ -134,7 +139,10 @@ impl<T> Store<T> {
                     table_handles: HashMap::new(),
                     global_handles: HashMap::new(),
                     instance_by_vmctx: HashMap::new(),
+                    memory_count: 0,
+                    table_count: 0,
                 },
+                limiter: None,
                 data,
             }),
         }
@@ -151,6 +159,23 @@ impl<T> Store<T> {
     }
     pub fn into_data(self) -> T {
         self.inner.data
+    }
+
+    /// Installs a resource limiter (see [`ResourceLimiter`](crate::ResourceLimiter)),
+    /// found in the store's data by `limiter`; consulted from then on. Replaces any
+    /// earlier limiter.
+    pub fn limiter(
+        &mut self,
+        limiter: impl FnMut(&mut T) -> &mut (dyn crate::ResourceLimiter) + Send + Sync + 'static,
+    ) {
+        self.inner.limiter = Some(crate::limits::StoreLimiter::InData(Box::new(limiter)));
+    }
+
+    /// Installs a resource limiter owned by the store, for limits that are not part
+    /// of the store's data (e.g. [`StoreLimits`](crate::StoreLimits) for a store
+    /// whose data is someone else's type). Replaces any earlier limiter.
+    pub fn set_limiter(&mut self, limiter: impl crate::ResourceLimiter + 'static) {
+        self.inner.limiter = Some(crate::limits::StoreLimiter::Owned(Box::new(limiter)));
     }
 
     /// Sets the fuel left (needs `Config::consume_fuel`).

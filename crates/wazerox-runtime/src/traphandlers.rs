@@ -327,6 +327,7 @@ struct Entry {
     _own_frames: Option<Box<[usize]>>,
 }
 
+#[inline]
 fn enter_thread() -> Entry {
     THREAD_STATE
         .try_with(|s| {
@@ -354,21 +355,24 @@ fn enter_thread() -> Entry {
 }
 
 /// The closure and, if it panicked, the payload; handed to the callback shim.
-struct Call<F> {
-    closure: Option<F>,
+struct Call<'a, F> {
+    closure: &'a mut F,
     panic: Option<Box<dyn Any + Send>>,
 }
 
-extern "C" fn call_closure<F: FnOnce()>(data: *mut u8) {
+extern "C" fn call_closure<F: FnMut()>(data: *mut u8) {
     // SAFETY: `data` is the `Call<F>` that `catch_traps` passed, alive on its frame
     // and not otherwise accessed until this returns.
-    let call = unsafe { &mut *data.cast::<Call<F>>() };
-    if let Some(closure) = call.closure.take() {
-        // An unwind must not cross the assembly frame (and an `extern "C"` function
-        // would abort): catch it here and resume it in `catch_traps`.
-        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(closure)) {
-            call.panic = Some(payload);
-        }
+    let call = unsafe { &mut *data.cast::<Call<'_, F>>() };
+    // The closure is called in place, through a reference: moving it out of a
+    // struct just written field by field would read it back with wider loads than
+    // the stores that wrote it, which the CPU cannot forward (a stall on every
+    // call into Wasm).
+    let closure = &mut *call.closure;
+    // An unwind must not cross the assembly frame (and an `extern "C"` function
+    // would abort): catch it here and resume it in `catch_traps`.
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(closure)) {
+        call.panic = Some(payload);
     }
 }
 
@@ -379,10 +383,10 @@ extern "C" fn call_closure<F: FnOnce()>(data: *mut u8) {
 /// Between this frame and JIT code there are no Rust frames with pending
 /// destructors except `f`'s own, which must have none live across the call into
 /// compiled code: a trap discards those frames without unwinding them.
-pub unsafe fn catch_traps<F: FnOnce()>(
+pub unsafe fn catch_traps<F: FnMut()>(
     store: *const VMStoreContext,
     max_wasm_stack: usize,
-    f: F,
+    mut f: F,
 ) -> Result<(), TrapReason> {
     // Cheap once done (an atomic load); makes a forgotten call a non-issue.
     init_traps();
@@ -409,7 +413,7 @@ pub unsafe fn catch_traps<F: FnOnce()>(
     };
     ACTIVATION.with(|a| a.set(&activation));
     let mut call = Call {
-        closure: Some(f),
+        closure: &mut f,
         panic: None,
     };
     // SAFETY: the jump buffer and `call` outlive the call; `call_closure::<F>`
@@ -419,7 +423,7 @@ pub unsafe fn catch_traps<F: FnOnce()>(
         arch::wazerox_catch_call(
             activation.jmp_buf.get(),
             call_closure::<F>,
-            (&mut call as *mut Call<F>).cast(),
+            (&mut call as *mut Call<'_, F>).cast(),
         )
     };
     ACTIVATION.with(|a| a.set(activation.previous));

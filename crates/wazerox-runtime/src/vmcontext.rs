@@ -189,23 +189,28 @@ impl ValRaw {
     pub fn ptr(v: usize) -> Self {
         Self::u128(v as u128)
     }
+    // The narrow getters read only their own bytes: the trampolines write a result
+    // with a store of its width, and a wider load right after it could not be
+    // forwarded from that store (a stall on every call).
     pub fn get_i32(&self) -> i32 {
-        self.get_u128() as u32 as i32
+        self.get_f32() as i32
     }
     pub fn get_i64(&self) -> i64 {
-        self.get_u128() as u64 as i64
+        self.get_f64() as i64
     }
     pub fn get_f32(&self) -> u32 {
-        self.get_u128() as u32
+        u32::from_le_bytes([self.bytes[0], self.bytes[1], self.bytes[2], self.bytes[3]])
     }
     pub fn get_f64(&self) -> u64 {
-        self.get_u128() as u64
+        let mut low = [0; 8];
+        low.copy_from_slice(&self.bytes[..8]);
+        u64::from_le_bytes(low)
     }
     pub fn get_u128(&self) -> u128 {
         u128::from_le_bytes(self.bytes)
     }
     pub fn get_ptr(&self) -> usize {
-        self.get_u128() as usize
+        self.get_f64() as usize
     }
 }
 

@@ -84,6 +84,7 @@ unsafe impl Send for StoreOpaque {}
 unsafe impl Sync for StoreOpaque {}
 
 impl StoreOpaque {
+    #[inline]
     pub(crate) fn check(&self, store_id: u64) -> Result<(), Error> {
         if self.id == store_id {
             Ok(())

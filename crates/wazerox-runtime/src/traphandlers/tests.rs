@@ -58,7 +58,7 @@ fn call1(address: usize, argument: usize) {
     f(argument);
 }
 
-fn run(store: &VMStoreContext, f: impl FnOnce()) -> Result<(), TrapReason> {
+fn run(store: &VMStoreContext, f: impl FnMut()) -> Result<(), TrapReason> {
     // SAFETY: `store` is borrowed for the call; the closures passed here own nothing
     // that needs dropping across their call into a blob.
     unsafe { catch_traps(store, MAX_STACK, f) }

@@ -6,10 +6,15 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::time::Duration;
 
-const KERNELS: [(&str, &str, i32); 3] = [
+const KERNELS: [(&str, &str, i32); 4] = [
     (
         "simd byte_search(1 MiB)",
         include_str!("../wat/simd_byte_search.wat"),
+        0x5a,
+    ),
+    (
+        "simd byte_search shifted(1 MiB)",
+        include_str!("../wat/simd_byte_search_shifted.wat"),
         0x5a,
     ),
     (

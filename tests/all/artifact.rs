@@ -51,12 +51,8 @@ fn serialized_modules_load_and_run() {
 fn tampered_truncated_and_foreign_artifacts_are_rejected() {
     let engine = Engine::default();
     let artifact = Module::new(&engine, WAT).unwrap().serialize();
-    for at in [
-        20,
-        artifact.len() / 2,
-        artifact.len() - 20,
-        artifact.len() - 1,
-    ] {
+    // Every single-byte change, anywhere, is caught.
+    for at in 0..artifact.len() {
         let mut tampered = artifact.clone();
         tampered[at] ^= 0x40;
         // SAFETY: the checksum must reject it before any code is mapped.

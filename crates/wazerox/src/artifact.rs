@@ -4,7 +4,9 @@
 //! (wazerox version, Cranelift settings and CPU features, translation settings,
 //! enabled proposals), the original Wasm binary, the linked code image with libcall
 //! slots zeroed, the function table, the trap table, the libcall relocations, and a
-//! 64-bit FNV-1a checksum of everything before it.
+//! 64-bit checksum of everything before it (FNV-style multiply-xor over four
+//! interleaved 64-bit lanes: byte-at-a-time FNV-1a took about 1 ms of the 5 ms a
+//! 3.5 MB artifact may take to load).
 //!
 //! Loading re-reads the module's declarations from the embedded binary (no
 //! function-body validation or compilation: that is what was cached) and maps the
@@ -18,7 +20,7 @@ use wazerox_compiler::LibcallRelocation;
 use wazerox_frontend::TrapCode;
 
 const MAGIC: &[u8; 8] = b"WZRXCWSM";
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 
 /// The parts of a compiled module an artifact holds.
 pub(crate) struct ArtifactParts {
@@ -29,10 +31,31 @@ pub(crate) struct ArtifactParts {
     pub libcalls: Vec<LibcallRelocation>,
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
+/// Detects truncation and corruption (not tampering by someone who can also rewrite
+/// the checksum). Four independent lanes let the multiplications overlap.
+fn checksum(bytes: &[u8]) -> u64 {
+    const PRIME: u64 = 0x0100_0000_01b3;
+    let mut lanes = [
+        0xcbf2_9ce4_8422_2325u64,
+        0x8422_2325_cbf2_9ce4,
+        0x9ce4_8422_2325_cbf2,
+        0x2325_cbf2_9ce4_8422,
+    ];
+    let mut blocks = bytes.chunks_exact(32);
+    for block in &mut blocks {
+        for (lane, word) in lanes.iter_mut().zip(block.chunks_exact(8)) {
+            let word = u64::from_le_bytes(word.try_into().expect("8-byte chunk"));
+            *lane = (*lane ^ word).wrapping_mul(PRIME).rotate_left(31);
+        }
+    }
+    let tail = blocks.remainder();
+    let mut hash = lanes
+        .iter()
+        .fold(tail.len() as u64, |h, lane| (h ^ lane).wrapping_mul(PRIME));
+    for byte in tail {
+        hash = (hash ^ u64::from(*byte)).wrapping_mul(PRIME);
+    }
+    hash
 }
 
 /// Everything that must match between the engine that wrote an artifact and the one
@@ -77,8 +100,8 @@ pub(crate) fn write(engine: &Engine, parts: &ArtifactParts) -> Vec<u8> {
         out.extend_from_slice(&r.addend.to_le_bytes());
         put_bytes(&mut out, r.libcall.as_bytes());
     }
-    let checksum = fnv1a(&out);
-    out.extend_from_slice(&checksum.to_le_bytes());
+    let sum = checksum(&out);
+    out.extend_from_slice(&sum.to_le_bytes());
     out
 }
 
@@ -122,8 +145,8 @@ pub(crate) fn read(engine: &Engine, artifact: &[u8]) -> Result<ArtifactParts, Er
     if artifact.len() < MAGIC.len() + 12 || &artifact[..8] != MAGIC {
         return Err(corrupt("not a wazerox compiled module"));
     }
-    let (body, checksum) = artifact.split_at(artifact.len() - 8);
-    if fnv1a(body) != u64::from_le_bytes(checksum.try_into().unwrap()) {
+    let (body, stored) = artifact.split_at(artifact.len() - 8);
+    if checksum(body) != u64::from_le_bytes(stored.try_into().unwrap()) {
         return Err(corrupt("checksum mismatch (truncated or modified)"));
     }
     let mut r = Reader { bytes: body, at: 8 };

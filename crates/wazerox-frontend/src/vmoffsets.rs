@@ -57,6 +57,7 @@ pub struct VMOffsets {
     pub num_functions: u32,
     pub num_defined_globals: u32,
     memories: u32,
+    memory_bases: u32,
     tables: u32,
     globals: u32,
     func_refs: u32,
@@ -79,7 +80,8 @@ impl VMOffsets {
         let num_functions = module.functions.len() as u32;
         let num_defined_globals = module.num_defined_globals();
         let memories = Self::HEADER_SIZE;
-        let tables = memories + 8 * num_memories;
+        let memory_bases = memories + 8 * num_memories;
+        let tables = memory_bases + 8 * num_memories;
         let globals = tables + 8 * num_tables;
         let func_refs = globals + 8 * num_globals;
         let defined_globals = (func_refs + VMFUNCREF_SIZE * num_functions).next_multiple_of(16);
@@ -91,6 +93,7 @@ impl VMOffsets {
             num_functions,
             num_defined_globals,
             memories,
+            memory_bases,
             tables,
             globals,
             func_refs,
@@ -107,6 +110,13 @@ impl VMOffsets {
     pub fn memory_pointer(&self, index: MemoryIndex) -> u32 {
         debug_assert!(index.0 < self.num_memories);
         self.memories + 8 * index.0
+    }
+    /// Slot holding a copy of memory `index`'s base address. Memories never move,
+    /// so the copy never goes stale; compiled code reads it with one load instead of
+    /// two (through the definition), which small hot functions notice.
+    pub fn memory_base(&self, index: MemoryIndex) -> u32 {
+        debug_assert!(index.0 < self.num_memories);
+        self.memory_bases + 8 * index.0
     }
     /// Slot holding the pointer to table `index`'s definition.
     pub fn table_pointer(&self, index: TableIndex) -> u32 {

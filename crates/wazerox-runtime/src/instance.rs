@@ -219,9 +219,15 @@ impl Instance {
             write_ptr(VMOffsets::TYPE_IDS, type_ids.as_ptr() as usize);
             write_ptr(VMOffsets::INSTANCE, self_ptr as usize);
             for (i, memory) in instance.memories.iter().enumerate() {
+                let definition = (**memory).vmmemory();
                 write_ptr(
                     offsets.memory_pointer(MemoryIndex(i as u32)),
-                    (**memory).vmmemory() as usize,
+                    definition as usize,
+                );
+                // A memory's base never changes (see `VMMemoryDefinition`).
+                write_ptr(
+                    offsets.memory_base(MemoryIndex(i as u32)),
+                    (*definition).base as usize,
                 );
             }
             for (i, table) in instance.tables.iter().enumerate() {

@@ -96,12 +96,7 @@ impl<'a> FuncEnvironment<'a> {
         for index in 0..self.module.memories.len() as u32 {
             let definition =
                 self.load_vmctx_ptr(builder, self.offsets.memory_pointer(MemoryIndex(index)));
-            let base = builder.ins().load(
-                self.pointer_type(),
-                readonly(),
-                definition,
-                vmoffsets::VMMEMORY_BASE as i32,
-            );
+            let base = self.load_vmctx_ptr(builder, self.offsets.memory_base(MemoryIndex(index)));
             self.heaps.push(HeapValues { definition, base });
         }
     }

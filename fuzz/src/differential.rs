@@ -1,15 +1,12 @@
-//! Differential execution: wazerox vs the `wasmi` interpreter.
+//! Differential execution: wazerox vs the `wasmi` interpreter (and, to confirm a
+//! mismatch, the `wasmtime` crate: `benches/src/bin/oracle.rs`).
+//!
+//! Each case is a `wasm-smith` module plus an argument seed, both taken from the
+//! fuzzer's bytes; both runtimes follow the canonical call sequence of
+//! [`crate::report::plan`] and their [`Report`]s must be equal.
 
+use crate::report::{Call, Kind, Outcome, Report, Value, plan};
 use arbitrary::Unstructured;
-
-/// What one call did, in a form both runtimes can produce.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// Results, with float NaNs canonicalized (NaN bits are allowed to differ).
-    Values(Vec<u128>),
-    /// A trap, by kind.
-    Trap(&'static str),
-}
 
 /// Why a case was not compared to the end.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,20 +17,11 @@ pub enum Skip {
     StackExhausted,
 }
 
-fn canonical_f32(bits: u32) -> u128 {
-    if f32::from_bits(bits).is_nan() {
-        0x7fc0_0000
-    } else {
-        bits as u128
-    }
-}
-
-fn canonical_f64(bits: u64) -> u128 {
-    if f64::from_bits(bits).is_nan() {
-        0x7ff8_0000_0000_0000
-    } else {
-        bits as u128
-    }
+/// One differential case: a module binary and the seed of its call arguments.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub wasm: Vec<u8>,
+    pub args_seed: u64,
 }
 
 /// The wasm-smith configuration: features both runtimes implement.
@@ -69,7 +57,48 @@ pub fn config() -> wasm_smith::Config {
     }
 }
 
-fn trap_kind_ours(code: wazerox::TrapCode) -> &'static str {
+/// Builds a case from fuzzer bytes: the argument seed first, then the module.
+pub fn generate(data: &[u8]) -> Option<Case> {
+    let mut u = Unstructured::new(data);
+    let args_seed: u64 = u.arbitrary().ok()?;
+    let mut module = wasm_smith::Module::new(config(), &mut u).ok()?;
+    // Every loop and call chain is bounded, so the reference interpreter (which has
+    // no fuel here) always finishes.
+    module.ensure_termination(1000).ok()?;
+    Some(Case {
+        wasm: module.to_bytes(),
+        args_seed,
+    })
+}
+
+/// Builds a module from fuzzer bytes and compares both runtimes on it.
+pub fn check(data: &[u8]) -> Result<Result<(), Skip>, String> {
+    match generate(data) {
+        Some(case) => compare(&case.wasm, case.args_seed),
+        None => Ok(Err(Skip::NoModule)),
+    }
+}
+
+/// Compares both runtimes on a module binary with the given argument seed.
+pub fn compare(wasm: &[u8], args_seed: u64) -> Result<Result<(), Skip>, String> {
+    let ours = run_wazerox(wasm, args_seed)?;
+    let reference = run_wasmi(wasm, args_seed)?;
+    if ours.stack_exhausted() || reference.stack_exhausted() {
+        return Ok(Err(Skip::StackExhausted));
+    }
+    if ours == reference {
+        return Ok(Ok(()));
+    }
+    let (a, b) = ours
+        .first_difference(&reference)
+        .unwrap_or_else(|| ("<memory contents>".into(), "<memory contents>".into()));
+    Err(format!(
+        "args seed {args_seed}: reports differ\n  wazerox: {a}\n  wasmi:   {b}"
+    ))
+}
+
+/// Maps a wazerox trap code to the harness's trap kinds.
+pub fn trap_kind_ours(code: wazerox::TrapCode) -> &'static str {
     use wazerox::TrapCode::*;
     match code {
         StackOverflow => "stack",
@@ -81,6 +110,8 @@ fn trap_kind_ours(code: wazerox::TrapCode) -> &'static str {
         IntegerDivisionByZero => "div-zero",
         BadConversionToInteger => "conversion",
         UnreachableCodeReached => "unreachable",
+        NullReference => "null-reference",
+        OutOfFuel => "out-of-fuel",
         _ => "other",
     }
 }
@@ -97,91 +128,153 @@ fn trap_kind_wasmi(code: wasmi::TrapCode) -> &'static str {
         IntegerDivisionByZero => "div-zero",
         BadConversionToInteger => "conversion",
         UnreachableCodeReached => "unreachable",
+        OutOfFuel => "out-of-fuel",
         _ => "other",
     }
 }
 
-struct Run {
-    calls: Vec<(String, Outcome)>,
-    memory: Vec<u8>,
-    globals: Vec<(String, u128)>,
+pub fn kind_ours(ty: wazerox::ValType) -> Kind {
+    use wazerox::ValType;
+    match ty {
+        ValType::I32 => Kind::I32,
+        ValType::I64 => Kind::I64,
+        ValType::F32 => Kind::F32,
+        ValType::F64 => Kind::F64,
+        ValType::V128 => Kind::V128,
+        ValType::FuncRef => Kind::FuncRef,
+        ValType::ExternRef => Kind::ExternRef,
+    }
 }
 
-fn run_wazerox(bytes: &[u8]) -> Result<Run, String> {
+/// The wazerox value of an argument (references are always null).
+pub fn val_ours(v: Value) -> wazerox::Val {
+    use wazerox::Val;
+    match v {
+        Value::I32(x) => Val::I32(x as i32),
+        Value::I64(x) => Val::I64(x as i64),
+        Value::F32(x) => Val::F32(x),
+        Value::F64(x) => Val::F64(x),
+        Value::V128(x) => Val::V128(x),
+        Value::FuncRef(_) => Val::FuncRef(None),
+        Value::ExternRef(_) => Val::ExternRef(None),
+    }
+}
+
+pub fn value_ours(v: &wazerox::Val) -> Value {
+    use wazerox::Val;
+    match v {
+        Val::I32(x) => Value::I32(*x as u32),
+        Val::I64(x) => Value::I64(*x as u64),
+        Val::F32(b) => Value::f32(*b),
+        Val::F64(b) => Value::f64(*b),
+        Val::V128(x) => Value::V128(*x),
+        Val::FuncRef(f) => Value::FuncRef(f.is_some()),
+        Val::ExternRef(e) => Value::ExternRef(e.is_some()),
+    }
+}
+
+/// Runs the canonical call sequence in wazerox. `Err` only if the module is rejected.
+pub fn run_wazerox(wasm: &[u8], args_seed: u64) -> Result<Report, String> {
     use wazerox::{Engine, Extern, Instance, Module, Store, Val};
     let engine = Engine::default();
-    let module = Module::new(&engine, bytes).map_err(|e| format!("wazerox rejected: {e}"))?;
+    let module = Module::new(&engine, wasm).map_err(|e| format!("wazerox rejected: {e}"))?;
     let mut store = Store::new(&engine, ());
-    let instance = match Instance::new(&mut store, &module, &[]) {
-        Ok(i) => i,
-        // wasmi reports segment initialization failures as plain errors, not traps
-        // with a code, so a failed instantiation is compared as such.
-        Err(_) => {
-            return Ok(Run {
-                calls: vec![("<instantiate>".into(), Outcome::Trap("instantiation"))],
-                memory: vec![],
-                globals: vec![],
-            });
-        }
+    // wasmi reports segment initialization failures as plain errors, not traps with
+    // a code, so a failed instantiation is compared as such, without its reason.
+    let Ok(instance) = Instance::new(&mut store, &module, &[]) else {
+        return Ok(Report::instantiation_failed());
     };
+    let exports = instance.exports(&mut store);
+    let funcs = exports
+        .iter()
+        .filter_map(|(name, e)| match e {
+            Extern::Func(f) => Some((
+                name.clone(),
+                f.ty(&store)
+                    .params()
+                    .iter()
+                    .map(|t| kind_ours(*t))
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .collect();
     let mut calls = Vec::new();
-    // One canonical order on both sides (calls have side effects): by export name.
-    let mut exports = instance.exports(&mut store);
-    exports.sort_by(|a, b| a.0.cmp(&b.0));
-    for (name, export) in exports.clone() {
-        let Extern::Func(func) = export else { continue };
+    for (name, args) in plan(funcs, args_seed) {
+        let func = instance
+            .get_func(&mut store, &name)
+            .expect("planned from the exports");
         let ty = func.ty(&store);
-        let params: Vec<Val> = ty.params().iter().map(|t| Val::default_for(*t)).collect();
+        let params: Vec<Val> = args.iter().map(|a| val_ours(*a)).collect();
         let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
         let outcome = match func.call(&mut store, &params, &mut results) {
-            Ok(()) => Outcome::Values(results.iter().map(val_bits_ours).collect()),
+            Ok(()) => Outcome::Values(results.iter().map(value_ours).collect()),
             Err(e) => Outcome::Trap(e.as_trap().map_or("host", |t| trap_kind_ours(t.code()))),
         };
         let stop = outcome == Outcome::Trap("stack");
-        calls.push((name, outcome));
+        calls.push(Call {
+            name,
+            args,
+            outcome,
+        });
         if stop {
             break;
         }
     }
-    let mut memory = Vec::new();
-    let mut globals = Vec::new();
+    let mut report = Report {
+        calls: Some(calls),
+        ..Report::default()
+    };
+    let mut exports = exports;
+    exports.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, export) in exports {
         match export {
-            Extern::Memory(m) => memory = m.data(&store).to_vec(),
-            Extern::Global(g) => globals.push((name, val_bits_ours(&g.get(&mut store)))),
+            Extern::Memory(m) if report.memory.is_none() => {
+                report.memory = Some(m.data(&store).to_vec())
+            }
+            Extern::Global(g) => report.globals.push((name, value_ours(&g.get(&mut store)))),
             _ => {}
         }
     }
-    Ok(Run {
-        calls,
-        memory,
-        globals,
-    })
+    Ok(report)
 }
 
-fn val_bits_ours(v: &wazerox::Val) -> u128 {
-    use wazerox::Val;
-    match v {
-        Val::I32(x) => *x as u32 as u128,
-        Val::I64(x) => *x as u64 as u128,
-        Val::F32(b) => canonical_f32(*b),
-        Val::F64(b) => canonical_f64(*b),
-        Val::V128(x) => *x,
-        Val::FuncRef(f) => f.is_some() as u128,
-        Val::ExternRef(e) => e.is_some() as u128,
+fn kind_wasmi(ty: &wasmi::ValType) -> Kind {
+    use wasmi::ValType;
+    match ty {
+        ValType::I32 => Kind::I32,
+        ValType::I64 => Kind::I64,
+        ValType::F32 => Kind::F32,
+        ValType::F64 => Kind::F64,
+        ValType::V128 => Kind::V128,
+        ValType::FuncRef => Kind::FuncRef,
+        ValType::ExternRef => Kind::ExternRef,
     }
 }
 
-fn val_bits_wasmi(v: &wasmi::Val) -> u128 {
+fn val_wasmi(v: Value) -> wasmi::Val {
+    use wasmi::{Val, ValType};
+    match v {
+        Value::I32(x) => Val::I32(x as i32),
+        Value::I64(x) => Val::I64(x as i64),
+        Value::F32(x) => Val::F32(wasmi::F32::from_bits(x)),
+        Value::F64(x) => Val::F64(wasmi::F64::from_bits(x)),
+        Value::V128(x) => Val::V128(wasmi::V128::from(x)),
+        Value::FuncRef(_) => Val::default(ValType::FuncRef),
+        Value::ExternRef(_) => Val::default(ValType::ExternRef),
+    }
+}
+
+fn value_wasmi(v: &wasmi::Val) -> Value {
     use wasmi::Val;
     match v {
-        Val::I32(x) => *x as u32 as u128,
-        Val::I64(x) => *x as u64 as u128,
-        Val::F32(f) => canonical_f32(f.to_bits()),
-        Val::F64(f) => canonical_f64(f.to_bits()),
-        Val::FuncRef(f) => !f.is_null() as u128,
-        Val::ExternRef(e) => !e.is_null() as u128,
-        _ => u128::MAX,
+        Val::I32(x) => Value::I32(*x as u32),
+        Val::I64(x) => Value::I64(*x as u64),
+        Val::F32(f) => Value::f32(f.to_bits()),
+        Val::F64(f) => Value::f64(f.to_bits()),
+        Val::V128(x) => Value::V128(x.as_u128()),
+        Val::FuncRef(f) => Value::FuncRef(!f.is_null()),
+        Val::ExternRef(e) => Value::ExternRef(!e.is_null()),
     }
 }
 
@@ -201,110 +294,74 @@ fn wasmi_error_kind(e: &wasmi::Error) -> &'static str {
     }
 }
 
-fn default_wasmi(ty: &wasmi::ValType) -> wasmi::Val {
-    wasmi::Val::default(*ty)
-}
-
-fn run_wasmi(bytes: &[u8]) -> Result<Run, String> {
+/// Runs the canonical call sequence in wasmi. `Err` only if the module is rejected.
+pub fn run_wasmi(wasm: &[u8], args_seed: u64) -> Result<Report, String> {
     use wasmi::{Engine, Extern, Linker, Module, Store};
     let engine = Engine::default();
-    let module = Module::new(&engine, bytes).map_err(|e| format!("wasmi rejected: {e}"))?;
+    let module = Module::new(&engine, wasm).map_err(|e| format!("wasmi rejected: {e}"))?;
     let mut store = Store::new(&engine, ());
     let linker = <Linker<()>>::new(&engine);
-    let instance = match linker.instantiate_and_start(&mut store, &module) {
-        Ok(i) => i,
-        Err(_) => {
-            return Ok(Run {
-                calls: vec![("<instantiate>".into(), Outcome::Trap("instantiation"))],
-                memory: vec![],
-                globals: vec![],
-            });
-        }
+    let Ok(instance) = linker.instantiate_and_start(&mut store, &module) else {
+        return Ok(Report::instantiation_failed());
     };
-    let mut calls = Vec::new();
     let mut exports: Vec<(String, Extern)> = instance
         .exports(&store)
         .map(|e| (e.name().to_string(), e.into_extern()))
         .collect();
     exports.sort_by(|a, b| a.0.cmp(&b.0));
-    for (name, export) in &exports {
-        let Extern::Func(func) = export else { continue };
+    let funcs = exports
+        .iter()
+        .filter_map(|(name, e)| match e {
+            Extern::Func(f) => Some((
+                name.clone(),
+                f.ty(&store).params().iter().map(kind_wasmi).collect(),
+            )),
+            _ => None,
+        })
+        .collect();
+    let mut calls = Vec::new();
+    for (name, args) in plan(funcs, args_seed) {
+        let func = instance
+            .get_func(&store, &name)
+            .expect("planned from the exports");
         let ty = func.ty(&store);
-        let params: Vec<wasmi::Val> = ty.params().iter().map(default_wasmi).collect();
-        let mut results: Vec<wasmi::Val> = ty.results().iter().map(default_wasmi).collect();
+        let params: Vec<wasmi::Val> = args.iter().map(|a| val_wasmi(*a)).collect();
+        let mut results: Vec<wasmi::Val> = ty
+            .results()
+            .iter()
+            .map(|t| wasmi::Val::default(*t))
+            .collect();
         let outcome = match func.call(&mut store, &params, &mut results) {
-            Ok(()) => Outcome::Values(results.iter().map(val_bits_wasmi).collect()),
+            Ok(()) => Outcome::Values(results.iter().map(value_wasmi).collect()),
             Err(e) => Outcome::Trap(
                 e.as_trap_code()
                     .map_or_else(|| wasmi_error_kind(&e), trap_kind_wasmi),
             ),
         };
         let stop = outcome == Outcome::Trap("stack");
-        calls.push((name.clone(), outcome));
+        calls.push(Call {
+            name,
+            args,
+            outcome,
+        });
         if stop {
             break;
         }
     }
-    let mut memory = Vec::new();
-    let mut globals = Vec::new();
+    let mut report = Report {
+        calls: Some(calls),
+        ..Report::default()
+    };
     for (name, export) in &exports {
         match export {
-            Extern::Memory(m) => memory = m.data(&store).to_vec(),
-            Extern::Global(g) => globals.push((name.clone(), val_bits_wasmi(&g.get(&store)))),
+            Extern::Memory(m) if report.memory.is_none() => {
+                report.memory = Some(m.data(&store).to_vec())
+            }
+            Extern::Global(g) => report
+                .globals
+                .push((name.clone(), value_wasmi(&g.get(&store)))),
             _ => {}
         }
     }
-    Ok(Run {
-        calls,
-        memory,
-        globals,
-    })
-}
-
-/// Builds a module from fuzzer bytes and compares both runtimes on it.
-pub fn check(data: &[u8]) -> Result<Result<(), Skip>, String> {
-    let mut u = Unstructured::new(data);
-    let Ok(mut module) = wasm_smith::Module::new(config(), &mut u) else {
-        return Ok(Err(Skip::NoModule));
-    };
-    if module.ensure_termination(1000).is_err() {
-        return Ok(Err(Skip::NoModule));
-    }
-    let bytes = module.to_bytes();
-    compare(&bytes)
-}
-
-/// Compares both runtimes on a module binary.
-pub fn compare(bytes: &[u8]) -> Result<Result<(), Skip>, String> {
-    let ours = run_wazerox(bytes)?;
-    let reference = run_wasmi(bytes)?;
-    let exhausted = |r: &Run| r.calls.iter().any(|(_, o)| *o == Outcome::Trap("stack"));
-    if exhausted(&ours) || exhausted(&reference) {
-        return Ok(Err(Skip::StackExhausted));
-    }
-    if ours.calls != reference.calls {
-        return Err(format!(
-            "calls differ:\n  wazerox: {:?}\n  wasmi:   {:?}",
-            ours.calls, reference.calls
-        ));
-    }
-    if ours.memory != reference.memory {
-        let at = ours
-            .memory
-            .iter()
-            .zip(&reference.memory)
-            .position(|(a, b)| a != b);
-        return Err(format!(
-            "final memory differs (first at {at:?}, sizes {} vs {})",
-            ours.memory.len(),
-            reference.memory.len()
-        ));
-    }
-    if ours.globals != reference.globals {
-        return Err(format!(
-            "globals differ:\n  wazerox: {:?}\n  wasmi:   {:?}",
-            ours.globals, reference.globals
-        ));
-    }
-    Ok(Ok(()))
+    Ok(report)
 }

@@ -1,17 +1,27 @@
-//! Fuzzing oracles for wazerox, used by the seeded smoke tests in `tests/` (run by
-//! `cargo test`) and by long fuzzing runs (see `docs/fuzzing.md`).
+//! Fuzzing targets for wazerox. Each target's logic lives here, so the seeded smoke
+//! tests (`fuzz/tests/smoke.rs`, run by every `cargo test`), the `wazerox-fuzz`
+//! driver for long seeded runs (`src/main.rs`) and the libFuzzer entry points
+//! (`fuzz/libfuzzer/`, a separate workspace) all run exactly the same code. See
+//! `docs/fuzzing.md`.
 //!
 //! - [`differential`]: a `wasm-smith` module (only features both sides support, NaNs
-//!   canonicalized, loops bounded) runs in wazerox and in the `wasmi` interpreter;
-//!   every export is called in declaration order and results, traps (by kind), final
-//!   memory and exported globals must agree.
-//! - [`validate`]: arbitrary bytes; `Module::validate` must agree with wasmparser's
-//!   verdict and never panic.
+//!   canonicalized, loops bounded) runs in wazerox and in the `wasmi` interpreter with
+//!   the canonical call sequence of [`report`]; results, traps (by kind), final memory
+//!   and exported globals must agree.
+//! - [`validate`]: arbitrary bytes; wazerox must agree with wasmparser's verdict,
+//!   never panic, and compile what it accepts.
+//! - [`instantiate`]: arbitrary modules compiled, instantiated and run under fuel,
+//!   a small stack and small memories; failures must be typed errors.
+//! - [`api`]: random sequences of embedding-API operations.
 
+pub mod api;
 pub mod differential;
+pub mod instantiate;
+pub mod report;
+pub mod validate;
 
-/// A small deterministic generator (xorshift64*) for seeded smoke runs: failures
-/// reproduce from the printed seed without a fuzzing engine.
+/// A small deterministic generator (xorshift64*) for seeded runs: failures reproduce
+/// from the printed seed without a fuzzing engine.
 pub struct SeedBytes(u64);
 
 impl SeedBytes {
@@ -32,20 +42,69 @@ impl SeedBytes {
     }
 }
 
-/// Validation agreement: wazerox accepts exactly what wasmparser (with the same
-/// features) accepts, without panicking.
-pub fn validate(engine: &wazerox::Engine, bytes: &[u8]) -> Result<(), String> {
-    let ours = wazerox::Module::validate(engine, bytes).is_ok();
-    let features = (wasmparser::WasmFeatures::WASM2 - wasmparser::WasmFeatures::SIMD)
-        | wasmparser::WasmFeatures::THREADS;
-    let reference = wasmparser::Validator::new_with_features(features)
-        .validate_all(bytes)
-        .is_ok();
-    if ours == reference {
-        Ok(())
-    } else {
-        Err(format!(
-            "wazerox valid={ours}, wasmparser valid={reference}"
-        ))
+/// The input of seed `seed` for a target, as the smoke tests and the driver build it.
+pub fn seeded_input(target: Target, seed: u64) -> Vec<u8> {
+    match target {
+        Target::Differential => SeedBytes::new(seed).bytes(2048),
+        Target::Validate => validate::seeded_input(seed),
+        Target::Instantiate => SeedBytes::new(seed ^ 0x1257).bytes(4096),
+        Target::Api => SeedBytes::new(seed ^ 0xa91).bytes(2048),
+    }
+}
+
+/// The fuzzing targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Differential,
+    Validate,
+    Instantiate,
+    Api,
+}
+
+impl Target {
+    pub const ALL: [Target; 4] = [
+        Target::Differential,
+        Target::Validate,
+        Target::Instantiate,
+        Target::Api,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Differential => "differential",
+            Target::Validate => "validate",
+            Target::Instantiate => "instantiate",
+            Target::Api => "api",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Target> {
+        Target::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+/// How one input ended, for statistics: `Ok(label)` or a failure message.
+pub fn run_one(target: Target, data: &[u8]) -> Result<&'static str, String> {
+    match target {
+        Target::Differential => match differential::check(data)? {
+            Ok(()) => Ok("compared"),
+            Err(differential::Skip::StackExhausted) => Ok("stack-limited"),
+            Err(differential::Skip::NoModule) => Ok("no module"),
+        },
+        Target::Validate => {
+            thread_local! {
+                static ENGINE: wazerox::Engine = wazerox::Engine::default();
+            }
+            ENGINE
+                .with(|engine| validate::check(engine, data))
+                .map(|()| "agreed")
+        }
+        Target::Instantiate => Ok(match instantiate::check(data)? {
+            None => "no module",
+            Some(instantiate::Reached::Rejected) => "rejected",
+            Some(instantiate::Reached::NotInstantiated) => "not instantiated",
+            Some(instantiate::Reached::Ran { .. }) => "ran",
+        }),
+        Target::Api => api::check(data).map(|_| "sequence"),
     }
 }

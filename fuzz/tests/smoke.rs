@@ -1,49 +1,58 @@
-//! Seeded, bounded fuzzing runs for every `cargo test`: failures print the seed, and
-//! `WAZEROX_FUZZ_CASES=N` runs more.
+//! Seeded, bounded runs of every fuzzing target for every `cargo test`: failures
+//! print the seed (rerun it with `wazerox-fuzz repro TARGET SEED`), and
+//! `WAZEROX_FUZZ_CASES=N` scales every target's count by N/5000.
 
-use wazerox_fuzz::{SeedBytes, differential, validate};
+use std::collections::BTreeMap;
+use wazerox_fuzz::{Target, run_one, seeded_input};
 
 fn cases(default: u64) -> u64 {
-    std::env::var("WAZEROX_FUZZ_CASES")
+    match std::env::var("WAZEROX_FUZZ_CASES")
         .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        Some(n) => (default * n / 5000).max(1),
+        None => default,
+    }
+}
+
+fn smoke(target: Target, count: u64) -> BTreeMap<&'static str, u64> {
+    let mut labels = BTreeMap::new();
+    let mut failures = Vec::new();
+    for seed in 0..cases(count) {
+        match run_one(target, &seeded_input(target, seed)) {
+            Ok(label) => *labels.entry(label).or_insert(0) += 1,
+            Err(e) => failures.push(format!("{} seed {seed}: {e}", target.name())),
+        }
+    }
+    println!("{}: {labels:?}, {} failures", target.name(), failures.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    labels
 }
 
 #[test]
 fn differential_against_wasmi() {
-    let (mut compared, mut skipped_stack, mut no_module) = (0, 0, 0);
-    let mut failures = Vec::new();
-    for seed in 0..cases(5000) {
-        let data = SeedBytes::new(seed).bytes(2048);
-        match differential::check(&data) {
-            Ok(Ok(())) => compared += 1,
-            Ok(Err(differential::Skip::StackExhausted)) => skipped_stack += 1,
-            Ok(Err(differential::Skip::NoModule)) => no_module += 1,
-            Err(e) => failures.push(format!("seed {seed}: {e}")),
-        }
-    }
-    println!(
-        "differential: {compared} compared, {skipped_stack} stack-limited, {no_module} without a module, {} mismatches",
-        failures.len()
-    );
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(compared >= 4000, "most cases compare ({compared})");
+    let labels = smoke(Target::Differential, 5000);
+    let compared = labels.get("compared").copied().unwrap_or(0);
+    assert!(compared >= cases(4000), "most cases compare ({labels:?})");
 }
 
 #[test]
 fn validation_agrees_with_wasmparser() {
-    let engine = wazerox::Engine::default();
-    let mut failures = Vec::new();
-    for seed in 0..cases(50_000) {
-        let mut bytes = SeedBytes::new(seed ^ 0x5eed).bytes(64 + (seed % 200) as usize);
-        // Half the cases start like a module, so they get past the header.
-        if seed % 2 == 0 {
-            bytes[..8].copy_from_slice(b"\0asm\x01\0\0\0");
-        }
-        if let Err(e) = validate(&engine, &bytes) {
-            failures.push(format!("seed {seed}: {e}"));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    smoke(Target::Validate, 50_000);
+}
+
+#[test]
+fn instantiate_and_run_under_tiny_limits() {
+    let labels = smoke(Target::Instantiate, 500);
+    let ran = labels.get("ran").copied().unwrap_or(0);
+    assert!(
+        ran >= cases(100),
+        "enough cases run their exports ({labels:?})"
+    );
+}
+
+#[test]
+fn api_sequences() {
+    let labels = smoke(Target::Api, 300);
+    assert_eq!(labels.get("sequence").copied(), Some(cases(300)));
 }

@@ -1,0 +1,12 @@
+//! libFuzzer entry point of the `validate` target; its logic is
+//! `wazerox_fuzz::run_one(Target::Validate, …)`, the same code the seeded smoke run uses.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use wazerox_fuzz::{Target, run_one};
+
+fuzz_target!(|data: &[u8]| {
+    if let Err(failure) = run_one(Target::Validate, data) {
+        panic!("validate: {failure}");
+    }
+});

@@ -1,0 +1,181 @@
+//! `wazerox-fuzz`: long seeded runs of the fuzzing targets without a fuzzing engine,
+//! and reproduction of one failing input.
+//!
+//! ```text
+//! wazerox-fuzz run TARGET [--from SEED] [--count N] [--seconds S]
+//! wazerox-fuzz repro TARGET (SEED | INPUT-FILE) [--out DIR]
+//! wazerox-fuzz compare MODULE.wasm ARGS-SEED
+//! ```
+//! TARGET is differential, validate, instantiate or api. `repro` of a differential
+//! case writes the module and both runtimes' reports to DIR (default `.`) so they can
+//! be diffed with the wasmtime oracle's output (`benches`: `cargo run --release --bin
+//! oracle -- MODULE.wasm ARGS-SEED`).
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use wazerox_fuzz::{Target, differential, run_one, seeded_input};
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage:\n  wazerox-fuzz run TARGET [--from SEED] [--count N] [--seconds S]\n  \
+         wazerox-fuzz repro TARGET (SEED | INPUT-FILE) [--out DIR]\n  \
+         wazerox-fuzz compare MODULE.wasm ARGS-SEED\n\
+         TARGET: differential | validate | instantiate | api"
+    );
+    ExitCode::from(2)
+}
+
+fn option(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let target = args.get(1).and_then(|t| Target::from_name(t));
+    match (args.first().map(String::as_str), target) {
+        (Some("run"), Some(target)) => run(target, &args),
+        (Some("repro"), Some(target)) => match args.get(2) {
+            Some(input) => repro(target, input, &option(&args, "--out").unwrap_or(".".into())),
+            None => usage(),
+        },
+        (Some("compare"), _) => match (args.get(1), args.get(2).and_then(|s| s.parse().ok())) {
+            (Some(path), Some(args_seed)) => compare(path, args_seed),
+            _ => usage(),
+        },
+        _ => usage(),
+    }
+}
+
+fn run(target: Target, args: &[String]) -> ExitCode {
+    let from: u64 = option(args, "--from")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let count: u64 = option(args, "--count")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(u64::MAX);
+    let budget = option(args, "--seconds")
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_secs);
+    let start = Instant::now();
+    let mut last_progress = start;
+    let mut labels: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut failures = Vec::new();
+    let mut seed = from;
+    let print = |seed: u64, labels: &BTreeMap<&str, u64>, failures: usize| {
+        let execs: u64 = labels.values().sum();
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!(
+            "{} seeds {from}..{seed}: {execs} execs in {secs:.0} s ({:.0}/s), {labels:?}, {failures} failures",
+            target.name(),
+            execs as f64 / secs.max(1e-9)
+        );
+    };
+    while seed - from < count && budget.is_none_or(|b| start.elapsed() < b) {
+        let data = seeded_input(target, seed);
+        match std::panic::catch_unwind(|| run_one(target, &data)) {
+            Ok(Ok(label)) => *labels.entry(label).or_default() += 1,
+            Ok(Err(message)) => {
+                eprintln!("seed {seed}: {message}");
+                failures.push(seed);
+                *labels.entry("FAILED").or_default() += 1;
+            }
+            Err(_) => {
+                eprintln!("seed {seed}: panicked");
+                failures.push(seed);
+                *labels.entry("PANICKED").or_default() += 1;
+            }
+        }
+        seed += 1;
+        if last_progress.elapsed() > Duration::from_secs(60) {
+            print(seed, &labels, failures.len());
+            last_progress = Instant::now();
+        }
+    }
+    print(seed, &labels, failures.len());
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("failing seeds: {failures:?}");
+        ExitCode::FAILURE
+    }
+}
+
+fn repro(target: Target, input: &str, out: &str) -> ExitCode {
+    let (data, stem) = match input.parse::<u64>() {
+        Ok(seed) => (seeded_input(target, seed), format!("seed-{seed}")),
+        Err(_) => match std::fs::read(input) {
+            Ok(data) => (data, "input".to_string()),
+            Err(e) => {
+                eprintln!("{input}: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    if target == Target::Differential {
+        let Some(case) = differential::generate(&data) else {
+            println!("no module from this input");
+            return ExitCode::SUCCESS;
+        };
+        let path = format!("{out}/{stem}.wasm");
+        if let Err(e) = std::fs::write(&path, &case.wasm) {
+            eprintln!("{path}: {e}");
+            return ExitCode::from(2);
+        }
+        println!("module: {path}, args seed {}", case.args_seed);
+        return report_both(&case.wasm, case.args_seed, Some(&format!("{out}/{stem}")));
+    }
+    match run_one(target, &data) {
+        Ok(label) => {
+            println!("{}: {label}", target.name());
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            println!("{}: FAILED: {message}", target.name());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn compare(path: &str, args_seed: u64) -> ExitCode {
+    match std::fs::read(path) {
+        Ok(wasm) => report_both(&wasm, args_seed, None),
+        Err(e) => {
+            eprintln!("{path}: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Prints (and, with a stem, writes to STEM.wazerox.txt / STEM.wasmi.txt) both
+/// runtimes' reports in the oracle's format.
+fn report_both(wasm: &[u8], args_seed: u64, stem: Option<&str>) -> ExitCode {
+    let ours = differential::run_wazerox(wasm, args_seed);
+    let reference = differential::run_wasmi(wasm, args_seed);
+    for (name, report) in [("wazerox", &ours), ("wasmi", &reference)] {
+        let text = match report {
+            Ok(r) => r.to_string(),
+            Err(e) => format!("rejected: {e}\n"),
+        };
+        println!("--- {name}\n{text}");
+        if let Some(stem) = stem {
+            let _ = std::fs::write(format!("{stem}.{name}.txt"), &text);
+        }
+    }
+    match differential::compare(wasm, args_seed) {
+        Ok(Ok(())) => {
+            println!("agree");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(skip)) => {
+            println!("not compared: {skip:?}");
+            ExitCode::SUCCESS
+        }
+        Err(mismatch) => {
+            println!("MISMATCH: {mismatch}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -27,7 +27,7 @@ pub struct Case {
 /// The wasm-smith configuration: features both runtimes implement.
 pub fn config() -> wasm_smith::Config {
     wasm_smith::Config {
-        simd_enabled: false,
+        simd_enabled: true,
         relaxed_simd_enabled: false,
         threads_enabled: false,
         tail_call_enabled: false,
@@ -83,7 +83,30 @@ pub fn check(data: &[u8]) -> Result<Result<(), Skip>, String> {
 pub fn compare(wasm: &[u8], args_seed: u64) -> Result<Result<(), Skip>, String> {
     let ours = run_wazerox(wasm, args_seed)?;
     let reference = run_wasmi(wasm, args_seed)?;
+    if ours.calls.is_some() != reference.calls.is_some() {
+        return Err(format!(
+            "instantiation succeeded in {} only",
+            if ours.calls.is_some() {
+                "wazerox"
+            } else {
+                "wasmi"
+            }
+        ));
+    }
     if ours.stack_exhausted() || reference.stack_exhausted() {
+        // The calls before the first overflow (on either side) still compare.
+        let (a, b) = (
+            ours.calls_before_overflow(),
+            reference.calls_before_overflow(),
+        );
+        let n = a.len().min(b.len());
+        if a[..n] != b[..n] {
+            let i = (0..n).find(|i| a[*i] != b[*i]).expect("they differ");
+            return Err(format!(
+                "args seed {args_seed}: call {i} differs before a stack overflow\n  wazerox: {:?}\n  wasmi:   {:?}",
+                a[i], b[i]
+            ));
+        }
         return Ok(Err(Skip::StackExhausted));
     }
     if ours == reference {

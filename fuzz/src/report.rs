@@ -132,6 +132,16 @@ impl Report {
             .any(|c| c.outcome == Outcome::Trap("stack"))
     }
 
+    /// The calls before the first stack overflow.
+    pub fn calls_before_overflow(&self) -> &[Call] {
+        let calls = self.calls.as_deref().unwrap_or(&[]);
+        let end = calls
+            .iter()
+            .position(|c| c.outcome == Outcome::Trap("stack"))
+            .unwrap_or(calls.len());
+        &calls[..end]
+    }
+
     /// The first line on which two reports differ, for a one-line mismatch message.
     pub fn first_difference(&self, other: &Report) -> Option<(String, String)> {
         let (a, b) = (self.to_string(), other.to_string());

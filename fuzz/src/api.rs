@@ -406,8 +406,8 @@ impl State {
                 let before = global.get(&mut *store);
                 let value = match ty.content() {
                     // References: set null, or a type mismatch.
-                    ValType::FuncRef if kind % 2 == 0 => Val::FuncRef(None),
-                    ValType::ExternRef if kind % 2 == 0 => Val::ExternRef(None),
+                    ValType::FuncRef if kind.is_multiple_of(2) => Val::FuncRef(None),
+                    ValType::ExternRef if kind.is_multiple_of(2) => Val::ExternRef(None),
                     _ => value_of(kind, value),
                 };
                 let allowed = ty.mutability() == Mutability::Var && value.ty() == ty.content();

@@ -182,7 +182,7 @@ pub fn check(data: &[u8]) -> Result<Option<Reached>, String> {
     let mut wasm = module.to_bytes();
     // One corrupted byte in one case of sixteen-or-so: decoding must fail cleanly.
     let corrupted = match corrupt {
-        Some((at, byte)) if at % 16 == 0 && !wasm.is_empty() => {
+        Some((at, byte)) if at.is_multiple_of(16) && !wasm.is_empty() => {
             let i = (at as usize / 16) % wasm.len();
             wasm[i] ^= byte | 1;
             true

@@ -41,7 +41,7 @@ pub fn seeded_input(seed: u64) -> Vec<u8> {
             return wasm;
         }
     }
-    if seed % 2 == 0 {
+    if seed.is_multiple_of(2) {
         bytes[..8].copy_from_slice(b"\0asm\x01\0\0\0");
     }
     bytes

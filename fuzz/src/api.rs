@@ -122,6 +122,7 @@ fn engine() -> Engine {
         stack: 1,
         unoptimized: false,
         explicit_bounds_checks: false,
+        fuel: true,
     })
 }
 

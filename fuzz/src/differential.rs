@@ -196,10 +196,23 @@ pub fn value_ours(v: &wazerox::Val) -> Value {
     }
 }
 
+/// The wazerox engine of a case: the top bits of the argument seed choose Cranelift's
+/// optimization level and explicit bounds checks (instead of guard pages), so both
+/// code paths are compared; the argument values do not depend on these bits alone.
+pub fn engine_for(args_seed: u64) -> wazerox::Engine {
+    crate::instantiate::engine(crate::instantiate::EngineKnobs {
+        // 512 KiB, the default.
+        stack: crate::instantiate::DEFAULT_STACK,
+        unoptimized: args_seed >> 63 == 1,
+        explicit_bounds_checks: (args_seed >> 62) & 1 == 1,
+        fuel: false,
+    })
+}
+
 /// Runs the canonical call sequence in wazerox. `Err` only if the module is rejected.
 pub fn run_wazerox(wasm: &[u8], args_seed: u64) -> Result<Report, String> {
-    use wazerox::{Engine, Extern, Instance, Module, Store, Val};
-    let engine = Engine::default();
+    use wazerox::{Extern, Instance, Module, Store, Val};
+    let engine = engine_for(args_seed);
     let module = Module::new(&engine, wasm).map_err(|e| format!("wazerox rejected: {e}"))?;
     let mut store = Store::new(&engine, ());
     // wasmi reports segment initialization failures as plain errors, not traps with

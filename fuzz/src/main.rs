@@ -159,10 +159,13 @@ fn report_both(wasm: &[u8], args_seed: u64, stem: Option<&str>) -> ExitCode {
             Ok(r) => r.to_string(),
             Err(e) => format!("rejected: {e}\n"),
         };
-        println!("--- {name}\n{text}");
         if let Some(stem) = stem {
-            let _ = std::fs::write(format!("{stem}.{name}.txt"), &text);
+            let path = format!("{stem}.{name}.txt");
+            if let Err(e) = std::fs::write(&path, &text) {
+                eprintln!("{path}: {e}");
+            }
         }
+        println!("--- {name}\n{text}");
     }
     match differential::compare(wasm, args_seed) {
         Ok(Ok(())) => {

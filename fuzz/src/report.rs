@@ -176,7 +176,7 @@ impl fmt::Display for Report {
             return writeln!(f, "instantiation failed");
         };
         for call in calls {
-            write!(f, "call {}(", call.name)?;
+            write!(f, "call {:?}(", call.name)?;
             for (i, arg) in call.args.iter().enumerate() {
                 if i > 0 {
                     write!(f, ", ")?;
@@ -208,7 +208,7 @@ impl fmt::Display for Report {
             )?;
         }
         for (name, value) in &self.globals {
-            writeln!(f, "global {name} = {value}")?;
+            writeln!(f, "global {name:?} = {value}")?;
         }
         Ok(())
     }
@@ -372,9 +372,9 @@ mod tests {
             globals: vec![("g".into(), Value::f64(f64::NAN.to_bits() | 1))],
         };
         let text = report.to_string();
-        assert!(
-            text.starts_with("call f(i32:0x00000007) -> trap div-zero\nmemory 2 bytes, 1 non-zero")
-        );
-        assert!(text.ends_with("global g = f64:0x7ff8000000000000\n"));
+        assert!(text.starts_with(
+            "call \"f\"(i32:0x00000007) -> trap div-zero\nmemory 2 bytes, 1 non-zero"
+        ));
+        assert!(text.ends_with("global \"g\" = f64:0x7ff8000000000000\n"));
     }
 }

@@ -5,6 +5,7 @@
 //! wazerox-fuzz run TARGET [--from SEED] [--count N] [--seconds S]
 //! wazerox-fuzz repro TARGET (SEED | INPUT-FILE) [--out DIR]
 //! wazerox-fuzz compare MODULE.wasm ARGS-SEED
+//! wazerox-fuzz corpus TARGET DIR [--count N]
 //! ```
 //! TARGET is differential, validate, instantiate or api. `repro` of a differential
 //! case writes the module and both runtimes' reports to DIR (default `.`) so they can
@@ -20,7 +21,8 @@ fn usage() -> ExitCode {
     eprintln!(
         "usage:\n  wazerox-fuzz run TARGET [--from SEED] [--count N] [--seconds S]\n  \
          wazerox-fuzz repro TARGET (SEED | INPUT-FILE) [--out DIR]\n  \
-         wazerox-fuzz compare MODULE.wasm ARGS-SEED\n\
+         wazerox-fuzz compare MODULE.wasm ARGS-SEED\n  \
+         wazerox-fuzz corpus TARGET DIR [--count N]\n\
          TARGET: differential | validate | instantiate | api"
     );
     ExitCode::from(2)
@@ -39,6 +41,10 @@ fn main() -> ExitCode {
         (Some("run"), Some(target)) => run(target, &args),
         (Some("repro"), Some(target)) => match args.get(2) {
             Some(input) => repro(target, input, &option(&args, "--out").unwrap_or(".".into())),
+            None => usage(),
+        },
+        (Some("corpus"), Some(target)) => match args.get(2) {
+            Some(dir) => corpus(target, dir, &args),
             None => usage(),
         },
         (Some("compare"), _) => match (args.get(1), args.get(2).and_then(|s| s.parse().ok())) {
@@ -181,4 +187,24 @@ fn report_both(wasm: &[u8], args_seed: u64, stem: Option<&str>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes the seeded inputs of a target as files: a starting corpus for libFuzzer.
+fn corpus(target: Target, dir: &str, args: &[String]) -> ExitCode {
+    let count: u64 = option(args, "--count")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("{dir}: {e}");
+        return ExitCode::from(2);
+    }
+    for seed in 0..count {
+        let path = format!("{dir}/seed-{seed}");
+        if let Err(e) = std::fs::write(&path, seeded_input(target, seed)) {
+            eprintln!("{path}: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    println!("{count} inputs in {dir}");
+    ExitCode::SUCCESS
 }

@@ -40,7 +40,10 @@ pub fn config() -> wasm_smith::Config {
         extended_const_enabled: false,
         max_memories: 1,
         max_tables: 2,
-        max_imports: 0,
+        max_imports: 6,
+        available_imports: Some(
+            wat::parse_str(crate::report::HOST_IMPORTS).expect("the host imports parse"),
+        ),
         min_funcs: 1,
         max_funcs: 20,
         max_instructions: 200,
@@ -211,13 +214,39 @@ pub fn engine_for(args_seed: u64) -> wazerox::Engine {
 
 /// Runs the canonical call sequence in wazerox. `Err` only if the module is rejected.
 pub fn run_wazerox(wasm: &[u8], args_seed: u64) -> Result<Report, String> {
-    use wazerox::{Extern, Instance, Module, Store, Val};
+    use wazerox::{Extern, ExternType, Linker, Module, Store, Val};
     let engine = engine_for(args_seed);
     let module = Module::new(&engine, wasm).map_err(|e| format!("wazerox rejected: {e}"))?;
-    let mut store = Store::new(&engine, ());
+    // The store counts host calls (they are part of what host functions return).
+    let mut store = Store::new(&engine, 0u64);
+    let mut linker = Linker::new(&engine);
+    for import in module.imports() {
+        let ExternType::Func(ty) = import.ty() else {
+            return Err(format!("unexpected import {}", import.name()));
+        };
+        let name = import.name().to_string();
+        let result_kinds: Vec<Kind> = ty.results().iter().map(|t| kind_ours(*t)).collect();
+        linker
+            .func_new(
+                "host",
+                &name.clone(),
+                ty,
+                move |mut caller, params, results| {
+                    let args: Vec<Value> = params.iter().map(value_ours).collect();
+                    let calls = *caller.data();
+                    *caller.data_mut() += 1;
+                    let values = crate::report::host_call(&name, calls, &args, &result_kinds);
+                    for (slot, v) in results.iter_mut().zip(values) {
+                        *slot = val_ours(v);
+                    }
+                    Ok(())
+                },
+            )
+            .map_err(|e| e.to_string())?;
+    }
     // wasmi reports segment initialization failures as plain errors, not traps with
     // a code, so a failed instantiation is compared as such, without its reason.
-    let Ok(instance) = Instance::new(&mut store, &module, &[]) else {
+    let Ok(instance) = linker.instantiate(&mut store, &module) else {
         return Ok(Report::instantiation_failed());
     };
     let exports = instance.exports(&mut store);
@@ -332,11 +361,35 @@ fn wasmi_error_kind(e: &wasmi::Error) -> &'static str {
 
 /// Runs the canonical call sequence in wasmi. `Err` only if the module is rejected.
 pub fn run_wasmi(wasm: &[u8], args_seed: u64) -> Result<Report, String> {
-    use wasmi::{Engine, Extern, Linker, Module, Store};
+    use wasmi::{Engine, Extern, ExternType, Linker, Module, Store};
     let engine = Engine::default();
     let module = Module::new(&engine, wasm).map_err(|e| format!("wasmi rejected: {e}"))?;
-    let mut store = Store::new(&engine, ());
-    let linker = <Linker<()>>::new(&engine);
+    let mut store = Store::new(&engine, 0u64);
+    let mut linker = <Linker<u64>>::new(&engine);
+    for import in module.imports() {
+        let ExternType::Func(ty) = import.ty() else {
+            return Err(format!("unexpected import {}", import.name()));
+        };
+        let name = import.name().to_string();
+        let result_kinds: Vec<Kind> = ty.results().iter().map(kind_wasmi).collect();
+        linker
+            .func_new(
+                "host",
+                &name.clone(),
+                ty.clone(),
+                move |mut caller, params, results| {
+                    let args: Vec<Value> = params.iter().map(value_wasmi).collect();
+                    let calls = *caller.data();
+                    *caller.data_mut() += 1;
+                    let values = crate::report::host_call(&name, calls, &args, &result_kinds);
+                    for (slot, v) in results.iter_mut().zip(values) {
+                        *slot = val_wasmi(v);
+                    }
+                    Ok(())
+                },
+            )
+            .map_err(|e| e.to_string())?;
+    }
     let Ok(instance) = linker.instantiate_and_start(&mut store, &module) else {
         return Ok(Report::instantiation_failed());
     };

@@ -331,6 +331,40 @@ fn argument(kind: Kind, h: u64) -> Value {
     }
 }
 
+/// The host functions a differential module may import (wasm-smith's
+/// `available_imports`), all under module "host": every runtime defines each import
+/// with [`host_call`], so calls into the host — argument passing in registers and on
+/// the stack, values live across the call, results coming back — are compared too.
+pub const HOST_IMPORTS: &str = r#"(module
+  (import "host" "nop" (func))
+  (import "host" "i32" (func (param i32) (result i32)))
+  (import "host" "f64" (func (param f64 f64) (result f64)))
+  (import "host" "mixed" (func (param i32 i64 f32 f64) (result i64 f32)))
+  (import "host" "many" (func (param i32 i64 f32 f64 i32 i64 f32 f64 i32 i64 f32 f64) (result i32 f64)))
+  (import "host" "v128" (func (param v128 i32) (result v128)))
+)"#;
+
+/// What host import `name` returns when called for the `calls`-th time (counting
+/// every host call of the run) with `args`: a hash of all three, spread over the
+/// result kinds like [`arguments`] (boundary values half the time).
+pub fn host_call(name: &str, calls: u64, args: &[Value], results: &[Kind]) -> Vec<Value> {
+    let mut h = mix(calls ^ name.bytes().fold(0u64, |h, b| mix(h ^ b as u64)));
+    for arg in args {
+        let bits = match *arg {
+            Value::I32(x) | Value::F32(x) => x as u128,
+            Value::I64(x) | Value::F64(x) => x as u128,
+            Value::V128(x) => x,
+            Value::FuncRef(b) | Value::ExternRef(b) => b as u128,
+        };
+        h = mix(h ^ bits as u64 ^ mix((bits >> 64) as u64));
+    }
+    results
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| argument(*kind, mix(h ^ i as u64)))
+        .collect()
+}
+
 /// splitmix64's finalizer: a cheap, well-spread hash.
 fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);

@@ -1,13 +1,16 @@
 //! The second oracle of the differential fuzzer: runs one module in the `wasmtime`
 //! crate with the harness's canonical call sequence and prints the report in the
 //! format of `wazerox-fuzz repro`/`compare`, so a mismatch between wazerox and wasmi
-//! can be diffed three ways before it is called ours (docs/fuzzing.md):
+//! can be diffed three ways before it is called ours (docs/fuzzing.md). Imports are
+//! the harness's host functions (`report::host_call`).
 //!
 //! `cargo run --release --bin oracle -- MODULE.wasm ARGS-SEED`
 
 use std::process::ExitCode;
-use wasmtime::{Config, Engine, Extern, Instance, Module, Store, Trap, V128, Val, ValType};
-use wazerox_fuzz::report::{Call, Kind, Outcome, Report, Value, plan};
+use wasmtime::{
+    Config, Engine, Extern, ExternType, Linker, Module, Store, Trap, V128, Val, ValType,
+};
+use wazerox_fuzz::report::{Call, Kind, Outcome, Report, Value, host_call, plan};
 
 fn kind(ty: &ValType) -> Kind {
     match ty {
@@ -70,8 +73,37 @@ fn error_kind(e: &wasmtime::Error) -> &'static str {
 fn run(wasm: &[u8], args_seed: u64) -> Result<Report, String> {
     let engine = Engine::new(&Config::new()).map_err(|e| e.to_string())?;
     let module = Module::new(&engine, wasm).map_err(|e| format!("wasmtime rejected: {e:#}"))?;
-    let mut store = Store::new(&engine, ());
-    let Ok(instance) = Instance::new(&mut store, &module, &[]) else {
+    // The store counts host calls, as in the harness.
+    let mut store = Store::new(&engine, 0u64);
+    let mut linker = Linker::new(&engine);
+    for import in module.imports() {
+        let ExternType::Func(ty) = import.ty() else {
+            return Err(format!("unexpected import {}", import.name()));
+        };
+        let name = import.name().to_string();
+        let result_kinds: Vec<Kind> = ty.results().map(|t| kind(&t)).collect();
+        linker
+            .func_new(
+                "host",
+                &name.clone(),
+                ty,
+                move |mut caller, params, results| {
+                    let args: Vec<Value> = params.iter().map(value).collect();
+                    let calls = *caller.data();
+                    *caller.data_mut() += 1;
+                    for (slot, v) in
+                        results
+                            .iter_mut()
+                            .zip(host_call(&name, calls, &args, &result_kinds))
+                    {
+                        *slot = val(v);
+                    }
+                    Ok(())
+                },
+            )
+            .map_err(|e| e.to_string())?;
+    }
+    let Ok(instance) = linker.instantiate(&mut store, &module) else {
         return Ok(Report::instantiation_failed());
     };
     let mut exports: Vec<(String, Extern)> = instance

@@ -27,23 +27,39 @@ fn calls(c: &mut Criterion) {
     let mut store = wazerox::Store::new(&engine, ());
     let inc = wazerox::Func::wrap(&mut store, |x: i32| x.wrapping_add(1));
     let instance = wazerox::Instance::new(&mut store, &module, &[inc.into()]).unwrap();
-    let identity = instance.get_typed_func::<i32, i32>(&mut store, "identity").unwrap();
-    group.bench_function("wazerox", |b| b.iter(|| identity.call(&mut store, 7).unwrap()));
+    let identity = instance
+        .get_typed_func::<i32, i32>(&mut store, "identity")
+        .unwrap();
+    group.bench_function("wazerox", |b| {
+        b.iter(|| identity.call(&mut store, 7).unwrap())
+    });
     let wt_engine = wasmtime::Engine::default();
     let wt_module = wasmtime::Module::new(&wt_engine, HOST_LOOP).unwrap();
     let mut wt_store = wasmtime::Store::new(&wt_engine, ());
     let wt_inc = wasmtime::Func::wrap(&mut wt_store, |x: i32| x.wrapping_add(1));
     let wt_instance = wasmtime::Instance::new(&mut wt_store, &wt_module, &[wt_inc.into()]).unwrap();
-    let wt_identity = wt_instance.get_typed_func::<i32, i32>(&mut wt_store, "identity").unwrap();
-    group.bench_function("wasmtime", |b| b.iter(|| wt_identity.call(&mut wt_store, 7).unwrap()));
+    let wt_identity = wt_instance
+        .get_typed_func::<i32, i32>(&mut wt_store, "identity")
+        .unwrap();
+    group.bench_function("wasmtime", |b| {
+        b.iter(|| wt_identity.call(&mut wt_store, 7).unwrap())
+    });
     group.finish();
 
     let mut group = c.benchmark_group("wasm->host call x1M (Func::wrap)");
     group.sample_size(20);
-    let run = instance.get_typed_func::<i32, i32>(&mut store, "loop").unwrap();
-    group.bench_function("wazerox", |b| b.iter(|| run.call(&mut store, CALLS).unwrap()));
-    let wt_run = wt_instance.get_typed_func::<i32, i32>(&mut wt_store, "loop").unwrap();
-    group.bench_function("wasmtime", |b| b.iter(|| wt_run.call(&mut wt_store, CALLS).unwrap()));
+    let run = instance
+        .get_typed_func::<i32, i32>(&mut store, "loop")
+        .unwrap();
+    group.bench_function("wazerox", |b| {
+        b.iter(|| run.call(&mut store, CALLS).unwrap())
+    });
+    let wt_run = wt_instance
+        .get_typed_func::<i32, i32>(&mut wt_store, "loop")
+        .unwrap();
+    group.bench_function("wasmtime", |b| {
+        b.iter(|| wt_run.call(&mut wt_store, CALLS).unwrap())
+    });
     // The same without the checkpoint machinery (plain host-call shim).
     let mut config = wazerox::Config::new();
     config.checkpoints(false);
@@ -51,8 +67,11 @@ fn calls(c: &mut Criterion) {
     let plain_module = wazerox::Module::new(&plain_engine, HOST_LOOP).unwrap();
     let mut plain_store = wazerox::Store::new(&plain_engine, ());
     let plain_inc = wazerox::Func::wrap(&mut plain_store, |x: i32| x.wrapping_add(1));
-    let plain_instance = wazerox::Instance::new(&mut plain_store, &plain_module, &[plain_inc.into()]).unwrap();
-    let plain_run = plain_instance.get_typed_func::<i32, i32>(&mut plain_store, "loop").unwrap();
+    let plain_instance =
+        wazerox::Instance::new(&mut plain_store, &plain_module, &[plain_inc.into()]).unwrap();
+    let plain_run = plain_instance
+        .get_typed_func::<i32, i32>(&mut plain_store, "loop")
+        .unwrap();
     group.bench_function("wazerox without checkpoints", |b| {
         b.iter(|| plain_run.call(&mut plain_store, CALLS).unwrap())
     });
@@ -88,38 +107,69 @@ fn checkpoint(c: &mut Criterion) {
     let module = wazerox::Module::new(&engine, CHECKPOINT).unwrap();
     let mut linker: wazerox::Linker<Option<wazerox::Snapshot>> = wazerox::Linker::new(&engine);
     linker
-        .func_wrap("host", "checkpoint", |mut caller: Caller<'_, Option<wazerox::Snapshot>>| -> Result<i32, wazerox::Error> {
-            let snapshot = caller.snapshot()?;
-            *caller.data_mut() = Some(snapshot);
-            Ok(0)
-        })
-        .unwrap();
-    linker
-        .func_wrap("host", "snap_many", |mut caller: Caller<'_, Option<wazerox::Snapshot>>, n: i32| -> Result<(), wazerox::Error> {
-            for _ in 0..n {
+        .func_wrap(
+            "host",
+            "checkpoint",
+            |mut caller: Caller<'_, Option<wazerox::Snapshot>>| -> Result<i32, wazerox::Error> {
                 let snapshot = caller.snapshot()?;
-                *caller.data_mut() = Some(std::hint::black_box(snapshot));
-            }
-            Ok(())
-        })
+                *caller.data_mut() = Some(snapshot);
+                Ok(0)
+            },
+        )
         .unwrap();
     linker
-        .func_wrap("host", "restore", |caller: Caller<'_, Option<wazerox::Snapshot>>, v: i32| -> Result<(), wazerox::Error> {
-            Err(caller.data().clone().unwrap().restore(&[Val::I32(v)]).into())
-        })
+        .func_wrap(
+            "host",
+            "snap_many",
+            |mut caller: Caller<'_, Option<wazerox::Snapshot>>,
+             n: i32|
+             -> Result<(), wazerox::Error> {
+                for _ in 0..n {
+                    let snapshot = caller.snapshot()?;
+                    *caller.data_mut() = Some(std::hint::black_box(snapshot));
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+    linker
+        .func_wrap(
+            "host",
+            "restore",
+            |caller: Caller<'_, Option<wazerox::Snapshot>>, v: i32| -> Result<(), wazerox::Error> {
+                Err(caller
+                    .data()
+                    .clone()
+                    .unwrap()
+                    .restore(&[Val::I32(v)])
+                    .into())
+            },
+        )
         .unwrap();
     let mut store = wazerox::Store::new(&engine, None);
     let instance = linker.instantiate(&mut store, &module).unwrap();
-    let snapshots = instance.get_typed_func::<(i32, i32), ()>(&mut store, "snapshots").unwrap();
-    let restores = instance.get_typed_func::<(i32, i32), i32>(&mut store, "restores").unwrap();
+    let snapshots = instance
+        .get_typed_func::<(i32, i32), ()>(&mut store, "snapshots")
+        .unwrap();
+    let restores = instance
+        .get_typed_func::<(i32, i32), i32>(&mut store, "restores")
+        .unwrap();
     const N: i32 = 10_000;
     for depth in [10, 100, 1000] {
         let mut group = c.benchmark_group(format!("checkpoint depth {depth} (x{N})"));
-        group.sample_size(10).measurement_time(Duration::from_secs(5));
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(5));
         group.bench_function("snapshot", |b| {
-            b.iter_batched(|| (), |()| snapshots.call(&mut store, (depth, N)).unwrap(), BatchSize::PerIteration)
+            b.iter_batched(
+                || (),
+                |()| snapshots.call(&mut store, (depth, N)).unwrap(),
+                BatchSize::PerIteration,
+            )
         });
-        group.bench_function("restore", |b| b.iter(|| restores.call(&mut store, (depth, N)).unwrap()));
+        group.bench_function("restore", |b| {
+            b.iter(|| restores.call(&mut store, (depth, N)).unwrap())
+        });
         group.finish();
         let bytes = store.data().as_ref().map(|s| s.stack_bytes()).unwrap_or(0);
         eprintln!("depth {depth}: snapshot holds {bytes} bytes of stack");

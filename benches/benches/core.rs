@@ -35,7 +35,11 @@ fn wasmtime_run(wat: &str, arg: i32) -> impl FnMut() -> i32 {
 }
 
 fn module_entry(wat: &str) -> &'static str {
-    if wat.contains("\"fib\"") { "fib" } else { "run" }
+    if wat.contains("\"fib\"") {
+        "fib"
+    } else {
+        "run"
+    }
 }
 
 fn execution(c: &mut Criterion) {
@@ -45,7 +49,9 @@ fn execution(c: &mut Criterion) {
         ("call_indirect_loop(10M)", CALL_INDIRECT_LOOP, 10_000_000),
     ] {
         let mut group = c.benchmark_group(name);
-        group.sample_size(20).measurement_time(Duration::from_secs(8));
+        group
+            .sample_size(20)
+            .measurement_time(Duration::from_secs(8));
         let (mut a, mut b) = (wazerox_run(wat, arg), wasmtime_run(wat, arg));
         assert_eq!(a(), b(), "both runtimes compute the same result");
         group.bench_function("wazerox", |bench| bench.iter(&mut a));
@@ -60,7 +66,9 @@ fn compilation(c: &mut Criterion) {
         return;
     };
     let mut group = c.benchmark_group("compile sqlite_bench.wasm");
-    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
     let wazerox_engine = wazerox::Engine::default();
     group.bench_function("wazerox", |b| {
         b.iter(|| wazerox::Module::new(&wazerox_engine, &bytes).unwrap())
@@ -72,15 +80,22 @@ fn compilation(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("load cached sqlite_bench artifact");
-    let artifact = wazerox::Module::new(&wazerox_engine, &bytes).unwrap().serialize();
+    let artifact = wazerox::Module::new(&wazerox_engine, &bytes)
+        .unwrap()
+        .serialize();
     // SAFETY: serialized just above by this process.
     group.bench_function("wazerox", |b| {
         b.iter(|| unsafe { wazerox::Module::deserialize(&wazerox_engine, &artifact) }.unwrap())
     });
-    let wasmtime_artifact = wasmtime::Module::new(&wasmtime_engine, &bytes).unwrap().serialize().unwrap();
+    let wasmtime_artifact = wasmtime::Module::new(&wasmtime_engine, &bytes)
+        .unwrap()
+        .serialize()
+        .unwrap();
     // SAFETY: as above.
     group.bench_function("wasmtime", |b| {
-        b.iter(|| unsafe { wasmtime::Module::deserialize(&wasmtime_engine, &wasmtime_artifact) }.unwrap())
+        b.iter(|| {
+            unsafe { wasmtime::Module::deserialize(&wasmtime_engine, &wasmtime_artifact) }.unwrap()
+        })
     });
     group.finish();
 }
@@ -88,8 +103,18 @@ fn compilation(c: &mut Criterion) {
 /// Instantiation of a module with 1 MiB of data segments (plus an exported function
 /// called once, so the instance is used).
 fn instantiation(c: &mut Criterion) {
-    let data: String = (0..16).map(|i| format!("(data (i32.const {}) \"{}\")", i * 65536, "\\2a".repeat(65536))).collect();
-    let wat = format!(r#"(module (memory 17) {data} (func (export "peek") (result i32) (i32.load8_u (i32.const 0))))"#);
+    let data: String = (0..16)
+        .map(|i| {
+            format!(
+                "(data (i32.const {}) \"{}\")",
+                i * 65536,
+                "\\2a".repeat(65536)
+            )
+        })
+        .collect();
+    let wat = format!(
+        r#"(module (memory 17) {data} (func (export "peek") (result i32) (i32.load8_u (i32.const 0))))"#
+    );
     let mut group = c.benchmark_group("instantiate 1 MiB of data segments");
     for pooling in [false, true] {
         let mut config = wazerox::Config::new();
@@ -98,8 +123,14 @@ fn instantiation(c: &mut Criterion) {
         }
         let engine = wazerox::Engine::new(&config).unwrap();
         let module = wazerox::Module::new(&engine, &wat).unwrap();
-        let pre = wazerox::Linker::new(&engine).instantiate_pre(&module).unwrap();
-        let name = if pooling { "wazerox (pooling, InstancePre)" } else { "wazerox (on-demand, InstancePre)" };
+        let pre = wazerox::Linker::new(&engine)
+            .instantiate_pre(&module)
+            .unwrap();
+        let name = if pooling {
+            "wazerox (pooling, InstancePre)"
+        } else {
+            "wazerox (on-demand, InstancePre)"
+        };
         group.bench_function(name, |b| {
             b.iter(|| {
                 let mut store = wazerox::Store::new(&engine, ());
@@ -114,8 +145,14 @@ fn instantiation(c: &mut Criterion) {
         }
         let wt_engine = wasmtime::Engine::new(&config).unwrap();
         let wt_module = wasmtime::Module::new(&wt_engine, &wat).unwrap();
-        let wt_pre = wasmtime::Linker::new(&wt_engine).instantiate_pre(&wt_module).unwrap();
-        let name = if pooling { "wasmtime (pooling, InstancePre)" } else { "wasmtime (on-demand, InstancePre)" };
+        let wt_pre = wasmtime::Linker::new(&wt_engine)
+            .instantiate_pre(&wt_module)
+            .unwrap();
+        let name = if pooling {
+            "wasmtime (pooling, InstancePre)"
+        } else {
+            "wasmtime (on-demand, InstancePre)"
+        };
         group.bench_function(name, |b| {
             b.iter(|| {
                 let mut store = wasmtime::Store::new(&wt_engine, ());

@@ -62,7 +62,9 @@ fn wasmtime_kernel(wat: &str, arg: i32) -> impl FnMut() -> i32 {
 fn kernels(c: &mut Criterion) {
     for (name, wat, arg) in KERNELS {
         let mut group = c.benchmark_group(name);
-        group.sample_size(30).measurement_time(Duration::from_secs(5));
+        group
+            .sample_size(30)
+            .measurement_time(Duration::from_secs(5));
         let (mut a, mut b) = (wazerox_kernel(wat, arg), wasmtime_kernel(wat, arg));
         assert_eq!(a(), b(), "both runtimes compute the same result");
         group.bench_function("wazerox", |bench| bench.iter(&mut a));

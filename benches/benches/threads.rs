@@ -46,16 +46,24 @@ impl Program {
         let engine = Engine::default();
         let module = Module::new(&engine, MODULE).unwrap();
         let memory = SharedMemory::new(&engine, MemoryType::shared(32, 32)).unwrap();
-        let words: Vec<u8> = (0..(32 * 65536 / 4) as u32).flat_map(|i| (i % 1000).to_le_bytes()).collect();
+        let words: Vec<u8> = (0..(32 * 65536 / 4) as u32)
+            .flat_map(|i| (i % 1000).to_le_bytes())
+            .collect();
         memory.write(0, &words).unwrap();
         memory.write(0, &0u32.to_le_bytes()).unwrap();
-        Program { engine, module, memory }
+        Program {
+            engine,
+            module,
+            memory,
+        }
     }
 
     fn instance(&self) -> (Store<()>, Instance) {
         let mut store = Store::new(&self.engine, ());
         let mut linker = Linker::new(&self.engine);
-        linker.define(&mut store, "env", "memory", self.memory.clone()).unwrap();
+        linker
+            .define(&mut store, "env", "memory", self.memory.clone())
+            .unwrap();
         let instance = linker.instantiate(&mut store, &self.module).unwrap();
         (store, instance)
     }
@@ -67,7 +75,9 @@ const ROUNDS: i32 = 20;
 
 fn ping_pong(c: &mut Criterion) {
     let mut group = c.benchmark_group(format!("wait/notify ping-pong x{ROUND_TRIPS}"));
-    group.sample_size(10).measurement_time(Duration::from_secs(10));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
     let program = Program::new();
     group.bench_function("wazerox", |b| {
         b.iter(|| {
@@ -77,7 +87,9 @@ fn ping_pong(c: &mut Criterion) {
                     let program = &program;
                     scope.spawn(move || {
                         let (mut store, instance) = program.instance();
-                        let f = instance.get_typed_func::<i32, ()>(&mut store, side).unwrap();
+                        let f = instance
+                            .get_typed_func::<i32, ()>(&mut store, side)
+                            .unwrap();
                         f.call(&mut store, ROUND_TRIPS).unwrap();
                     });
                 }
@@ -93,7 +105,9 @@ fn ping_pong(c: &mut Criterion) {
                     scope.spawn(move || {
                         let (flag, turn) = &*state;
                         for _ in 0..ROUND_TRIPS {
-                            let mut f = turn.wait_while(flag.lock().unwrap(), |f| *f != mine).unwrap();
+                            let mut f = turn
+                                .wait_while(flag.lock().unwrap(), |f| *f != mine)
+                                .unwrap();
                             *f = mine ^ 1;
                             turn.notify_one();
                         }
@@ -107,7 +121,9 @@ fn ping_pong(c: &mut Criterion) {
 
 fn parallel_sum(c: &mut Criterion) {
     let mut group = c.benchmark_group(format!("parallel sum of 2 MiB x{ROUNDS}"));
-    group.sample_size(10).measurement_time(Duration::from_secs(10));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
     let program = Program::new();
     for threads in [1, 2] {
         group.bench_function(format!("wazerox {threads} thread(s)"), |b| {
@@ -118,8 +134,11 @@ fn parallel_sum(c: &mut Criterion) {
                         let program = &program;
                         scope.spawn(move || {
                             let (mut store, instance) = program.instance();
-                            let sum = instance.get_typed_func::<(i32, i32, i32), i64>(&mut store, "sum").unwrap();
-                            sum.call(&mut store, (t * chunk, (t + 1) * chunk, ROUNDS)).unwrap()
+                            let sum = instance
+                                .get_typed_func::<(i32, i32, i32), i64>(&mut store, "sum")
+                                .unwrap();
+                            sum.call(&mut store, (t * chunk, (t + 1) * chunk, ROUNDS))
+                                .unwrap()
                         });
                     }
                 });

@@ -6,17 +6,7 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::time::Duration;
 use wazerox::{Caller, Val};
 
-const HOST_LOOP: &str = r#"(module
-    (import "host" "inc" (func $inc (param i32) (result i32)))
-    (func (export "identity") (param i32) (result i32) (local.get 0))
-    (func (export "loop") (param $n i32) (result i32)
-      (local $acc i32)
-      (block $done (loop $next
-        (br_if $done (i32.eqz (local.get $n)))
-        (local.set $acc (call $inc (local.get $acc)))
-        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
-        (br $next)))
-      (local.get $acc)))"#;
+const HOST_LOOP: &str = include_str!("../wat/host_call_loop.wat");
 
 const CALLS: i32 = 1_000_000;
 

@@ -10,17 +10,7 @@
 //! `host-to-wasm` (N `TypedFunc::call`s of an identity function) and `wasm-to-host`
 //! (one call of a Wasm loop making N calls of a `Func::wrap` closure).
 
-const WAT: &str = r#"(module
-    (import "host" "inc" (func $inc (param i32) (result i32)))
-    (func (export "identity") (param i32) (result i32) (local.get 0))
-    (func (export "loop") (param $n i32) (result i32)
-      (local $acc i32)
-      (block $done (loop $next
-        (br_if $done (i32.eqz (local.get $n)))
-        (local.set $acc (call $inc (local.get $acc)))
-        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
-        (br $next)))
-      (local.get $acc)))"#;
+const WAT: &str = include_str!("../wat/host_call_loop.wat");
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

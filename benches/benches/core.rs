@@ -83,17 +83,19 @@ fn compilation(c: &mut Criterion) {
     let artifact = wazerox::Module::new(&wazerox_engine, &bytes)
         .unwrap()
         .serialize();
-    // SAFETY: serialized just above by this process.
     group.bench_function("wazerox", |b| {
-        b.iter(|| unsafe { wazerox::Module::deserialize(&wazerox_engine, &artifact) }.unwrap())
+        b.iter(|| {
+            // SAFETY: serialized just above by this process.
+            unsafe { wazerox::Module::deserialize(&wazerox_engine, &artifact) }.unwrap()
+        })
     });
     let wasmtime_artifact = wasmtime::Module::new(&wasmtime_engine, &bytes)
         .unwrap()
         .serialize()
         .unwrap();
-    // SAFETY: as above.
     group.bench_function("wasmtime", |b| {
         b.iter(|| {
+            // SAFETY: serialized just above by this process.
             unsafe { wasmtime::Module::deserialize(&wasmtime_engine, &wasmtime_artifact) }.unwrap()
         })
     });

@@ -16,14 +16,15 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, FinalizedRelocTarget};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use wazerox_frontend::translate::TranslationInputs;
-use wazerox_frontend::{
-    FuncTranslator, FuncType, ModuleTranslation, TranslationConfig, TrapCode, VMOffsets, WasmError,
-    WasmErrorKind,
+use wazerox_environ::{
+    FuncType, ModuleTranslation, SignatureTrampolinesCode, TranslationConfig, TrapCode, VMOffsets,
+    WasmError, WasmErrorKind,
 };
+use wazerox_frontend::FuncTranslator;
+use wazerox_frontend::translate::TranslationInputs;
+use wazerox_frontend::trap::trap_code_from_cranelift;
 
-pub use link::{CompiledModule, LibcallRelocation};
-pub use trampolines::SignatureTrampolinesCode;
+pub use link::CompiledModule;
 
 /// Compiler settings that affect generated code.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -215,7 +216,10 @@ impl Compiler {
             self.compile_function(&mut context, trampolines::array_to_wasm(self, ty))?;
         let wasm_to_host =
             self.compile_function(&mut context, trampolines::wasm_to_host(self, ty))?;
-        Ok(SignatureTrampolinesCode::new(array_call, wasm_to_host))
+        Ok(trampolines::link_signature_trampolines(
+            array_call,
+            wasm_to_host,
+        ))
     }
 
     pub(crate) fn compile_function(
@@ -253,7 +257,7 @@ impl Compiler {
             .iter()
             .map(|t| {
                 let code =
-                    TrapCode::from_cranelift(t.code).unwrap_or(TrapCode::UnreachableCodeReached);
+                    trap_code_from_cranelift(t.code).unwrap_or(TrapCode::UnreachableCodeReached);
                 (t.offset, code)
             })
             .collect();

@@ -23,4 +23,4 @@ pub mod table;
 pub mod traphandlers;
 pub mod vmcontext;
 
-pub use wazerox_frontend::TrapCode;
+pub use wazerox_environ::TrapCode;

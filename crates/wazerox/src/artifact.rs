@@ -16,8 +16,8 @@
 
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
-use wazerox_compiler::LibcallRelocation;
-use wazerox_frontend::TrapCode;
+use wazerox_environ::LibcallRelocation;
+use wazerox_environ::TrapCode;
 
 const MAGIC: &[u8; 8] = b"WZRXCWSM";
 const FORMAT_VERSION: u32 = 2;

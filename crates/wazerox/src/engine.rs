@@ -5,7 +5,7 @@ use crate::error::{Error, ErrorKind};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use wazerox_compiler::{Compiler, CompilerConfig};
-use wazerox_frontend::{FuncType, TranslationConfig, WasmFeatures};
+use wazerox_environ::{FuncType, TranslationConfig, WasmFeatures};
 use wazerox_runtime::code_memory::CodeMemory;
 use wazerox_runtime::code_registry::{self, ModuleCode};
 use wazerox_runtime::memory::MemoryStyle;

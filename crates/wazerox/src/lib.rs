@@ -58,7 +58,7 @@ pub use linker::{InstancePre, Linker};
 pub use module::{ExportType, ImportType, Module};
 pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut};
 pub use values::{ExternRef, ExternType, GlobalType, MemoryType, Mutability, Ref, TableType, Val};
-pub use wazerox_frontend::{FuncType, TrapCode, ValType};
+pub use wazerox_environ::{FuncType, TrapCode, ValType};
 
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

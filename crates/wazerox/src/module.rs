@@ -6,7 +6,7 @@ use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
 use crate::values::ExternType;
 use std::sync::{Arc, OnceLock};
-use wazerox_frontend::{FuncIndex, ModuleInfo};
+use wazerox_environ::{FuncIndex, ModuleInfo};
 use wazerox_runtime::code_memory::CodeMemory;
 use wazerox_runtime::code_registry::{self, FunctionRange, ModuleCode};
 use wazerox_runtime::memory_image::{self, MemoryImage};
@@ -112,7 +112,7 @@ impl Module {
 
     fn compile(engine: &Engine, binary: &[u8]) -> Result<Module, Error> {
         let config = engine.config();
-        let translation = wazerox_frontend::parse(binary, config.features)?;
+        let translation = wazerox_environ::parse(binary, config.features)?;
         let compiled = engine
             .0
             .compiler
@@ -148,7 +148,7 @@ impl Module {
     /// A module from artifact parts whose checksum and fingerprint were checked;
     /// the caller vouches for where the code came from.
     fn from_checked_parts(engine: &Engine, parts: ArtifactParts) -> Result<Module, Error> {
-        let translation = wazerox_frontend::parse_validated(&parts.wasm, engine.config().features)?;
+        let translation = wazerox_environ::parse_validated(&parts.wasm, engine.config().features)?;
         let info = translation.info;
         if parts.functions.len() != info.num_defined_functions() as usize {
             return Err(Error::with_kind(
@@ -235,7 +235,7 @@ impl Module {
 
     /// Checks that `bytes` is a valid module binary without compiling it.
     pub fn validate(engine: &Engine, bytes: &[u8]) -> Result<(), Error> {
-        let translation = wazerox_frontend::parse(bytes, engine.config().features)?;
+        let translation = wazerox_environ::parse(bytes, engine.config().features)?;
         for body in translation.bodies {
             let mut validator = body
                 .validator

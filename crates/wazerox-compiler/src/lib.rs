@@ -136,6 +136,23 @@ impl Compiler {
         )
     }
 
+    /// The target architecture, as `std::env::consts::ARCH` names it.
+    pub fn architecture(&self) -> String {
+        self.isa.triple().architecture.to_string()
+    }
+
+    /// The CPU features generated code may use: Cranelift's ISA flags that name a
+    /// feature (`has_*`) and are on. A runtime without a compiler checks these
+    /// against its CPU before running precompiled code.
+    pub fn cpu_features(&self) -> Vec<String> {
+        self.isa
+            .isa_flags()
+            .iter()
+            .filter(|v| v.name.starts_with("has_") && v.as_bool() == Some(true))
+            .map(|v| v.name.to_string())
+            .collect()
+    }
+
     fn threads(&self, work: usize) -> usize {
         let cores = match self.config.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),

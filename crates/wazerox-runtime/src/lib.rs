@@ -19,6 +19,7 @@ pub mod memory_image;
 pub mod mmap;
 pub mod parking;
 pub mod pooling;
+pub mod profiling;
 pub mod table;
 pub mod traphandlers;
 pub mod vmcontext;

@@ -25,6 +25,7 @@ pub struct Config {
     pub(crate) checkpoints: bool,
     pub(crate) allocation: InstanceAllocationStrategy,
     pub(crate) cache_dir: Option<std::path::PathBuf>,
+    pub(crate) profiler: crate::ProfilingStrategy,
 }
 
 /// Where instances get their linear memories from.
@@ -109,6 +110,7 @@ impl Config {
             checkpoints: true,
             allocation: InstanceAllocationStrategy::OnDemand,
             cache_dir: None,
+            profiler: crate::ProfilingStrategy::None,
         }
     }
 
@@ -215,6 +217,14 @@ impl Config {
         self
     }
 
+    /// Tell a native profiler where compiled functions are (see
+    /// [`ProfilingStrategy`](crate::ProfilingStrategy)); `Engine::new` fails if the
+    /// profiler's file cannot be written.
+    pub fn profiler(&mut self, strategy: crate::ProfilingStrategy) -> &mut Self {
+        self.profiler = strategy;
+        self
+    }
+
     /// Threads used to compile a module's functions (0 = one per core).
     pub fn compile_threads(&mut self, threads: usize) -> &mut Self {
         self.codegen.threads = threads;
@@ -273,6 +283,12 @@ impl Default for Engine {
 impl Engine {
     pub fn new(config: &Config) -> Result<Engine, Error> {
         wazerox_runtime::traphandlers::init_traps();
+        config.profiler.open().map_err(|e| {
+            Error::with_kind(
+                ErrorKind::Usage,
+                format!("profiler {:?}: {e}", config.profiler),
+            )
+        })?;
         #[cfg(feature = "cranelift")]
         let compiler = crate::codegen::new_compiler(&config.codegen, config.checkpoints)
             .map_err(|e| Error::with_kind(ErrorKind::Unsupported, e))?;
@@ -436,6 +452,16 @@ impl Engine {
             HashMap::new(),
         ));
         code_registry::register(&mapped);
+        crate::profiling::register(
+            self,
+            compiled.iter().zip(&starts).map(|((id, code), start)| {
+                (
+                    format!("wasm-trampolines[{}]", self.type_of(*id)),
+                    base + start,
+                    code.code.len(),
+                )
+            }),
+        );
         // Another thread may have mapped the same trampolines meanwhile: every
         // caller must use the cached copy, which lives as long as the engine (ours
         // would be unmapped when dropped, leaving callers with dangling addresses).

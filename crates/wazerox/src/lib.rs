@@ -50,6 +50,7 @@ mod interrupt;
 mod limits;
 mod linker;
 mod module;
+mod profiling;
 mod store;
 mod values;
 
@@ -63,6 +64,7 @@ pub use interrupt::InterruptHandle;
 pub use limits::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 pub use linker::{InstancePre, Linker};
 pub use module::{ExportType, ImportType, Module};
+pub use profiling::ProfilingStrategy;
 pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut};
 pub use values::{ExternRef, ExternType, GlobalType, MemoryType, Mutability, Ref, TableType, Val};
 pub use wazerox_environ::{FuncType, TrapCode, ValType};

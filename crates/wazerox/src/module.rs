@@ -298,6 +298,22 @@ impl Module {
             info.function_names.clone(),
         ));
         code_registry::register(&module_code);
+        let module_name = info.module_name.as_deref().unwrap_or("<module>");
+        crate::profiling::register(
+            engine,
+            parts
+                .functions
+                .iter()
+                .enumerate()
+                .map(|(i, &(start, end))| {
+                    let index = info.defined_to_func_index(i as u32).0;
+                    let name = match info.function_names.get(&index) {
+                        Some(name) => format!("wasm[{module_name}]::{name}"),
+                        None => format!("wasm[{module_name}]::function[{index}]"),
+                    };
+                    (name, base + start as usize, (end - start) as usize)
+                }),
+        );
         Ok(Module(Arc::new(ModuleInner {
             engine: engine.clone(),
             info: Arc::new(info),

@@ -2,6 +2,7 @@
 
 mod api;
 mod artifact;
+mod backtraces;
 mod checkpoint;
 mod interrupt;
 mod limits;

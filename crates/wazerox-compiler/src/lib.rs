@@ -72,6 +72,8 @@ pub(crate) struct CompiledFunction {
     /// Relocations against runtime libcalls.
     pub libcalls: Vec<(u32, cranelift_codegen::binemit::Reloc, String, i64)>,
     pub traps: Vec<(u32, TrapCode)>,
+    /// `(code offset, Wasm offset)` where the Wasm instruction changes.
+    pub address_map: Vec<(u32, u32)>,
 }
 
 fn compile_error(message: impl Into<String>) -> WasmError {
@@ -278,8 +280,20 @@ impl Compiler {
                 (t.offset, code)
             })
             .collect();
+        let mut address_map: Vec<(u32, u32)> = Vec::new();
+        for srcloc in compiled.buffer.get_srclocs_sorted() {
+            if srcloc.start == srcloc.end {
+                continue;
+            }
+            // Code of no Wasm instruction (prologue, spills) maps to `u32::MAX`.
+            let wasm = srcloc.loc.bits();
+            if address_map.last().is_none_or(|&(_, last)| last != wasm) {
+                address_map.push((srcloc.start, wasm));
+            }
+        }
         Ok(CompiledFunction {
             code: compiled.code_buffer().to_vec(),
+            address_map,
             // The ISA's preferred alignment (32 bytes on x86-64), not just the
             // minimum: where a hot loop falls relative to fetch blocks measurably
             // changes its speed.

@@ -16,6 +16,9 @@ pub struct CompiledModule {
     /// Trap sites, sorted by offset.
     pub traps: Vec<(u32, TrapCode)>,
     pub libcall_relocations: Vec<LibcallRelocation>,
+    /// `(code offset, Wasm offset in the binary)` at each change of Wasm
+    /// instruction, sorted by code offset.
+    pub address_map: Vec<(u32, u32)>,
 }
 
 fn link_error(message: String) -> WasmError {
@@ -42,6 +45,7 @@ pub(crate) fn link(
     let num_functions = functions.len();
     let mut traps = Vec::new();
     let mut libcall_relocations = Vec::new();
+    let mut address_map = Vec::new();
     for (f, &(start, _)) in functions.iter().zip(&placed) {
         for &(offset, kind, callee, addend) in &f.calls {
             let defined = callee
@@ -65,6 +69,11 @@ pub(crate) fn link(
             });
         }
         traps.extend(f.traps.iter().map(|&(offset, code)| (start + offset, code)));
+        address_map.extend(
+            f.address_map
+                .iter()
+                .map(|&(offset, wasm)| (start + offset, wasm)),
+        );
     }
     traps.sort_by_key(|t| t.0);
     Ok(CompiledModule {
@@ -73,6 +82,7 @@ pub(crate) fn link(
         functions: placed,
         traps,
         libcall_relocations,
+        address_map,
     })
 }
 

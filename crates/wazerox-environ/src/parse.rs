@@ -290,6 +290,16 @@ fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmE
                 });
             }
         }
+        Payload::CodeSectionStart { range, .. } => info.code_section_offset = range.start as u32,
+        Payload::CodeSectionEntry(body) => {
+            info.function_body_offsets.push(body.range().start as u32)
+        }
+        Payload::CustomSection(reader) if reader.name().starts_with(".debug_") => {
+            info.debug_sections.push((
+                reader.name().to_string(),
+                reader.data_offset()..reader.range().end,
+            ));
+        }
         Payload::CustomSection(reader) => {
             if let KnownCustom::Name(names) = reader.as_known() {
                 // A broken name section must not reject the module (the spec says

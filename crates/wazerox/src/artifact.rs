@@ -5,7 +5,8 @@
 //! target (Cranelift settings; architecture and CPU features, for runtime-only
 //! builds, see `codegen.rs`), the original Wasm binary, the linked code image with
 //! libcall slots zeroed, the function table, the trap table, the libcall
-//! relocations, the trampolines of every function type of the module (so that a
+//! relocations, the address map (code offset → Wasm offset, for backtraces), the
+//! trampolines of every function type of the module (so that a
 //! build without a compiler can call in and out of the code), and a 64-bit checksum
 //! of everything before it (FNV-style multiply-xor over four
 //! interleaved 64-bit lanes: byte-at-a-time FNV-1a took about 1 ms of the 5 ms a
@@ -32,6 +33,8 @@ pub(crate) struct ArtifactParts {
     pub functions: Vec<(u32, u32)>,
     pub traps: Vec<(u32, TrapCode)>,
     pub libcalls: Vec<LibcallRelocation>,
+    /// `(code offset, Wasm offset)`, sorted (see `CompiledModule::address_map`).
+    pub address_map: Vec<(u32, u32)>,
 }
 
 /// What an artifact holds besides the module's own code: the code generator's
@@ -143,6 +146,11 @@ pub(crate) fn write(engine: &Engine, parts: &ArtifactParts, extras: &ArtifactExt
         out.extend_from_slice(&r.offset.to_le_bytes());
         out.extend_from_slice(&r.addend.to_le_bytes());
         put_bytes(&mut out, r.libcall.as_bytes());
+    }
+    out.extend_from_slice(&(parts.address_map.len() as u32).to_le_bytes());
+    for (code_offset, wasm_offset) in &parts.address_map {
+        out.extend_from_slice(&code_offset.to_le_bytes());
+        out.extend_from_slice(&wasm_offset.to_le_bytes());
     }
     out.extend_from_slice(&(extras.trampolines.len() as u32).to_le_bytes());
     for (type_index, t) in &extras.trampolines {
@@ -275,6 +283,18 @@ pub(crate) fn read(
             addend,
         });
     }
+    let mut address_map = Vec::new();
+    for _ in 0..r.u32()? {
+        let (code_offset, wasm_offset) = (r.u32()?, r.u32()?);
+        if code_offset as usize >= code.len()
+            || address_map
+                .last()
+                .is_some_and(|&(last, _)| last > code_offset)
+        {
+            return Err(corrupt("address map"));
+        }
+        address_map.push((code_offset, wasm_offset));
+    }
     let mut trampolines = Vec::new();
     for _ in 0..r.u32()? {
         let type_index = r.u32()?;
@@ -304,6 +324,7 @@ pub(crate) fn read(
             functions,
             traps,
             libcalls,
+            address_map,
         },
         ArtifactExtras {
             codegen,

@@ -26,6 +26,7 @@ pub struct Config {
     pub(crate) allocation: InstanceAllocationStrategy,
     pub(crate) cache_dir: Option<std::path::PathBuf>,
     pub(crate) profiler: crate::ProfilingStrategy,
+    pub(crate) backtrace_details: crate::WasmBacktraceDetails,
 }
 
 /// Where instances get their linear memories from.
@@ -111,6 +112,7 @@ impl Config {
             allocation: InstanceAllocationStrategy::OnDemand,
             cache_dir: None,
             profiler: crate::ProfilingStrategy::None,
+            backtrace_details: crate::WasmBacktraceDetails::Environment,
         }
     }
 
@@ -225,6 +227,15 @@ impl Config {
         self
     }
 
+    /// Whether trap backtraces show source files and lines from a module's DWARF
+    /// (`.debug_*` sections, e.g. C built with `-g`). By default, when the
+    /// environment variable `WAZEROX_BACKTRACE_DETAILS` is `1` as the engine is
+    /// made. Frames always show the function's name and Wasm offsets.
+    pub fn wasm_backtrace_details(&mut self, details: crate::WasmBacktraceDetails) -> &mut Self {
+        self.backtrace_details = details;
+        self
+    }
+
     /// Threads used to compile a module's functions (0 = one per core).
     pub fn compile_threads(&mut self, threads: usize) -> &mut Self {
         self.codegen.threads = threads;
@@ -268,6 +279,8 @@ pub(crate) struct EngineInner {
     pub epoch: std::sync::atomic::AtomicU64,
     /// The memory pool of the pooling allocation strategy.
     pub memory_pool: Option<Arc<MemoryPool>>,
+    /// `Config::wasm_backtrace_details`, resolved when the engine was made.
+    pub backtrace_details: bool,
 }
 
 /// Compiles modules and owns what they share. Cheap to clone; `Send + Sync`.
@@ -308,7 +321,12 @@ impl Engine {
             trampolines: Mutex::default(),
             epoch: std::sync::atomic::AtomicU64::new(0),
             memory_pool,
+            backtrace_details: config.backtrace_details.enabled(),
         })))
+    }
+
+    pub(crate) fn backtrace_details(&self) -> bool {
+        self.0.backtrace_details
     }
 
     pub fn config(&self) -> &Config {

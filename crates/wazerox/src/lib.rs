@@ -41,6 +41,7 @@ mod artifact;
 mod cache;
 mod checkpoint;
 mod codegen;
+mod debug;
 mod engine;
 mod error;
 mod externals;
@@ -55,8 +56,9 @@ mod store;
 mod values;
 
 pub use checkpoint::{Restore, Snapshot};
+pub use debug::WasmBacktraceDetails;
 pub use engine::{Config, Engine, InstanceAllocationStrategy, PoolingConfig};
-pub use error::{Error, ErrorKind, FrameInfo, Trap};
+pub use error::{Error, ErrorKind, FrameInfo, FrameSymbol, Trap};
 pub use externals::{Extern, Global, Memory, SharedMemory, Table};
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
 pub use instance::Instance;

@@ -148,6 +148,7 @@ impl Module {
             functions: compiled.functions,
             traps: compiled.traps,
             libcalls: compiled.libcall_relocations,
+            address_map: compiled.address_map,
         };
         let type_ids: Vec<u32> = compiled
             .info
@@ -290,13 +291,23 @@ impl Module {
             .map(|&(start, _)| base + start as usize)
             .collect();
         let type_ids: Arc<[u32]> = info.types.iter().map(|t| engine.type_id(t)).collect();
-        let module_code = Arc::new(ModuleCode::new(
-            code,
-            functions,
-            parts.traps.clone(),
-            info.module_name.clone(),
-            info.function_names.clone(),
-        ));
+        let source_map = if engine.backtrace_details() {
+            crate::debug::DwarfSourceMap::new(&info, &parts.wasm)
+                .map(|map| Arc::new(map) as Arc<dyn wazerox_runtime::code_registry::SourceMap>)
+        } else {
+            None
+        };
+        let module_code = Arc::new(
+            ModuleCode::new(
+                code,
+                functions,
+                parts.traps.clone(),
+                info.module_name.clone(),
+                info.function_names.clone(),
+            )
+            .with_address_map(parts.address_map.clone())
+            .with_debug_info(info.function_body_offsets.clone(), source_map),
+        );
         code_registry::register(&module_code);
         let module_name = info.module_name.as_deref().unwrap_or("<module>");
         crate::profiling::register(

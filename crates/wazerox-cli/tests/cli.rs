@@ -362,3 +362,34 @@ fn max_memory_caps_growth_and_initial_size() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--max-memory lots"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Issue 21 item 2: an out-of-bounds `memory.atomic.wait32` used to read the guard
+/// region from Rust and kill the host with SIGSEGV (exit 139).
+#[test]
+fn atomic_wait_out_of_bounds_is_a_trap_not_a_crash() {
+    let dir = std::env::temp_dir().join(format!("wazerox-cli-wait-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wat = dir.join("wait.wat");
+    std::fs::write(
+        &wat,
+        r#"(module (memory (export "memory") 1 2 shared)
+            (func (export "wait") (param $a i32) (result i32)
+              (memory.atomic.wait32 (local.get $a) (i32.const 0) (i64.const 1000)))
+            (func (export "notify") (param $a i32) (result i32)
+              (memory.atomic.notify (local.get $a) (i32.const 1))))"#,
+    )
+    .unwrap();
+    let wat = wat.to_str().unwrap();
+    for name in ["wait", "notify"] {
+        let out = wazerox(&["run", "--invoke", name, wat, "65536"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(134), "{name}: {stderr}");
+        assert!(stderr.contains("out of bounds memory access"), "{stderr}");
+    }
+    // In bounds: the wait times out (2) after 1 µs, the notify wakes nobody (0).
+    let out = wazerox(&["run", "--invoke", "wait", wat, "65532"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2\n", "{out:?}");
+    let out = wazerox(&["run", "--invoke", "notify", wat, "65532"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n", "{out:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -309,7 +309,12 @@ fn threaded_artifacts_run() {
         artifact.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{out:?}");
-    let out = wazerox(&["run", artifact.to_str().unwrap(), "main"]);
+    let out = wazerox(&[
+        "run",
+        "--allow-precompiled",
+        artifact.to_str().unwrap(),
+        "main",
+    ]);
     assert_eq!(out.status.code(), Some(5), "{out:?}");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -391,5 +396,92 @@ fn atomic_wait_out_of_bounds_is_a_trap_not_a_crash() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "2\n", "{out:?}");
     let out = wazerox(&["run", "--invoke", "notify", wat, "65532"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n", "{out:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Issue 21 item 1: any file starting with the artifact magic used to run as
+/// machine code; now only with `--allow-precompiled`, whatever the file's name.
+#[test]
+fn precompiled_artifacts_need_allow_precompiled() {
+    let dir = std::env::temp_dir().join(format!("wazerox-cli-aot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let artifact = dir.join("fib.cwasm");
+    let artifact = artifact.to_str().unwrap();
+    let out = wazerox(&["compile", "examples/fib.wat", "-o", artifact]);
+    assert!(out.status.success(), "{out:?}");
+    // Renamed to look like a Wasm module: still recognised, still refused.
+    let disguised = dir.join("fib.wasm");
+    std::fs::copy(artifact, &disguised).unwrap();
+    for file in [artifact, disguised.to_str().unwrap()] {
+        let out = wazerox(&["run", "--invoke", "fib", file, "20"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("precompiled") && stderr.contains("--allow-precompiled"),
+            "{stderr}"
+        );
+        assert!(out.stdout.is_empty(), "nothing ran: {out:?}");
+        let out = wazerox(&[
+            "run",
+            "--allow-precompiled",
+            "--invoke",
+            "fib",
+            file,
+            "20",
+        ]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "6765\n", "{out:?}");
+    }
+    // The flag changes nothing for a Wasm module.
+    let out = wazerox(&[
+        "run",
+        "--allow-precompiled",
+        "--invoke",
+        "fib",
+        "examples/fib.wat",
+        "20",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "6765\n", "{out:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Issue 21 item 10: `proc_exit(256)` used to exit 0 and `proc_exit(134)` looked
+/// like a trap. Codes outside 0..=125 are an error (exit 1), as in wasmtime 49.
+#[test]
+fn proc_exit_codes_outside_0_to_125_are_errors() {
+    let dir = std::env::temp_dir().join(format!("wazerox-cli-exit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run_exit = |code: i32| {
+        let wat = dir.join(format!("exit{code}.wat"));
+        std::fs::write(
+            &wat,
+            format!(
+                r#"(module
+                  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+                  (memory (export "memory") 1)
+                  (func (export "_start") (call $exit (i32.const {code}))))"#
+            ),
+        )
+        .unwrap();
+        wazerox(&["run", wat.to_str().unwrap()])
+    };
+    for code in [0, 1, 7, 125] {
+        let out = run_exit(code);
+        assert_eq!(out.status.code(), Some(code), "{out:?}");
+        assert!(out.stderr.is_empty(), "{out:?}");
+    }
+    for code in [126, 127, 134, 255, 256, 257, 1000, -1, i32::MIN] {
+        let out = run_exit(code);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "proc_exit({code}): {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid exit status {code}")),
+            "{stderr}"
+        );
+    }
+    // A trap keeps its own status, distinct from every valid exit code.
+    let trap = dir.join("trap.wat");
+    std::fs::write(&trap, r#"(module (func (export "_start") unreachable))"#).unwrap();
+    let out = wazerox(&["run", trap.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(134), "{out:?}");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -249,3 +249,36 @@ fn sparse_data_segments_instantiate_with_their_bytes() {
         assert_eq!(peek.call(&mut store, 1073741800).unwrap(), i32::from(b'b'));
     }
 }
+
+/// Issue 21 item 12b: a table's limit in host bytes (what `--max-memory` uses) is
+/// honoured for initial sizes and for `table.grow`.
+#[test]
+fn table_limits_in_bytes_cover_initial_sizes_and_growth() {
+    let engine = Engine::default();
+    let limits = || {
+        wazerox::StoreLimitsBuilder::new()
+            .table_bytes(10 * wazerox::TABLE_ELEMENT_BYTES)
+            .build()
+    };
+    let too_big = Module::new(&engine, "(module (table 11 funcref))").unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_limiter(limits());
+    let error = Instance::new(&mut store, &too_big, &[])
+        .err()
+        .expect("an 11-element table exceeds 10 elements' bytes");
+    assert_eq!(error.kind(), ErrorKind::Instantiation, "{error}");
+
+    let grower = Module::new(
+        &engine,
+        r#"(module (table 2 funcref)
+            (func (export "grow") (param i32) (result i32)
+              (table.grow (ref.null func) (local.get 0))))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_limiter(limits());
+    let instance = Instance::new(&mut store, &grower, &[]).unwrap();
+    assert_eq!(call_i32(&mut store, &instance, "grow", &[Val::I32(9)]), -1);
+    assert_eq!(call_i32(&mut store, &instance, "grow", &[Val::I32(8)]), 2);
+    assert_eq!(call_i32(&mut store, &instance, "grow", &[Val::I32(1)]), -1);
+}

@@ -241,9 +241,15 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
         store.set_fuel(fuel)?;
     }
     if let Some(bytes) = args.max_memory {
-        // Each memory of the program is capped: growth beyond returns -1 to the
-        // program (as an allocator failure), a larger initial memory is an error.
-        store.set_limiter(StoreLimitsBuilder::new().memory_size(bytes).build());
+        // Each memory and each table of the program is capped (a table's elements
+        // counted in host bytes): growth beyond returns -1 to the program (as an
+        // allocator failure), a larger initial size is an error.
+        store.set_limiter(
+            StoreLimitsBuilder::new()
+                .memory_size(bytes)
+                .table_bytes(bytes)
+                .build(),
+        );
     }
     if let Some(timeout) = args.timeout {
         // Interrupting the main thread's store stops its code and its waits; in a

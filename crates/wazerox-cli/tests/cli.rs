@@ -485,3 +485,49 @@ fn proc_exit_codes_outside_0_to_125_are_errors() {
     assert_eq!(out.status.code(), Some(134), "{out:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Issue 21 item 12b: `--max-memory` capped memories only; a table of a million
+/// elements (8 MB of host memory) instantiated under a 64 KiB limit.
+#[test]
+fn max_memory_caps_tables_too() {
+    let dir = std::env::temp_dir().join(format!("wazerox-cli-max-table-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let big = dir.join("big_table.wat");
+    std::fs::write(
+        &big,
+        r#"(module (table 1000000 funcref) (func (export "_start")))"#,
+    )
+    .unwrap();
+    let out = wazerox(&["run", "--max-memory", "65536", big.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("table of 1000000 elements refused"), "{stderr}");
+    let out = wazerox(&["run", "--max-memory", "8000000", big.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+
+    let grower = dir.join("table_grower.wat");
+    std::fs::write(
+        &grower,
+        r#"(module (table 0 funcref)
+            (func (export "grow") (param i32) (result i32)
+              (table.grow (ref.null func) (local.get 0))))"#,
+    )
+    .unwrap();
+    let grow = |elements: &str| {
+        let out = wazerox(&[
+            "run",
+            "--max-memory",
+            "65536",
+            "--invoke",
+            "grow",
+            grower.to_str().unwrap(),
+            elements,
+        ]);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // 65536 bytes hold 8192 eight-byte elements.
+    assert_eq!(grow("8192"), "0\n");
+    assert_eq!(grow("8193"), "-1\n");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -63,7 +63,10 @@ fn main() {
             // Outside the workspace (a packaged crate) the siblings are absent;
             // the id then covers this crate, the version and the compiler.
             println!("cargo:rerun-if-changed={}", dir.join("src").display());
-            println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
+            println!(
+                "cargo:rerun-if-changed={}",
+                dir.join("Cargo.toml").display()
+            );
             files_under(&dir.join("src"), &mut inputs);
             inputs.push(dir.join("Cargo.toml"));
         }

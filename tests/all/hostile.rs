@@ -153,10 +153,7 @@ fn atomic_wait_and_notify_on_an_unshared_memory() {
         trap_of(&mut store, &instance, "notify", &[Val::I32(65536)]),
         TrapCode::MemoryOutOfBounds
     );
-    assert_eq!(
-        call_i32(&mut store, &instance, "notify", &[Val::I32(0)]),
-        0
-    );
+    assert_eq!(call_i32(&mut store, &instance, "notify", &[Val::I32(0)]), 0);
     // Waiting on an unshared memory never blocks the host thread.
     assert_eq!(
         trap_of(&mut store, &instance, "wait32", &[Val::I32(0)]),
@@ -281,4 +278,70 @@ fn table_limits_in_bytes_cover_initial_sizes_and_growth() {
     assert_eq!(call_i32(&mut store, &instance, "grow", &[Val::I32(9)]), -1);
     assert_eq!(call_i32(&mut store, &instance, "grow", &[Val::I32(8)]), 2);
     assert_eq!(call_i32(&mut store, &instance, "grow", &[Val::I32(1)]), -1);
+}
+
+/// Issue 21 item 12c: names from the module reach the user's terminal in
+/// backtraces and errors; their control characters are escaped, so a name can
+/// neither send terminal escape sequences nor forge lines.
+#[test]
+fn guest_names_in_backtraces_and_errors_are_escaped() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module $"mod\1b]0;title\07"
+            (func $"evil\1b[2J\n   1: forged!frame\\u{1b}" (export "boom") unreachable))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let boom = instance
+        .get_typed_func::<(), ()>(&mut store, "boom")
+        .unwrap();
+    let error = boom.call(&mut store, ()).unwrap_err();
+    let frame = &error.as_trap().expect("a trap").backtrace()[0];
+    // The API keeps the names as they are; only their display is escaped.
+    assert_eq!(
+        frame.func_name.as_deref(),
+        Some("evil\x1b[2J\n   1: forged!frame\\u{1b}")
+    );
+    let shown = error.to_string();
+    assert!(
+        !shown.contains('\x1b') && !shown.contains('\x07'),
+        "{shown:?}"
+    );
+    assert!(
+        shown.contains(r"mod\u{1b}]0;title\u{7}!evil\u{1b}[2J\u{a}   1: forged!frame\\u{1b}"),
+        "{shown}"
+    );
+    // Exactly the header, "wasm backtrace:" and one frame: nothing forged.
+    assert_eq!(shown.lines().count(), 3, "{shown}");
+
+    // Import names in link errors.
+    let importer = Module::new(
+        &engine,
+        r#"(module (import "env\1b[31m" "f\0a\e2\80\aeb" (func)))"#,
+    )
+    .unwrap();
+    let error = wazerox::Linker::<()>::new(&engine)
+        .instantiate(&mut Store::new(&engine, ()), &importer)
+        .err()
+        .expect("the import is missing");
+    let shown = error.to_string();
+    assert_eq!(error.kind(), ErrorKind::Link);
+    assert!(shown.contains(r"env\u{1b}[31m::f\u{a}\u{202e}b"), "{shown}");
+    assert!(
+        !shown.contains('\x1b') && !shown.contains('\n'),
+        "{shown:?}"
+    );
+
+    // Validation messages quoting the binary's names.
+    let error = Module::new(
+        &engine,
+        r#"(module (func $f) (export "x\1b[5m" (func $f)) (export "x\1b[5m" (func $f)))"#,
+    )
+    .err()
+    .expect("duplicate export names are invalid");
+    let shown = error.to_string();
+    assert_eq!(error.kind(), ErrorKind::Validation, "{shown}");
+    assert!(!shown.contains('\x1b'), "{shown:?}");
 }

@@ -421,14 +421,7 @@ fn precompiled_artifacts_need_allow_precompiled() {
             "{stderr}"
         );
         assert!(out.stdout.is_empty(), "nothing ran: {out:?}");
-        let out = wazerox(&[
-            "run",
-            "--allow-precompiled",
-            "--invoke",
-            "fib",
-            file,
-            "20",
-        ]);
+        let out = wazerox(&["run", "--allow-precompiled", "--invoke", "fib", file, "20"]);
         assert_eq!(String::from_utf8_lossy(&out.stdout), "6765\n", "{out:?}");
     }
     // The flag changes nothing for a Wasm module.
@@ -501,7 +494,10 @@ fn max_memory_caps_tables_too() {
     let out = wazerox(&["run", "--max-memory", "65536", big.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("table of 1000000 elements refused"), "{stderr}");
+    assert!(
+        stderr.contains("table of 1000000 elements refused"),
+        "{stderr}"
+    );
     let out = wazerox(&["run", "--max-memory", "8000000", big.to_str().unwrap()]);
     assert!(out.status.success(), "{out:?}");
 
@@ -529,5 +525,30 @@ fn max_memory_caps_tables_too() {
     // 65536 bytes hold 8192 eight-byte elements.
     assert_eq!(grow("8192"), "0\n");
     assert_eq!(grow("8193"), "-1\n");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Issue 21 item 12c: a function name with terminal escapes and a newline reached
+/// stderr raw in the trap's backtrace.
+#[test]
+fn guest_names_on_stderr_are_escaped() {
+    let dir = std::env::temp_dir().join(format!("wazerox-cli-names-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wat = dir.join("names.wat");
+    std::fs::write(
+        &wat,
+        r#"(module (func $"x\1b[2J\nerror: forged" (export "_start") unreachable))"#,
+    )
+    .unwrap();
+    let out = wazerox(&["run", wat.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(134), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains('\x1b'), "{stderr:?}");
+    assert!(stderr.contains(r"x\u{1b}[2J\u{a}error: forged"), "{stderr}");
+    assert_eq!(
+        stderr.matches("error:").count(),
+        2,
+        "one real, one quoted: {stderr}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

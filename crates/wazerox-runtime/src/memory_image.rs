@@ -328,7 +328,10 @@ mod tests {
     /// Issue 21 item 7: one byte at 0 and one at 1 GiB made a 1 GiB image.
     #[test]
     fn sparse_segments_get_no_image() {
-        let m = module(16384, &[(i32_const(0), b"a"), (i32_const(1073741800), b"b")]);
+        let m = module(
+            16384,
+            &[(i32_const(0), b"a"), (i32_const(1073741800), b"b")],
+        );
         assert!(memory_images(&m)[0].is_none());
         let slack = SPARSE_IMAGE_SLACK as i32;
         let pages = |bytes: i32| (bytes / 65536) as u64;

@@ -245,7 +245,10 @@ mod tests {
     /// checksum, as a stale or foreign `.cwasm` has.
     fn with_build_id(artifact: &[u8], id: Option<&str>) -> Vec<u8> {
         let body = &artifact[..artifact.len() - 8];
-        let mut r = Reader { bytes: body, at: 12 };
+        let mut r = Reader {
+            bytes: body,
+            at: 12,
+        };
         let fingerprint = std::str::from_utf8(r.bytes().unwrap()).unwrap().to_string();
         let rest = &body[r.at..];
         let ours = format!("{BUILD_ID_KEY}{BUILD_ID} ");

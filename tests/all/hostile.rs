@@ -261,8 +261,7 @@ fn table_limits_in_bytes_cover_initial_sizes_and_growth() {
     let mut store = Store::new(&engine, ());
     store.set_limiter(limits());
     let error = Instance::new(&mut store, &too_big, &[])
-        .err()
-        .expect("an 11-element table exceeds 10 elements' bytes");
+        .expect_err("an 11-element table exceeds 10 elements' bytes");
     assert_eq!(error.kind(), ErrorKind::Instantiation, "{error}");
 
     let grower = Module::new(
@@ -324,8 +323,7 @@ fn guest_names_in_backtraces_and_errors_are_escaped() {
     .unwrap();
     let error = wazerox::Linker::<()>::new(&engine)
         .instantiate(&mut Store::new(&engine, ()), &importer)
-        .err()
-        .expect("the import is missing");
+        .expect_err("the import is missing");
     let shown = error.to_string();
     assert_eq!(error.kind(), ErrorKind::Link);
     assert!(shown.contains(r"env\u{1b}[31m::f\u{a}\u{202e}b"), "{shown}");

@@ -231,7 +231,7 @@ unsafe fn checked_cell(vmctx: *mut u8, memory: u32, offset: u64, size: u64) -> *
         let memory = instance(vmctx).memory_ptr(MemoryIndex(memory));
         ((*(*memory).vmmemory()).base, (*memory).byte_size())
     };
-    if offset % size != 0 {
+    if !offset.is_multiple_of(size) {
         // SAFETY: nothing in this frame or the caller's needs dropping.
         unsafe { crate::traphandlers::raise_trap(TrapCode::HeapMisaligned) }
     }

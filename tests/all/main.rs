@@ -6,6 +6,7 @@ mod checkpoint;
 mod hostile;
 mod interrupt;
 mod limits;
+mod profiling;
 mod simd;
 mod thread_group;
 mod threads;

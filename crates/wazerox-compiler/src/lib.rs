@@ -16,14 +16,15 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, FinalizedRelocTarget};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use wazerox_frontend::translate::TranslationInputs;
-use wazerox_frontend::{
-    FuncTranslator, FuncType, ModuleTranslation, TranslationConfig, TrapCode, VMOffsets, WasmError,
-    WasmErrorKind,
+use wazerox_environ::{
+    FuncType, ModuleTranslation, SignatureTrampolinesCode, TranslationConfig, TrapCode, VMOffsets,
+    WasmError, WasmErrorKind,
 };
+use wazerox_frontend::FuncTranslator;
+use wazerox_frontend::translate::TranslationInputs;
+use wazerox_frontend::trap::trap_code_from_cranelift;
 
-pub use link::{CompiledModule, LibcallRelocation};
-pub use trampolines::SignatureTrampolinesCode;
+pub use link::CompiledModule;
 
 /// Compiler settings that affect generated code.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -135,6 +136,23 @@ impl Compiler {
         )
     }
 
+    /// The target architecture, as `std::env::consts::ARCH` names it.
+    pub fn architecture(&self) -> String {
+        self.isa.triple().architecture.to_string()
+    }
+
+    /// The CPU features generated code may use: Cranelift's ISA flags that name a
+    /// feature (`has_*`) and are on. A runtime without a compiler checks these
+    /// against its CPU before running precompiled code.
+    pub fn cpu_features(&self) -> Vec<String> {
+        self.isa
+            .isa_flags()
+            .iter()
+            .filter(|v| v.name.starts_with("has_") && v.as_bool() == Some(true))
+            .map(|v| v.name.to_string())
+            .collect()
+    }
+
     fn threads(&self, work: usize) -> usize {
         let cores = match self.config.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -215,7 +233,10 @@ impl Compiler {
             self.compile_function(&mut context, trampolines::array_to_wasm(self, ty))?;
         let wasm_to_host =
             self.compile_function(&mut context, trampolines::wasm_to_host(self, ty))?;
-        Ok(SignatureTrampolinesCode::new(array_call, wasm_to_host))
+        Ok(trampolines::link_signature_trampolines(
+            array_call,
+            wasm_to_host,
+        ))
     }
 
     pub(crate) fn compile_function(
@@ -253,7 +274,7 @@ impl Compiler {
             .iter()
             .map(|t| {
                 let code =
-                    TrapCode::from_cranelift(t.code).unwrap_or(TrapCode::UnreachableCodeReached);
+                    trap_code_from_cranelift(t.code).unwrap_or(TrapCode::UnreachableCodeReached);
                 (t.offset, code)
             })
             .collect();

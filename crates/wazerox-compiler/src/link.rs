@@ -4,17 +4,7 @@
 
 use crate::CompiledFunction;
 use cranelift_codegen::binemit::Reloc;
-use wazerox_frontend::{ModuleInfo, TrapCode, WasmError, WasmErrorKind};
-
-/// A relocation the runtime must patch once the code's address is known: an
-/// absolute 8-byte address of a runtime libcall (e.g. `floorf` when the CPU lacks
-/// SSE4.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LibcallRelocation {
-    pub offset: u32,
-    pub libcall: String,
-    pub addend: i64,
-}
+use wazerox_environ::{LibcallRelocation, ModuleInfo, TrapCode, WasmError, WasmErrorKind};
 
 /// A linked module: code image plus the tables the runtime needs.
 #[derive(Debug, Clone)]

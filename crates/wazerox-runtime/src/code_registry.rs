@@ -19,7 +19,7 @@ use crate::code_memory::CodeMemory;
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock, RwLockWriteGuard, Weak};
-use wazerox_frontend::TrapCode;
+use wazerox_environ::TrapCode;
 
 /// A compiled function's place in its code image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! The one error type of the public API, with the stage that produced it.
 
 use std::fmt;
-use wazerox_frontend::{TrapCode, WasmError, WasmErrorKind};
+use wazerox_environ::{TrapCode, WasmError, WasmErrorKind};
 
 /// What kind of failure an [`Error`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

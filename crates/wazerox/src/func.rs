@@ -15,7 +15,7 @@ use std::any::Any;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use wazerox_frontend::{FuncType, ValType};
+use wazerox_environ::{FuncType, ValType};
 use wazerox_runtime::checkpoint::ExitFrame;
 use wazerox_runtime::traphandlers::{self, TrapReason};
 use wazerox_runtime::vmcontext::{VMFuncRef, VMStoreContext, ValRaw};

@@ -41,7 +41,8 @@ impl WasmError {
             offset: None,
         }
     }
-    pub(crate) fn from_reader(kind: WasmErrorKind, e: BinaryReaderError) -> Self {
+    /// An error from wasmparser, classified by the stage that found it.
+    pub fn from_reader(kind: WasmErrorKind, e: BinaryReaderError) -> Self {
         WasmError {
             kind,
             message: e.message().to_string(),
@@ -312,7 +313,7 @@ fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmE
     Ok(())
 }
 
-pub(crate) fn val_type(ty: wasmparser::ValType) -> ValType {
+pub fn val_type(ty: wasmparser::ValType) -> ValType {
     match ty {
         wasmparser::ValType::I32 => ValType::I32,
         wasmparser::ValType::I64 => ValType::I64,

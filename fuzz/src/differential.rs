@@ -209,6 +209,7 @@ pub fn engine_for(args_seed: u64) -> wazerox::Engine {
         unoptimized: args_seed >> 63 == 1,
         explicit_bounds_checks: (args_seed >> 62) & 1 == 1,
         fuel: false,
+        epochs: false,
     })
 }
 

@@ -3,16 +3,19 @@
 //! byte) are compiled, instantiated with host definitions for every import, and every
 //! export is called under a small fuel budget, a small native stack and small memory
 //! maxima. The host must not crash or hang, and every failure must be a typed error
-//! of the stage that produced it.
+//! of the stage that produced it. The resource-limit oracle ([`crate::resources`])
+//! adds a store limit on memories and tables, a wall-clock timeout, and fails any
+//! case whose host memory or wall time exceeds its bound.
 
 use crate::differential::{kind_ours, val_ours, value_ours};
 use crate::report::arguments;
+use crate::resources;
 use arbitrary::{Arbitrary, Unstructured};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use wazerox::{
     Engine, ErrorKind, Extern, ExternType, Func, Global, Linker, Memory, Module, Ref, SharedMemory,
-    Store, Table, Val,
+    Store, StoreLimitsBuilder, Table, Val,
 };
 
 /// How far a case got, for the smoke run's statistics.
@@ -34,6 +37,8 @@ pub struct EngineKnobs {
     pub unoptimized: bool,
     pub explicit_bounds_checks: bool,
     pub fuel: bool,
+    /// Epoch checks, so that interrupting a store stops its running code.
+    pub epochs: bool,
 }
 
 /// Native stack limits tried: small, so deep recursion hits the guard quickly (the
@@ -57,6 +62,7 @@ pub fn engine(knobs: EngineKnobs) -> Engine {
                 let mut config = wazerox::Config::new();
                 config
                     .consume_fuel(knobs.fuel)
+                    .epoch_interruption(knobs.epochs)
                     .max_wasm_stack(STACK_LIMITS[knobs.stack as usize % STACK_LIMITS.len()])
                     .explicit_bounds_checks(knobs.explicit_bounds_checks)
                     .cranelift_opt_level(if knobs.unoptimized { "none" } else { "speed" })
@@ -169,8 +175,10 @@ pub fn check(data: &[u8]) -> Result<Option<Reached>, String> {
     let Ok(mut knobs) = u.arbitrary::<EngineKnobs>() else {
         return Ok(None);
     };
-    // Fuel is what keeps these cases from running forever; the stack stays small.
+    // Fuel is what keeps these cases from running forever, the timeout what stops
+    // them anyway; the stack stays small.
     knobs.fuel = true;
+    knobs.epochs = true;
     knobs.stack %= DEFAULT_STACK;
     let (Ok(fuel), Ok(args_seed), Ok(fail_host_calls), Ok(corrupt)) = (
         u.int_in_range(0..=20_000u64),
@@ -208,9 +216,26 @@ pub fn check(data: &[u8]) -> Result<Option<Reached>, String> {
     .map(Some)
 }
 
-/// Compiles, instantiates and calls every export of `wasm`. `expect_valid`: the
-/// generator promised a valid module, so a rejection wasmparser does not share is a bug.
+/// Compiles, instantiates and calls every export of `wasm` under the limits of
+/// [`crate::resources`], then checks the case's host memory and wall time.
+/// `expect_valid`: the generator promised a valid module, so a rejection wasmparser
+/// does not share is a bug.
 pub fn run(
+    engine: &Engine,
+    wasm: &[u8],
+    fuel: u64,
+    args_seed: u64,
+    fail_host_calls: bool,
+    expect_valid: bool,
+) -> Result<Reached, String> {
+    let started = std::time::Instant::now();
+    let probe = resources::RssProbe::start();
+    let reached = run_limited(engine, wasm, fuel, args_seed, fail_host_calls, expect_valid)?;
+    resources::check_case(probe.as_ref(), started)?;
+    Ok(reached)
+}
+
+fn run_limited(
     engine: &Engine,
     wasm: &[u8],
     fuel: u64,
@@ -236,6 +261,14 @@ pub fn run(
         }
     };
     let mut store = Store::new(engine, ());
+    // Before the imports: host-created memories and tables count too.
+    store.set_limiter(
+        StoreLimitsBuilder::new()
+            .memory_size(resources::MEMORY_LIMIT)
+            .table_bytes(resources::MEMORY_LIMIT)
+            .build(),
+    );
+    let _deadline = resources::Deadline::arm(store.interrupt_handle(), resources::CASE_TIMEOUT);
     let linker = define_imports(&mut store, &module, fail_host_calls);
     store.set_fuel(fuel).map_err(|e| format!("set_fuel: {e}"))?;
     let instance = match linker.instantiate(&mut store, &module) {
@@ -294,4 +327,55 @@ pub fn run(
         eprintln!("{} bytes, {calls} calls, {traps} traps", wasm.len());
     }
     Ok(Reached::Ran { calls, traps })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limited_engine() -> Engine {
+        engine(EngineKnobs {
+            stack: 1,
+            unoptimized: false,
+            explicit_bounds_checks: false,
+            fuel: true,
+            epochs: true,
+        })
+    }
+
+    /// A wait with no timeout consumes no fuel and would block forever: the case's
+    /// deadline interrupts it, and the case ends as a trap within its wall limit.
+    #[test]
+    fn the_timeout_ends_a_blocking_wait() {
+        let _alone = resources::measuring_alone();
+        let wasm = wat::parse_str(
+            r#"(module (memory 1 1 shared)
+                (func (export "block") (result i32)
+                  (memory.atomic.wait32 (i32.const 0) (i32.const 0) (i64.const -1))))"#,
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let reached = run(&limited_engine(), &wasm, 1000, 0, false, true).unwrap();
+        assert_eq!(reached, Reached::Ran { calls: 1, traps: 1 });
+        assert!(started.elapsed() >= resources::CASE_TIMEOUT);
+        assert!(started.elapsed() < resources::case_wall_limit());
+    }
+
+    /// Memories and tables beyond the case's limit are refused at instantiation.
+    #[test]
+    fn the_store_limit_refuses_large_memories_and_tables() {
+        let _alone = resources::measuring_alone();
+        for wat in [
+            "(module (memory 13))",
+            "(module (table 100000 funcref))",
+            r#"(module (import "m" "t" (table 100000 funcref)))"#,
+        ] {
+            let wasm = wat::parse_str(wat).unwrap();
+            let reached = run(&limited_engine(), &wasm, 1000, 0, false, true).unwrap();
+            assert_eq!(reached, Reached::NotInstantiated, "{wat}");
+        }
+        let fits = wat::parse_str("(module (memory 12) (table 1000 funcref))").unwrap();
+        let reached = run(&limited_engine(), &fits, 1000, 0, false, true).unwrap();
+        assert_eq!(reached, Reached::Ran { calls: 0, traps: 0 });
+    }
 }

@@ -11,13 +11,16 @@
 //! - [`validate`]: arbitrary bytes; wazerox must agree with wasmparser's verdict,
 //!   never panic, and compile what it accepts.
 //! - [`instantiate`]: arbitrary modules compiled, instantiated and run under fuel,
-//!   a small stack and small memories; failures must be typed errors.
+//!   a small stack, small memories, a store limit and a timeout; failures must be
+//!   typed errors, and host memory and wall time per case stay bounded
+//!   ([`resources`]).
 //! - [`api`]: random sequences of embedding-API operations.
 
 pub mod api;
 pub mod differential;
 pub mod instantiate;
 pub mod report;
+pub mod resources;
 pub mod validate;
 
 /// A small deterministic generator (xorshift64*) for seeded runs: failures reproduce

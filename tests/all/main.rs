@@ -4,6 +4,7 @@ mod api;
 mod artifact;
 mod backtraces;
 mod checkpoint;
+mod hostile;
 mod interrupt;
 mod limits;
 mod profiling;

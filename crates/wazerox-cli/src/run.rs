@@ -6,8 +6,13 @@
 //! `--tcplisten HOST:PORT` (a listening socket for `sock_accept`, numbered after the
 //! preopened directories), `--invoke NAME`, all before FILE; everything after FILE is
 //! the program's argv (`argv[0]` is FILE).
-//! Exit status: the program's `proc_exit` code (0 when `_start` returns); 134 after a
-//! trap (its message and Wasm backtrace go to stderr); 1 for other errors.
+//! A precompiled artifact (`wazerox compile`) is native code trusted like a shared
+//! library; `run` refuses one unless `--allow-precompiled` is given, as wasmtime
+//! does (docs/security.md).
+//! Exit status: the program's `proc_exit` code (0 when `_start` returns) when it is
+//! in 0..=125; a code outside that range is an error (exit 1), as in wasmtime, so
+//! that 126 and up (shell conventions, signals) and 134 keep their meaning; 134
+//! after a trap (its message and Wasm backtrace go to stderr); 1 for other errors.
 //! Threaded programs (importing `wasi.thread-spawn` or a shared memory) run in a
 //! `ThreadGroup`: `proc_exit` or a trap in any thread ends the program with that
 //! status, after the other threads were stopped; they get epoch checks for that.
@@ -19,6 +24,7 @@ use wazerox_wasi::threads;
 use wazerox_wasi::{I32Exit, WasiCtx, WasiCtxBuilder};
 
 struct RunArgs {
+    allow_precompiled: bool,
     fuel: Option<u64>,
     timeout: Option<std::time::Duration>,
     max_memory: Option<usize>,
@@ -32,6 +38,7 @@ struct RunArgs {
 
 fn parse(args: &[String]) -> Result<RunArgs, String> {
     let mut run = RunArgs {
+        allow_precompiled: false,
         fuel: None,
         timeout: None,
         max_memory: None,
@@ -47,6 +54,7 @@ fn parse(args: &[String]) -> Result<RunArgs, String> {
         let mut value = |flag: &str| rest.next().cloned().ok_or(format!("{flag} needs a value"));
         match arg.as_str() {
             "--invoke" => run.invoke = Some(value("--invoke")?),
+            "--allow-precompiled" => run.allow_precompiled = true,
             "--fuel" => {
                 let fuel = value("--fuel")?;
                 run.fuel = Some(
@@ -176,6 +184,13 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
     // ones. A binary's imports are read before compiling; a text module is
     // compiled again if it turns out to be threaded.
     let (engine, module) = if Module::is_artifact(&bytes) {
+        if !args.allow_precompiled {
+            return Err(wazerox::Error::msg(format!(
+                "{} is a precompiled module: running it requires the `--allow-precompiled` \
+                 flag (its machine code runs as is, trusted like a native library)",
+                args.file
+            )));
+        }
         // An artifact runs with the configuration it was compiled for; `wazerox
         // compile` gives threaded modules epoch checks.
         let plain = engine_for(&args, false)?;
@@ -226,9 +241,15 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
         store.set_fuel(fuel)?;
     }
     if let Some(bytes) = args.max_memory {
-        // Each memory of the program is capped: growth beyond returns -1 to the
-        // program (as an allocator failure), a larger initial memory is an error.
-        store.set_limiter(StoreLimitsBuilder::new().memory_size(bytes).build());
+        // Each memory and each table of the program is capped (a table's elements
+        // counted in host bytes): growth beyond returns -1 to the program (as an
+        // allocator failure), a larger initial size is an error.
+        store.set_limiter(
+            StoreLimitsBuilder::new()
+                .memory_size(bytes)
+                .table_bytes(bytes)
+                .build(),
+        );
     }
     if let Some(timeout) = args.timeout {
         // Interrupting the main thread's store stops its code and its waits; in a
@@ -336,9 +357,9 @@ fn binary_is_threaded(bytes: &[u8]) -> Option<bool> {
 
 /// A module from an artifact of `wazerox compile`.
 fn load_artifact(engine: &Engine, bytes: &[u8]) -> Result<Module, wazerox::Error> {
-    // SAFETY: running an artifact is the user's explicit request, like running any
-    // native program they compiled; its checksum and engine fingerprint are checked
-    // before any of its code is mapped.
+    // SAFETY: only reached with `--allow-precompiled`: the user vouches for the
+    // artifact like for a native program they run; its checksum, build id and
+    // engine fingerprint are checked before any of its code is mapped.
     unsafe { Module::deserialize(engine, bytes) }
 }
 
@@ -392,7 +413,16 @@ pub fn main(args: &[String]) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if let Some(exit) = e.downcast_ref::<I32Exit>() {
-                return ExitCode::from(exit.0 as u8);
+                // A status the shell would wrap (256 → 0) or read as a signal or
+                // a trap (126..=255) is refused, as wasmtime refuses it.
+                if let Ok(code @ 0..=125) = u8::try_from(exit.0) {
+                    return ExitCode::from(code);
+                }
+                eprintln!(
+                    "error: exit with invalid exit status {} outside of [0..126)",
+                    exit.0
+                );
+                return ExitCode::FAILURE;
             }
             eprintln!("error: {e}");
             if e.as_trap().is_some() {

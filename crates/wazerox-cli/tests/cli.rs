@@ -309,7 +309,12 @@ fn threaded_artifacts_run() {
         artifact.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{out:?}");
-    let out = wazerox(&["run", artifact.to_str().unwrap(), "main"]);
+    let out = wazerox(&[
+        "run",
+        "--allow-precompiled",
+        artifact.to_str().unwrap(),
+        "main",
+    ]);
     assert_eq!(out.status.code(), Some(5), "{out:?}");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -360,5 +365,187 @@ fn max_memory_caps_growth_and_initial_size() {
     );
     let out = wazerox(&["run", "--max-memory", "lots", grower]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--max-memory lots"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Issue 21 item 2: an out-of-bounds `memory.atomic.wait32` used to read the guard
+/// region from Rust and kill the host with SIGSEGV (exit 139).
+#[test]
+fn atomic_wait_out_of_bounds_is_a_trap_not_a_crash() {
+    let dir = std::env::temp_dir().join(format!("wazerox-cli-wait-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wat = dir.join("wait.wat");
+    std::fs::write(
+        &wat,
+        r#"(module (memory (export "memory") 1 2 shared)
+            (func (export "wait") (param $a i32) (result i32)
+              (memory.atomic.wait32 (local.get $a) (i32.const 0) (i64.const 1000)))
+            (func (export "notify") (param $a i32) (result i32)
+              (memory.atomic.notify (local.get $a) (i32.const 1))))"#,
+    )
+    .unwrap();
+    let wat = wat.to_str().unwrap();
+    for name in ["wait", "notify"] {
+        let out = wazerox(&["run", "--invoke", name, wat, "65536"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(134), "{name}: {stderr}");
+        assert!(stderr.contains("out of bounds memory access"), "{stderr}");
+    }
+    // In bounds: the wait times out (2) after 1 µs, the notify wakes nobody (0).
+    let out = wazerox(&["run", "--invoke", "wait", wat, "65532"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2\n", "{out:?}");
+    let out = wazerox(&["run", "--invoke", "notify", wat, "65532"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n", "{out:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Issue 21 item 1: any file starting with the artifact magic used to run as
+/// machine code; now only with `--allow-precompiled`, whatever the file's name.
+#[test]
+fn precompiled_artifacts_need_allow_precompiled() {
+    let dir = std::env::temp_dir().join(format!("wazerox-cli-aot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let artifact = dir.join("fib.cwasm");
+    let artifact = artifact.to_str().unwrap();
+    let out = wazerox(&["compile", "examples/fib.wat", "-o", artifact]);
+    assert!(out.status.success(), "{out:?}");
+    // Renamed to look like a Wasm module: still recognised, still refused.
+    let disguised = dir.join("fib.wasm");
+    std::fs::copy(artifact, &disguised).unwrap();
+    for file in [artifact, disguised.to_str().unwrap()] {
+        let out = wazerox(&["run", "--invoke", "fib", file, "20"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("precompiled") && stderr.contains("--allow-precompiled"),
+            "{stderr}"
+        );
+        assert!(out.stdout.is_empty(), "nothing ran: {out:?}");
+        let out = wazerox(&["run", "--allow-precompiled", "--invoke", "fib", file, "20"]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "6765\n", "{out:?}");
+    }
+    // The flag changes nothing for a Wasm module.
+    let out = wazerox(&[
+        "run",
+        "--allow-precompiled",
+        "--invoke",
+        "fib",
+        "examples/fib.wat",
+        "20",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "6765\n", "{out:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Issue 21 item 10: `proc_exit(256)` used to exit 0 and `proc_exit(134)` looked
+/// like a trap. Codes outside 0..=125 are an error (exit 1), as in wasmtime 49.
+#[test]
+fn proc_exit_codes_outside_0_to_125_are_errors() {
+    let dir = std::env::temp_dir().join(format!("wazerox-cli-exit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run_exit = |code: i32| {
+        let wat = dir.join(format!("exit{code}.wat"));
+        std::fs::write(
+            &wat,
+            format!(
+                r#"(module
+                  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+                  (memory (export "memory") 1)
+                  (func (export "_start") (call $exit (i32.const {code}))))"#
+            ),
+        )
+        .unwrap();
+        wazerox(&["run", wat.to_str().unwrap()])
+    };
+    for code in [0, 1, 7, 125] {
+        let out = run_exit(code);
+        assert_eq!(out.status.code(), Some(code), "{out:?}");
+        assert!(out.stderr.is_empty(), "{out:?}");
+    }
+    for code in [126, 127, 134, 255, 256, 257, 1000, -1, i32::MIN] {
+        let out = run_exit(code);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "proc_exit({code}): {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid exit status {code}")),
+            "{stderr}"
+        );
+    }
+    // A trap keeps its own status, distinct from every valid exit code.
+    let trap = dir.join("trap.wat");
+    std::fs::write(&trap, r#"(module (func (export "_start") unreachable))"#).unwrap();
+    let out = wazerox(&["run", trap.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(134), "{out:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Issue 21 item 12b: `--max-memory` capped memories only; a table of a million
+/// elements (8 MB of host memory) instantiated under a 64 KiB limit.
+#[test]
+fn max_memory_caps_tables_too() {
+    let dir = std::env::temp_dir().join(format!("wazerox-cli-max-table-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let big = dir.join("big_table.wat");
+    std::fs::write(
+        &big,
+        r#"(module (table 1000000 funcref) (func (export "_start")))"#,
+    )
+    .unwrap();
+    let out = wazerox(&["run", "--max-memory", "65536", big.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("table of 1000000 elements refused"),
+        "{stderr}"
+    );
+    let out = wazerox(&["run", "--max-memory", "8000000", big.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+
+    let grower = dir.join("table_grower.wat");
+    std::fs::write(
+        &grower,
+        r#"(module (table 0 funcref)
+            (func (export "grow") (param i32) (result i32)
+              (table.grow (ref.null func) (local.get 0))))"#,
+    )
+    .unwrap();
+    let grow = |elements: &str| {
+        let out = wazerox(&[
+            "run",
+            "--max-memory",
+            "65536",
+            "--invoke",
+            "grow",
+            grower.to_str().unwrap(),
+            elements,
+        ]);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // 65536 bytes hold 8192 eight-byte elements.
+    assert_eq!(grow("8192"), "0\n");
+    assert_eq!(grow("8193"), "-1\n");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Issue 21 item 12c: a function name with terminal escapes and a newline reached
+/// stderr raw in the trap's backtrace.
+#[test]
+fn guest_names_on_stderr_are_escaped() {
+    let dir = std::env::temp_dir().join(format!("wazerox-cli-names-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wat = dir.join("names.wat");
+    std::fs::write(
+        &wat,
+        r#"(module (func $"x\1b[2J\nerror: forged" (export "_start") unreachable))"#,
+    )
+    .unwrap();
+    let out = wazerox(&["run", wat.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(134), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains('\x1b'), "{stderr:?}");
+    assert!(stderr.contains(r"x\u{1b}[2J\u{a}error: forged"), "{stderr}");
+    let error_lines = stderr.lines().filter(|l| l.starts_with("error:")).count();
+    assert_eq!(error_lines, 1, "no forged line: {stderr}");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -216,17 +216,31 @@ unsafe extern "C" fn elem_drop(vmctx: *mut u8, elem: u32) {
     unsafe { instance(vmctx) }.drop_element(elem);
 }
 
-/// Address of byte `offset` of memory `memory` (already bounds- and alignment-
-/// checked by compiled code).
+/// Address of the `size`-byte cell at byte `offset` of memory `memory`, checked
+/// here rather than trusted from compiled code: when the guard region covers an
+/// access, compiled code emits no bounds check (a plain access would fault into a
+/// trap), but these builtins read the cell from Rust, where a fault is a host crash.
+/// Out of bounds traps `MemoryOutOfBounds`, a misaligned cell `HeapMisaligned`.
 ///
 /// # Safety
-/// As for `instance`.
-unsafe fn memory_address(vmctx: *mut u8, memory: u32, offset: u64) -> *const u8 {
-    // SAFETY: forwarded; the memory is live and the offset in bounds.
-    unsafe {
+/// As for `instance`; called directly by compiled code (the traps unwind to it),
+/// before anything that needs dropping exists in the builtin's frame.
+unsafe fn checked_cell(vmctx: *mut u8, memory: u32, offset: u64, size: u64) -> *const u8 {
+    // SAFETY: forwarded; the memory is live for the call.
+    let (base, length) = unsafe {
         let memory = instance(vmctx).memory_ptr(MemoryIndex(memory));
-        (*(*memory).vmmemory()).base.add(offset as usize)
+        ((*(*memory).vmmemory()).base, (*memory).byte_size())
+    };
+    if !offset.is_multiple_of(size) {
+        // SAFETY: nothing in this frame or the caller's needs dropping.
+        unsafe { crate::traphandlers::raise_trap(TrapCode::HeapMisaligned) }
     }
+    if range(offset, size, length).is_none() {
+        // SAFETY: as above.
+        unsafe { crate::traphandlers::raise_trap(TrapCode::MemoryOutOfBounds) }
+    }
+    // SAFETY: `offset + size <= length`, inside the memory's accessible bytes.
+    unsafe { base.add(offset as usize) }
 }
 
 fn timeout(nanos: i64) -> Option<std::time::Duration> {
@@ -241,8 +255,8 @@ unsafe extern "C" fn memory_atomic_notify(
     address: u64,
     count: u32,
 ) -> u32 {
-    // SAFETY: see `memory_address`.
-    let address = unsafe { memory_address(vmctx, memory, address) };
+    // SAFETY: see `checked_cell`.
+    let address = unsafe { checked_cell(vmctx, memory, address, 4) };
     crate::parking::notify(address, count)
 }
 
@@ -253,7 +267,8 @@ unsafe extern "C" fn memory_atomic_wait32(
     expected: u32,
     timeout_ns: i64,
 ) -> u32 {
-    // SAFETY: compiled code checked bounds, alignment and that the memory is shared.
+    // SAFETY: compiled code checked that the memory is shared; `wait` checks the
+    // cell.
     unsafe {
         wait(
             vmctx,
@@ -288,7 +303,7 @@ unsafe extern "C" fn memory_atomic_wait64(
 /// interrupted meanwhile (so the guest never sees a result it did not get).
 ///
 /// # Safety
-/// As for `memory_address`, with a shared memory.
+/// As for `checked_cell`, with a shared memory.
 unsafe fn wait(
     vmctx: *mut u8,
     memory: u32,
@@ -299,7 +314,7 @@ unsafe fn wait(
     // SAFETY: forwarded; every VMContext holds its store's context, which outlives
     // the running call.
     let result = unsafe {
-        let address = memory_address(vmctx, memory, address);
+        let address = checked_cell(vmctx, memory, address, expected.size());
         let store = *vmctx
             .add(VMOffsets::STORE_CONTEXT as usize)
             .cast::<*const VMStoreContext>();

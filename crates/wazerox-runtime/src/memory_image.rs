@@ -23,6 +23,12 @@
 //!   later copy-on-write faults, the image is kept as bytes and copied instead.
 //! - The image only spans the pages between the first and last byte of data, so a
 //!   module whose data starts after a megabyte of stack maps nothing there.
+//! - The image must be dense: its span may exceed [`SPARSE_IMAGE_SLACK`] only up to
+//!   [`SPARSE_IMAGE_FACTOR`] times the bytes of data. Otherwise a 71-byte module
+//!   with one byte at 0 and one at 1 GiB made us allocate and write a 1 GiB memfd
+//!   (2.9 s, issue 21); such a memory takes the copy path, which writes only the
+//!   segments' bytes. The bound is checked before anything is allocated, so an
+//!   image never costs more than a small multiple of the module's own size.
 
 use crate::mmap::page_size;
 use std::io::{self, Write};
@@ -32,6 +38,15 @@ use wazerox_environ::{ConstExpr, ConstOp, DataMode, MemoryIndex, ModuleInfo};
 
 /// Images of at most this many bytes are copied rather than mapped.
 pub const COPY_THRESHOLD: usize = 16 * 1024;
+
+/// An image may span this many bytes whatever its data: a C program's data with
+/// a stack-sized gap between segments still maps, and a hostile module's image
+/// costs at most this much (plus twice its own data).
+pub const SPARSE_IMAGE_SLACK: usize = 16 << 20;
+
+/// Beyond [`SPARSE_IMAGE_SLACK`], an image may span at most this many times the
+/// bytes of its segments.
+pub const SPARSE_IMAGE_FACTOR: usize = 2;
 
 /// Where an image's bytes come from when it is installed.
 #[derive(Debug)]
@@ -225,6 +240,11 @@ fn image_of(module: &ModuleInfo, memory: MemoryIndex) -> Option<MemoryImage> {
     let last = segments.iter().map(|(s, b)| s + b.len()).max()?;
     let offset = first - first % page;
     let end = last.next_multiple_of(page);
+    let data_bytes: usize = segments.iter().map(|(_, b)| b.len()).sum();
+    let span = end - offset;
+    if span > SPARSE_IMAGE_SLACK && span / SPARSE_IMAGE_FACTOR > data_bytes {
+        return None;
+    }
     let mut bytes = vec![0u8; end - offset];
     // In declaration order: a later segment overwrites an earlier one, as applying
     // them one by one would.
@@ -303,6 +323,40 @@ mod tests {
         );
         assert!(memory_images(&imported_offset)[0].is_none());
         assert!(memory_images(&module(1, &[]))[0].is_none());
+    }
+
+    /// Issue 21 item 7: one byte at 0 and one at 1 GiB made a 1 GiB image.
+    #[test]
+    fn sparse_segments_get_no_image() {
+        let m = module(
+            16384,
+            &[(i32_const(0), b"a"), (i32_const(1073741800), b"b")],
+        );
+        assert!(memory_images(&m)[0].is_none());
+        let slack = SPARSE_IMAGE_SLACK as i32;
+        let pages = |bytes: i32| (bytes / 65536) as u64;
+        // Sparse but within the slack: still an image.
+        let near = module(
+            pages(slack),
+            &[(i32_const(0), b"a"), (i32_const(slack - 1), b"b")],
+        );
+        let image = memory_images(&near).pop().unwrap().unwrap();
+        assert_eq!((image.offset(), image.len()), (0, SPARSE_IMAGE_SLACK));
+        // Beyond the slack, half of the span is data: dense enough.
+        let half = vec![1u8; SPARSE_IMAGE_SLACK / 2];
+        let at_end = |span: i32| i32_const(span - slack / 2);
+        let dense = module(
+            pages(2 * slack),
+            &[(i32_const(0), &half), (at_end(2 * slack), &half)],
+        );
+        let image = memory_images(&dense).pop().unwrap().unwrap();
+        assert_eq!((image.offset(), image.len()), (0, 2 * SPARSE_IMAGE_SLACK));
+        // The same data spread twice as far is too sparse.
+        let spread = module(
+            pages(4 * slack),
+            &[(i32_const(0), &half), (at_end(4 * slack), &half)],
+        );
+        assert!(memory_images(&spread)[0].is_none());
     }
 
     #[test]

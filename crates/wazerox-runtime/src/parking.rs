@@ -96,6 +96,16 @@ pub enum Expected {
     U64(u64),
 }
 
+impl Expected {
+    /// The width of the waited-on cell in bytes.
+    pub fn size(self) -> u64 {
+        match self {
+            Expected::U32(_) => 4,
+            Expected::U64(_) => 8,
+        }
+    }
+}
+
 /// Blocks while `*address == expected`, until notified, until `timeout` (None =
 /// forever) passes, or until `cancel` is cancelled.
 ///

@@ -271,7 +271,8 @@ fn set_pending(pending: Pending) {
 }
 
 /// Ends the innermost activation with a trap of `code`, from a builtin that compiled
-/// code called (a wait cut short because its store was interrupted). The trap has
+/// code called (a wait cut short because its store was interrupted, a wait or notify
+/// on a cell out of bounds or misaligned). The trap has
 /// no backtrace: builtins are host code, whose frames may lack frame pointers.
 ///
 /// # Safety

@@ -1,7 +1,7 @@
 //! Compiled-module artifacts (`Module::serialize` / `Module::deserialize`).
 //!
 //! Layout, little-endian: magic `WZRXCWSM`, format version, the engine fingerprint
-//! (wazerox version, translation settings, enabled proposals), the code generator's
+//! (wazerox version and build id, translation settings, enabled proposals), the code generator's
 //! target (Cranelift settings; architecture and CPU features, for runtime-only
 //! builds, see `codegen.rs`), the original Wasm binary, the linked code image with
 //! libcall slots zeroed, the function table, the trap table, the libcall
@@ -16,7 +16,10 @@
 //! function-body validation or compilation: that is what was cached) and maps the
 //! code. The checksum catches truncation and corruption; it does not authenticate:
 //! whoever can write an artifact can make it run any code, which is why
-//! `Module::deserialize` is `unsafe`.
+//! `Module::deserialize` is `unsafe` and `wazerox run` wants `--allow-precompiled`
+//! (docs/security.md). The build id (`build.rs`: a hash of the sources that define
+//! the VMContext layout and code generation, `Cargo.lock` and `rustc -vV`) refuses
+//! artifacts of any other build, whose code may assume another layout.
 
 use crate::codegen::CodegenTarget;
 use crate::engine::Engine;
@@ -71,12 +74,24 @@ fn checksum(bytes: &[u8]) -> u64 {
     hash
 }
 
+/// This build's id (see `build.rs`), recorded in every artifact's fingerprint.
+const BUILD_ID: &str = env!("WAZEROX_BUILD_ID");
+const BUILD_ID_KEY: &str = "build=";
+
+/// The build id recorded in a fingerprint, if any (artifacts from before build ids
+/// have none).
+fn build_id_of(fingerprint: &str) -> Option<&str> {
+    fingerprint
+        .split(' ')
+        .find_map(|word| word.strip_prefix(BUILD_ID_KEY))
+}
+
 /// Everything besides the code generator that must match between the engine that
 /// wrote an artifact and the one loading it.
 pub(crate) fn engine_fingerprint(engine: &Engine) -> String {
     let config = engine.config();
     format!(
-        "wazerox-{} {:?} features={:#x} checkpoints={}",
+        "wazerox-{} {BUILD_ID_KEY}{BUILD_ID} {:?} features={:#x} checkpoints={}",
         env!("CARGO_PKG_VERSION"),
         config.translation,
         config.features.bits(),
@@ -236,6 +251,17 @@ pub(crate) fn read(
     }
     let theirs = r.bytes()?;
     let ours = engine_fingerprint(engine);
+    let their_build = build_id_of(std::str::from_utf8(theirs).unwrap_or(""));
+    if their_build != Some(BUILD_ID) {
+        return Err(Error::with_kind(
+            ErrorKind::Unsupported,
+            format!(
+                "compiled artifact is from another wazerox build (build id {}, this build {BUILD_ID}); \
+                 its code may assume another VM layout: compile the module again",
+                their_build.unwrap_or("none")
+            ),
+        ));
+    }
     if theirs != ours.as_bytes() {
         return Err(Error::with_kind(
             ErrorKind::Unsupported,
@@ -331,4 +357,51 @@ pub(crate) fn read(
             trampolines,
         },
     ))
+}
+
+#[cfg(all(test, feature = "cranelift"))]
+mod tests {
+    use super::*;
+
+    /// An artifact whose fingerprint names another build (or none), with a correct
+    /// checksum, as a stale or foreign `.cwasm` has.
+    fn with_build_id(artifact: &[u8], id: Option<&str>) -> Vec<u8> {
+        let body = &artifact[..artifact.len() - 8];
+        let mut r = Reader {
+            bytes: body,
+            at: 12,
+        };
+        let fingerprint = std::str::from_utf8(r.bytes().unwrap()).unwrap().to_string();
+        let rest = &body[r.at..];
+        let ours = format!("{BUILD_ID_KEY}{BUILD_ID} ");
+        assert!(fingerprint.contains(&ours), "{fingerprint}");
+        let replacement = id.map_or(String::new(), |id| format!("{BUILD_ID_KEY}{id} "));
+        let forged = fingerprint.replace(&ours, &replacement);
+        let mut out = body[..12].to_vec();
+        put_bytes(&mut out, forged.as_bytes());
+        out.extend_from_slice(rest);
+        let sum = checksum(&out);
+        out.extend_from_slice(&sum.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn artifacts_of_another_build_are_refused() {
+        let engine = Engine::default();
+        let module =
+            crate::Module::new(&engine, &b"\0asm\x01\0\0\0"[..]).expect("empty module compiles");
+        let artifact = module.serialize();
+        assert!(read(&engine, &artifact).is_ok());
+        assert!(read(&engine, &with_build_id(&artifact, Some(BUILD_ID))).is_ok());
+        for id in [Some("0123456789abcdef"), None] {
+            let error = read(&engine, &with_build_id(&artifact, id))
+                .err()
+                .expect("another build's artifact is refused");
+            assert_eq!(error.kind(), ErrorKind::Unsupported);
+            assert!(
+                error.to_string().contains("another wazerox build"),
+                "{error}"
+            );
+        }
+    }
 }

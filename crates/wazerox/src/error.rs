@@ -27,6 +27,34 @@ pub enum ErrorKind {
     Restore,
 }
 
+/// Guest-supplied text (a name from the name section, an import's module or field,
+/// a decoder message quoting the binary) made safe to print: control characters
+/// (ESC, newline, …) and the Unicode bidirectional overrides are shown as `\u{..}`
+/// escapes, and backslashes doubled so that an escape cannot be forged. A module
+/// can then neither drive the user's terminal nor fake lines of a backtrace.
+pub(crate) struct GuestText<'a>(pub &'a str);
+
+impl fmt::Display for GuestText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let needs_escape = |c: char| {
+            c.is_control()
+                || c == '\\'
+                || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        };
+        let mut rest = self.0;
+        while let Some(at) = rest.find(needs_escape) {
+            f.write_str(&rest[..at])?;
+            let c = rest[at..].chars().next().expect("found a char");
+            match c {
+                '\\' => f.write_str("\\\\")?,
+                c => write!(f, "\\u{{{:x}}}", u32::from(c))?,
+            }
+            rest = &rest[at + c.len_utf8()..];
+        }
+        f.write_str(rest)
+    }
+}
+
 /// A frame of a Wasm backtrace: the innermost is where the trap happened, the
 /// others are at a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,19 +85,20 @@ pub struct FrameSymbol {
 
 impl fmt::Display for FrameInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let module = self.module_name.as_deref().unwrap_or("<module>");
+        let module = GuestText(self.module_name.as_deref().unwrap_or("<module>"));
         match &self.func_name {
-            Some(name) => write!(f, "{module}!{name}")?,
+            Some(name) => write!(f, "{module}!{}", GuestText(name))?,
             None => write!(f, "{module}!<wasm function {}>", self.func_index)?,
         }
         if let Some(offset) = self.module_offset {
             write!(f, " @ {offset:#x}")?;
         }
         for symbol in &self.symbols {
+            // A file name comes from the module's DWARF: guest text too.
             write!(
                 f,
                 "\n        at {}",
-                symbol.file.as_deref().unwrap_or("<unknown>")
+                GuestText(symbol.file.as_deref().unwrap_or("<unknown>"))
             )?;
             if let Some(line) = symbol.line {
                 write!(f, ":{line}")?;
@@ -275,9 +304,10 @@ impl From<WasmError> for Error {
             WasmErrorKind::Validation => ErrorKind::Validation,
             WasmErrorKind::Unsupported => ErrorKind::Unsupported,
         };
+        // Messages about a binary may quote its names (`duplicate export name`).
         Error {
             kind,
-            inner: Inner::Message(e.to_string()),
+            inner: Inner::Message(GuestText(&e.to_string()).to_string()),
         }
     }
 }

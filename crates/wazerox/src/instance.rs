@@ -1,7 +1,7 @@
 //! `Instance`: instantiation (import matching, segment initialisation, start
 //! function) and export lookup.
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, GuestText};
 use crate::externals::{Extern, Global, Memory, Table};
 use crate::func::{Func, TypedFunc, WasmParams, WasmResults};
 use crate::module::Module;
@@ -45,7 +45,7 @@ fn resolve_imports(
         if let Some(id) = item.store_id() {
             store.check(id)?;
         }
-        let name = format!("{}::{}", import.module, import.name);
+        let name = format!("{}::{}", GuestText(&import.module), GuestText(&import.name));
         let mismatch =
             |what: &str| Error::link(format!("incompatible import type for `{name}`: {what}"));
         match (&import.kind, item) {

@@ -63,7 +63,7 @@ pub use externals::{Extern, Global, Memory, SharedMemory, Table};
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
 pub use instance::Instance;
 pub use interrupt::InterruptHandle;
-pub use limits::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
+pub use limits::{ResourceLimiter, StoreLimits, StoreLimitsBuilder, TABLE_ELEMENT_BYTES};
 pub use linker::{InstancePre, Linker};
 pub use module::{ExportType, ImportType, Module};
 pub use profiling::ProfilingStrategy;

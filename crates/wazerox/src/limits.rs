@@ -52,6 +52,10 @@ pub trait ResourceLimiter: Send + Sync {
 /// The count limits of a limiter that does not choose its own.
 pub const DEFAULT_COUNT_LIMIT: usize = 10_000;
 
+/// Host bytes one table element occupies (a reference is a pointer), for turning a
+/// byte budget into [`StoreLimitsBuilder::table_elements`].
+pub const TABLE_ELEMENT_BYTES: usize = std::mem::size_of::<usize>();
+
 /// A ready-made [`ResourceLimiter`] with fixed limits; build with
 /// [`StoreLimitsBuilder`]. Without limits set it refuses nothing.
 #[derive(Debug, Clone)]
@@ -147,6 +151,14 @@ impl StoreLimitsBuilder {
     pub fn table_elements(mut self, elements: usize) -> Self {
         self.0.table_elements = Some(elements);
         self
+    }
+
+    /// Largest host memory in bytes of any one table of the store: the same limit
+    /// as [`StoreLimitsBuilder::table_elements`], counted in bytes
+    /// ([`TABLE_ELEMENT_BYTES`] per element) so that one byte budget can cover
+    /// memories and tables alike (`wazerox run --max-memory`).
+    pub fn table_bytes(self, bytes: usize) -> Self {
+        self.table_elements(bytes / TABLE_ELEMENT_BYTES)
     }
 
     pub fn instances(mut self, count: usize) -> Self {

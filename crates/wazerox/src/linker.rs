@@ -1,7 +1,7 @@
 //! `Linker`: resolves imports by name, from host functions and from instances.
 
 use crate::engine::Engine;
-use crate::error::Error;
+use crate::error::{Error, GuestText};
 use crate::externals::Extern;
 use crate::func::{Caller, HostFuncTemplate, IntoFunc, dynamic_template, template_into_func};
 use crate::instance::Instance;
@@ -126,7 +126,9 @@ impl<T: 'static> Linker<T> {
                 store,
             )?)),
             None => Err(Error::link(format!(
-                "unknown import: `{module}::{name}` has not been defined"
+                "unknown import: `{}::{}` has not been defined",
+                GuestText(module),
+                GuestText(name)
             ))),
         }
     }
@@ -145,13 +147,15 @@ impl<T: 'static> Linker<T> {
                 Some(Definition::Extern(_)) => {
                     return Err(Error::usage(format!(
                         "`{}::{}` is bound to a store; instantiate_pre needs store-independent imports",
-                        import.module, import.name
+                        GuestText(&import.module),
+                        GuestText(&import.name)
                     )));
                 }
                 None => {
                     return Err(Error::link(format!(
                         "unknown import: `{}::{}` has not been defined",
-                        import.module, import.name
+                        GuestText(&import.module),
+                        GuestText(&import.name)
                     )));
                 }
             };

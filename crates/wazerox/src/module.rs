@@ -183,12 +183,15 @@ impl Module {
     }
 
     /// Loads an artifact written by [`Module::serialize`] with an engine of the same
-    /// configuration on the same CPU and wazerox version (anything else is a clean
-    /// error, as is a truncated or modified artifact).
+    /// configuration on the same CPU and the same wazerox build (anything else is a
+    /// clean error, as is a truncated or modified artifact).
     ///
     /// # Safety
-    /// The artifact's machine code runs as is: only load artifacts you (or a party you
-    /// trust) wrote. The checksum detects corruption, not malice.
+    /// The artifact's machine code runs as is, with the rights of the host process:
+    /// loading one trusts it exactly like loading a native library. Only load
+    /// artifacts you (or a party you trust) wrote. The checksum detects corruption,
+    /// not malice; the build id refuses artifacts of other wazerox builds, not
+    /// forged ones.
     pub unsafe fn deserialize(engine: &Engine, artifact: &[u8]) -> Result<Module, Error> {
         let (parts, extras) = artifact::read(engine, artifact)?;
         Module::from_checked_parts(engine, parts, extras)

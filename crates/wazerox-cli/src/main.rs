@@ -15,7 +15,7 @@ use std::process::ExitCode;
 const USAGE: &str = "usage:
   wazerox run [--dir HOST[::GUEST]]... [--dir-ro HOST[::GUEST]]... [--env NAME[=VALUE]]...
               [--tcplisten ADDR:PORT]... [--fuel N] [--timeout 2s] [--max-memory BYTES]
-              [--invoke NAME] FILE [ARGS...]
+              [--max-threads N] [--invoke NAME] FILE [ARGS...]
   wazerox compile FILE [-o OUT.cwasm]            compile ahead of time; `run` accepts OUT.cwasm
   wazerox wast FILE...                         run wast scripts; last line `N passed, M failed`";
 

@@ -215,7 +215,11 @@ fn wasix_snapshot_table_is_bounded_by_count_and_bytes() {
         .unwrap();
     assert_eq!(deep.call(&mut store, (2000, 1024, records)).unwrap(), NOMEM);
     let table = &store.data().snapshots;
-    assert!(table.bytes() <= MAX_SNAPSHOT_BYTES, "{} bytes", table.bytes());
+    assert!(
+        table.bytes() <= MAX_SNAPSHOT_BYTES,
+        "{} bytes",
+        table.bytes()
+    );
     assert!(
         table.len() < MAX_SNAPSHOTS,
         "stopped by bytes, after {}",

@@ -540,4 +540,24 @@ mod tests {
         );
         assert_eq!(m.grow(1), None);
     }
+
+    #[test]
+    fn a_size_limit_checked_under_the_growth_lock_holds_across_threads() {
+        const LIMIT: u64 = 40 * WASM_PAGE_SIZE;
+        let m = LinearMemory::with_sharing(0, Some(1000), true, &MemoryStyle::default()).unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    let within = |_, desired| Ok::<bool, ()>(desired <= LIMIT);
+                    while m.grow_checked(1, within).unwrap().is_some() {}
+                });
+            }
+        });
+        assert_eq!(m.byte_size(), LIMIT, "grown exactly to the limit");
+        let refused = m.grow_checked(1, |current, desired| {
+            assert_eq!((current, desired), (LIMIT, LIMIT + WASM_PAGE_SIZE));
+            Err("no")
+        });
+        assert_eq!(refused, Err("no"), "the check's error comes back");
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use wazerox::{Config, Engine, Extern, Linker, Module, SharedMemory, Store, TrapCode};
-use wazerox_wasi::threads::ThreadGroup;
+use wazerox_wasi::threads::{ThreadGroup, ThreadOptions};
 use wazerox_wasi::{I32Exit, WasiCtx, WasiCtxBuilder};
 
 /// A program whose threads do what the host wrote into memory before the run:
@@ -326,4 +326,41 @@ fn a_thread_group_needs_an_engine_that_can_stop_running_code() {
     wazerox_wasi::add_to_linker(&mut linker, |c| c).unwrap();
     let error = wazerox_wasi::threads::enable_if_needed(&module, &mut linker, &ctx).unwrap_err();
     assert!(error.to_string().contains("epoch_interruption"), "{error}");
+}
+
+#[test]
+fn thread_options_cap_the_running_threads() {
+    let _watchdog = Watchdog::start();
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, PROGRAM).unwrap();
+    let ctx = WasiCtxBuilder::new().build();
+    let mut store = Store::new(&engine, ctx.clone());
+    let mut linker: Linker<Arc<WasiCtx>> = Linker::new(&engine);
+    wazerox_wasi::add_to_linker(&mut linker, |c| c).unwrap();
+    let options = ThreadOptions {
+        max_threads: 3,
+        ..ThreadOptions::default()
+    };
+    let group = wazerox_wasi::threads::enable_if_needed_with(&module, &mut linker, &ctx, options)
+        .unwrap()
+        .expect("the program is threaded");
+    let tids: Vec<i32> = (0..5).map(|_| group.spawn(&ctx, PARK)).collect();
+    assert!(tids[..3].iter().all(|&tid| tid > 0), "{tids:?}");
+    assert_eq!(&tids[3..], &[-1, -1], "past the cap, spawns fail");
+    let started = Instant::now();
+    group.run_main(&mut store, |_| Ok(())).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Fuel for the threads needs an engine that counts it.
+    let error = ThreadGroup::with_options(
+        module.clone(),
+        linker.clone(),
+        ThreadOptions {
+            fuel: Some(1000),
+            ..ThreadOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("fuel"), "{error}");
 }

@@ -1,6 +1,7 @@
 //! WASI: the shared corpus of real programs, the sandbox, rights and guest pointers;
 //! our own C programs in `programs`.
 
+mod hostile;
 mod programs;
 
 use std::path::{Path, PathBuf};

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 const USAGE: &str = "usage:
   wazerox run [--dir HOST[::GUEST]]... [--dir-ro HOST[::GUEST]]... [--env NAME[=VALUE]]...
               [--tcplisten ADDR:PORT]... [--fuel N] [--timeout 2s] [--max-memory BYTES]
-              [--allow-precompiled] [--invoke NAME] FILE [ARGS...]
+              [--allow-precompiled] [--max-threads N] [--invoke NAME] FILE [ARGS...]
   wazerox compile FILE [-o OUT.cwasm]            compile ahead of time; `run --allow-precompiled`
                                                  runs OUT.cwasm (native code: trust it like one)
   wazerox wast FILE...                         run wast scripts; last line `N passed, M failed`";

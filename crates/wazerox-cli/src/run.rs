@@ -16,6 +16,10 @@
 //! Threaded programs (importing `wasi.thread-spawn` or a shared memory) run in a
 //! `ThreadGroup`: `proc_exit` or a trap in any thread ends the program with that
 //! status, after the other threads were stopped; they get epoch checks for that.
+//! Limits: `--max-memory BYTES` caps every memory (shared ones too, in every
+//! thread), `--fuel N` is given to every thread, `--max-threads N` (default
+//! 4096) caps the threads running at once, and `--timeout` also ends blocking
+//! WASI calls (exit status 134, as the `Interrupt` trap it is).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -28,6 +32,7 @@ struct RunArgs {
     fuel: Option<u64>,
     timeout: Option<std::time::Duration>,
     max_memory: Option<usize>,
+    max_threads: Option<usize>,
     file: String,
     invoke: Option<String>,
     dirs: Vec<Preopen>,
@@ -42,6 +47,7 @@ fn parse(args: &[String]) -> Result<RunArgs, String> {
         fuel: None,
         timeout: None,
         max_memory: None,
+        max_threads: None,
         file: String::new(),
         invoke: None,
         dirs: Vec::new(),
@@ -69,6 +75,14 @@ fn parse(args: &[String]) -> Result<RunArgs, String> {
                     bytes
                         .parse()
                         .map_err(|_| format!("--max-memory {bytes}: not a number of bytes"))?,
+                );
+            }
+            "--max-threads" => {
+                let count = value("--max-threads")?;
+                run.max_threads = Some(
+                    count
+                        .parse()
+                        .map_err(|_| format!("--max-threads {count}: not a number"))?,
                 );
             }
             "--dir" | "--dir-ro" => {
@@ -234,30 +248,44 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
     let mut linker: Linker<Arc<WasiCtx>> = Linker::new(&engine);
     wazerox_wasi::add_to_linker(&mut linker, |ctx| ctx)?;
     wazerox_wasi::wasix::add_to_linker(&mut linker, |ctx| ctx)?;
+    // Each memory of the program (shared ones included) and each table (its
+    // elements counted in host bytes) is capped: growth beyond returns -1 to the
+    // program (as an allocator failure), a larger initial size is an error.
+    let limits = args.max_memory.map(|bytes| {
+        StoreLimitsBuilder::new()
+            .memory_size(bytes)
+            .table_bytes(bytes)
+            .build()
+    });
     // A proc_exit or trap in any thread ends the whole program; the group stops the
-    // other threads and gives the one result back here.
-    let group = threads::enable_if_needed(&module, &mut linker, store.data())?;
+    // other threads and gives the one result back here. Every thread gets the
+    // limits and its own `--fuel`.
+    let thread_options = threads::ThreadOptions {
+        max_threads: args.max_threads.unwrap_or(threads::DEFAULT_MAX_THREADS),
+        fuel: args.fuel,
+        limits: limits.clone(),
+    };
+    let group = threads::enable_if_needed_with(&module, &mut linker, store.data(), thread_options)?;
     if let Some(fuel) = args.fuel {
         store.set_fuel(fuel)?;
     }
-    if let Some(bytes) = args.max_memory {
-        // Each memory and each table of the program is capped (a table's elements
-        // counted in host bytes): growth beyond returns -1 to the program (as an
-        // allocator failure), a larger initial size is an error.
-        store.set_limiter(
-            StoreLimitsBuilder::new()
-                .memory_size(bytes)
-                .table_bytes(bytes)
-                .build(),
-        );
+    if let Some(limits) = limits {
+        store.set_limiter(limits);
     }
+    let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(timeout) = args.timeout {
-        // Interrupting the main thread's store stops its code and its waits; in a
-        // threaded program, its trap then ends the others.
+        // Interrupting the main thread's store stops its code and its waits;
+        // cancelling the context ends every blocking WASI call (sleeps, reads of
+        // stdin, accepts) in every thread; in a threaded program, the main
+        // thread's trap then ends the others.
         let main = store.interrupt_handle();
+        let ctx = store.data().clone();
+        let timed_out = timed_out.clone();
         std::thread::spawn(move || {
             std::thread::sleep(timeout);
+            timed_out.store(true, std::sync::atomic::Ordering::SeqCst);
             main.interrupt();
+            ctx.cancel();
         });
     }
     let name = args.invoke.as_deref().unwrap_or("_start");
@@ -290,8 +318,17 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
         Ok(results)
     };
     let results = match &group {
-        Some(group) => group.run_main(&mut store, main)?,
-        None => main(&mut store)?,
+        Some(group) => group.run_main(&mut store, main),
+        None => main(&mut store),
+    };
+    // Whichever thread or call noticed the timeout first, it ends the run as the
+    // `Interrupt` trap of an expired deadline.
+    let results = match results {
+        Err(_) if timed_out.load(std::sync::atomic::Ordering::SeqCst) => {
+            eprintln!("wazerox: --timeout reached");
+            return Err(wazerox::Error::interrupt());
+        }
+        other => other?,
     };
     for r in &results {
         println!("{}", format_value(r));

@@ -363,28 +363,21 @@ impl Instance {
         // SAFETY: memories outlive their instances; growth takes `&self` (shared
         // memories grow under their own lock).
         let memory = unsafe { &*self.memory_ptr(index) };
-        if delta_pages != 0 && self.growth_hook.is_some() {
-            let current = memory.byte_size();
-            let desired = delta_pages
-                .checked_mul(crate::memory::WASM_PAGE_SIZE)
-                .and_then(|d| d.checked_add(current))
-                .filter(|d| *d <= crate::memory::MAX_PAGES_32 * crate::memory::WASM_PAGE_SIZE);
-            let Some(desired) = desired else {
-                return Ok(None);
-            };
-            let maximum = memory
-                .maximum_pages()
-                .map(|m| (m * crate::memory::WASM_PAGE_SIZE) as usize);
-            let growth = Growth::Memory {
+        if self.growth_hook.is_none() {
+            return Ok(memory.grow(delta_pages));
+        }
+        let maximum = memory
+            .maximum_pages()
+            .map(|m| (m * crate::memory::WASM_PAGE_SIZE) as usize);
+        // Asked under the memory's growth lock: threads growing one shared memory
+        // are each judged against the size the others left.
+        memory.grow_checked(delta_pages, |current, desired| {
+            self.ask_growth_hook(Growth::Memory {
                 current: current as usize,
                 desired: desired as usize,
                 maximum,
-            };
-            if !self.ask_growth_hook(growth)? {
-                return Ok(None);
-            }
-        }
-        Ok(memory.grow(delta_pages))
+            })
+        })
     }
 
     /// `table.grow` from Wasm, like [`Instance::grow_memory`].

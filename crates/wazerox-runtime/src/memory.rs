@@ -324,25 +324,48 @@ impl LinearMemory {
     /// Takes `&self` so that a shared memory can grow while other threads use it;
     /// growth only makes more pages accessible and never invalidates a pointer.
     pub fn grow(&self, delta_pages: u64) -> Option<u64> {
+        let unchecked = self.grow_checked(delta_pages, |_, _| {
+            Ok::<bool, std::convert::Infallible>(true)
+        });
+        unchecked.unwrap_or_else(|never| match never {})
+    }
+
+    /// Like [`grow`](Self::grow), but first asks `allow(current_bytes,
+    /// desired_bytes)` (a resource limiter) under the growth lock, so that
+    /// concurrent growers of a shared memory are each judged against the size the
+    /// others left: a limit on the memory's size holds exactly. `allow` is not
+    /// asked for `delta_pages == 0` or a growth the memory itself refuses.
+    pub fn grow_checked<E>(
+        &self,
+        delta_pages: u64,
+        allow: impl FnOnce(u64, u64) -> Result<bool, E>,
+    ) -> Result<Option<u64>, E> {
         let _growing = self.grow_lock.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.size_pages();
-        let new = old.checked_add(delta_pages)?;
+        let Some(new) = old.checked_add(delta_pages) else {
+            return Ok(None);
+        };
         if new > self.maximum_pages.unwrap_or(MAX_PAGES_32) || new > self.limit_pages {
-            return None;
+            return Ok(None);
         }
         if delta_pages == 0 {
-            return Some(old);
+            return Ok(Some(old));
+        }
+        if !allow(old * WASM_PAGE_SIZE, new * WASM_PAGE_SIZE)? {
+            return Ok(None);
         }
         // Both at most 4 GiB (bounded by `limit_pages`), and Wasm pages are whole
         // multiples of the host page on every supported system.
         let start = (old * WASM_PAGE_SIZE) as usize;
         let len = (delta_pages * WASM_PAGE_SIZE) as usize;
         debug_assert!(start.is_multiple_of(page_size()));
-        self.mmap.make_accessible(start, len).ok()?;
+        if self.mmap.make_accessible(start, len).is_err() {
+            return Ok(None);
+        }
         self.definition()
             .current_length
             .store((new * WASM_PAGE_SIZE) as usize, Ordering::Release);
-        Some(old)
+        Ok(Some(old))
     }
 
     /// The accessible bytes.
@@ -516,5 +539,25 @@ mod tests {
             "every grow saw a distinct size"
         );
         assert_eq!(m.grow(1), None);
+    }
+
+    #[test]
+    fn a_size_limit_checked_under_the_growth_lock_holds_across_threads() {
+        const LIMIT: u64 = 40 * WASM_PAGE_SIZE;
+        let m = LinearMemory::with_sharing(0, Some(1000), true, &MemoryStyle::default()).unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    let within = |_, desired| Ok::<bool, ()>(desired <= LIMIT);
+                    while m.grow_checked(1, within).unwrap().is_some() {}
+                });
+            }
+        });
+        assert_eq!(m.byte_size(), LIMIT, "grown exactly to the limit");
+        let refused = m.grow_checked(1, |current, desired| {
+            assert_eq!((current, desired), (LIMIT, LIMIT + WASM_PAGE_SIZE));
+            Err("no")
+        });
+        assert_eq!(refused, Err("no"), "the check's error comes back");
     }
 }

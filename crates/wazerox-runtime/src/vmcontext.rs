@@ -101,6 +101,11 @@ impl StoreInterrupter {
     pub fn is_interrupted(&self) -> bool {
         self.0.is_interrupted()
     }
+    /// The store's epoch deadline now: `u64::MAX` when none was set, 0 once
+    /// interrupted.
+    pub fn epoch_deadline(&self) -> u64 {
+        self.0.epoch_deadline.load(Ordering::SeqCst)
+    }
 }
 
 impl Default for VMStoreContext {

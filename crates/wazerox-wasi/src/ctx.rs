@@ -13,7 +13,8 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use wazerox::InterruptHandle;
 
 /// An in-memory byte pipe, for capturing a guest's output.
 #[derive(Clone, Default)]
@@ -184,6 +185,30 @@ impl Cancel {
     }
 }
 
+thread_local! {
+    /// The deadline of the store whose WASI call this thread is running, if any.
+    static DEADLINE: std::cell::RefCell<Option<InterruptHandle>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// How often a wait looks at its store's deadline, when the store has one: epoch
+/// deadlines are reached without any descriptor becoming ready.
+const DEADLINE_CHECK: Duration = Duration::from_millis(10);
+
+/// Runs `call` (one WASI call of the store `deadline` belongs to) so that its
+/// waits end with `Failure::Interrupted` once the store's deadline is reached.
+pub(crate) fn watching_deadline<R>(deadline: InterruptHandle, call: impl FnOnce() -> R) -> R {
+    struct Restore(Option<InterruptHandle>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let outer = self.0.take();
+            DEADLINE.with(|d| *d.borrow_mut() = outer);
+        }
+    }
+    let _restore = Restore(DEADLINE.with(|d| d.borrow_mut().replace(deadline)));
+    call()
+}
+
 /// One program's WASI state, shared by all its threads (`Send + Sync`).
 pub struct WasiCtx {
     pub(crate) args: Vec<String>,
@@ -266,15 +291,29 @@ impl WasiCtx {
         if let Some(wake) = wake {
             set.push((wake, false));
         }
+        let store = DEADLINE.with(|d| d.borrow().clone());
         loop {
             if self.cancel.is_set() {
                 return Err(Failure::Cancelled);
             }
-            let now = Instant::now();
-            let mut timeout = deadline.map(|d| d.saturating_duration_since(now));
+            let mut slice = None;
+            if let Some(store) = &store {
+                if store.deadline_reached() {
+                    return Err(Failure::Interrupted);
+                }
+                if store.has_deadline() {
+                    slice = Some(DEADLINE_CHECK);
+                }
+            }
             if wake.is_none() {
                 // No wake-up pipe: look at the flag every 50 ms.
-                let slice = std::time::Duration::from_millis(50);
+                slice = Some(slice.map_or(Duration::from_millis(50), |s| {
+                    s.min(Duration::from_millis(50))
+                }));
+            }
+            let now = Instant::now();
+            let mut timeout = deadline.map(|d| d.saturating_duration_since(now));
+            if let Some(slice) = slice {
                 timeout = Some(timeout.map_or(slice, |t| t.min(slice)));
             }
             let timeout_ms = timeout.map_or(-1, |t| {

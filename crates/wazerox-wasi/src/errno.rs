@@ -117,11 +117,14 @@ impl From<std::io::Error> for Errno {
 
 /// Why a WASI call did not succeed: an errno for the guest, or the context was
 /// cancelled ([`WasiCtx::cancel`](crate::WasiCtx::cancel)), which ends the calling
-/// Wasm thread with a [`Cancelled`](crate::Cancelled) error.
+/// Wasm thread with a [`Cancelled`](crate::Cancelled) error, or the calling
+/// store's deadline was reached while the call waited, which ends it with the
+/// `Interrupt` trap its code would have raised.
 #[derive(Debug)]
 pub(crate) enum Failure {
     Errno(Errno),
     Cancelled,
+    Interrupted,
 }
 
 impl From<Errno> for Failure {

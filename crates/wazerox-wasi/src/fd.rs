@@ -358,7 +358,8 @@ pub(crate) fn pread(
     entry.require(rights::FD_READ | rights::FD_SEEK)?;
     let mut at = u64::try_from(offset).map_err(|_| errno::INVAL)?;
     let mut total = 0u32;
-    for (buf, len) in mem.iovecs(iovs, count)? {
+    let mut iovs = mem.iovecs(iovs, count)?;
+    while let Some((buf, len)) = iovs.next(mem)? {
         let n = file.read_at(mem.slice_mut(buf, len)?, at)?;
         total += n as u32;
         at += n as u64;
@@ -384,7 +385,8 @@ pub(crate) fn pwrite(
     entry.require(rights::FD_WRITE | rights::FD_SEEK)?;
     let mut at = u64::try_from(offset).map_err(|_| errno::INVAL)?;
     let mut total = 0u32;
-    for (buf, len) in mem.iovecs(iovs, count)? {
+    let mut iovs = mem.iovecs(iovs, count)?;
+    while let Some((buf, len)) = iovs.next(mem)? {
         let n = file.write_at(mem.slice(buf, len)?, at)?;
         total += n as u32;
         at += n as u64;
@@ -407,7 +409,7 @@ pub(crate) fn read(
     let entry = ctx.fd(fd)?;
     entry.require(rights::FD_READ)?;
     let iovs = mem.iovecs(iovs, count)?;
-    let n = io::read_vectored(ctx, &entry, mem, &iovs)?;
+    let n = io::read_vectored(ctx, &entry, mem, iovs)?;
     Ok(mem.put_u32(out, n as u32)?)
 }
 
@@ -423,7 +425,7 @@ pub(crate) fn write(
     let entry = ctx.fd(fd)?;
     entry.require(rights::FD_WRITE)?;
     let iovs = mem.iovecs(iovs, count)?;
-    let n = io::write_vectored(ctx, &entry, mem, &iovs)?;
+    let n = io::write_vectored(ctx, &entry, mem, iovs)?;
     Ok(mem.put_u32(out, n as u32)?)
 }
 

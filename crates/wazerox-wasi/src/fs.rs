@@ -48,7 +48,7 @@ fn resolve(
     let FdKind::Dir { dir, .. } = &entry.kind else {
         return Err(errno::NOTDIR);
     };
-    path::resolve(dir, &mem.string(ptr, len)?, follow)
+    path::resolve(dir, &mem.path(ptr, len)?, follow)
 }
 
 fn is_dir(r: &Resolved) -> Result<bool, Errno> {
@@ -302,7 +302,7 @@ pub(crate) fn symlink(
     new_len: i32,
 ) -> Ret {
     let entry = directory(ctx, fd, rights::PATH_SYMLINK, true)?;
-    let target = mem.string(old_ptr, old_len)?;
+    let target = mem.path(old_ptr, old_len)?;
     // A link out of the sandbox could never be followed by the guest, but it would
     // still lead other host programs outside: refuse it.
     if target.starts_with('/') {
@@ -315,7 +315,30 @@ pub(crate) fn symlink(
     if r.must_be_dir {
         return Err(errno::NOENT.into());
     }
+    if climbs_out(&target, r.depth) {
+        return Err(errno::NOTCAPABLE.into());
+    }
     Ok(sys::symlinkat(&target, &r.dir, &r.name)?)
+}
+
+/// Whether the relative symlink `target`, placed `depth` directories below the
+/// directory the guest named it from, climbs above that directory, read as the
+/// kernel would read it for another host program: lexically, each name a step
+/// down and each `..` a step up. (Names that are themselves symlinks only matter
+/// when followed, and the guest's own resolution keeps those inside.)
+fn climbs_out(target: &str, depth: usize) -> bool {
+    let mut depth = depth;
+    for component in target.split('/') {
+        match component {
+            "" | "." => {}
+            ".." => match depth.checked_sub(1) {
+                Some(up) => depth = up,
+                None => return true,
+            },
+            _ => depth += 1,
+        }
+    }
+    false
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -5,7 +5,7 @@
 
 use crate::ctx::{FdEntry, FdKind, Input, Output};
 use crate::errno::{self, Failure};
-use crate::memory::GuestMemory;
+use crate::memory::{GuestMemory, IoVecs};
 use crate::{WasiCtx, sys};
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
@@ -18,12 +18,12 @@ pub(crate) fn read_vectored(
     ctx: &WasiCtx,
     entry: &FdEntry,
     mem: &mut GuestMemory<'_>,
-    iovs: &[(i32, u32)],
+    mut iovs: IoVecs,
 ) -> Result<usize> {
     match &entry.kind {
         FdKind::File(file) => {
             let mut total = 0;
-            for &(buf, len) in iovs {
+            while let Some((buf, len)) = iovs.next(mem)? {
                 let n = retry(|| (&*file).read(mem.slice_mut(buf, len)?).map_err(Into::into))?;
                 total += n;
                 if n < len as usize {
@@ -36,12 +36,25 @@ pub(crate) fn read_vectored(
         FdKind::Stdout(_) => Err(errno::BADF.into()),
         FdKind::Listener(_) => Err(errno::NOTCONN.into()),
         FdKind::Stdin(_) | FdKind::Stream(_) => {
-            let Some(&(buf, len)) = iovs.iter().find(|(_, len)| *len > 0) else {
+            let Some((buf, len)) = first_non_empty(&mut iovs, mem)? else {
                 return Ok(0);
             };
             read_stream(ctx, entry, mem.slice_mut(buf, len)?, false)
         }
     }
+}
+
+/// The first buffer of `iovs` that can hold a byte.
+pub(crate) fn first_non_empty(
+    iovs: &mut IoVecs,
+    mem: &GuestMemory<'_>,
+) -> Result<Option<(i32, u32)>> {
+    while let Some((buf, len)) = iovs.next(mem)? {
+        if len > 0 {
+            return Ok(Some((buf, len)));
+        }
+    }
+    Ok(None)
 }
 
 /// One read of a stream into `buf`, waiting (cancellably) until data or end of file
@@ -83,18 +96,24 @@ pub(crate) fn read_stream(
     }
 }
 
-/// `fd_write`: writes the ciovecs in order. Streams are written completely (or as
-/// much as is accepted without waiting, when non-blocking).
+/// Small buffers of one `fd_write` to a stream are gathered up to this many bytes
+/// into one host write (so a `printf` split over several iovecs stays one write);
+/// larger ones are written straight from guest memory. Host memory per call is
+/// this, whatever the guest asks for.
+const GATHER_BYTES: usize = 64 * 1024;
+
+/// `fd_write` (and `sock_send`): writes the ciovecs in order. Streams are written
+/// completely (or as much as is accepted without waiting, when non-blocking).
 pub(crate) fn write_vectored(
     ctx: &WasiCtx,
     entry: &FdEntry,
     mem: &GuestMemory<'_>,
-    iovs: &[(i32, u32)],
+    mut iovs: IoVecs,
 ) -> Result<usize> {
     match &entry.kind {
         FdKind::File(file) => {
             let mut total = 0;
-            for &(buf, len) in iovs {
+            while let Some((buf, len)) = iovs.next(mem)? {
                 let n = retry(|| Ok((&*file).write(mem.slice(buf, len)?)?))?;
                 total += n;
                 if n < len as usize {
@@ -107,15 +126,42 @@ pub(crate) fn write_vectored(
         FdKind::Stdin(_) => Err(errno::BADF.into()),
         FdKind::Listener(_) => Err(errno::NOTCONN.into()),
         FdKind::Stdout(_) | FdKind::Stream(_) => {
-            let gathered;
-            let data = match iovs {
-                [(buf, len)] => mem.slice(*buf, *len)?,
-                _ => {
-                    gathered = mem.gather(iovs)?;
-                    &gathered
+            let mut gathered: Vec<u8> = Vec::new();
+            let mut total = 0;
+            // Writes `data`; `Ok(false)` once the stream took less than all of it.
+            let put = |data: &[u8], total: &mut usize| -> Result<bool> {
+                match write_stream(ctx, entry, data) {
+                    Ok(n) => {
+                        *total += n;
+                        Ok(n == data.len())
+                    }
+                    // What was written before counts; the next call reports the error.
+                    Err(Failure::Errno(_)) if *total > 0 => Ok(false),
+                    Err(e) => Err(e),
                 }
             };
-            write_stream(ctx, entry, data)
+            while let Some((buf, len)) = iovs.next(mem)? {
+                let data = mem.slice(buf, len)?;
+                if gathered.len() + data.len() <= GATHER_BYTES {
+                    gathered.extend_from_slice(data);
+                    continue;
+                }
+                if !gathered.is_empty() {
+                    if !put(&gathered, &mut total)? {
+                        return Ok(total);
+                    }
+                    gathered.clear();
+                }
+                if data.len() <= GATHER_BYTES {
+                    gathered.extend_from_slice(data);
+                } else if !put(data, &mut total)? {
+                    return Ok(total);
+                }
+            }
+            if !gathered.is_empty() || total == 0 {
+                put(&gathered, &mut total)?;
+            }
+            Ok(total)
         }
     }
 }

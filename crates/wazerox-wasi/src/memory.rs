@@ -43,41 +43,72 @@ impl GuestMemory<'_> {
     pub fn put_u64(&mut self, ptr: i32, v: u64) -> Result<()> {
         self.write(ptr, &v.to_le_bytes())
     }
-    /// A UTF-8 string (paths, symlink targets); invalid UTF-8 is `ILSEQ`.
-    pub fn string(&self, ptr: i32, len: i32) -> Result<String> {
+    /// A path or symlink target: `NAMETOOLONG` beyond [`MAX_PATH_BYTES`], checked
+    /// before anything is copied; invalid UTF-8 is `ILSEQ`.
+    pub fn path(&self, ptr: i32, len: i32) -> Result<String> {
+        if len as u32 as usize > MAX_PATH_BYTES {
+            return Err(errno::NAMETOOLONG);
+        }
         String::from_utf8(self.slice(ptr, len as u32)?.to_vec()).map_err(|_| errno::ILSEQ)
     }
-    /// The `(buf, len)` pairs of an `iovec`/`ciovec` array, each checked in range.
-    pub fn iovecs(&self, ptr: i32, count: i32) -> Result<Vec<(i32, u32)>> {
+    /// An `iovec`/`ciovec` array of `count` entries at `ptr`, the array and every
+    /// buffer checked in range now (so a faulting call has no side effect). The
+    /// entries stay in guest memory and are read one at a time: host memory does
+    /// not grow with their number.
+    pub fn iovecs(&self, ptr: i32, count: i32) -> Result<IoVecs> {
         let count = count as u32;
         self.slice(ptr, count.checked_mul(8).ok_or(errno::FAULT)?)?;
-        (0..count)
-            .map(|i| {
-                let at = ptr.wrapping_add((i * 8) as i32);
-                let (buf, len) = (self.u32(at)? as i32, self.u32(at.wrapping_add(4))?);
-                self.slice(buf, len)?;
-                Ok((buf, len))
-            })
-            .collect()
-    }
-    /// The bytes of a `ciovec` array, concatenated.
-    pub fn gather(&self, iovs: &[(i32, u32)]) -> Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(iovs.iter().map(|&(_, len)| len as usize).sum());
-        for &(buf, len) in iovs {
-            out.extend_from_slice(self.slice(buf, len)?);
+        let iovs = IoVecs {
+            ptr,
+            count,
+            next: 0,
+            budget: MAX_IO_BYTES,
+        };
+        for i in 0..count {
+            let (buf, len) = iovs.entry(self, i)?;
+            self.slice(buf, len)?;
         }
-        Ok(out)
+        Ok(iovs)
     }
-    /// Spreads `data` over an `iovec` array, in order.
-    pub fn scatter(&mut self, iovs: &[(i32, u32)], mut data: &[u8]) -> Result<()> {
-        for &(buf, len) in iovs {
-            if data.is_empty() {
-                break;
-            }
-            let n = data.len().min(len as usize);
-            self.write(buf, &data[..n])?;
-            data = &data[n..];
+}
+
+/// Longest path (or symlink target) a guest may pass, in bytes, like Linux's
+/// `PATH_MAX`.
+pub(crate) const MAX_PATH_BYTES: usize = 4096;
+
+/// Most bytes one `fd_read`/`fd_write`/`fd_pread`/`fd_pwrite`/`sock_*` call
+/// transfers; longer requests are short reads and writes, as Linux caps a single
+/// `read`/`write` (`MAX_RW_COUNT`). Keeps the `u32` byte count from wrapping.
+pub(crate) const MAX_IO_BYTES: usize = 0x7fff_f000;
+
+/// The `(buf, len)` pairs of a checked `iovec` array, taken in order by
+/// [`IoVecs::next`]; lengths are cut so that the call's total stays within
+/// [`MAX_IO_BYTES`].
+pub(crate) struct IoVecs {
+    ptr: i32,
+    count: u32,
+    next: u32,
+    budget: usize,
+}
+
+impl IoVecs {
+    fn entry(&self, mem: &GuestMemory<'_>, i: u32) -> Result<(i32, u32)> {
+        let at = self.ptr.wrapping_add((i * 8) as i32);
+        Ok((mem.u32(at)? as i32, mem.u32(at.wrapping_add(4))?))
+    }
+
+    /// The next buffer (read from guest memory now, and checked again: another
+    /// thread may have changed a shared memory's array), or `None` after the last
+    /// one or once the call's byte budget is spent.
+    pub fn next(&mut self, mem: &GuestMemory<'_>) -> Result<Option<(i32, u32)>> {
+        if self.next >= self.count || self.budget == 0 {
+            return Ok(None);
         }
-        Ok(())
+        let (buf, len) = self.entry(mem, self.next)?;
+        self.next += 1;
+        let len = len.min(self.budget.min(u32::MAX as usize) as u32);
+        mem.slice(buf, len)?;
+        self.budget -= len as usize;
+        Ok(Some((buf, len)))
     }
 }

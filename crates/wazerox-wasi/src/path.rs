@@ -17,6 +17,12 @@ use std::fs::File;
 /// Symbolic links followed while resolving one path.
 const MAX_SYMLINKS: usize = 40;
 
+/// Components (from the path and the symlink targets spliced into it) one
+/// resolution goes through at most; beyond, `NAMETOOLONG`. A path within
+/// `PATH_MAX` has at most 2048; this bounds the work of one call (each component
+/// is a system call) whatever the links hold.
+pub(crate) const MAX_COMPONENTS: usize = 4096;
+
 /// The directory that contains a path's last component, and that component.
 pub struct Resolved {
     pub dir: File,
@@ -25,6 +31,8 @@ pub struct Resolved {
     pub name: String,
     /// The path ended with `/` or `/.`: its target must be a directory.
     pub must_be_dir: bool,
+    /// How many directories `dir` is below the starting directory.
+    pub depth: usize,
 }
 
 fn is_symlink(dir: &File, name: &str) -> bool {
@@ -51,6 +59,9 @@ pub fn resolve(root: &File, path: &str, follow_final: bool) -> Result<Resolved, 
     if path.is_empty() {
         return Err(errno::NOENT);
     }
+    if path.len() > crate::memory::MAX_PATH_BYTES {
+        return Err(errno::NAMETOOLONG);
+    }
     if path.starts_with('/') {
         return Err(errno::NOTCAPABLE);
     }
@@ -73,7 +84,12 @@ pub fn resolve(root: &File, path: &str, follow_final: bool) -> Result<Resolved, 
         }
         push_link(queue, &sys::readlinkat(dir, name)?)
     };
+    let mut components = 0;
     while let Some(component) = queue.pop_front() {
+        components += 1;
+        if components > MAX_COMPONENTS {
+            return Err(errno::NAMETOOLONG);
+        }
         if component == ".." {
             if stack.len() == 1 {
                 return Err(errno::NOTCAPABLE);
@@ -92,6 +108,7 @@ pub fn resolve(root: &File, path: &str, follow_final: bool) -> Result<Resolved, 
                 dir,
                 name: component,
                 must_be_dir,
+                depth: stack.len(),
             });
         }
         match sys::openat(
@@ -116,6 +133,7 @@ pub fn resolve(root: &File, path: &str, follow_final: bool) -> Result<Resolved, 
         dir,
         name: ".".to_string(),
         must_be_dir: true,
+        depth: stack.len(),
     })
 }
 

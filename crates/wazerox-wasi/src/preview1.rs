@@ -29,11 +29,18 @@ fn with<T>(
             "a WASI function was called by a module that exports no memory named `memory`",
         ));
     };
+    let deadline = caller.interrupt_handle();
     let mut mem = GuestMemory(memory.data_mut(caller));
-    match body(&ctx, &mut mem) {
+    let result = crate::ctx::watching_deadline(deadline.clone(), || body(&ctx, &mut mem));
+    match result {
         Ok(()) => Ok(0),
         Err(Failure::Errno(e)) => Ok(e.0 as i32),
+        // A store stopped by its deadline (`--timeout`, an embedder's epoch
+        // deadline) ends as its code would: with the `Interrupt` trap, also when
+        // the wait ended because the host cancelled the program at the same time.
+        Err(Failure::Cancelled) if deadline.deadline_reached() => Err(Error::interrupt()),
         Err(Failure::Cancelled) => Err(Error::new(Cancelled)),
+        Err(Failure::Interrupted) => Err(Error::interrupt()),
     }
 }
 

@@ -85,23 +85,31 @@ pub(crate) fn recv(
     if flags & !(RECV_PEEK | RECV_WAITALL) != 0 {
         return Err(errno::INVAL.into());
     }
-    let iovs = mem.iovecs(iovs, count)?;
-    let total: usize = iovs.iter().map(|&(_, len)| len as usize).sum();
-    let mut data = vec![0u8; total.min(1 << 20)];
+    // Straight into guest memory: the first non-empty buffer, or with WAITALL
+    // every buffer in turn until full (or end of stream).
+    let mut iovs = mem.iovecs(iovs, count)?;
+    let waitall = flags & RECV_WAITALL != 0 && flags & RECV_PEEK == 0;
     let mut filled = 0;
-    while filled < data.len() {
-        let n = match io::read_stream(ctx, &entry, &mut data[filled..], flags & RECV_PEEK != 0) {
-            Ok(n) => n,
-            // Keep what arrived before a non-blocking socket ran dry.
-            Err(Failure::Errno(errno::AGAIN)) if filled > 0 => break,
-            Err(e) => return Err(e),
-        };
-        filled += n;
-        if n == 0 || flags & RECV_WAITALL == 0 || flags & RECV_PEEK != 0 {
+    while let Some((buf, len)) = io::first_non_empty(&mut iovs, mem)? {
+        let mut at = 0;
+        while at < len as usize {
+            let into = &mut mem.slice_mut(buf, len)?[at..];
+            let n = match io::read_stream(ctx, &entry, into, flags & RECV_PEEK != 0) {
+                Ok(n) => n,
+                // Keep what arrived before a non-blocking socket ran dry.
+                Err(Failure::Errno(errno::AGAIN)) if filled > 0 => 0,
+                Err(e) => return Err(e),
+            };
+            at += n;
+            filled += n;
+            if n == 0 || !waitall {
+                break;
+            }
+        }
+        if at < len as usize || !waitall {
             break;
         }
     }
-    mem.scatter(&iovs, &data[..filled])?;
     mem.put_u32(out_len, filled as u32)?;
     // roflags: data is never truncated on a stream socket.
     Ok(mem.write(out_flags, &0u16.to_le_bytes())?)
@@ -126,8 +134,7 @@ pub(crate) fn send(
         return Err(errno::INVAL.into());
     }
     let iovs = mem.iovecs(iovs, count)?;
-    let data = mem.gather(&iovs)?;
-    let n = io::write_stream(ctx, &entry, &data)?;
+    let n = io::write_vectored(ctx, &entry, mem, iovs)?;
     Ok(mem.put_u32(out_len, n as u32)?)
 }
 

@@ -64,10 +64,46 @@ use crate::WasiCtx;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use wazerox::{Caller, Error, ExternType, InterruptHandle, Linker, Module, SharedMemory, Store};
+use wazerox::{
+    Caller, Error, ExternType, InterruptHandle, Linker, Module, ResourceLimiter, SharedMemory,
+    Store, StoreLimits,
+};
 
 /// Largest thread id (ids stay below 2^29, as the wasi-threads ABI requires).
 const MAX_TID: i32 = (1 << 29) - 1;
+
+/// Default of [`ThreadOptions::max_threads`]. Each thread costs an OS thread
+/// (its stack and signal stack are a few kernel mappings) and a store; Linux's
+/// default of 65530 mappings per process ran out near 10,900 threads, which
+/// aborted the host inside the standard library's thread start.
+pub const DEFAULT_MAX_THREADS: usize = 4096;
+
+/// What every thread of a [`ThreadGroup`] may use.
+#[derive(Clone)]
+pub struct ThreadOptions {
+    /// Spawned threads running at once, at most; `thread-spawn` fails (-1) beyond.
+    pub max_threads: usize,
+    /// Fuel given to each spawned thread's store (needs
+    /// [`Config::consume_fuel`](wazerox::Config::consume_fuel)). A budget per
+    /// thread, not shared: a program may burn up to this much in every thread.
+    pub fuel: Option<u64>,
+    /// Resource limits installed in each spawned thread's store, and checked
+    /// against the initial size of the shared memories [`enable_if_needed_with`]
+    /// creates. A shared memory's growth is asked of the limits of the store whose
+    /// thread grows it, under the memory's growth lock, so a size limit holds for
+    /// the memory as a whole.
+    pub limits: Option<StoreLimits>,
+}
+
+impl Default for ThreadOptions {
+    fn default() -> Self {
+        ThreadOptions {
+            max_threads: DEFAULT_MAX_THREADS,
+            fuel: None,
+            limits: None,
+        }
+    }
+}
 
 /// Key of the main thread among the running threads (spawned ids start at 1).
 const MAIN: i32 = 0;
@@ -97,6 +133,7 @@ struct GroupState {
 pub struct ThreadGroup {
     module: Module,
     linker: Linker<Arc<WasiCtx>>,
+    options: ThreadOptions,
     next_tid: AtomicI32,
     state: Mutex<GroupState>,
     /// Signalled when a spawned OS thread finishes.
@@ -115,16 +152,30 @@ impl ThreadGroup {
     /// without them a spinning thread could not be stopped, and the run could not
     /// end.
     pub fn new(module: Module, linker: Linker<Arc<WasiCtx>>) -> Result<Arc<ThreadGroup>, Error> {
-        let probe = Store::new(module.engine(), ());
+        Self::with_options(module, linker, ThreadOptions::default())
+    }
+
+    /// [`new`](Self::new), with limits for the threads (see [`ThreadOptions`]).
+    /// Fails also when `options` give fuel and the engine does not consume any.
+    pub fn with_options(
+        module: Module,
+        linker: Linker<Arc<WasiCtx>>,
+        options: ThreadOptions,
+    ) -> Result<Arc<ThreadGroup>, Error> {
+        let mut probe = Store::new(module.engine(), ());
         if !probe.interrupt_handle().stops_running_code() {
             return Err(Error::msg(
                 "a threaded program needs an engine with Config::epoch_interruption(true), \
                  so that ending it can stop every thread",
             ));
         }
+        if let Some(fuel) = options.fuel {
+            probe.set_fuel(fuel)?;
+        }
         Ok(Arc::new(ThreadGroup {
             module,
             linker,
+            options,
             next_tid: AtomicI32::new(1),
             state: Mutex::default(),
             finished: Condvar::new(),
@@ -214,24 +265,33 @@ impl ThreadGroup {
     }
 
     /// Starts a thread running `wasi_thread_start(tid, start_arg)`; returns its id,
-    /// or a negative value if it could not be started (also once the program has
-    /// ended).
+    /// or a negative value if it could not be started: the program has ended,
+    /// [`ThreadOptions::max_threads`] threads are running, or the OS refused.
     pub fn spawn(self: &Arc<Self>, ctx: &Arc<WasiCtx>, start_arg: i32) -> i32 {
-        let tid = self.next_tid.fetch_add(1, Ordering::Relaxed);
-        if tid > MAX_TID {
-            return -1;
-        }
         // The store is made here so that its handle is registered before the thread
         // runs: an ending from now on interrupts it.
-        let store = Store::new(self.module.engine(), ctx.clone());
+        let mut store = Store::new(self.module.engine(), ctx.clone());
+        if let Some(fuel) = self.options.fuel
+            && store.set_fuel(fuel).is_err()
         {
+            return -1;
+        }
+        if let Some(limits) = &self.options.limits {
+            store.set_limiter(limits.clone());
+        }
+        let tid = {
             let mut state = self.lock();
-            if state.ended {
+            if state.ended || state.live >= self.options.max_threads {
+                return -1;
+            }
+            let tid = self.next_tid.fetch_add(1, Ordering::Relaxed);
+            if tid > MAX_TID {
                 return -1;
             }
             state.running.insert(tid, store.interrupt_handle());
             state.live += 1;
-        }
+            tid
+        };
         let group = self.clone();
         let started = std::thread::Builder::new()
             .name(format!("wasi-thread-{tid}"))
@@ -340,6 +400,17 @@ pub fn enable_if_needed(
     linker: &mut Linker<Arc<WasiCtx>>,
     ctx: &Arc<WasiCtx>,
 ) -> Result<Option<Arc<ThreadGroup>>, Error> {
+    enable_if_needed_with(module, linker, ctx, ThreadOptions::default())
+}
+
+/// [`enable_if_needed`] with limits for the program's threads; a shared memory
+/// whose initial size `options.limits` refuse is an error.
+pub fn enable_if_needed_with(
+    module: &Module,
+    linker: &mut Linker<Arc<WasiCtx>>,
+    ctx: &Arc<WasiCtx>,
+    options: ThreadOptions,
+) -> Result<Option<Arc<ThreadGroup>>, Error> {
     if !is_threaded(module) {
         return Ok(None);
     }
@@ -348,6 +419,23 @@ pub fn enable_if_needed(
         if let ExternType::Memory(ty) = import.ty()
             && ty.is_shared()
         {
+            if let Some(limits) = &options.limits {
+                const PAGE: u64 = 65536;
+                let bytes = |pages: u64| pages.saturating_mul(PAGE).min(usize::MAX as u64) as usize;
+                let initial = bytes(ty.minimum());
+                if !limits
+                    .clone()
+                    .memory_growing(0, initial, ty.maximum().map(bytes))?
+                {
+                    return Err(Error::msg(format!(
+                        "shared memory `{}::{}` of {} pages ({initial} bytes) refused by the \
+                         memory limit",
+                        import.module(),
+                        import.name(),
+                        ty.minimum()
+                    )));
+                }
+            }
             let memory = SharedMemory::new(engine, ty)?;
             // Shared memories belong to no store; the store here only types the call.
             let mut scratch = Store::new(engine, ctx.clone());
@@ -355,7 +443,7 @@ pub fn enable_if_needed(
         }
     }
     add_to_linker(linker)?;
-    let group = ThreadGroup::new(module.clone(), linker.clone())?;
+    let group = ThreadGroup::with_options(module.clone(), linker.clone(), options)?;
     ctx.set_thread_group(group.clone());
     Ok(Some(group))
 }

@@ -7,16 +7,20 @@
 //! cannot be reached and are not restored), writes WASIX's 24-byte record at `snapshot_ptr` — `u64 user` (the
 //! `ret_val` pointer) then a 16-byte unguessable token — writes 0 at `ret_val_ptr`
 //! and returns 0. `stack_restore(snapshot_ptr, val)` looks the token up (unknown,
-//! evicted or stale → a trap with a clear message, never a jump), puts the globals
+//! or stale → a trap with a clear message, never a jump), puts the globals
 //! back, writes `val` at the recorded `ret_val`, and makes the checkpoint call return
 //! 0 again. The C shadow stack in linear memory is not restored (C does not need it).
 //!
 //! The table is bounded: a checkpoint into the same record address replaces the
-//! previous one (Lua checkpoints once per `pcall`, into a `jmp_buf` that is reused),
-//! and at most [`MAX_SNAPSHOTS`] are kept (oldest evicted first).
+//! previous one (Lua checkpoints once per `pcall`, into a `jmp_buf` that is reused);
+//! beyond [`MAX_SNAPSHOTS`] snapshots or [`MAX_SNAPSHOT_BYTES`] bytes (each holds
+//! a copy of the native stack of its call), snapshots of this thread whose call
+//! into Wasm has returned are dropped (they can never be restored), and if that
+//! is not enough `stack_checkpoint` fails with `NOMEM`.
 
 use crate::WasiCtx;
-use std::collections::{HashMap, VecDeque};
+use crate::errno::{self, Errno};
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
 use wazerox::{Caller, Error, Extern, Global, Linker, Snapshot, Val};
@@ -24,12 +28,25 @@ use wazerox::{Caller, Error, Extern, Global, Linker, Snapshot, Val};
 /// Snapshots one program keeps at most.
 pub const MAX_SNAPSHOTS: usize = 4096;
 
+/// Bytes the snapshots of one program hold at most (native stack copies, plus
+/// [`ENTRY_BYTES`] each).
+pub const MAX_SNAPSHOT_BYTES: usize = 64 << 20;
+
+/// What a snapshot costs besides its stack copy: the record, the saved globals.
+const ENTRY_BYTES: usize = 256;
+
 #[derive(Clone)]
 struct Entry {
     snapshot: Snapshot,
     globals: Vec<(Global, Val)>,
     ret_val: u32,
     record: u32,
+}
+
+impl Entry {
+    fn bytes(&self) -> usize {
+        self.snapshot.stack_bytes() + ENTRY_BYTES + 32 * self.globals.len()
+    }
 }
 
 /// The WASIX snapshot table of one program.
@@ -42,9 +59,34 @@ pub struct SnapshotTable {
 struct TableInner {
     entries: HashMap<[u8; 16], Entry>,
     by_record: HashMap<u32, [u8; 16]>,
-    order: VecDeque<[u8; 16]>,
+    /// Sum of the entries' `bytes()`.
+    bytes: usize,
     counter: u64,
     keys: Option<std::collections::hash_map::RandomState>,
+}
+
+impl TableInner {
+    fn remove(&mut self, token: &[u8; 16]) {
+        if let Some(e) = self.entries.remove(token) {
+            self.bytes -= e.bytes();
+            if self.by_record.get(&e.record) == Some(token) {
+                self.by_record.remove(&e.record);
+            }
+        }
+    }
+
+    /// Whether `entry` fits, counting the space of the one it replaces as free.
+    fn fits(&self, entry: &Entry) -> bool {
+        let replaced = self
+            .by_record
+            .get(&entry.record)
+            .and_then(|t| self.entries.get(t));
+        let (count, bytes) = match replaced {
+            Some(old) => (self.entries.len() - 1, self.bytes - old.bytes()),
+            None => (self.entries.len(), self.bytes),
+        };
+        count < MAX_SNAPSHOTS && bytes + entry.bytes() <= MAX_SNAPSHOT_BYTES
+    }
 }
 
 impl SnapshotTable {
@@ -57,8 +99,27 @@ impl SnapshotTable {
         self.len() == 0
     }
 
-    fn insert(&self, entry: Entry) -> [u8; 16] {
+    /// Bytes the snapshots hold (see [`MAX_SNAPSHOT_BYTES`]).
+    pub fn bytes(&self) -> usize {
+        self.inner.lock().unwrap().bytes
+    }
+
+    fn insert(&self, entry: Entry) -> Result<[u8; 16], Errno> {
         let mut t = self.inner.lock().unwrap();
+        if !t.fits(&entry) {
+            let stale: Vec<[u8; 16]> = t
+                .entries
+                .iter()
+                .filter(|(_, e)| e.snapshot.is_stale())
+                .map(|(token, _)| *token)
+                .collect();
+            for token in &stale {
+                t.remove(token);
+            }
+            if !t.fits(&entry) {
+                return Err(errno::NOMEM);
+            }
+        }
         t.counter += 1;
         let counter = t.counter;
         let keys = t.keys.get_or_insert_with(Default::default);
@@ -67,25 +128,13 @@ impl SnapshotTable {
         let mut token = [0u8; 16];
         token[..8].copy_from_slice(&counter.to_le_bytes());
         token[8..].copy_from_slice(&hasher.finish().to_le_bytes());
-        if let Some(old) = t.by_record.insert(entry.record, token) {
-            t.entries.remove(&old);
+        if let Some(old) = t.by_record.get(&entry.record).copied() {
+            t.remove(&old);
         }
+        t.bytes += entry.bytes();
+        t.by_record.insert(entry.record, token);
         t.entries.insert(token, entry);
-        t.order.push_back(token);
-        while t.entries.len() > MAX_SNAPSHOTS {
-            let Some(oldest) = t.order.pop_front() else {
-                break;
-            };
-            if let Some(e) = t.entries.remove(&oldest) {
-                t.by_record.remove(&e.record);
-            }
-        }
-        // Keep the order queue from growing with replaced tokens.
-        if t.order.len() > 2 * MAX_SNAPSHOTS {
-            let TableInner { order, entries, .. } = &mut *t;
-            order.retain(|k| entries.contains_key(k));
-        }
-        token
+        Ok(token)
     }
 
     fn get(&self, token: &[u8; 16]) -> Option<Entry> {
@@ -130,12 +179,15 @@ pub fn add_to_linker<T: 'static>(
                 }
             }
             let ctx = get(caller.data()).clone();
-            let token = ctx.snapshots.insert(Entry {
+            let token = match ctx.snapshots.insert(Entry {
                 snapshot,
                 globals,
                 ret_val: ret_val as u32,
                 record: record as u32,
-            });
+            }) {
+                Ok(token) => token,
+                Err(errno) => return Ok(errno.0 as i32),
+            };
             let mut bytes = [0u8; 24];
             bytes[..8].copy_from_slice(&u64::from(ret_val as u32).to_le_bytes());
             bytes[8..].copy_from_slice(&token);

@@ -89,6 +89,16 @@ impl Snapshot {
     pub fn stack_bytes(&self) -> usize {
         self.0.stack.len()
     }
+
+    /// Whether the snapshot can never be restored again: it was taken on this
+    /// thread, by a call into Wasm that has since returned. (Snapshots of other
+    /// threads are never reported stale: only their own thread can tell.)
+    pub fn is_stale(&self) -> bool {
+        matches!(
+            self.0.stack.check_thread_and_liveness(),
+            Err(CheckpointError::Stale)
+        )
+    }
 }
 
 pub(crate) fn take<T>(caller: &mut Caller<'_, T>) -> Result<Snapshot, Error> {

@@ -176,6 +176,13 @@ impl Error {
         }
     }
 
+    /// The `Interrupt` trap that code stopped at an epoch check raises, for host
+    /// functions that notice the store's deadline themselves while they wait
+    /// ([`InterruptHandle::deadline_reached`](crate::InterruptHandle::deadline_reached)).
+    pub fn interrupt() -> Self {
+        Error::from(Trap::new(TrapCode::Interrupt, Vec::new()))
+    }
+
     pub(crate) fn with_kind(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error {
             kind,

@@ -1,5 +1,7 @@
 //! Stopping a store's Wasm code from another thread: [`InterruptHandle`].
 
+use crate::engine::Engine;
+use crate::func::Caller;
 use crate::store::Store;
 use wazerox_runtime::vmcontext::StoreInterrupter;
 
@@ -26,6 +28,7 @@ use wazerox_runtime::vmcontext::StoreInterrupter;
 pub struct InterruptHandle {
     interrupter: StoreInterrupter,
     stops_running_code: bool,
+    engine: Engine,
 }
 
 impl InterruptHandle {
@@ -42,6 +45,26 @@ impl InterruptHandle {
     /// waits: the store's engine compiles epoch checks.
     pub fn stops_running_code(&self) -> bool {
         self.stops_running_code
+    }
+
+    /// Whether the store's code would trap with `Interrupt` at its next epoch
+    /// check: it was interrupted, or (with epoch checks compiled in) the engine's
+    /// epoch has reached the store's deadline
+    /// ([`Store::set_epoch_deadline`]). For host functions that wait: they should
+    /// stop waiting then and return [`Error::interrupt`](crate::Error::interrupt).
+    pub fn deadline_reached(&self) -> bool {
+        self.is_interrupted()
+            || (self.stops_running_code
+                && self.engine.current_epoch() >= self.interrupter.epoch_deadline())
+    }
+
+    /// Whether the store has a deadline that [`deadline_reached`](Self::deadline_reached)
+    /// may report: an epoch deadline is set (with epoch checks compiled in), or the
+    /// store was interrupted. A waiting host function only needs to look at the
+    /// deadline from time to time when this holds.
+    pub fn has_deadline(&self) -> bool {
+        self.is_interrupted()
+            || (self.stops_running_code && self.interrupter.epoch_deadline() != u64::MAX)
     }
 }
 
@@ -60,6 +83,19 @@ impl<T> Store<T> {
         InterruptHandle {
             interrupter: StoreInterrupter::new(&self.inner.opaque.vm_store_context),
             stops_running_code: self.engine().config().translation.epoch_interruption,
+            engine: self.engine().clone(),
+        }
+    }
+}
+
+impl<T> Caller<'_, T> {
+    /// The [`InterruptHandle`] of the calling store: a host function that waits
+    /// can end its wait when the store's deadline is reached.
+    pub fn interrupt_handle(&self) -> InterruptHandle {
+        InterruptHandle {
+            interrupter: StoreInterrupter::new(&self.store.opaque.vm_store_context),
+            stops_running_code: self.engine().config().translation.epoch_interruption,
+            engine: self.engine().clone(),
         }
     }
 }

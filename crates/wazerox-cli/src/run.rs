@@ -8,7 +8,8 @@
 //! the program's argv (`argv[0]` is FILE).
 //! Exit status: the program's `proc_exit` code (0 when `_start` returns); 134 after a
 //! trap (its message and Wasm backtrace go to stderr); 1 for other errors.
-//! Threaded programs (importing `wasi.thread-spawn` or a shared memory) run in a
+//! WASIX functions (`wasix_32v1`) are always linked. Threaded programs (importing
+//! `wasi.thread-spawn`, `wasix_32v1.thread_spawn_v2` or a shared memory) run in a
 //! `ThreadGroup`: `proc_exit` or a trap in any thread ends the program with that
 //! status, after the other threads were stopped; they get epoch checks for that.
 
@@ -303,7 +304,8 @@ fn engine_for(args: &RunArgs, threaded: bool) -> Result<Engine, wazerox::Error> 
     Engine::new(&config)
 }
 
-/// Whether a binary module imports `wasi.thread-spawn` or a shared memory; `None`
+/// Whether a binary module imports `wasi.thread-spawn`, `wasix_32v1.thread_spawn_v2`
+/// or a shared memory; `None`
 /// for anything that is not a readable binary module (text, artifacts, garbage:
 /// compiling reports those).
 fn binary_is_threaded(bytes: &[u8]) -> Option<bool> {
@@ -317,7 +319,9 @@ fn binary_is_threaded(bytes: &[u8]) -> Option<bool> {
                 for import in reader.into_imports() {
                     let import = import.ok()?;
                     let shared = matches!(import.ty, TypeRef::Memory(m) if m.shared);
-                    if shared || (import.module == "wasi" && import.name == "thread-spawn") {
+                    let spawns = (import.module == "wasi" && import.name == "thread-spawn")
+                        || (import.module == "wasix_32v1" && import.name == "thread_spawn_v2");
+                    if shared || spawns {
                         return Some(true);
                     }
                 }
@@ -393,6 +397,10 @@ pub fn main(args: &[String]) -> ExitCode {
         Err(e) => {
             if let Some(exit) = e.downcast_ref::<I32Exit>() {
                 return ExitCode::from(exit.0 as u8);
+            }
+            // WASIX `thread_exit` of the only thread: the program is done.
+            if e.downcast_ref::<wazerox_wasi::wasix::ThreadExit>().is_some() {
+                return ExitCode::SUCCESS;
             }
             eprintln!("error: {e}");
             if e.as_trap().is_some() {

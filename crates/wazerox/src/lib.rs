@@ -32,6 +32,7 @@
 //! `interrupt` (stopping a store's code from another thread).
 
 mod artifact;
+mod atomics;
 mod cache;
 mod checkpoint;
 mod engine;
@@ -46,6 +47,7 @@ mod module;
 mod store;
 mod values;
 
+pub use atomics::WaitResult;
 pub use checkpoint::{Restore, Snapshot};
 pub use engine::{Config, Engine, InstanceAllocationStrategy, PoolingConfig};
 pub use error::{Error, ErrorKind, FrameInfo, Trap};

@@ -10,3 +10,4 @@ mod thread_group;
 mod threads;
 mod traps;
 mod wasi;
+mod wasix;

@@ -399,7 +399,9 @@ pub fn main(args: &[String]) -> ExitCode {
                 return ExitCode::from(exit.0 as u8);
             }
             // WASIX `thread_exit` of the only thread: the program is done.
-            if e.downcast_ref::<wazerox_wasi::wasix::ThreadExit>().is_some() {
+            if e.downcast_ref::<wazerox_wasi::wasix::ThreadExit>()
+                .is_some()
+            {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {e}");

@@ -224,7 +224,11 @@ impl ThreadGroup {
     /// Whether the thread with WASIX id `tid` is running (the main thread is
     /// [`MAIN_TID`](crate::wasix::MAIN_TID)).
     pub(crate) fn is_running(&self, tid: i32) -> bool {
-        let key = if tid == crate::wasix::MAIN_TID { MAIN } else { tid };
+        let key = if tid == crate::wasix::MAIN_TID {
+            MAIN
+        } else {
+            tid
+        };
         tid > 0 && self.lock().running.contains_key(&key)
     }
 
@@ -234,7 +238,11 @@ impl ThreadGroup {
         if tid <= 0 || tid >= self.next_tid.load(Ordering::Relaxed) {
             return Err(crate::errno::SRCH.into());
         }
-        let key = if tid == crate::wasix::MAIN_TID { MAIN } else { tid };
+        let key = if tid == crate::wasix::MAIN_TID {
+            MAIN
+        } else {
+            tid
+        };
         let mut state = self.lock();
         while state.running.contains_key(&key) {
             if state.ended {
@@ -285,7 +293,9 @@ impl ThreadGroup {
                 let error = match outcome {
                     Ok(Ok(())) => None,
                     // WASIX `thread_exit`: this thread ends, the program goes on.
-                    Ok(Err(error)) if error.downcast_ref::<crate::wasix::ThreadExit>().is_some() => {
+                    Ok(Err(error))
+                        if error.downcast_ref::<crate::wasix::ThreadExit>().is_some() =>
+                    {
                         None
                     }
                     Ok(Err(error)) => Some(error),

@@ -26,7 +26,10 @@ fn address(memory: &LinearMemory, offset: u64) -> Result<*const u8, Error> {
     if !offset.is_multiple_of(4) {
         return Err(Trap::new(TrapCode::HeapMisaligned, Vec::new()).into());
     }
-    if offset.checked_add(4).is_none_or(|end| end > memory.byte_size()) {
+    if offset
+        .checked_add(4)
+        .is_none_or(|end| end > memory.byte_size())
+    {
         return Err(Trap::new(TrapCode::MemoryOutOfBounds, Vec::new()).into());
     }
     // SAFETY: the definition lives as long as the memory; `base` never changes (a
@@ -75,7 +78,13 @@ impl Memory {
         let store = ctx.opaque();
         // SAFETY: memories live as long as their store, which `ctx` borrows.
         let memory = unsafe { &*self.ptr(store) };
-        wait32(memory, offset, expected, timeout, &store.vm_store_context.waits)
+        wait32(
+            memory,
+            offset,
+            expected,
+            timeout,
+            &store.vm_store_context.waits,
+        )
     }
 
     /// Wakes up to `count` waiters on the `u32` at byte `offset`, oldest first, as

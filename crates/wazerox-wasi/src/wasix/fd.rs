@@ -49,7 +49,12 @@ fn pipe(ctx: &WasiCtx, mem: &mut GuestMemory<'_>, ret_read: i32, ret_write: i32)
     let reader = File::from(OwnedFd::from(reader));
     let writer = File::from(OwnedFd::from(writer));
     let read_end = FdEntry::new(FdKind::Stdin(Input::File(reader)), rights::STDIN, 0, false);
-    let write_end = FdEntry::new(FdKind::Stdout(Output::File(writer)), rights::STDOUT, 0, false);
+    let write_end = FdEntry::new(
+        FdKind::Stdout(Output::File(writer)),
+        rights::STDOUT,
+        0,
+        false,
+    );
     let read_fd = ctx.insert(read_end)?;
     let write_fd = match ctx.insert(write_end) {
         Ok(fd) => fd,
@@ -71,14 +76,20 @@ pub(super) fn add_to_linker<T: 'static>(
         MODULE,
         "fd_dup",
         move |mut caller: Caller<'_, T>, fd: i32, ret: i32| -> Result<i32, Error> {
-            let result = crate::preview1::with(&mut caller, get, |ctx, mem| dup(ctx, mem, fd, 0, ret));
+            let result =
+                crate::preview1::with(&mut caller, get, |ctx, mem| dup(ctx, mem, fd, 0, ret));
             finish(&mut caller, get, result)
         },
     )?;
     linker.func_wrap(
         MODULE,
         "fd_dup2",
-        move |mut caller: Caller<'_, T>, fd: i32, min: i32, _cloexec: i32, ret: i32| -> Result<i32, Error> {
+        move |mut caller: Caller<'_, T>,
+              fd: i32,
+              min: i32,
+              _cloexec: i32,
+              ret: i32|
+              -> Result<i32, Error> {
             let result = crate::preview1::with(&mut caller, get, |ctx, mem| {
                 dup(ctx, mem, fd, min as u32, ret)
             });
@@ -89,8 +100,9 @@ pub(super) fn add_to_linker<T: 'static>(
         MODULE,
         "fd_pipe",
         move |mut caller: Caller<'_, T>, ret_read: i32, ret_write: i32| -> Result<i32, Error> {
-            let result =
-                crate::preview1::with(&mut caller, get, |ctx, mem| pipe(ctx, mem, ret_read, ret_write));
+            let result = crate::preview1::with(&mut caller, get, |ctx, mem| {
+                pipe(ctx, mem, ret_read, ret_write)
+            });
             finish(&mut caller, get, result)
         },
     )?;

@@ -20,7 +20,9 @@ use wazerox::{Caller, Error, Extern, Linker, Memory, WaitResult};
 fn memory<T>(caller: &mut Caller<'_, T>) -> Result<Memory, Error> {
     match caller.get_export("memory") {
         Some(Extern::Memory(m)) => Ok(m),
-        _ => Err(Error::msg("wasix: the module exports no memory named `memory`")),
+        _ => Err(Error::msg(
+            "wasix: the module exports no memory named `memory`",
+        )),
     }
 }
 
@@ -40,7 +42,12 @@ fn check<T>(caller: &mut Caller<'_, T>, memory: Memory, addr: i32) -> Result<(),
     Ok(())
 }
 
-fn put_bool<T>(caller: &mut Caller<'_, T>, memory: Memory, ptr: i32, value: bool) -> Result<(), Errno> {
+fn put_bool<T>(
+    caller: &mut Caller<'_, T>,
+    memory: Memory,
+    ptr: i32,
+    value: bool,
+) -> Result<(), Errno> {
     memory
         .write(&mut *caller, ptr as u32 as usize, &[value as u8])
         .map_err(|_| errno::FAULT)
@@ -72,12 +79,21 @@ fn wait<T>(
         ))),
         _ => return errno(errno::INVAL),
     };
-    let result = memory.atomic_wait32(&mut *caller, addr as u32 as u64, expected as u32, timeout)?;
+    let result =
+        memory.atomic_wait32(&mut *caller, addr as u32 as u64, expected as u32, timeout)?;
     let woken = result != WaitResult::TimedOut;
-    Ok(put_bool(caller, memory, ret_woken, woken).err().unwrap_or(errno::SUCCESS).0 as i32)
+    Ok(put_bool(caller, memory, ret_woken, woken)
+        .err()
+        .unwrap_or(errno::SUCCESS)
+        .0 as i32)
 }
 
-fn wake<T>(caller: &mut Caller<'_, T>, addr: i32, count: u32, ret_woken: i32) -> Result<i32, Error> {
+fn wake<T>(
+    caller: &mut Caller<'_, T>,
+    addr: i32,
+    count: u32,
+    ret_woken: i32,
+) -> Result<i32, Error> {
     let memory = memory(caller)?;
     if let Err(e) = check(caller, memory, addr) {
         return errno(e);
@@ -86,7 +102,10 @@ fn wake<T>(caller: &mut Caller<'_, T>, addr: i32, count: u32, ret_woken: i32) ->
         return errno(errno::FAULT);
     }
     let woken = memory.atomic_notify(&mut *caller, addr as u32 as u64, count)?;
-    Ok(put_bool(caller, memory, ret_woken, woken > 0).err().unwrap_or(errno::SUCCESS).0 as i32)
+    Ok(put_bool(caller, memory, ret_woken, woken > 0)
+        .err()
+        .unwrap_or(errno::SUCCESS)
+        .0 as i32)
 }
 
 pub(super) fn add_to_linker<T: 'static>(

@@ -141,7 +141,9 @@ pub(super) fn add_to_linker<T: 'static>(
     wasix!("chdir", chdir, ptr, len);
     wasix!(
         "proc_id",
-        |ctx: &WasiCtx, mem: &mut GuestMemory<'_>, ret| -> Ret { Ok(mem.put_u32(ret, ctx.wasix.pid)?) },
+        |ctx: &WasiCtx, mem: &mut GuestMemory<'_>, ret| -> Ret {
+            Ok(mem.put_u32(ret, ctx.wasix.pid)?)
+        },
         ret
     );
     wasix!(

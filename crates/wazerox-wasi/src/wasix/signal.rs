@@ -165,7 +165,12 @@ fn thread_signal(ctx: &WasiCtx, tid: i32, signal: i32) -> Result<(), Failure> {
 }
 
 /// `proc_raise_interval`: (re)starts the program's timer.
-fn raise_interval(ctx: &Arc<WasiCtx>, signal: i32, interval: u64, repeat: bool) -> Result<(), Failure> {
+fn raise_interval(
+    ctx: &Arc<WasiCtx>,
+    signal: i32,
+    interval: u64,
+    repeat: bool,
+) -> Result<(), Failure> {
     check_signal(signal)?;
     let signals = &ctx.wasix.signals;
     let generation = signals.timer.fetch_add(1, Ordering::AcqRel) + 1;
@@ -252,7 +257,11 @@ pub(super) fn add_to_linker<T: 'static>(
     linker.func_wrap(
         MODULE,
         "proc_raise_interval",
-        move |mut caller: Caller<'_, T>, signal: i32, interval: i64, repeat: i32| -> Result<i32, Error> {
+        move |mut caller: Caller<'_, T>,
+              signal: i32,
+              interval: i64,
+              repeat: i32|
+              -> Result<i32, Error> {
             let ctx = get(caller.data()).clone();
             let result = crate::preview1::with(&mut caller, get, |_, _| {
                 raise_interval(&ctx, signal, interval as u64, repeat != 0)

@@ -59,7 +59,11 @@ impl std::fmt::Display for ThreadExit {
 
 impl std::error::Error for ThreadExit {}
 
-fn spawn(ctx: &Arc<WasiCtx>, mem: &mut crate::memory::GuestMemory<'_>, start: i32) -> Result<i32, Failure> {
+fn spawn(
+    ctx: &Arc<WasiCtx>,
+    mem: &mut crate::memory::GuestMemory<'_>,
+    start: i32,
+) -> Result<i32, Failure> {
     let record = mem.slice(start, THREAD_START_SIZE)?;
     let word = |at: usize| u32::from_le_bytes(record[at..at + 4].try_into().unwrap());
     let (stack_upper, stack_size) = (word(0), word(56));
@@ -156,11 +160,9 @@ pub(super) fn add_to_linker<T: 'static>(
             finish(&mut caller, get, result)
         },
     )?;
-    linker.func_wrap(
-        MODULE,
-        "thread_exit",
-        |code: i32| -> Result<(), Error> { Err(Error::new(ThreadExit(code))) },
-    )?;
+    linker.func_wrap(MODULE, "thread_exit", |code: i32| -> Result<(), Error> {
+        Err(Error::new(ThreadExit(code)))
+    })?;
     linker.func_wrap(
         MODULE,
         "thread_sleep",

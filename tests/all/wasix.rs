@@ -671,3 +671,50 @@ fn a_missing_import_error_lists_every_missing_import() {
         );
     }
 }
+
+#[test]
+fn the_c_program_checks_every_call() {
+    // tests/wasix/wasix.c (built by tests/wasix/build.sh): futexes with and against
+    // memory.atomic.wait32, four threads with join and thread_exit, signals to the
+    // callback in two threads, dup/dup2/pipe through wasi-libc's read/write/lseek,
+    // getcwd/chdir, process ids.
+    let wasm = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/wasix/wasix.wasm")).unwrap();
+    let dir = std::env::temp_dir().join(format!("wazerox-wasix-c-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, &wasm).unwrap();
+    let stdout = MemoryPipe::new();
+    let ctx = WasiCtxBuilder::new()
+        .arg("wasix")
+        .stdout_pipe(&stdout)
+        .preopened_dir(&dir, "/sandbox", false)
+        .unwrap()
+        .build();
+    let mut store = Store::new(&engine, ctx.clone());
+    let mut linker: Linker<Arc<WasiCtx>> = Linker::new(&engine);
+    wazerox_wasi::add_to_linker(&mut linker, |c| c).unwrap();
+    wazerox_wasi::wasix::add_to_linker(&mut linker, |c| c).unwrap();
+    let group = wazerox_wasi::threads::enable_if_needed(&module, &mut linker, &ctx)
+        .unwrap()
+        .expect("threaded");
+    let result = group.run_main(&mut store, |store| {
+        let instance = linker.instantiate(&mut *store, &module)?;
+        let start = instance.get_typed_func::<(), ()>(&mut *store, "_start")?;
+        start.call(&mut *store, ())
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8(stdout.contents()).unwrap();
+    let code = match result {
+        Ok(()) => 0,
+        Err(e) => e
+            .downcast_ref::<I32Exit>()
+            .map(|e| e.0)
+            .unwrap_or_else(|| panic!("{e}")),
+    };
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.ends_with(" checks, 0 failed\n"), "{stdout}");
+    assert!(stdout.starts_with("wasix: 64 checks"), "{stdout}");
+}

@@ -209,6 +209,24 @@ fn wasix_threads_futexes_and_signals_run() {
 }
 
 #[test]
+fn the_wasix_c_program_runs() {
+    let dir = std::env::temp_dir().join(format!("wazerox-cli-wasix-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let sandbox = format!("{}::/sandbox", dir.display());
+    let out = wazerox(&["run", "--dir", &sandbox, "tests/wasix/wasix.wasm"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout, "wasix: 64 checks, 0 failed\n");
+}
+
+#[test]
 fn threaded_programs_run_and_end_from_any_thread() {
     let cases: [(&[&str], i32, &str); 7] = [
         (

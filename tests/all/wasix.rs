@@ -403,7 +403,10 @@ fn signals_without_a_callback_take_their_default_action() {
     let run = run(
         OWN_MEMORY,
         r#"
+        (data (i32.const 4096) "_start")
         (func (export "_start")
+          ;; `_start` takes no signal number: registering it registers nothing.
+          (call $callback_signal (i32.const 4096) (i32.const 6))
           ;; SIGCHLD is ignored ...
           (i32.store (i32.const 1024) (call $thread_signal (i32.const 1) (i32.const 16)))
           (i32.store (i32.const 1028) (i32.const 1))
@@ -428,6 +431,9 @@ fn proc_raise_interval_repeats_until_cancelled() {
           (i32.store (i32.const 1084) (local.get $signal)))
         (func (export "_start")
           (call $callback_signal (i32.const 4096) (i32.const 9))
+          ;; A timer too far away to expire, replaced by one every 2 ms.
+          (i32.store (i32.const 1040)
+            (call $proc_raise_interval (i32.const 14) (i64.const -1) (i32.const 1)))
           (i32.store (i32.const 1024)
             (call $proc_raise_interval (i32.const 14) (i64.const 2000000) (i32.const 1)))
           (loop $until_three
@@ -441,7 +447,7 @@ fn proc_raise_interval_repeats_until_cancelled() {
         |_| {},
     );
     run.result.as_ref().unwrap();
-    assert_eq!((run.u32(1024), run.u32(1028)), (0, 0));
+    assert_eq!((run.u32(1040), run.u32(1024), run.u32(1028)), (0, 0, 0));
     assert_eq!(run.u32(1084), 14, "SIGALRM");
     assert!(run.u32(1032) >= 3);
     // One signal may have been queued just before the timer was cancelled.

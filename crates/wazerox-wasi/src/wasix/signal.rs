@@ -11,16 +11,21 @@
 //! signals are ignored, every other signal ends the program with exit status
 //! 128 + signal (as a shell reports a process killed by it).
 //!
+//! A name that is not an exported `(param i32)` function registers nothing (signals
+//! keep their default actions): wasmer accepts such registrations too, and a real
+//! binary must not fail at start-up over a handler it may never need.
+//!
 //! `proc_raise_interval(sig, interval, repeat)` raises `sig` for the main thread
 //! after `interval` nanoseconds (again every `interval` with `repeat`); a new call
-//! replaces the timer, interval 0 cancels it. The timer thread holds only a weak
-//! reference to the program and ends with it (or when cancelled).
+//! replaces the timer, interval 0 cancels it. One timer thread per program, started
+//! by the first call, serves every later one; it holds only a weak reference to the
+//! program and ends with it (or when the program is cancelled).
 
 use super::thread::{MAIN_TID, current_tid};
 use crate::errno::{self, Failure};
 use crate::{I32Exit, WasiCtx};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 use wazerox::{Caller, Error, Extern, Linker, Val, ValType};
@@ -40,9 +45,17 @@ pub struct Signals {
     raised: Condvar,
     /// Whether any thread has a signal queued (so that calls skip the lock).
     any_pending: AtomicBool,
-    /// Generation of the `proc_raise_interval` timer; a timer thread stops when it
-    /// changes.
-    timer: AtomicU64,
+    /// The `proc_raise_interval` timer, and whether its thread runs.
+    timer: Mutex<Timer>,
+    /// Notified when the timer changes.
+    timer_changed: Condvar,
+}
+
+#[derive(Default)]
+struct Timer {
+    /// Signal, interval, repeat, next expiry; `None` when no timer is set.
+    armed: Option<(i32, Duration, bool, Instant)>,
+    thread_started: bool,
 }
 
 #[derive(Default)]
@@ -164,7 +177,7 @@ fn thread_signal(ctx: &WasiCtx, tid: i32, signal: i32) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `proc_raise_interval`: (re)starts the program's timer.
+/// `proc_raise_interval`: sets (or, with interval 0, clears) the program's timer.
 fn raise_interval(
     ctx: &Arc<WasiCtx>,
     signal: i32,
@@ -173,39 +186,55 @@ fn raise_interval(
 ) -> Result<(), Failure> {
     check_signal(signal)?;
     let signals = &ctx.wasix.signals;
-    let generation = signals.timer.fetch_add(1, Ordering::AcqRel) + 1;
-    if interval == 0 || signal == 0 {
-        return Ok(());
-    }
-    let program: Weak<WasiCtx> = Arc::downgrade(ctx);
+    let mut timer = signals.timer.lock().unwrap_or_else(|e| e.into_inner());
     let interval = Duration::from_nanos(interval);
-    let started = std::thread::Builder::new()
-        .name("wasix-signal-timer".into())
-        .spawn(move || timer(program, generation, signal, interval, repeat));
-    started.map(drop).map_err(|_| errno::AGAIN.into())
+    // An expiry past what `Instant` can hold never comes: no timer.
+    let first = Instant::now().checked_add(interval);
+    timer.armed = first
+        .filter(|_| !interval.is_zero() && signal != 0)
+        .map(|next| (signal, interval, repeat, next));
+    signals.timer_changed.notify_all();
+    if timer.armed.is_some() && !timer.thread_started {
+        let program: Weak<WasiCtx> = Arc::downgrade(ctx);
+        std::thread::Builder::new()
+            .name("wasix-signal-timer".into())
+            .spawn(move || run_timer(program))
+            .map_err(|_| errno::AGAIN)?;
+        timer.thread_started = true;
+    }
+    Ok(())
 }
 
-fn timer(program: Weak<WasiCtx>, generation: u64, signal: i32, interval: Duration, repeat: bool) {
-    let mut next = Instant::now() + interval;
+/// The timer thread of a program: raises the armed signal when it expires. Looks
+/// at least every 20 ms whether the program is gone or cancelled.
+fn run_timer(program: Weak<WasiCtx>) {
+    let slice = Duration::from_millis(20);
     loop {
-        // Sleep in slices so that a replaced timer or an ended program is noticed.
-        let now = Instant::now();
-        if now < next {
-            std::thread::sleep((next - now).min(Duration::from_millis(20)));
-        }
         let Some(ctx) = program.upgrade() else { return };
+        if ctx.is_cancelled() {
+            return;
+        }
         let signals = &ctx.wasix.signals;
-        if signals.timer.load(Ordering::Acquire) != generation || ctx.is_cancelled() {
-            return;
-        }
-        if Instant::now() < next {
-            continue;
-        }
-        signals.raise(MAIN_TID, signal);
-        if !repeat {
-            return;
-        }
-        next += interval;
+        let mut timer = signals.timer.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let wait = match timer.armed {
+            Some((signal, interval, repeat, next)) if now >= next => {
+                timer.armed = next
+                    .checked_add(interval)
+                    .filter(|_| repeat)
+                    .map(|next| (signal, interval, repeat, next));
+                signals.raise(MAIN_TID, signal);
+                continue;
+            }
+            Some((.., next)) => (next - now).min(slice),
+            None => slice,
+        };
+        drop(
+            signals
+                .timer_changed
+                .wait_timeout(timer, wait)
+                .unwrap_or_else(|e| e.into_inner()),
+        );
     }
 }
 
@@ -226,8 +255,6 @@ pub(super) fn add_to_linker<T: 'static>(
             let name = name_str.map_err(|e| {
                 Error::msg(format!("wasix callback_signal: bad name (errno {})", e.0))
             })?;
-            // Checked now, so a bad registration traps here rather than at the
-            // first signal.
             let takes_signal = match caller.get_export(&name) {
                 Some(Extern::Func(func)) => {
                     let ty = func.ty(&caller);
@@ -235,13 +262,8 @@ pub(super) fn add_to_linker<T: 'static>(
                 }
                 _ => false,
             };
-            if !takes_signal {
-                return Err(Error::msg(format!(
-                    "wasix callback_signal: `{name}` is not an exported function (param i32)"
-                )));
-            }
             let ctx = get(caller.data()).clone();
-            ctx.wasix.signals.lock().callback = Some(name);
+            ctx.wasix.signals.lock().callback = takes_signal.then_some(name);
             Ok(())
         },
     )?;

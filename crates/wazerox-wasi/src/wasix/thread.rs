@@ -53,7 +53,7 @@ pub struct ThreadExit(pub i32);
 
 impl std::fmt::Display for ThreadExit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "thread {} exited with code {}", current_tid(), self.0)
+        write!(f, "a thread ended with thread_exit({})", self.0)
     }
 }
 

@@ -2,9 +2,11 @@
 
 mod api;
 mod artifact;
+mod backtraces;
 mod checkpoint;
 mod interrupt;
 mod limits;
+mod profiling;
 mod simd;
 mod thread_group;
 mod threads;

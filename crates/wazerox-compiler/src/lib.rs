@@ -16,14 +16,15 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, FinalizedRelocTarget};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use wazerox_frontend::translate::TranslationInputs;
-use wazerox_frontend::{
-    FuncTranslator, FuncType, ModuleTranslation, TranslationConfig, TrapCode, VMOffsets, WasmError,
-    WasmErrorKind,
+use wazerox_environ::{
+    FuncType, ModuleTranslation, SignatureTrampolinesCode, TranslationConfig, TrapCode, VMOffsets,
+    WasmError, WasmErrorKind,
 };
+use wazerox_frontend::FuncTranslator;
+use wazerox_frontend::translate::TranslationInputs;
+use wazerox_frontend::trap::trap_code_from_cranelift;
 
-pub use link::{CompiledModule, LibcallRelocation};
-pub use trampolines::SignatureTrampolinesCode;
+pub use link::CompiledModule;
 
 /// Compiler settings that affect generated code.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -71,6 +72,8 @@ pub(crate) struct CompiledFunction {
     /// Relocations against runtime libcalls.
     pub libcalls: Vec<(u32, cranelift_codegen::binemit::Reloc, String, i64)>,
     pub traps: Vec<(u32, TrapCode)>,
+    /// `(code offset, Wasm offset)` where the Wasm instruction changes.
+    pub address_map: Vec<(u32, u32)>,
 }
 
 fn compile_error(message: impl Into<String>) -> WasmError {
@@ -133,6 +136,23 @@ impl Compiler {
                 .map(|v| v.to_string())
                 .collect::<Vec<_>>()
         )
+    }
+
+    /// The target architecture, as `std::env::consts::ARCH` names it.
+    pub fn architecture(&self) -> String {
+        self.isa.triple().architecture.to_string()
+    }
+
+    /// The CPU features generated code may use: Cranelift's ISA flags that name a
+    /// feature (`has_*`) and are on. A runtime without a compiler checks these
+    /// against its CPU before running precompiled code.
+    pub fn cpu_features(&self) -> Vec<String> {
+        self.isa
+            .isa_flags()
+            .iter()
+            .filter(|v| v.name.starts_with("has_") && v.as_bool() == Some(true))
+            .map(|v| v.name.to_string())
+            .collect()
     }
 
     fn threads(&self, work: usize) -> usize {
@@ -215,7 +235,10 @@ impl Compiler {
             self.compile_function(&mut context, trampolines::array_to_wasm(self, ty))?;
         let wasm_to_host =
             self.compile_function(&mut context, trampolines::wasm_to_host(self, ty))?;
-        Ok(SignatureTrampolinesCode::new(array_call, wasm_to_host))
+        Ok(trampolines::link_signature_trampolines(
+            array_call,
+            wasm_to_host,
+        ))
     }
 
     pub(crate) fn compile_function(
@@ -253,12 +276,24 @@ impl Compiler {
             .iter()
             .map(|t| {
                 let code =
-                    TrapCode::from_cranelift(t.code).unwrap_or(TrapCode::UnreachableCodeReached);
+                    trap_code_from_cranelift(t.code).unwrap_or(TrapCode::UnreachableCodeReached);
                 (t.offset, code)
             })
             .collect();
+        let mut address_map: Vec<(u32, u32)> = Vec::new();
+        for srcloc in compiled.buffer.get_srclocs_sorted() {
+            if srcloc.start == srcloc.end {
+                continue;
+            }
+            // Code of no Wasm instruction (prologue, spills) maps to `u32::MAX`.
+            let wasm = srcloc.loc.bits();
+            if address_map.last().is_none_or(|&(_, last)| last != wasm) {
+                address_map.push((srcloc.start, wasm));
+            }
+        }
         Ok(CompiledFunction {
             code: compiled.code_buffer().to_vec(),
+            address_map,
             // The ISA's preferred alignment (32 bytes on x86-64), not just the
             // minimum: where a hot loop falls relative to fetch blocks measurably
             // changes its speed.

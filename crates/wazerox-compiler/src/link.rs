@@ -4,17 +4,7 @@
 
 use crate::CompiledFunction;
 use cranelift_codegen::binemit::Reloc;
-use wazerox_frontend::{ModuleInfo, TrapCode, WasmError, WasmErrorKind};
-
-/// A relocation the runtime must patch once the code's address is known: an
-/// absolute 8-byte address of a runtime libcall (e.g. `floorf` when the CPU lacks
-/// SSE4.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LibcallRelocation {
-    pub offset: u32,
-    pub libcall: String,
-    pub addend: i64,
-}
+use wazerox_environ::{LibcallRelocation, ModuleInfo, TrapCode, WasmError, WasmErrorKind};
 
 /// A linked module: code image plus the tables the runtime needs.
 #[derive(Debug, Clone)]
@@ -26,6 +16,9 @@ pub struct CompiledModule {
     /// Trap sites, sorted by offset.
     pub traps: Vec<(u32, TrapCode)>,
     pub libcall_relocations: Vec<LibcallRelocation>,
+    /// `(code offset, Wasm offset in the binary)` at each change of Wasm
+    /// instruction, sorted by code offset.
+    pub address_map: Vec<(u32, u32)>,
 }
 
 fn link_error(message: String) -> WasmError {
@@ -52,6 +45,7 @@ pub(crate) fn link(
     let num_functions = functions.len();
     let mut traps = Vec::new();
     let mut libcall_relocations = Vec::new();
+    let mut address_map = Vec::new();
     for (f, &(start, _)) in functions.iter().zip(&placed) {
         for &(offset, kind, callee, addend) in &f.calls {
             let defined = callee
@@ -75,6 +69,11 @@ pub(crate) fn link(
             });
         }
         traps.extend(f.traps.iter().map(|&(offset, code)| (start + offset, code)));
+        address_map.extend(
+            f.address_map
+                .iter()
+                .map(|&(offset, wasm)| (start + offset, wasm)),
+        );
     }
     traps.sort_by_key(|t| t.0);
     Ok(CompiledModule {
@@ -83,6 +82,7 @@ pub(crate) fn link(
         functions: placed,
         traps,
         libcall_relocations,
+        address_map,
     })
 }
 

@@ -17,10 +17,11 @@ use cranelift_codegen::ir::{
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use target_lexicon::Architecture;
+use wazerox_environ::{FuncType, SignatureTrampolinesCode, TrapCode};
 use wazerox_frontend::signatures::{
     array_call_signature, host_callback_signature, ir_type, wasm_signature,
 };
-use wazerox_frontend::{FuncType, TrapCode};
+use wazerox_frontend::trap::CraneliftTrapCode;
 
 /// Size of one value slot in the arrays trampolines exchange with the host.
 const SLOT: u32 = 16;
@@ -29,34 +30,22 @@ fn slot_flags() -> MemFlagsData {
     MemFlagsData::trusted().with_endianness(ir::Endianness::Little)
 }
 
-/// The two trampolines of one function type, linked into one code image.
-#[derive(Debug, Clone)]
-pub struct SignatureTrampolinesCode {
-    pub code: Vec<u8>,
-    /// Offset of the host→Wasm trampoline.
-    pub array_call: u32,
-    /// Offset of the Wasm→host trampoline.
-    pub wasm_to_host: u32,
-    pub traps: Vec<(u32, TrapCode)>,
-}
-
-impl SignatureTrampolinesCode {
-    pub(crate) fn new(
-        array_call: crate::CompiledFunction,
-        wasm_to_host: crate::CompiledFunction,
-    ) -> Self {
-        let mut code = array_call.code;
-        let mut traps: Vec<(u32, TrapCode)> = array_call.traps;
-        code.resize(code.len().next_multiple_of(16), 0);
-        let second = code.len() as u32;
-        code.extend_from_slice(&wasm_to_host.code);
-        traps.extend(wasm_to_host.traps.iter().map(|&(o, c)| (o + second, c)));
-        SignatureTrampolinesCode {
-            code,
-            array_call: 0,
-            wasm_to_host: second,
-            traps,
-        }
+/// Lays out the two trampolines of one type in one code image.
+pub(crate) fn link_signature_trampolines(
+    array_call: crate::CompiledFunction,
+    wasm_to_host: crate::CompiledFunction,
+) -> SignatureTrampolinesCode {
+    let mut code = array_call.code;
+    let mut traps: Vec<(u32, TrapCode)> = array_call.traps;
+    code.resize(code.len().next_multiple_of(16), 0);
+    let second = code.len() as u32;
+    code.extend_from_slice(&wasm_to_host.code);
+    traps.extend(wasm_to_host.traps.iter().map(|&(o, c)| (o + second, c)));
+    SignatureTrampolinesCode {
+        code,
+        array_call: 0,
+        wasm_to_host: second,
+        traps,
     }
 }
 

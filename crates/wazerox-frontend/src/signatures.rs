@@ -1,8 +1,8 @@
 //! Native signatures of Wasm functions and of the trampolines around them.
 
-use crate::types::{FuncType, ValType};
 use cranelift_codegen::ir::{AbiParam, ArgumentPurpose, Signature, Type, types};
 use cranelift_codegen::isa::CallConv;
+use wazerox_environ::{Builtin, FuncType, ValType};
 
 /// Calling convention of every Wasm function. `Tail` lets the callee pop its stack
 /// arguments, which `return_call` needs, and returns any number of results.
@@ -56,5 +56,18 @@ pub fn host_callback_signature(call_conv: CallConv) -> Signature {
         sig.params.push(AbiParam::new(types::I64));
     }
     sig.returns.push(AbiParam::new(types::I8));
+    sig
+}
+
+/// The native signature (platform C ABI) of a runtime builtin: `vmctx` first, then
+/// the builtin's own parameters.
+pub fn builtin_signature(builtin: Builtin, call_conv: CallConv) -> Signature {
+    let (params, results) = builtin.params_and_results();
+    let mut sig = Signature::new(call_conv);
+    sig.params.push(AbiParam::new(types::I64));
+    sig.params
+        .extend(params.iter().map(|t| AbiParam::new(ir_type(*t))));
+    sig.returns
+        .extend(results.iter().map(|t| AbiParam::new(ir_type(*t))));
     sig
 }

@@ -1,70 +1,20 @@
-//! Trap codes: the reasons Wasm execution can stop abnormally.
+//! How wazerox's trap codes appear in Cranelift IR.
 //!
-//! These are plain data shared by every layer: the translator attaches them to
-//! trapping instructions, the compiler records them per code offset, the runtime's
-//! signal handler and backtraces read them back, and the public API shows them.
+//! `TrapCode` itself is plain data in `wazerox-environ`; only this mapping knows
+//! Cranelift. The compiler reads it back when it records trap sites.
 
 use cranelift_codegen::ir;
-use std::fmt;
+use wazerox_environ::TrapCode;
 
-/// Why Wasm execution trapped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum TrapCode {
-    /// The native stack limit for Wasm was reached (deep or infinite recursion).
-    StackOverflow = 1,
-    /// A load or store outside the bounds of a linear memory.
-    MemoryOutOfBounds,
-    /// A memory access with a misaligned address where alignment is required (atomics).
-    HeapMisaligned,
-    /// An access outside the bounds of a table.
-    TableOutOfBounds,
-    /// `call_indirect` through a null table element.
-    IndirectCallToNull,
-    /// `call_indirect` whose callee has a different type than expected.
-    BadSignature,
-    /// Signed integer overflow (`i32.div_s` of `INT_MIN` by `-1`).
-    IntegerOverflow,
-    /// Integer division or remainder by zero.
-    IntegerDivisionByZero,
-    /// A float-to-int conversion of NaN or a value out of the integer's range.
-    BadConversionToInteger,
-    /// The `unreachable` instruction was executed.
-    UnreachableCodeReached,
-    /// A null reference was dereferenced.
-    NullReference,
-    /// Fuel ran out.
-    OutOfFuel,
-    /// The epoch deadline was reached.
-    Interrupt,
-    /// `memory.atomic.wait` on a memory that is not shared.
-    AtomicWaitNonSharedMemory,
-    /// A host function (or a runtime builtin) failed; the error travels separately.
-    HostError,
+/// Conversion of a [`TrapCode`] to the code the translator attaches to trapping
+/// instructions.
+pub trait CraneliftTrapCode {
+    /// The Cranelift trap code for this trap.
+    fn to_cranelift(self) -> ir::TrapCode;
 }
 
-impl TrapCode {
-    /// Every trap code, for table-driven conversions.
-    pub const ALL: [TrapCode; 15] = [
-        TrapCode::StackOverflow,
-        TrapCode::MemoryOutOfBounds,
-        TrapCode::HeapMisaligned,
-        TrapCode::TableOutOfBounds,
-        TrapCode::IndirectCallToNull,
-        TrapCode::BadSignature,
-        TrapCode::IntegerOverflow,
-        TrapCode::IntegerDivisionByZero,
-        TrapCode::BadConversionToInteger,
-        TrapCode::UnreachableCodeReached,
-        TrapCode::NullReference,
-        TrapCode::OutOfFuel,
-        TrapCode::Interrupt,
-        TrapCode::AtomicWaitNonSharedMemory,
-        TrapCode::HostError,
-    ];
-
-    /// The Cranelift trap code the translator attaches for this trap.
-    pub fn to_cranelift(self) -> ir::TrapCode {
+impl CraneliftTrapCode for TrapCode {
+    fn to_cranelift(self) -> ir::TrapCode {
         match self {
             TrapCode::StackOverflow => ir::TrapCode::STACK_OVERFLOW,
             TrapCode::MemoryOutOfBounds => ir::TrapCode::HEAP_OUT_OF_BOUNDS,
@@ -72,54 +22,17 @@ impl TrapCode {
             TrapCode::IntegerDivisionByZero => ir::TrapCode::INTEGER_DIVISION_BY_ZERO,
             TrapCode::BadConversionToInteger => ir::TrapCode::BAD_CONVERSION_TO_INTEGER,
             // User codes are our own discriminants, which are all non-zero.
-            other => ir::TrapCode::unwrap_user(other as u8),
-        }
-    }
-
-    /// The inverse of [`TrapCode::to_cranelift`].
-    pub fn from_cranelift(code: ir::TrapCode) -> Option<TrapCode> {
-        TrapCode::ALL
-            .iter()
-            .copied()
-            .find(|t| t.to_cranelift() == code)
-    }
-
-    /// The stable byte used in trap tables and serialized artifacts.
-    pub fn as_u8(self) -> u8 {
-        self as u8
-    }
-
-    /// The inverse of [`TrapCode::as_u8`].
-    pub fn from_u8(byte: u8) -> Option<TrapCode> {
-        TrapCode::ALL.iter().copied().find(|t| *t as u8 == byte)
-    }
-
-    /// The message the spec testsuite uses for this trap.
-    pub fn message(self) -> &'static str {
-        match self {
-            TrapCode::StackOverflow => "call stack exhausted",
-            TrapCode::MemoryOutOfBounds => "out of bounds memory access",
-            TrapCode::HeapMisaligned => "unaligned atomic",
-            TrapCode::TableOutOfBounds => "out of bounds table access",
-            TrapCode::IndirectCallToNull => "uninitialized element",
-            TrapCode::BadSignature => "indirect call type mismatch",
-            TrapCode::IntegerOverflow => "integer overflow",
-            TrapCode::IntegerDivisionByZero => "integer divide by zero",
-            TrapCode::BadConversionToInteger => "invalid conversion to integer",
-            TrapCode::UnreachableCodeReached => "unreachable",
-            TrapCode::NullReference => "null reference",
-            TrapCode::OutOfFuel => "all fuel consumed",
-            TrapCode::Interrupt => "interrupt: epoch deadline reached",
-            TrapCode::AtomicWaitNonSharedMemory => "atomic wait on non-shared memory",
-            TrapCode::HostError => "host function error",
+            other => ir::TrapCode::unwrap_user(other.as_u8()),
         }
     }
 }
 
-impl fmt::Display for TrapCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.message())
-    }
+/// The inverse of [`CraneliftTrapCode::to_cranelift`].
+pub fn trap_code_from_cranelift(code: ir::TrapCode) -> Option<TrapCode> {
+    TrapCode::ALL
+        .iter()
+        .copied()
+        .find(|t| t.to_cranelift() == code)
 }
 
 #[cfg(test)]
@@ -129,8 +42,7 @@ mod tests {
     #[test]
     fn cranelift_codes_round_trip() {
         for code in TrapCode::ALL {
-            assert_eq!(TrapCode::from_cranelift(code.to_cranelift()), Some(code));
-            assert_eq!(TrapCode::from_u8(code.as_u8()), Some(code));
+            assert_eq!(trap_code_from_cranelift(code.to_cranelift()), Some(code));
         }
     }
 }

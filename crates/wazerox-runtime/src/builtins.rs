@@ -1,5 +1,5 @@
 //! Implementations of the builtins compiled code calls (see
-//! `wazerox_frontend::Builtin` for the contract: order, signatures, and that a
+//! `wazerox_environ::Builtin` for the contract: order, signatures, and that a
 //! non-zero `i32` result means "trap with the builtin's trap code").
 //!
 //! Each is called from compiled code with the VMContext of the running instance,
@@ -11,7 +11,7 @@
 use crate::instance::Instance;
 use crate::table::range;
 use crate::vmcontext::VMStoreContext;
-use wazerox_frontend::{MemoryIndex, TableIndex, TrapCode, VMOffsets};
+use wazerox_environ::{MemoryIndex, TableIndex, TrapCode, VMOffsets};
 
 /// The table whose address every VMContext holds, in `Builtin::ALL` order.
 #[repr(C)]
@@ -315,7 +315,7 @@ unsafe fn wait(
 
 #[cfg(test)]
 mod tests {
-    use wazerox_frontend::Builtin;
+    use wazerox_environ::Builtin;
 
     #[test]
     fn table_layout_matches_builtin_order() {

@@ -19,7 +19,7 @@ use crate::code_memory::CodeMemory;
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock, RwLockWriteGuard, Weak};
-use wazerox_frontend::TrapCode;
+use wazerox_environ::TrapCode;
 
 /// A compiled function's place in its code image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +32,23 @@ pub struct FunctionRange {
     pub func_index: u32,
 }
 
+/// A source position a Wasm instruction was compiled from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceLocation {
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+}
+
+/// Maps Wasm offsets (in the module binary) to source positions. The API
+/// implements it from a module's DWARF; the runtime only carries it along with the
+/// code, so backtraces can ask.
+pub trait SourceMap: Send + Sync + std::fmt::Debug {
+    /// The source positions of the instruction at `wasm_offset`, innermost inlined
+    /// frame first; empty when unknown.
+    fn locate(&self, wasm_offset: u32) -> Vec<SourceLocation>;
+}
+
 /// Compiled code plus what is needed to interpret PCs inside it.
 #[derive(Debug)]
 pub struct ModuleCode {
@@ -42,6 +59,14 @@ pub struct ModuleCode {
     pub traps: Vec<(u32, TrapCode)>,
     pub module_name: Option<String>,
     pub func_names: HashMap<u32, String>,
+    /// `(code offset, Wasm offset)` where the Wasm instruction changes, sorted;
+    /// `u32::MAX` for code of no instruction (see [`ModuleCode::with_address_map`]).
+    pub address_map: Vec<(u32, u32)>,
+    /// Where each defined function's body starts in the module binary.
+    pub function_body_offsets: Vec<u32>,
+    /// Source positions of Wasm offsets, when the module has debug info and the
+    /// engine asked for them.
+    pub source_map: Option<Arc<dyn SourceMap>>,
 }
 
 impl ModuleCode {
@@ -67,7 +92,46 @@ impl ModuleCode {
             traps,
             module_name,
             func_names,
+            address_map: Vec::new(),
+            function_body_offsets: Vec::new(),
+            source_map: None,
         }
+    }
+
+    /// Adds where each defined function's body starts in the binary (backtraces
+    /// report offsets within functions from it) and, optionally, a source map.
+    pub fn with_debug_info(
+        mut self,
+        function_body_offsets: Vec<u32>,
+        source_map: Option<Arc<dyn SourceMap>>,
+    ) -> ModuleCode {
+        self.function_body_offsets = function_body_offsets;
+        self.source_map = source_map;
+        self
+    }
+
+    /// The start of the body of `func_index` in the binary, if it is defined here.
+    pub fn function_body_offset(&self, func_index: u32) -> Option<u32> {
+        let first_defined = self.functions.iter().map(|f| f.func_index).min()?;
+        let defined = func_index.checked_sub(first_defined)?;
+        self.function_body_offsets.get(defined as usize).copied()
+    }
+
+    /// Adds the map from code offsets to the Wasm instructions they were compiled
+    /// from, which backtraces use to report Wasm offsets.
+    pub fn with_address_map(mut self, address_map: Vec<(u32, u32)>) -> ModuleCode {
+        debug_assert!(address_map.windows(2).all(|w| w[0].0 <= w[1].0));
+        self.address_map = address_map;
+        self
+    }
+
+    /// The offset in the module binary of the Wasm instruction whose code contains
+    /// `offset`, if it lies in a function and belongs to an instruction.
+    pub fn wasm_offset_at(&self, offset: u32) -> Option<u32> {
+        let function = self.function_at(offset)?;
+        let i = self.address_map.partition_point(|e| e.0 <= offset);
+        let &(start, wasm) = self.address_map.get(i.checked_sub(1)?)?;
+        (start >= function.start && wasm != u32::MAX).then_some(wasm)
     }
 
     /// The trap code recorded for the instruction at exactly `offset`.

@@ -14,8 +14,8 @@ use crate::table::Table;
 use crate::vmcontext::{VMFuncRef, VMGlobalDefinition, VMStoreContext, ValRaw};
 use std::alloc::Layout;
 use std::sync::Arc;
-use wazerox_frontend::vmoffsets::VMCONTEXT_MAGIC;
-use wazerox_frontend::{
+use wazerox_environ::vmoffsets::VMCONTEXT_MAGIC;
+use wazerox_environ::{
     ConstExpr, ConstOp, DataMode, ElementMode, FuncIndex, GlobalIndex, MemoryIndex, ModuleInfo,
     TableIndex, TrapCode, VMOffsets, ValType,
 };

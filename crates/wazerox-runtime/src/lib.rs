@@ -3,9 +3,9 @@
 //! This crate owns everything that touches raw memory, signals and native stacks:
 //! linear memories reserved with guard regions, executable code memory, the registry
 //! of code ranges consulted by the signal handler, trap catching, VMContext layout and
-//! instance state, tables, and the builtins compiled code calls into. It reads the
-//! frontend's plain data types (`ModuleInfo`, `VMOffsets`, `TrapCode`) and never
-//! depends on the compiler. Most of the project's `unsafe` lives here, in small
+//! instance state, tables, and the builtins compiled code calls into. It reads
+//! `wazerox-environ`'s plain data types (`ModuleInfo`, `VMOffsets`, `TrapCode`) and
+//! never depends on the frontend, the compiler or Cranelift. Most of the project's `unsafe` lives here, in small
 //! modules whose blocks carry `// SAFETY:` comments.
 
 mod builtins;
@@ -19,8 +19,9 @@ pub mod memory_image;
 pub mod mmap;
 pub mod parking;
 pub mod pooling;
+pub mod profiling;
 pub mod table;
 pub mod traphandlers;
 pub mod vmcontext;
 
-pub use wazerox_frontend::TrapCode;
+pub use wazerox_environ::TrapCode;

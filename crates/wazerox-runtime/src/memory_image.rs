@@ -28,7 +28,7 @@ use crate::mmap::page_size;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
-use wazerox_frontend::{ConstExpr, ConstOp, DataMode, MemoryIndex, ModuleInfo};
+use wazerox_environ::{ConstExpr, ConstOp, DataMode, MemoryIndex, ModuleInfo};
 
 /// Images of at most this many bytes are copied rather than mapped.
 pub const COPY_THRESHOLD: usize = 16 * 1024;
@@ -237,7 +237,7 @@ fn image_of(module: &ModuleInfo, memory: MemoryIndex) -> Option<MemoryImage> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wazerox_frontend::{DataSegment, MemoryType};
+    use wazerox_environ::{DataSegment, MemoryType};
 
     fn module(minimum: u64, segments: &[(ConstExpr, &[u8])]) -> ModuleInfo {
         ModuleInfo {
@@ -296,7 +296,7 @@ mod tests {
             1,
             &[(
                 ConstExpr {
-                    ops: vec![ConstOp::GlobalGet(wazerox_frontend::GlobalIndex(0))],
+                    ops: vec![ConstOp::GlobalGet(wazerox_environ::GlobalIndex(0))],
                 },
                 b"ab",
             )],

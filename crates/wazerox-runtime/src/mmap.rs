@@ -93,6 +93,32 @@ impl Mmap {
         Self::map(len, libc::PROT_READ | libc::PROT_WRITE, 0)
     }
 
+    /// Maps the first page of `file` readable and executable (private): how a
+    /// process tells `perf` about its jitdump file (see `profiling.rs`).
+    pub fn map_file_executable(file: &std::fs::File) -> io::Result<Mmap> {
+        use std::os::fd::AsRawFd;
+        let len = page_size();
+        // SAFETY: a private mapping of an open file at an address of the kernel's
+        // choice touches no existing memory; nothing writes through it.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_EXEC,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mmap {
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+
     /// Checks that `start..start+len` is a page-aligned range inside the mapping.
     fn check_range(&self, start: usize, len: usize) -> io::Result<()> {
         let page = page_size();

@@ -5,7 +5,7 @@
 //! boxed [`VMTableDefinition`], which is updated whenever growth reallocates.
 
 use crate::vmcontext::VMTableDefinition;
-use wazerox_frontend::TableType;
+use wazerox_environ::TableType;
 
 /// Upper bound on table elements, whatever the declared maximum: keeps a hostile
 /// `table.grow` from exhausting host memory.

@@ -70,7 +70,7 @@ use backtrace::{MAX_BACKTRACE_FRAMES, capture_frames, symbolize};
 use std::any::Any;
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::panic::{self, AssertUnwindSafe};
-use wazerox_frontend::TrapCode;
+use wazerox_environ::TrapCode;
 
 pub use backtrace::{Backtrace, BacktraceFrame};
 pub use signals::init_traps;

@@ -224,7 +224,7 @@ impl std::fmt::Debug for ValRaw {
 mod tests {
     use super::*;
     use std::mem::offset_of;
-    use wazerox_frontend::vmoffsets as o;
+    use wazerox_environ::vmoffsets as o;
 
     #[test]
     fn layout_matches_vmoffsets() {

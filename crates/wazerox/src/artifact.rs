@@ -1,10 +1,14 @@
 //! Compiled-module artifacts (`Module::serialize` / `Module::deserialize`).
 //!
 //! Layout, little-endian: magic `WZRXCWSM`, format version, the engine fingerprint
-//! (wazerox version, Cranelift settings and CPU features, translation settings,
-//! enabled proposals), the original Wasm binary, the linked code image with libcall
-//! slots zeroed, the function table, the trap table, the libcall relocations, and a
-//! 64-bit checksum of everything before it (FNV-style multiply-xor over four
+//! (wazerox version, translation settings, enabled proposals), the code generator's
+//! target (Cranelift settings; architecture and CPU features, for runtime-only
+//! builds, see `codegen.rs`), the original Wasm binary, the linked code image with
+//! libcall slots zeroed, the function table, the trap table, the libcall
+//! relocations, the address map (code offset → Wasm offset, for backtraces), the
+//! trampolines of every function type of the module (so that a
+//! build without a compiler can call in and out of the code), and a 64-bit checksum
+//! of everything before it (FNV-style multiply-xor over four
 //! interleaved 64-bit lanes: byte-at-a-time FNV-1a took about 1 ms of the 5 ms a
 //! 3.5 MB artifact may take to load).
 //!
@@ -14,13 +18,13 @@
 //! whoever can write an artifact can make it run any code, which is why
 //! `Module::deserialize` is `unsafe`.
 
+use crate::codegen::CodegenTarget;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
-use wazerox_compiler::LibcallRelocation;
-use wazerox_frontend::TrapCode;
+use wazerox_environ::{LibcallRelocation, SignatureTrampolinesCode, TrapCode};
 
 const MAGIC: &[u8; 8] = b"WZRXCWSM";
-const FORMAT_VERSION: u32 = 2;
+const FORMAT_VERSION: u32 = 3;
 
 /// The parts of a compiled module an artifact holds.
 pub(crate) struct ArtifactParts {
@@ -29,6 +33,15 @@ pub(crate) struct ArtifactParts {
     pub functions: Vec<(u32, u32)>,
     pub traps: Vec<(u32, TrapCode)>,
     pub libcalls: Vec<LibcallRelocation>,
+    /// `(code offset, Wasm offset)`, sorted (see `CompiledModule::address_map`).
+    pub address_map: Vec<(u32, u32)>,
+}
+
+/// What an artifact holds besides the module's own code: the code generator's
+/// target and the trampolines of the module's function types, by type index.
+pub(crate) struct ArtifactExtras {
+    pub codegen: CodegenTarget,
+    pub trampolines: Vec<(u32, SignatureTrampolinesCode)>,
 }
 
 /// Detects truncation and corruption (not tampering by someone who can also rewrite
@@ -58,18 +71,42 @@ fn checksum(bytes: &[u8]) -> u64 {
     hash
 }
 
-/// Everything that must match between the engine that wrote an artifact and the one
-/// loading it.
-pub(crate) fn fingerprint(engine: &Engine) -> String {
+/// Everything besides the code generator that must match between the engine that
+/// wrote an artifact and the one loading it.
+pub(crate) fn engine_fingerprint(engine: &Engine) -> String {
     let config = engine.config();
     format!(
-        "wazerox-{} {} {:?} features={:#x} checkpoints={}",
+        "wazerox-{} {:?} features={:#x} checkpoints={}",
         env!("CARGO_PKG_VERSION"),
-        engine.0.compiler.fingerprint(),
         config.translation,
         config.features.bits(),
         config.checkpoints,
     )
+}
+
+/// Refuses code generated for another target: a build with a compiler requires the
+/// exact settings it would use itself; a runtime-only build, code this CPU can run.
+fn check_codegen(engine: &Engine, theirs: &CodegenTarget) -> Result<(), Error> {
+    #[cfg(feature = "cranelift")]
+    let mismatch = {
+        let ours = engine.codegen_target().settings;
+        (theirs.settings != ours).then(|| format!("engine:   {ours}"))
+    };
+    #[cfg(not(feature = "cranelift"))]
+    let mismatch = {
+        let _ = engine;
+        crate::codegen::check_runs_on_host(theirs).err()
+    };
+    match mismatch {
+        None => Ok(()),
+        Some(why) => Err(Error::with_kind(
+            ErrorKind::Unsupported,
+            format!(
+                "compiled artifact is for another code generator or CPU:\n  artifact: {}\n  {why}",
+                theirs.settings
+            ),
+        )),
+    }
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -77,11 +114,25 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-pub(crate) fn write(engine: &Engine, parts: &ArtifactParts) -> Vec<u8> {
+fn put_traps(out: &mut Vec<u8>, traps: &[(u32, TrapCode)]) {
+    out.extend_from_slice(&(traps.len() as u32).to_le_bytes());
+    for (offset, code) in traps {
+        out.extend_from_slice(&offset.to_le_bytes());
+        out.push(code.as_u8());
+    }
+}
+
+pub(crate) fn write(engine: &Engine, parts: &ArtifactParts, extras: &ArtifactExtras) -> Vec<u8> {
     let mut out = Vec::with_capacity(parts.wasm.len() + parts.code.len() + 1024);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    put_bytes(&mut out, fingerprint(engine).as_bytes());
+    put_bytes(&mut out, engine_fingerprint(engine).as_bytes());
+    put_bytes(&mut out, extras.codegen.settings.as_bytes());
+    put_bytes(&mut out, extras.codegen.arch.as_bytes());
+    out.extend_from_slice(&(extras.codegen.cpu_features.len() as u32).to_le_bytes());
+    for feature in &extras.codegen.cpu_features {
+        put_bytes(&mut out, feature.as_bytes());
+    }
     put_bytes(&mut out, &parts.wasm);
     put_bytes(&mut out, &parts.code);
     out.extend_from_slice(&(parts.functions.len() as u32).to_le_bytes());
@@ -89,16 +140,25 @@ pub(crate) fn write(engine: &Engine, parts: &ArtifactParts) -> Vec<u8> {
         out.extend_from_slice(&start.to_le_bytes());
         out.extend_from_slice(&end.to_le_bytes());
     }
-    out.extend_from_slice(&(parts.traps.len() as u32).to_le_bytes());
-    for (offset, code) in &parts.traps {
-        out.extend_from_slice(&offset.to_le_bytes());
-        out.push(code.as_u8());
-    }
+    put_traps(&mut out, &parts.traps);
     out.extend_from_slice(&(parts.libcalls.len() as u32).to_le_bytes());
     for r in &parts.libcalls {
         out.extend_from_slice(&r.offset.to_le_bytes());
         out.extend_from_slice(&r.addend.to_le_bytes());
         put_bytes(&mut out, r.libcall.as_bytes());
+    }
+    out.extend_from_slice(&(parts.address_map.len() as u32).to_le_bytes());
+    for (code_offset, wasm_offset) in &parts.address_map {
+        out.extend_from_slice(&code_offset.to_le_bytes());
+        out.extend_from_slice(&wasm_offset.to_le_bytes());
+    }
+    out.extend_from_slice(&(extras.trampolines.len() as u32).to_le_bytes());
+    for (type_index, t) in &extras.trampolines {
+        out.extend_from_slice(&type_index.to_le_bytes());
+        put_bytes(&mut out, &t.code);
+        out.extend_from_slice(&t.array_call.to_le_bytes());
+        out.extend_from_slice(&t.wasm_to_host.to_le_bytes());
+        put_traps(&mut out, &t.traps);
     }
     let sum = checksum(&out);
     out.extend_from_slice(&sum.to_le_bytes());
@@ -138,10 +198,28 @@ impl<'a> Reader<'a> {
         let n = usize::try_from(self.u64()?).map_err(|_| corrupt("length"))?;
         self.take(n)
     }
+    fn string(&mut self, what: &str) -> Result<String, Error> {
+        String::from_utf8(self.bytes()?.to_vec()).map_err(|_| corrupt(what))
+    }
+    fn traps(&mut self, code_len: usize) -> Result<Vec<(u32, TrapCode)>, Error> {
+        let mut traps = Vec::new();
+        for _ in 0..self.u32()? {
+            let offset = self.u32()?;
+            let code = TrapCode::from_u8(self.take(1)?[0]).ok_or_else(|| corrupt("trap code"))?;
+            if offset as usize >= code_len {
+                return Err(corrupt("trap offset"));
+            }
+            traps.push((offset, code));
+        }
+        Ok(traps)
+    }
 }
 
 /// Checks and decodes an artifact written by an engine with the same fingerprint.
-pub(crate) fn read(engine: &Engine, artifact: &[u8]) -> Result<ArtifactParts, Error> {
+pub(crate) fn read(
+    engine: &Engine,
+    artifact: &[u8],
+) -> Result<(ArtifactParts, ArtifactExtras), Error> {
     if artifact.len() < MAGIC.len() + 12 || &artifact[..8] != MAGIC {
         return Err(corrupt("not a wazerox compiled module"));
     }
@@ -157,16 +235,28 @@ pub(crate) fn read(engine: &Engine, artifact: &[u8]) -> Result<ArtifactParts, Er
         )));
     }
     let theirs = r.bytes()?;
-    let ours = fingerprint(engine);
+    let ours = engine_fingerprint(engine);
     if theirs != ours.as_bytes() {
         return Err(Error::with_kind(
             ErrorKind::Unsupported,
             format!(
-                "compiled artifact is for another engine configuration or CPU:\n  artifact: {}\n  engine:   {ours}",
+                "compiled artifact is for another engine configuration:\n  artifact: {}\n  engine:   {ours}",
                 String::from_utf8_lossy(theirs)
             ),
         ));
     }
+    let settings = r.string("code generator settings")?;
+    let arch = r.string("architecture")?;
+    let mut cpu_features = Vec::new();
+    for _ in 0..r.u32()? {
+        cpu_features.push(r.string("CPU feature")?);
+    }
+    let codegen = CodegenTarget {
+        settings,
+        arch,
+        cpu_features,
+    };
+    check_codegen(engine, &codegen)?;
     let wasm = r.bytes()?.to_vec();
     let code = r.bytes()?.to_vec();
     let mut functions = Vec::new();
@@ -177,12 +267,7 @@ pub(crate) fn read(engine: &Engine, artifact: &[u8]) -> Result<ArtifactParts, Er
         }
         functions.push((start, end));
     }
-    let mut traps = Vec::new();
-    for _ in 0..r.u32()? {
-        let offset = r.u32()?;
-        let code = TrapCode::from_u8(r.take(1)?[0]).ok_or_else(|| corrupt("trap code"))?;
-        traps.push((offset, code));
-    }
+    let traps = r.traps(code.len())?;
     let mut libcalls = Vec::new();
     for _ in 0..r.u32()? {
         let offset = r.u32()?;
@@ -198,14 +283,52 @@ pub(crate) fn read(engine: &Engine, artifact: &[u8]) -> Result<ArtifactParts, Er
             addend,
         });
     }
+    let mut address_map = Vec::new();
+    for _ in 0..r.u32()? {
+        let (code_offset, wasm_offset) = (r.u32()?, r.u32()?);
+        if code_offset as usize >= code.len()
+            || address_map
+                .last()
+                .is_some_and(|&(last, _)| last > code_offset)
+        {
+            return Err(corrupt("address map"));
+        }
+        address_map.push((code_offset, wasm_offset));
+    }
+    let mut trampolines = Vec::new();
+    for _ in 0..r.u32()? {
+        let type_index = r.u32()?;
+        let code = r.bytes()?.to_vec();
+        let (array_call, wasm_to_host) = (r.u32()?, r.u32()?);
+        if array_call as usize >= code.len() || wasm_to_host as usize >= code.len() {
+            return Err(corrupt("trampoline offset"));
+        }
+        let traps = r.traps(code.len())?;
+        trampolines.push((
+            type_index,
+            SignatureTrampolinesCode {
+                code,
+                array_call,
+                wasm_to_host,
+                traps,
+            },
+        ));
+    }
     if r.at != body.len() {
         return Err(corrupt("trailing bytes"));
     }
-    Ok(ArtifactParts {
-        wasm,
-        code,
-        functions,
-        traps,
-        libcalls,
-    })
+    Ok((
+        ArtifactParts {
+            wasm,
+            code,
+            functions,
+            traps,
+            libcalls,
+            address_map,
+        },
+        ArtifactExtras {
+            codegen,
+            trampolines,
+        },
+    ))
 }

@@ -12,7 +12,7 @@
 //! - The cache is an optimisation: any failure to read or write it falls back to
 //!   compiling, silently.
 
-use crate::artifact::{self, ArtifactParts};
+use crate::artifact::{self, ArtifactExtras, ArtifactParts};
 use crate::engine::Engine;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,16 +33,21 @@ fn hash128(parts: &[&[u8]]) -> u128 {
 
 /// Where the artifact of `wasm` compiled by `engine` lives in `dir`.
 pub(crate) fn entry_path(dir: &Path, engine: &Engine, wasm: &[u8]) -> PathBuf {
-    let fingerprint = artifact::fingerprint(engine);
-    let key = hash128(&[fingerprint.as_bytes(), wasm]);
+    let fingerprint = artifact::engine_fingerprint(engine);
+    let codegen = engine.codegen_target().settings;
+    let key = hash128(&[fingerprint.as_bytes(), codegen.as_bytes(), wasm]);
     dir.join(format!("{key:032x}.cwasm"))
 }
 
 /// The cached parts of `wasm`, if a valid entry for this engine exists.
-pub(crate) fn load(path: &Path, engine: &Engine, wasm: &[u8]) -> Option<ArtifactParts> {
+pub(crate) fn load(
+    path: &Path,
+    engine: &Engine,
+    wasm: &[u8],
+) -> Option<(ArtifactParts, ArtifactExtras)> {
     let bytes = std::fs::read(path).ok()?;
-    let parts = artifact::read(engine, &bytes).ok()?;
-    (parts.wasm == wasm).then_some(parts)
+    let (parts, extras) = artifact::read(engine, &bytes).ok()?;
+    (parts.wasm == wasm).then_some((parts, extras))
 }
 
 /// Stores `artifact` as the entry at `path`, atomically; failures are ignored.

@@ -15,7 +15,7 @@ use crate::func::{Caller, val_to_raw};
 use crate::store::StoreOpaque;
 use crate::values::Val;
 use std::sync::Arc;
-use wazerox_frontend::ValType;
+use wazerox_environ::ValType;
 use wazerox_runtime::checkpoint::{CheckpointError, StackSnapshot};
 use wazerox_runtime::vmcontext::ValRaw;
 

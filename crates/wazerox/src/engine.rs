@@ -1,11 +1,14 @@
 //! `Config` and `Engine`: compilation settings, the compiler, the engine-wide
 //! registry of function types, and trampolines shared by every module and store.
 
+use crate::codegen::CodegenConfig;
 use crate::error::{Error, ErrorKind};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use wazerox_compiler::{Compiler, CompilerConfig};
-use wazerox_frontend::{FuncType, TranslationConfig, WasmFeatures};
+#[cfg(feature = "cranelift")]
+use wazerox_compiler::Compiler;
+use wazerox_environ::SignatureTrampolinesCode;
+use wazerox_environ::{FuncType, TranslationConfig, WasmFeatures};
 use wazerox_runtime::code_memory::CodeMemory;
 use wazerox_runtime::code_registry::{self, ModuleCode};
 use wazerox_runtime::memory::MemoryStyle;
@@ -15,13 +18,15 @@ use wazerox_runtime::pooling::MemoryPool;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub(crate) features: WasmFeatures,
-    pub(crate) compiler: CompilerConfig,
+    pub(crate) codegen: CodegenConfig,
     pub(crate) translation: TranslationConfig,
     pub(crate) memory_style: MemoryStyle,
     pub(crate) max_wasm_stack: usize,
     pub(crate) checkpoints: bool,
     pub(crate) allocation: InstanceAllocationStrategy,
     pub(crate) cache_dir: Option<std::path::PathBuf>,
+    pub(crate) profiler: crate::ProfilingStrategy,
+    pub(crate) backtrace_details: crate::WasmBacktraceDetails,
 }
 
 /// Where instances get their linear memories from.
@@ -99,13 +104,15 @@ impl Config {
         let features = WasmFeatures::WASM2 | WasmFeatures::THREADS;
         Config {
             features,
-            compiler: CompilerConfig::default(),
+            codegen: CodegenConfig::default(),
             translation: TranslationConfig::default(),
             memory_style: MemoryStyle::default(),
             max_wasm_stack: 512 * 1024,
             checkpoints: true,
             allocation: InstanceAllocationStrategy::OnDemand,
             cache_dir: None,
+            profiler: crate::ProfilingStrategy::None,
+            backtrace_details: crate::WasmBacktraceDetails::Environment,
         }
     }
 
@@ -182,13 +189,13 @@ impl Config {
 
     /// Cranelift optimization level: "none", "speed" (default) or "speed_and_size".
     pub fn cranelift_opt_level(&mut self, level: &str) -> &mut Self {
-        self.compiler.opt_level = level.to_string();
+        self.codegen.opt_level = level.to_string();
         self
     }
 
     /// Run Cranelift's IR verifier on every function (slow; for debugging).
     pub fn cranelift_verifier(&mut self, enable: bool) -> &mut Self {
-        self.compiler.verify = enable;
+        self.codegen.verify = enable;
         self
     }
 
@@ -212,9 +219,26 @@ impl Config {
         self
     }
 
+    /// Tell a native profiler where compiled functions are (see
+    /// [`ProfilingStrategy`](crate::ProfilingStrategy)); `Engine::new` fails if the
+    /// profiler's file cannot be written.
+    pub fn profiler(&mut self, strategy: crate::ProfilingStrategy) -> &mut Self {
+        self.profiler = strategy;
+        self
+    }
+
+    /// Whether trap backtraces show source files and lines from a module's DWARF
+    /// (`.debug_*` sections, e.g. C built with `-g`). By default, when the
+    /// environment variable `WAZEROX_BACKTRACE_DETAILS` is `1` as the engine is
+    /// made. Frames always show the function's name and Wasm offsets.
+    pub fn wasm_backtrace_details(&mut self, details: crate::WasmBacktraceDetails) -> &mut Self {
+        self.backtrace_details = details;
+        self
+    }
+
     /// Threads used to compile a module's functions (0 = one per core).
     pub fn compile_threads(&mut self, threads: usize) -> &mut Self {
-        self.compiler.threads = threads;
+        self.codegen.threads = threads;
         self
     }
 
@@ -222,7 +246,7 @@ impl Config {
     /// SSE4.1 or AVX) rather than for the features this machine has. Slower code that
     /// runs anywhere; artifacts record the choice.
     pub fn cranelift_baseline_cpu(&mut self, enable: bool) -> &mut Self {
-        self.compiler.baseline_cpu = enable;
+        self.codegen.baseline_cpu = enable;
         self
     }
 }
@@ -233,7 +257,10 @@ pub(crate) struct SignatureTrampolines {
     pub array_call: usize,
     /// Wasm-convention entry that forwards to a host callback.
     pub wasm_to_host: usize,
-    _code: Arc<ModuleCode>,
+    /// The machine code, kept for artifacts: a runtime-only build gets the
+    /// trampolines of a module's types from its artifact.
+    pub code: Arc<SignatureTrampolinesCode>,
+    _mapped: Arc<ModuleCode>,
 }
 
 #[derive(Default)]
@@ -244,6 +271,7 @@ struct TypeRegistry {
 
 pub(crate) struct EngineInner {
     pub config: Config,
+    #[cfg(feature = "cranelift")]
     pub compiler: Compiler,
     types: Mutex<TypeRegistry>,
     trampolines: Mutex<HashMap<u32, Arc<SignatureTrampolines>>>,
@@ -251,6 +279,8 @@ pub(crate) struct EngineInner {
     pub epoch: std::sync::atomic::AtomicU64,
     /// The memory pool of the pooling allocation strategy.
     pub memory_pool: Option<Arc<MemoryPool>>,
+    /// `Config::wasm_backtrace_details`, resolved when the engine was made.
+    pub backtrace_details: bool,
 }
 
 /// Compiles modules and owns what they share. Cheap to clone; `Send + Sync`.
@@ -266,11 +296,15 @@ impl Default for Engine {
 impl Engine {
     pub fn new(config: &Config) -> Result<Engine, Error> {
         wazerox_runtime::traphandlers::init_traps();
-        let compiler = Compiler::new(CompilerConfig {
-            checkpoints: config.checkpoints,
-            ..config.compiler.clone()
-        })
-        .map_err(|e| Error::with_kind(ErrorKind::Unsupported, e))?;
+        config.profiler.open().map_err(|e| {
+            Error::with_kind(
+                ErrorKind::Usage,
+                format!("profiler {:?}: {e}", config.profiler),
+            )
+        })?;
+        #[cfg(feature = "cranelift")]
+        let compiler = crate::codegen::new_compiler(&config.codegen, config.checkpoints)
+            .map_err(|e| Error::with_kind(ErrorKind::Unsupported, e))?;
         let memory_pool = match &config.allocation {
             InstanceAllocationStrategy::OnDemand => None,
             InstanceAllocationStrategy::Pooling(pooling) => Some(Arc::new(MemoryPool::new(
@@ -281,12 +315,18 @@ impl Engine {
         };
         Ok(Engine(Arc::new(EngineInner {
             config: config.clone(),
+            #[cfg(feature = "cranelift")]
             compiler,
             types: Mutex::default(),
             trampolines: Mutex::default(),
             epoch: std::sync::atomic::AtomicU64::new(0),
             memory_pool,
+            backtrace_details: config.backtrace_details.enabled(),
         })))
+    }
+
+    pub(crate) fn backtrace_details(&self) -> bool {
+        self.0.backtrace_details
     }
 
     pub fn config(&self) -> &Config {
@@ -327,39 +367,151 @@ impl Engine {
         self.0.types.lock().unwrap().types[id as usize].clone()
     }
 
-    /// The trampolines of type `id`, compiled on first use.
+    /// The compiler, or the error a runtime-only build gives for anything that
+    /// needs one.
+    #[cfg(feature = "cranelift")]
+    pub(crate) fn compiler(&self) -> Result<&Compiler, Error> {
+        Ok(&self.0.compiler)
+    }
+
+    /// The target of the code this engine generates, as artifacts record it.
+    #[cfg(feature = "cranelift")]
+    pub(crate) fn codegen_target(&self) -> crate::codegen::CodegenTarget {
+        crate::codegen::target_of(&self.0.compiler)
+    }
+
+    /// The trampolines of type `id`: cached, or compiled on first use. A build
+    /// without a compiler has those of the artifacts it loaded.
     pub(crate) fn trampolines(&self, id: u32) -> Result<Arc<SignatureTrampolines>, Error> {
         if let Some(t) = self.0.trampolines.lock().unwrap().get(&id) {
             return Ok(t.clone());
         }
-        let ty = self.type_of(id);
-        let compiled = self.0.compiler.compile_signature_trampolines(&ty)?;
-        let code = CodeMemory::new(&compiled.code, |_| Ok(()))
+        let compiled = self.compile_trampolines(id)?;
+        self.map_trampolines(vec![(id, compiled)])?;
+        Ok(self.cached_trampolines(&[id])?.remove(0))
+    }
+
+    #[cfg(feature = "cranelift")]
+    fn compile_trampolines(&self, id: u32) -> Result<SignatureTrampolinesCode, Error> {
+        Ok(self
+            .0
+            .compiler
+            .compile_signature_trampolines(&self.type_of(id))?)
+    }
+
+    #[cfg(not(feature = "cranelift"))]
+    fn compile_trampolines(&self, id: u32) -> Result<SignatureTrampolinesCode, Error> {
+        Err(Error::with_kind(
+            ErrorKind::Unsupported,
+            format!(
+                "no trampolines for function type {}: this build has no compiler, and no \
+                 loaded artifact uses this type",
+                self.type_of(id)
+            ),
+        ))
+    }
+
+    /// The trampolines of each of `ids`, compiling (in one code region) those not
+    /// cached yet.
+    #[cfg(feature = "cranelift")]
+    pub(crate) fn trampolines_of(
+        &self,
+        ids: &[u32],
+    ) -> Result<Vec<Arc<SignatureTrampolines>>, Error> {
+        let mut missing: Vec<u32> = {
+            let cache = self.0.trampolines.lock().unwrap();
+            ids.iter()
+                .copied()
+                .filter(|id| !cache.contains_key(id))
+                .collect()
+        };
+        missing.sort_unstable();
+        missing.dedup();
+        let compiled = missing
+            .into_iter()
+            .map(|id| Ok((id, self.compile_trampolines(id)?)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        self.map_trampolines(compiled)?;
+        self.cached_trampolines(ids)
+    }
+
+    /// Maps the trampolines of several types into one code region and caches them;
+    /// types already cached (or repeated) keep their first copy.
+    pub(crate) fn map_trampolines(
+        &self,
+        mut compiled: Vec<(u32, SignatureTrampolinesCode)>,
+    ) -> Result<(), Error> {
+        {
+            let cache = self.0.trampolines.lock().unwrap();
+            let mut seen = std::collections::HashSet::new();
+            compiled.retain(|(id, _)| !cache.contains_key(id) && seen.insert(*id));
+        }
+        if compiled.is_empty() {
+            return Ok(());
+        }
+        let mut image = Vec::new();
+        let mut traps = Vec::new();
+        let mut starts = Vec::with_capacity(compiled.len());
+        for (_, code) in &compiled {
+            image.resize(image.len().next_multiple_of(16), 0);
+            let start = image.len() as u32;
+            image.extend_from_slice(&code.code);
+            traps.extend(code.traps.iter().map(|&(o, c)| (start + o, c)));
+            starts.push(start as usize);
+        }
+        let code = CodeMemory::new(&image, |_| Ok(()))
             .map_err(|e| Error::with_kind(ErrorKind::Instantiation, e))?;
         let base = code.base();
-        let module_code = Arc::new(ModuleCode::new(
+        let mapped = Arc::new(ModuleCode::new(
             code,
             Vec::new(),
-            compiled.traps,
+            traps,
             Some("<trampolines>".to_string()),
             HashMap::new(),
         ));
-        code_registry::register(&module_code);
-        let trampolines = Arc::new(SignatureTrampolines {
-            array_call: base + compiled.array_call as usize,
-            wasm_to_host: base + compiled.wasm_to_host as usize,
-            _code: module_code,
-        });
-        // Another thread may have compiled the same trampolines meanwhile: every
+        code_registry::register(&mapped);
+        crate::profiling::register(
+            self,
+            compiled.iter().zip(&starts).map(|((id, code), start)| {
+                (
+                    format!("wasm-trampolines[{}]", self.type_of(*id)),
+                    base + start,
+                    code.code.len(),
+                )
+            }),
+        );
+        // Another thread may have mapped the same trampolines meanwhile: every
         // caller must use the cached copy, which lives as long as the engine (ours
         // would be unmapped when dropped, leaving callers with dangling addresses).
-        Ok(self
-            .0
-            .trampolines
-            .lock()
-            .unwrap()
-            .entry(id)
-            .or_insert(trampolines)
-            .clone())
+        let mut cache = self.0.trampolines.lock().unwrap();
+        for ((id, code), start) in compiled.into_iter().zip(starts) {
+            cache.entry(id).or_insert_with(|| {
+                Arc::new(SignatureTrampolines {
+                    array_call: base + start + code.array_call as usize,
+                    wasm_to_host: base + start + code.wasm_to_host as usize,
+                    code: Arc::new(code),
+                    _mapped: mapped.clone(),
+                })
+            });
+        }
+        Ok(())
+    }
+
+    /// The cached trampolines of each of `ids`.
+    pub(crate) fn cached_trampolines(
+        &self,
+        ids: &[u32],
+    ) -> Result<Vec<Arc<SignatureTrampolines>>, Error> {
+        let cache = self.0.trampolines.lock().unwrap();
+        ids.iter()
+            .map(|id| {
+                cache.get(id).cloned().ok_or_else(|| {
+                    Error::with_kind(
+                        ErrorKind::Decode,
+                        "invalid compiled artifact: missing trampolines",
+                    )
+                })
+            })
+            .collect()
     }
 }

@@ -1,7 +1,7 @@
 //! The one error type of the public API, with the stage that produced it.
 
 use std::fmt;
-use wazerox_frontend::{TrapCode, WasmError, WasmErrorKind};
+use wazerox_environ::{TrapCode, WasmError, WasmErrorKind};
 
 /// What kind of failure an [`Error`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,23 +27,58 @@ pub enum ErrorKind {
     Restore,
 }
 
-/// A frame of a Wasm backtrace.
+/// A frame of a Wasm backtrace: the innermost is where the trap happened, the
+/// others are at a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameInfo {
+    /// The module's name from its name section.
     pub module_name: Option<String>,
+    /// The function's index in its module (imports counted).
     pub func_index: u32,
+    /// The function's name from the name section.
     pub func_name: Option<String>,
-    /// Offset of the instruction within the function's machine code.
-    pub func_offset: u32,
+    /// Offset of the Wasm instruction in the module binary, when known.
+    pub module_offset: Option<usize>,
+    /// Offset of the Wasm instruction from the start of its function's body.
+    pub func_offset: Option<usize>,
+    /// Source positions from the module's DWARF, innermost inlined frame first
+    /// (empty unless backtrace details are on, see
+    /// [`Config::wasm_backtrace_details`](crate::Config::wasm_backtrace_details)).
+    pub symbols: Vec<FrameSymbol>,
+}
+
+/// A source position of a backtrace frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameSymbol {
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
 }
 
 impl fmt::Display for FrameInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let module = self.module_name.as_deref().unwrap_or("<module>");
         match &self.func_name {
-            Some(name) => write!(f, "{module}!{name}"),
-            None => write!(f, "{module}!<wasm function {}>", self.func_index),
+            Some(name) => write!(f, "{module}!{name}")?,
+            None => write!(f, "{module}!<wasm function {}>", self.func_index)?,
         }
+        if let Some(offset) = self.module_offset {
+            write!(f, " @ {offset:#x}")?;
+        }
+        for symbol in &self.symbols {
+            write!(
+                f,
+                "\n        at {}",
+                symbol.file.as_deref().unwrap_or("<unknown>")
+            )?;
+            if let Some(line) = symbol.line {
+                write!(f, ":{line}")?;
+                if let Some(column) = symbol.column {
+                    write!(f, ":{column}")?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -4,7 +4,7 @@ use crate::error::{Error, ErrorKind};
 use crate::func::{Func, val_from_raw, val_to_raw};
 use crate::store::{AsContext, AsContextMut, GlobalData, StoreOpaque};
 use crate::values::{ExternType, GlobalType, MemoryType, Mutability, Ref, TableType, Val};
-use wazerox_frontend::ValType;
+use wazerox_environ::ValType;
 use wazerox_runtime::instance::Growth;
 use wazerox_runtime::memory::{LinearMemory, WASM_PAGE_SIZE};
 use wazerox_runtime::table::Table as RuntimeTable;
@@ -387,7 +387,7 @@ impl Global {
         let mut definition = Box::new(VMGlobalDefinition { bytes: raw.bytes });
         let ptr: *mut VMGlobalDefinition = &mut *definition;
         store.host_globals.push(definition);
-        let ty = wazerox_frontend::GlobalType {
+        let ty = wazerox_environ::GlobalType {
             content: ty.content(),
             mutable: ty.mutability() == Mutability::Var,
         };
@@ -397,7 +397,7 @@ impl Global {
     pub(crate) fn register(
         store: &mut StoreOpaque,
         definition: *mut VMGlobalDefinition,
-        ty: wazerox_frontend::GlobalType,
+        ty: wazerox_environ::GlobalType,
     ) -> Global {
         let index = match store.global_handles.get(&(definition as usize)) {
             Some(i) => *i,

@@ -15,7 +15,7 @@ use std::any::Any;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use wazerox_frontend::{FuncType, ValType};
+use wazerox_environ::{FuncType, ValType};
 use wazerox_runtime::checkpoint::ExitFrame;
 use wazerox_runtime::traphandlers::{self, TrapReason};
 use wazerox_runtime::vmcontext::{VMFuncRef, VMStoreContext, ValRaw};
@@ -312,21 +312,41 @@ pub(crate) fn invoke<T>(
     result.map_err(trap_to_error)
 }
 
+fn frame_info(frame: &wazerox_runtime::traphandlers::BacktraceFrame) -> FrameInfo {
+    let module = &frame.module;
+    let body_start = module.function_body_offset(frame.func_index);
+    let symbols = match (&module.source_map, frame.wasm_offset) {
+        (Some(map), Some(offset)) => map
+            .locate(offset)
+            .into_iter()
+            .map(|l| crate::FrameSymbol {
+                file: l.file,
+                line: l.line,
+                column: l.column,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    FrameInfo {
+        module_name: module.module_name.clone(),
+        func_index: frame.func_index,
+        func_name: module.func_name(frame.func_index).map(str::to_string),
+        module_offset: frame.wasm_offset.map(|o| o as usize),
+        func_offset: frame
+            .wasm_offset
+            .zip(body_start)
+            .and_then(|(offset, start)| offset.checked_sub(start))
+            .map(|o| o as usize),
+        symbols,
+    }
+}
+
 pub(crate) fn trap_to_error(reason: TrapReason) -> Error {
     match reason {
         TrapReason::Wasm {
             code, backtrace, ..
         } => {
-            let frames = backtrace
-                .frames
-                .iter()
-                .map(|f| FrameInfo {
-                    module_name: f.module.module_name.clone(),
-                    func_index: f.func_index,
-                    func_name: f.module.func_name(f.func_index).map(str::to_string),
-                    func_offset: f.func_offset,
-                })
-                .collect();
+            let frames = backtrace.frames.iter().map(frame_info).collect();
             Trap::new(code, frames).into()
         }
         TrapReason::Host(error) => Error::from_boxed(error),

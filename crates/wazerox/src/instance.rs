@@ -6,7 +6,7 @@ use crate::externals::{Extern, Global, Memory, Table};
 use crate::func::{Func, TypedFunc, WasmParams, WasmResults};
 use crate::module::Module;
 use crate::store::{AsContextMut, InstanceData, StoreInner, StoreOpaque};
-use wazerox_frontend::{ExportKind, FuncIndex, GlobalIndex, ImportKind, MemoryIndex, TableIndex};
+use wazerox_environ::{ExportKind, FuncIndex, GlobalIndex, ImportKind, MemoryIndex, TableIndex};
 use wazerox_runtime::instance::{Growth, Imports, Instance as RuntimeInstance, InstantiationError};
 use wazerox_runtime::memory::WASM_PAGE_SIZE;
 

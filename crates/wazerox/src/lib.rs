@@ -25,16 +25,24 @@
 //! # Ok::<(), wazerox::Error>(())
 //! ```
 //!
+//! Cargo features: `cranelift` (default) compiles Wasm; without it (`runtime` only)
+//! the crate loads and runs precompiled artifacts ([`Module::deserialize`]) and links
+//! no code generator. `wat` (default) accepts the text format.
+//!
 //! Layout of this crate: `engine` (configuration, compiler, type registry, shared
-//! trampolines), `module` (compiled code), `store` (everything instantiated, owned
+//! trampolines), `codegen` (what a build with or without a compiler knows of
+//! generated code), `module` (compiled code), `store` (everything instantiated, owned
 //! per store), `instance`, `func` (calls in both directions), `externals` (memories,
 //! tables, globals), `limits` (resource limiter), `linker`, `values`, `error`,
 //! `interrupt` (stopping a store's code from another thread).
 
 mod artifact;
 mod atomics;
+#[cfg(feature = "cranelift")]
 mod cache;
 mod checkpoint;
+mod codegen;
+mod debug;
 mod engine;
 mod error;
 mod externals;
@@ -44,13 +52,15 @@ mod interrupt;
 mod limits;
 mod linker;
 mod module;
+mod profiling;
 mod store;
 mod values;
 
 pub use atomics::WaitResult;
 pub use checkpoint::{Restore, Snapshot};
+pub use debug::WasmBacktraceDetails;
 pub use engine::{Config, Engine, InstanceAllocationStrategy, PoolingConfig};
-pub use error::{Error, ErrorKind, FrameInfo, Trap};
+pub use error::{Error, ErrorKind, FrameInfo, FrameSymbol, Trap};
 pub use externals::{Extern, Global, Memory, SharedMemory, Table};
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
 pub use instance::Instance;
@@ -58,9 +68,10 @@ pub use interrupt::InterruptHandle;
 pub use limits::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 pub use linker::{InstancePre, Linker};
 pub use module::{ExportType, ImportType, Module};
+pub use profiling::ProfilingStrategy;
 pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut};
 pub use values::{ExternRef, ExternType, GlobalType, MemoryType, Mutability, Ref, TableType, Val};
-pub use wazerox_frontend::{FuncType, TrapCode, ValType};
+pub use wazerox_environ::{FuncType, TrapCode, ValType};
 
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -9,7 +9,7 @@ use crate::module::Module;
 use crate::store::{AsContextMut, StoreOpaque};
 use crate::values::Val;
 use std::collections::HashMap;
-use wazerox_frontend::FuncType;
+use wazerox_environ::FuncType;
 
 #[derive(Clone)]
 enum Definition {

@@ -1,12 +1,14 @@
 //! `Module`: a compiled module, immutable and shareable across stores and threads.
 
-use crate::artifact::{self, ArtifactParts};
+use crate::artifact::{self, ArtifactExtras, ArtifactParts};
+#[cfg(feature = "cranelift")]
 use crate::cache;
-use crate::engine::Engine;
+use crate::codegen::CodegenTarget;
+use crate::engine::{Engine, SignatureTrampolines};
 use crate::error::{Error, ErrorKind};
 use crate::values::ExternType;
 use std::sync::{Arc, OnceLock};
-use wazerox_frontend::{FuncIndex, ModuleInfo};
+use wazerox_environ::{FuncIndex, ModuleInfo};
 use wazerox_runtime::code_memory::CodeMemory;
 use wazerox_runtime::code_registry::{self, FunctionRange, ModuleCode};
 use wazerox_runtime::memory_image::{self, MemoryImage};
@@ -22,6 +24,10 @@ pub(crate) struct ModuleInner {
     pub type_ids: Arc<[u32]>,
     /// What `serialize` writes (the code as compiled, before relocation).
     pub parts: ArtifactParts,
+    /// The target the code was generated for, which `serialize` records.
+    pub codegen: CodegenTarget,
+    /// The trampolines of each type index, which `serialize` also records.
+    pub trampolines: Vec<Arc<SignatureTrampolines>>,
     /// Initial contents of each defined memory, laid out on first instantiation.
     pub memory_images: OnceLock<Vec<Option<Arc<MemoryImage>>>>,
 }
@@ -94,14 +100,33 @@ impl Module {
     }
 
     /// Compiles a module from its binary format (or loads it from the engine's
-    /// cache directory, see [`crate::Config::cache_dir`]).
+    /// cache directory, see [`crate::Config::cache_dir`]). A build without the
+    /// `cranelift` feature has no compiler: it can only load artifacts
+    /// ([`Module::deserialize`]) and says so here.
     pub fn from_binary(engine: &Engine, binary: &[u8]) -> Result<Module, Error> {
+        #[cfg(feature = "cranelift")]
+        {
+            Module::compile_cached(engine, binary)
+        }
+        #[cfg(not(feature = "cranelift"))]
+        {
+            let _ = (engine, binary);
+            Err(Error::with_kind(
+                ErrorKind::Unsupported,
+                "this build of wazerox has no compiler (the `cranelift` feature is off); \
+                 load a precompiled artifact with Module::deserialize instead",
+            ))
+        }
+    }
+
+    #[cfg(feature = "cranelift")]
+    fn compile_cached(engine: &Engine, binary: &[u8]) -> Result<Module, Error> {
         let Some(dir) = &engine.config().cache_dir else {
             return Module::compile(engine, binary);
         };
         let path = cache::entry_path(dir, engine, binary);
-        if let Some(parts) = cache::load(&path, engine, binary)
-            && let Ok(module) = Module::from_checked_parts(engine, parts)
+        if let Some((parts, extras)) = cache::load(&path, engine, binary)
+            && let Ok(module) = Module::from_checked_parts(engine, parts, extras)
         {
             return Ok(module);
         }
@@ -110,12 +135,12 @@ impl Module {
         Ok(module)
     }
 
+    #[cfg(feature = "cranelift")]
     fn compile(engine: &Engine, binary: &[u8]) -> Result<Module, Error> {
         let config = engine.config();
-        let translation = wazerox_frontend::parse(binary, config.features)?;
+        let translation = wazerox_environ::parse(binary, config.features)?;
         let compiled = engine
-            .0
-            .compiler
+            .compiler()?
             .compile_module(translation, &config.translation)?;
         let parts = ArtifactParts {
             wasm: binary.to_vec(),
@@ -123,14 +148,38 @@ impl Module {
             functions: compiled.functions,
             traps: compiled.traps,
             libcalls: compiled.libcall_relocations,
+            address_map: compiled.address_map,
         };
-        Module::from_parts(engine, compiled.info, parts)
+        let type_ids: Vec<u32> = compiled
+            .info
+            .types
+            .iter()
+            .map(|t| engine.type_id(t))
+            .collect();
+        let trampolines = engine.trampolines_of(&type_ids)?;
+        Module::from_parts(
+            engine,
+            compiled.info,
+            parts,
+            engine.codegen_target(),
+            trampolines,
+        )
     }
 
     /// A compiled artifact of this module (see [`Module::deserialize`]), to skip
     /// compilation next time.
     pub fn serialize(&self) -> Vec<u8> {
-        artifact::write(&self.0.engine, &self.0.parts)
+        let extras = ArtifactExtras {
+            codegen: self.0.codegen.clone(),
+            trampolines: self
+                .0
+                .trampolines
+                .iter()
+                .enumerate()
+                .map(|(index, t)| (index as u32, (*t.code).clone()))
+                .collect(),
+        };
+        artifact::write(&self.0.engine, &self.0.parts, &extras)
     }
 
     /// Loads an artifact written by [`Module::serialize`] with an engine of the same
@@ -141,22 +190,48 @@ impl Module {
     /// The artifact's machine code runs as is: only load artifacts you (or a party you
     /// trust) wrote. The checksum detects corruption, not malice.
     pub unsafe fn deserialize(engine: &Engine, artifact: &[u8]) -> Result<Module, Error> {
-        let parts = artifact::read(engine, artifact)?;
-        Module::from_checked_parts(engine, parts)
+        let (parts, extras) = artifact::read(engine, artifact)?;
+        Module::from_checked_parts(engine, parts, extras)
     }
 
     /// A module from artifact parts whose checksum and fingerprint were checked;
     /// the caller vouches for where the code came from.
-    fn from_checked_parts(engine: &Engine, parts: ArtifactParts) -> Result<Module, Error> {
-        let translation = wazerox_frontend::parse_validated(&parts.wasm, engine.config().features)?;
+    fn from_checked_parts(
+        engine: &Engine,
+        parts: ArtifactParts,
+        extras: ArtifactExtras,
+    ) -> Result<Module, Error> {
+        let corrupt = |what: &str| {
+            Error::with_kind(
+                ErrorKind::Decode,
+                format!("invalid compiled artifact: {what}"),
+            )
+        };
+        let translation = wazerox_environ::parse_validated(&parts.wasm, engine.config().features)?;
         let info = translation.info;
         if parts.functions.len() != info.num_defined_functions() as usize {
-            return Err(Error::with_kind(
-                ErrorKind::Decode,
-                "invalid compiled artifact: function count",
-            ));
+            return Err(corrupt("function count"));
         }
-        Module::from_parts(engine, info, parts)
+        // Every type index has its trampolines, in order: a build without a
+        // compiler could not make them.
+        if extras.trampolines.len() != info.types.len()
+            || extras
+                .trampolines
+                .iter()
+                .enumerate()
+                .any(|(index, (type_index, _))| *type_index as usize != index)
+        {
+            return Err(corrupt("trampolines"));
+        }
+        let type_ids: Vec<u32> = info.types.iter().map(|t| engine.type_id(t)).collect();
+        let compiled = type_ids
+            .iter()
+            .zip(extras.trampolines)
+            .map(|(id, (_, code))| (*id, code))
+            .collect();
+        engine.map_trampolines(compiled)?;
+        let trampolines = engine.cached_trampolines(&type_ids)?;
+        Module::from_parts(engine, info, parts, extras.codegen, trampolines)
     }
 
     /// [`Module::deserialize`] from a file.
@@ -184,6 +259,8 @@ impl Module {
         engine: &Engine,
         info: ModuleInfo,
         parts: ArtifactParts,
+        codegen: CodegenTarget,
+        trampolines: Vec<Arc<SignatureTrampolines>>,
     ) -> Result<Module, Error> {
         let code = CodeMemory::new(&parts.code, |text| {
             for reloc in &parts.libcalls {
@@ -214,14 +291,40 @@ impl Module {
             .map(|&(start, _)| base + start as usize)
             .collect();
         let type_ids: Arc<[u32]> = info.types.iter().map(|t| engine.type_id(t)).collect();
-        let module_code = Arc::new(ModuleCode::new(
-            code,
-            functions,
-            parts.traps.clone(),
-            info.module_name.clone(),
-            info.function_names.clone(),
-        ));
+        let source_map = if engine.backtrace_details() {
+            crate::debug::DwarfSourceMap::new(&info, &parts.wasm)
+                .map(|map| Arc::new(map) as Arc<dyn wazerox_runtime::code_registry::SourceMap>)
+        } else {
+            None
+        };
+        let module_code = Arc::new(
+            ModuleCode::new(
+                code,
+                functions,
+                parts.traps.clone(),
+                info.module_name.clone(),
+                info.function_names.clone(),
+            )
+            .with_address_map(parts.address_map.clone())
+            .with_debug_info(info.function_body_offsets.clone(), source_map),
+        );
         code_registry::register(&module_code);
+        let module_name = info.module_name.as_deref().unwrap_or("<module>");
+        crate::profiling::register(
+            engine,
+            parts
+                .functions
+                .iter()
+                .enumerate()
+                .map(|(i, &(start, end))| {
+                    let index = info.defined_to_func_index(i as u32).0;
+                    let name = match info.function_names.get(&index) {
+                        Some(name) => format!("wasm[{module_name}]::{name}"),
+                        None => format!("wasm[{module_name}]::function[{index}]"),
+                    };
+                    (name, base + start as usize, (end - start) as usize)
+                }),
+        );
         Ok(Module(Arc::new(ModuleInner {
             engine: engine.clone(),
             info: Arc::new(info),
@@ -229,13 +332,15 @@ impl Module {
             function_addresses,
             type_ids,
             parts,
+            codegen,
+            trampolines,
             memory_images: OnceLock::new(),
         })))
     }
 
     /// Checks that `bytes` is a valid module binary without compiling it.
     pub fn validate(engine: &Engine, bytes: &[u8]) -> Result<(), Error> {
-        let translation = wazerox_frontend::parse(bytes, engine.config().features)?;
+        let translation = wazerox_environ::parse(bytes, engine.config().features)?;
         for body in translation.bodies {
             let mut validator = body
                 .validator

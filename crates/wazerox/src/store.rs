@@ -13,7 +13,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use wazerox_frontend::{FuncType, GlobalType};
+use wazerox_environ::{FuncType, GlobalType};
 use wazerox_runtime::instance::Instance as RuntimeInstance;
 use wazerox_runtime::memory::LinearMemory;
 use wazerox_runtime::table::Table as RuntimeTable;

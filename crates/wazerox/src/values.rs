@@ -4,7 +4,7 @@ use crate::func::Func;
 use crate::store::{AsContextMut, StoreOpaque};
 use std::any::Any;
 use std::sync::Arc;
-use wazerox_frontend::{EntityType, FuncType, ValType};
+use wazerox_environ::{EntityType, FuncType, ValType};
 
 /// A Wasm value.
 #[derive(Debug, Clone)]
@@ -188,7 +188,7 @@ impl GlobalType {
     pub fn mutability(&self) -> Mutability {
         self.mutability
     }
-    pub(crate) fn from_frontend(g: wazerox_frontend::GlobalType) -> Self {
+    pub(crate) fn from_frontend(g: wazerox_environ::GlobalType) -> Self {
         GlobalType::new(
             g.content,
             if g.mutable {
@@ -202,13 +202,13 @@ impl GlobalType {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableType {
-    pub(crate) inner: wazerox_frontend::TableType,
+    pub(crate) inner: wazerox_environ::TableType,
 }
 
 impl TableType {
     pub fn new(element: ValType, minimum: u32, maximum: Option<u32>) -> Self {
         TableType {
-            inner: wazerox_frontend::TableType {
+            inner: wazerox_environ::TableType {
                 element,
                 minimum: minimum.into(),
                 maximum: maximum.map(u64::from),
@@ -228,14 +228,14 @@ impl TableType {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryType {
-    pub(crate) inner: wazerox_frontend::MemoryType,
+    pub(crate) inner: wazerox_environ::MemoryType,
 }
 
 impl MemoryType {
     /// A 32-bit, unshared memory with limits in 64 KiB pages.
     pub fn new(minimum: u32, maximum: Option<u32>) -> Self {
         MemoryType {
-            inner: wazerox_frontend::MemoryType {
+            inner: wazerox_environ::MemoryType {
                 minimum: minimum.into(),
                 maximum: maximum.map(u64::from),
                 shared: false,

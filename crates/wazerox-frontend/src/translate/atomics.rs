@@ -9,15 +9,16 @@
 
 use super::FuncTranslation;
 use super::environ::trusted;
-use crate::builtins::Builtin;
-use crate::parse::WasmError;
-use crate::trap::TrapCode;
-use crate::types::MemoryIndex;
-use crate::vmoffsets;
+use crate::trap::CraneliftTrapCode;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I8, I16, I32, I64};
 use cranelift_codegen::ir::{self, AtomicRmwOp, Endianness, InstBuilder, MemFlagsData};
 use wasmparser::{MemArg, Operator};
+use wazerox_environ::TrapCode;
+use wazerox_environ::builtins::Builtin;
+use wazerox_environ::parse::WasmError;
+use wazerox_environ::types::MemoryIndex;
+use wazerox_environ::vmoffsets;
 
 fn atomic_flags() -> MemFlagsData {
     MemFlagsData::new()

@@ -3,13 +3,14 @@
 use super::FuncTranslation;
 use super::environ::readonly;
 use super::stack::FrameKind;
-use crate::parse::WasmError;
 use crate::signatures::ir_type;
-use crate::trap::TrapCode;
-use crate::types::{FuncIndex, TableIndex, TypeIndex, ValType};
-use crate::vmoffsets::{self, VMOffsets};
+use crate::trap::CraneliftTrapCode;
 use cranelift_codegen::ir::{self, BlockArg, BlockCall, InstBuilder, JumpTableData, types};
 use wasmparser::{BlockType, Operator};
+use wazerox_environ::TrapCode;
+use wazerox_environ::parse::WasmError;
+use wazerox_environ::types::{FuncIndex, TableIndex, TypeIndex, ValType};
+use wazerox_environ::vmoffsets::{self, VMOffsets};
 
 fn block_args(values: &[ir::Value]) -> Vec<BlockArg> {
     values.iter().map(|v| BlockArg::Value(*v)).collect()
@@ -19,7 +20,7 @@ impl FuncTranslation<'_, '_> {
     fn block_signature(&self, ty: BlockType) -> (Vec<ValType>, Vec<ValType>) {
         match ty {
             BlockType::Empty => (vec![], vec![]),
-            BlockType::Type(t) => (vec![], vec![crate::parse::val_type(t)]),
+            BlockType::Type(t) => (vec![], vec![wazerox_environ::parse::val_type(t)]),
             BlockType::FuncType(index) => {
                 let f = &self.env.module.types[index as usize];
                 (f.params().to_vec(), f.results().to_vec())
@@ -210,7 +211,7 @@ impl FuncTranslation<'_, '_> {
                 let mut table = Vec::with_capacity(targets.len() as usize);
                 for depth in targets.targets() {
                     let depth = depth.map_err(|e| {
-                        WasmError::from_reader(crate::parse::WasmErrorKind::Decode, e)
+                        WasmError::from_reader(wazerox_environ::parse::WasmErrorKind::Decode, e)
                     })?;
                     table.push(self.branch_call(depth));
                 }

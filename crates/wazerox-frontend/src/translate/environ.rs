@@ -3,18 +3,19 @@
 //! signatures and callees so each is declared once.
 
 use super::TranslationInputs;
-use crate::builtins::Builtin;
-use crate::module_info::ModuleInfo;
-use crate::signatures::wasm_signature;
-use crate::translate::TranslationConfig;
-use crate::types::{FuncIndex, MemoryIndex, TypeIndex};
-use crate::vmoffsets::{self, VMOffsets};
+use crate::signatures::{builtin_signature, wasm_signature};
+use crate::trap::CraneliftTrapCode;
 use cranelift_codegen::ir::{
     self, ExtFuncData, ExternalName, InstBuilder, MemFlagsData, UserExternalName, types,
 };
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::FunctionBuilder;
 use std::collections::HashMap;
+use wazerox_environ::TranslationConfig;
+use wazerox_environ::builtins::Builtin;
+use wazerox_environ::module_info::ModuleInfo;
+use wazerox_environ::types::{FuncIndex, MemoryIndex, TypeIndex};
+use wazerox_environ::vmoffsets::{self, VMOffsets};
 
 /// Flags for loads of VMContext fields that never change while an instance lives.
 pub(crate) fn readonly() -> MemFlagsData {
@@ -160,7 +161,8 @@ impl<'a> FuncEnvironment<'a> {
         let sig = match self.builtins.get(&index) {
             Some(sig) => *sig,
             None => {
-                let sig = builder.import_signature(builtin.signature(self.native_call_conv()));
+                let sig =
+                    builder.import_signature(builtin_signature(builtin, self.native_call_conv()));
                 self.builtins.insert(index, sig);
                 sig
             }
@@ -181,7 +183,7 @@ impl<'a> FuncEnvironment<'a> {
         &self,
         builder: &mut FunctionBuilder<'_>,
         failed: ir::Value,
-        code: crate::TrapCode,
+        code: wazerox_environ::TrapCode,
     ) {
         builder.ins().trapnz(failed, code.to_cranelift());
     }

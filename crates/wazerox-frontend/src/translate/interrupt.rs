@@ -12,12 +12,13 @@
 
 use super::FuncTranslation;
 use super::environ::{readonly, trusted};
-use crate::trap::TrapCode;
-use crate::vmoffsets::{self, VMOffsets};
+use crate::trap::CraneliftTrapCode;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::I64;
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData};
 use wasmparser::Operator;
+use wazerox_environ::TrapCode;
+use wazerox_environ::vmoffsets::{self, VMOffsets};
 
 /// Operators after which the fuel counted so far is charged: everything that ends a
 /// straight-line region.

@@ -8,15 +8,16 @@
 
 use super::FuncTranslation;
 use super::environ::trusted;
-use crate::builtins::Builtin;
-use crate::parse::WasmError;
-use crate::trap::TrapCode;
-use crate::types::{DataIndex, MemoryIndex};
-use crate::vmoffsets;
+use crate::trap::CraneliftTrapCode;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{F32, F64, I8, I16, I32, I64};
 use cranelift_codegen::ir::{self, Endianness, InstBuilder, MemFlagsData};
 use wasmparser::{MemArg, Operator};
+use wazerox_environ::TrapCode;
+use wazerox_environ::builtins::Builtin;
+use wazerox_environ::parse::WasmError;
+use wazerox_environ::types::{DataIndex, MemoryIndex};
+use wazerox_environ::vmoffsets;
 
 /// Flags of a Wasm heap access: little-endian, may fault (reported as out of bounds).
 pub(crate) fn heap_flags() -> MemFlagsData {

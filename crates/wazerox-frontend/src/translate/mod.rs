@@ -17,44 +17,18 @@ mod reference;
 mod simd;
 mod stack;
 
-use crate::module_info::ModuleInfo;
-use crate::parse::{FunctionBodyData, WasmError, WasmErrorKind};
 use crate::signatures::{ir_type, wasm_signature};
-use crate::types::{FuncIndex, ValType};
-use crate::vmoffsets::VMOffsets;
 use cranelift_codegen::ir::{self, InstBuilder, UserFuncName};
 use cranelift_codegen::isa::TargetFrontendConfig;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use environ::FuncEnvironment;
 use stack::ControlStack;
 use wasmparser::{FuncValidator, FuncValidatorAllocations, ValidatorResources};
-
-/// Settings that change the generated code (part of the compiled artifact's key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TranslationConfig {
-    /// Bytes of inaccessible address space after each 32-bit memory's 4 GiB
-    /// reservation. Accesses whose static offset plus size fit in it need no check.
-    pub guard_bytes: u64,
-    /// Emit explicit bounds checks on every memory access instead of relying on
-    /// guard pages.
-    pub explicit_bounds_checks: bool,
-    /// Count executed operators against the store's fuel; trap when it runs out.
-    pub consume_fuel: bool,
-    /// Check the engine's epoch against the store's deadline at function entries and
-    /// loop headers; trap when it is reached.
-    pub epoch_interruption: bool,
-}
-
-impl Default for TranslationConfig {
-    fn default() -> Self {
-        TranslationConfig {
-            guard_bytes: 2 << 30,
-            explicit_bounds_checks: false,
-            consume_fuel: false,
-            epoch_interruption: false,
-        }
-    }
-}
+use wazerox_environ::TranslationConfig;
+use wazerox_environ::module_info::ModuleInfo;
+use wazerox_environ::parse::{FunctionBodyData, WasmError, WasmErrorKind};
+use wazerox_environ::types::{FuncIndex, ValType};
+use wazerox_environ::vmoffsets::VMOffsets;
 
 /// Reusable state for translating many functions on one thread.
 #[derive(Default)]
@@ -134,7 +108,7 @@ impl FuncTranslation<'_, '_> {
         &mut self,
         validator: &mut FuncValidator<ValidatorResources>,
         body: &wasmparser::FunctionBody<'_>,
-        ty: &crate::types::FuncType,
+        ty: &wazerox_environ::types::FuncType,
     ) -> Result<(), WasmError> {
         let entry = self.builder.create_block();
         self.builder.append_block_params_for_function_params(entry);
@@ -156,7 +130,7 @@ impl FuncTranslation<'_, '_> {
             validator
                 .define_locals(offset, count, local_ty)
                 .map_err(invalid)?;
-            let local_ty = crate::parse::val_type(local_ty);
+            let local_ty = wazerox_environ::parse::val_type(local_ty);
             for _ in 0..count {
                 let var = self.builder.declare_var(ir_type(local_ty));
                 let zero = self.zero_value(local_ty);

@@ -6,16 +6,17 @@
 
 use super::FuncTranslation;
 use super::environ::{readonly, trusted};
-use crate::builtins::Builtin;
-use crate::parse::WasmError;
 use crate::signatures::ir_type;
-use crate::trap::TrapCode;
-use crate::types::{FuncIndex, GlobalIndex, TableIndex};
-use crate::vmoffsets;
+use crate::trap::CraneliftTrapCode;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I32, I64};
 use cranelift_codegen::ir::{self, InstBuilder};
 use wasmparser::Operator;
+use wazerox_environ::TrapCode;
+use wazerox_environ::builtins::Builtin;
+use wazerox_environ::parse::WasmError;
+use wazerox_environ::types::{FuncIndex, GlobalIndex, TableIndex};
+use wazerox_environ::vmoffsets;
 
 impl FuncTranslation<'_, '_> {
     /// Address and flags of global `index`'s storage.

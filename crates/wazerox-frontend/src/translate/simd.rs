@@ -21,11 +21,11 @@ mod lanes;
 mod memory;
 
 use super::FuncTranslation;
-use crate::parse::WasmError;
 use cranelift_codegen::ir::types::{I8X16, I32};
 use cranelift_codegen::ir::{self, Endianness, InstBuilder, MemFlagsData};
 use cranelift_frontend::FunctionBuilder;
 use wasmparser::Operator;
+use wazerox_environ::parse::WasmError;
 
 type Unary = fn(&mut FunctionBuilder<'_>, ir::Value) -> ir::Value;
 type Binary = fn(&mut FunctionBuilder<'_>, ir::Value, ir::Value) -> ir::Value;

@@ -30,6 +30,8 @@ pub struct BacktraceFrame {
     /// Offset of the PC from the start of the function's code: the trapping
     /// instruction for the innermost frame, the call instruction for the others.
     pub func_offset: u32,
+    /// Offset in the module binary of the Wasm instruction at that PC, when known.
+    pub wasm_offset: Option<u32>,
 }
 
 /// Most frames a backtrace records (the innermost ones).
@@ -91,6 +93,7 @@ pub(crate) fn symbolize(pcs: &[usize]) -> Backtrace {
             Some(BacktraceFrame {
                 func_index: function.func_index,
                 func_offset: offset - function.start,
+                wasm_offset: module.wasm_offset_at(offset),
                 module,
             })
         })

@@ -5,13 +5,13 @@
 //! checks, sized by the bytes actually touched) and carries the same `heap_flags`, so
 //! an out-of-bounds access traps exactly as a scalar one would.
 
-use crate::parse::WasmError;
 use crate::translate::FuncTranslation;
 use crate::translate::memory::heap_flags;
 use cranelift_codegen::ir::types::{I8X16, I16X8, I32X4, I64X2, Type};
 use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData};
 use cranelift_frontend::FunctionBuilder;
 use wasmparser::{MemArg, Operator};
+use wazerox_environ::parse::WasmError;
 
 /// `load8x8_s` and friends: 8 bytes read and widened to 8 lanes of twice the width.
 type ExtendingLoad = fn(&mut FunctionBuilder<'_>, MemFlagsData, ir::Value, i32) -> ir::Value;

@@ -9,8 +9,7 @@
 //! Builtins that can fail return an `i32` that is non-zero on failure; the translator
 //! then traps with the one trap code that builtin can cause.
 
-use cranelift_codegen::ir::{AbiParam, Signature, types};
-use cranelift_codegen::isa::CallConv;
+use crate::types::ValType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Builtin {
@@ -67,10 +66,12 @@ impl Builtin {
         Builtin::ALL.iter().position(|b| *b == self).unwrap() as u32
     }
 
-    /// The native signature (platform C ABI) of the builtin.
-    pub fn signature(self, call_conv: CallConv) -> Signature {
-        use types::{I32, I64};
-        let (params, results): (&[_], &[_]) = match self {
+    /// Parameter and result types after the leading `vmctx` pointer, in the
+    /// platform's C calling convention (the translator builds the signature from
+    /// them; the runtime's `extern "C"` functions must match).
+    pub fn params_and_results(self) -> (&'static [ValType], &'static [ValType]) {
+        use ValType::{I32, I64};
+        match self {
             Builtin::MemoryGrow => (&[I32, I64], &[I64]),
             Builtin::MemoryFill => (&[I32, I64, I32, I64], &[I32]),
             Builtin::MemoryCopy => (&[I32, I64, I32, I64, I64], &[I32]),
@@ -84,12 +85,6 @@ impl Builtin {
             Builtin::MemoryAtomicNotify => (&[I32, I64, I32], &[I32]),
             Builtin::MemoryAtomicWait32 => (&[I32, I64, I32, I64], &[I32]),
             Builtin::MemoryAtomicWait64 => (&[I32, I64, I64, I64], &[I32]),
-        };
-        let mut sig = Signature::new(call_conv);
-        sig.params.push(AbiParam::new(I64));
-        sig.params.extend(params.iter().map(|t| AbiParam::new(*t)));
-        sig.returns
-            .extend(results.iter().map(|t| AbiParam::new(*t)));
-        sig
+        }
     }
 }

@@ -137,6 +137,14 @@ pub struct ModuleInfo {
     /// From the name section; used in backtraces.
     pub module_name: Option<String>,
     pub function_names: HashMap<u32, String>,
+    /// Where each defined function's body starts in the binary, for backtraces'
+    /// offsets within a function.
+    pub function_body_offsets: Vec<u32>,
+    /// Where the code section's contents start in the binary: DWARF addresses of
+    /// a Wasm module count from there.
+    pub code_section_offset: u32,
+    /// Byte ranges in the binary of the `.debug_*` custom sections (DWARF), by name.
+    pub debug_sections: Vec<(String, std::ops::Range<usize>)>,
 }
 
 impl ModuleInfo {

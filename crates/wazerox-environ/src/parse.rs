@@ -41,7 +41,8 @@ impl WasmError {
             offset: None,
         }
     }
-    pub(crate) fn from_reader(kind: WasmErrorKind, e: BinaryReaderError) -> Self {
+    /// An error from wasmparser, classified by the stage that found it.
+    pub fn from_reader(kind: WasmErrorKind, e: BinaryReaderError) -> Self {
         WasmError {
             kind,
             message: e.message().to_string(),
@@ -289,6 +290,16 @@ fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmE
                 });
             }
         }
+        Payload::CodeSectionStart { range, .. } => info.code_section_offset = range.start as u32,
+        Payload::CodeSectionEntry(body) => {
+            info.function_body_offsets.push(body.range().start as u32)
+        }
+        Payload::CustomSection(reader) if reader.name().starts_with(".debug_") => {
+            info.debug_sections.push((
+                reader.name().to_string(),
+                reader.data_offset()..reader.range().end,
+            ));
+        }
         Payload::CustomSection(reader) => {
             if let KnownCustom::Name(names) = reader.as_known() {
                 // A broken name section must not reject the module (the spec says
@@ -312,7 +323,7 @@ fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmE
     Ok(())
 }
 
-pub(crate) fn val_type(ty: wasmparser::ValType) -> ValType {
+pub fn val_type(ty: wasmparser::ValType) -> ValType {
     match ty {
         wasmparser::ValType::I32 => ValType::I32,
         wasmparser::ValType::I64 => ValType::I64,

@@ -1,0 +1,27 @@
+//! Compiled code as plain data: what the compiler produces and what an artifact
+//! stores, so that a runtime-only build can load and run code without knowing how
+//! it was generated.
+
+use crate::trap::TrapCode;
+
+/// A relocation the runtime must patch once the code's address is known: an
+/// absolute 8-byte address of a runtime libcall (e.g. `floorf` when the CPU lacks
+/// SSE4.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LibcallRelocation {
+    pub offset: u32,
+    pub libcall: String,
+    pub addend: i64,
+}
+
+/// The two trampolines of one function type, linked into one code image: host →
+/// Wasm (`array_call`) and Wasm → host (`wasm_to_host`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureTrampolinesCode {
+    pub code: Vec<u8>,
+    /// Offset of the host→Wasm trampoline.
+    pub array_call: u32,
+    /// Offset of the Wasm→host trampoline.
+    pub wasm_to_host: u32,
+    pub traps: Vec<(u32, TrapCode)>,
+}

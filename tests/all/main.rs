@@ -13,3 +13,4 @@ mod thread_group;
 mod threads;
 mod traps;
 mod wasi;
+mod wasix;

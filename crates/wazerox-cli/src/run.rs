@@ -13,7 +13,8 @@
 //! in 0..=125; a code outside that range is an error (exit 1), as in wasmtime, so
 //! that 126 and up (shell conventions, signals) and 134 keep their meaning; 134
 //! after a trap (its message and Wasm backtrace go to stderr); 1 for other errors.
-//! Threaded programs (importing `wasi.thread-spawn` or a shared memory) run in a
+//! WASIX functions (`wasix_32v1`) are always linked. Threaded programs (importing
+//! `wasi.thread-spawn`, `wasix_32v1.thread_spawn_v2` or a shared memory) run in a
 //! `ThreadGroup`: `proc_exit` or a trap in any thread ends the program with that
 //! status, after the other threads were stopped; they get epoch checks for that.
 //! Limits: `--max-memory BYTES` caps every memory (shared ones too, in every
@@ -361,7 +362,8 @@ fn engine_for(args: &RunArgs, threaded: bool) -> Result<Engine, wazerox::Error> 
     Engine::new(&config)
 }
 
-/// Whether a binary module imports `wasi.thread-spawn` or a shared memory; `None`
+/// Whether a binary module imports `wasi.thread-spawn`, `wasix_32v1.thread_spawn_v2`
+/// or a shared memory; `None`
 /// for anything that is not a readable binary module (text, artifacts, garbage:
 /// compiling reports those).
 fn binary_is_threaded(bytes: &[u8]) -> Option<bool> {
@@ -375,7 +377,9 @@ fn binary_is_threaded(bytes: &[u8]) -> Option<bool> {
                 for import in reader.into_imports() {
                     let import = import.ok()?;
                     let shared = matches!(import.ty, TypeRef::Memory(m) if m.shared);
-                    if shared || (import.module == "wasi" && import.name == "thread-spawn") {
+                    let spawns = (import.module == "wasi" && import.name == "thread-spawn")
+                        || (import.module == "wasix_32v1" && import.name == "thread_spawn_v2");
+                    if shared || spawns {
                         return Some(true);
                     }
                 }
@@ -460,6 +464,12 @@ pub fn main(args: &[String]) -> ExitCode {
                     exit.0
                 );
                 return ExitCode::FAILURE;
+            }
+            // WASIX `thread_exit` of the only thread: the program is done.
+            if e.downcast_ref::<wazerox_wasi::wasix::ThreadExit>()
+                .is_some()
+            {
+                return ExitCode::SUCCESS;
             }
             eprintln!("error: {e}");
             if e.as_trap().is_some() {

@@ -173,6 +173,60 @@ fn dir_ro_preopens_read_only() {
 /// The threaded C programs of `tests/threads` under `wazerox run` with no extra
 /// flags: exact output and exit status, whichever thread ends the program.
 #[test]
+fn every_missing_import_is_named() {
+    let dir = std::env::temp_dir().join(format!("wazerox-cli-imps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wat = dir.join("imports.wat");
+    std::fs::write(
+        &wat,
+        r#"(module
+            (import "wasix_32v1" "fd_dup" (func (param i32 i32) (result i32)))
+            (import "wasix_32v1" "not_a_wasix_call" (func))
+            (import "env" "nope" (func))
+            (func (export "_start")))"#,
+    )
+    .unwrap();
+    let out = wazerox(&["run", wat.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`wasix_32v1::not_a_wasix_call`") && stderr.contains("`env::nope`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("fd_dup"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn wasix_threads_futexes_and_signals_run() {
+    let out = wazerox(&["run", "tests/wasix/threads.wat"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "woken 1, signal 10, joined\n"
+    );
+}
+
+#[test]
+fn the_wasix_c_program_runs() {
+    let dir = std::env::temp_dir().join(format!("wazerox-cli-wasix-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let sandbox = format!("{}::/sandbox", dir.display());
+    let out = wazerox(&["run", "--dir", &sandbox, "tests/wasix/wasix.wasm"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout, "wasix: 64 checks, 0 failed\n");
+}
+
+#[test]
 fn threaded_programs_run_and_end_from_any_thread() {
     let cases: [(&[&str], i32, &str); 7] = [
         (

@@ -217,6 +217,8 @@ pub struct WasiCtx {
     pub(crate) cancel: Cancel,
     /// WASIX checkpoints of this program.
     pub snapshots: wasix::SnapshotTable,
+    /// WASIX process state: working directory, process id, signals.
+    pub(crate) wasix: wasix::WasixState,
     pub(crate) thread_group: OnceLock<Arc<threads::ThreadGroup>>,
 }
 
@@ -489,6 +491,7 @@ impl WasiCtxBuilder {
             fds: RwLock::new(fds),
             cancel: Cancel::new(),
             snapshots: wasix::SnapshotTable::default(),
+            wasix: wasix::WasixState::default(),
             thread_group: OnceLock::new(),
         })
     }

@@ -44,9 +44,10 @@
 //! table; args, env, clocks, random, proc), `fd` (`fd_*`), `fs` (`path_*`), `path`
 //! (sandboxed resolution), `io` (stream reads and writes), `poll` (`poll_oneoff`),
 //! `sock` (`sock_*`), `rights`, `errno`, `memory` (bounds-checked guest memory),
-//! `clock`, `sys` (every `unsafe` system call); `wasix` (checkpoints) and `threads`
-//! (wasi-threads: `thread-spawn`, and the `ThreadGroup` that ends a program from any
-//! of its threads).
+//! `clock`, `sys` (every `unsafe` system call); `wasix` (`wasix_32v1`: checkpoints,
+//! and in `wasix/` futexes, threads, signals, dup/pipe, cwd and process ids) and
+//! `threads` (wasi-threads: `thread-spawn`, and the `ThreadGroup` that ends a program
+//! from any of its threads, WASIX threads included).
 
 mod clock;
 mod ctx;

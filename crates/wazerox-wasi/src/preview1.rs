@@ -17,7 +17,7 @@ const MODULE: &str = "wasi_snapshot_preview1";
 
 /// Runs a WASI function body with the program's context and the caller's memory;
 /// an errno becomes the function's result, cancellation ends the call.
-fn with<T>(
+pub(crate) fn with<T>(
     caller: &mut Caller<'_, T>,
     get: impl Fn(&T) -> &Arc<WasiCtx>,
     body: impl FnOnce(&WasiCtx, &mut GuestMemory<'_>) -> Ret,

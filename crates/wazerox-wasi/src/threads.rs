@@ -105,7 +105,8 @@ impl Default for ThreadOptions {
     }
 }
 
-/// Key of the main thread among the running threads (spawned ids start at 1).
+/// Key of the main thread among the running threads. Spawned ids start at 2:
+/// WASIX numbers the main thread 1 ([`crate::wasix::MAIN_TID`]).
 const MAIN: i32 = 0;
 
 /// How a program ended.
@@ -176,7 +177,7 @@ impl ThreadGroup {
             module,
             linker,
             options,
-            next_tid: AtomicI32::new(1),
+            next_tid: AtomicI32::new(crate::wasix::MAIN_TID + 1),
             state: Mutex::default(),
             finished: Condvar::new(),
         }))
@@ -218,6 +219,14 @@ impl ThreadGroup {
         };
         let (returned, ending) = match result {
             Ok(value) => (Some(value), Ending::MainReturned),
+            Err(error) if error.downcast_ref::<crate::wasix::ThreadExit>().is_some() => {
+                // `thread_exit` in main: the others run on (and may still end the
+                // program); when the last one is done, the program exits with 0.
+                self.lock().running.remove(&MAIN);
+                self.finished.notify_all();
+                self.join();
+                (None, Ending::Failed(Error::new(crate::I32Exit(0))))
+            }
             Err(error) => (None, Ending::Failed(error)),
         };
         self.end(&ctx, ending);
@@ -247,6 +256,8 @@ impl ThreadGroup {
             handle.interrupt();
         }
         drop(state);
+        // Threads waiting in `thread_join` give up.
+        self.finished.notify_all();
         ctx.cancel();
         true
     }
@@ -254,6 +265,43 @@ impl ThreadGroup {
     /// Whether the program has ended.
     pub fn has_ended(&self) -> bool {
         self.lock().ended
+    }
+
+    /// The program's module.
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    /// Whether the thread with WASIX id `tid` is running (the main thread is
+    /// [`MAIN_TID`](crate::wasix::MAIN_TID)).
+    pub(crate) fn is_running(&self, tid: i32) -> bool {
+        let key = if tid == crate::wasix::MAIN_TID {
+            MAIN
+        } else {
+            tid
+        };
+        tid > 0 && self.lock().running.contains_key(&key)
+    }
+
+    /// WASIX `thread_join`: waits until thread `tid` has finished; `SRCH` for an id
+    /// never given out, `Cancelled` once the program ends.
+    pub(crate) fn wait_finished(&self, tid: i32) -> Result<(), crate::errno::Failure> {
+        if tid <= 0 || tid >= self.next_tid.load(Ordering::Relaxed) {
+            return Err(crate::errno::SRCH.into());
+        }
+        let key = if tid == crate::wasix::MAIN_TID {
+            MAIN
+        } else {
+            tid
+        };
+        let mut state = self.lock();
+        while state.running.contains_key(&key) {
+            if state.ended {
+                return Err(crate::errno::Failure::Cancelled);
+            }
+            state = self.finished.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        Ok(())
     }
 
     /// Waits until every spawned OS thread has finished.
@@ -304,6 +352,12 @@ impl ThreadGroup {
                 }));
                 let error = match outcome {
                     Ok(Ok(())) => None,
+                    // WASIX `thread_exit`: this thread ends, the program goes on.
+                    Ok(Err(error))
+                        if error.downcast_ref::<crate::wasix::ThreadExit>().is_some() =>
+                    {
+                        None
+                    }
                     Ok(Err(error)) => Some(error),
                     Err(_) => Some(Error::msg(format!("thread {tid} panicked"))),
                 };
@@ -327,6 +381,7 @@ impl ThreadGroup {
         tid: i32,
         start_arg: i32,
     ) -> Result<(), Error> {
+        crate::wasix::thread::enter_spawned(tid);
         let instance = self.linker.instantiate(&mut store, &self.module)?;
         let start = instance.get_typed_func::<(i32, i32), ()>(&mut store, "wasi_thread_start")?;
         if store.interrupt_handle().is_interrupted() {
@@ -382,12 +437,13 @@ pub fn add_to_linker(linker: &mut Linker<Arc<WasiCtx>>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Whether `module` is a wasi-threads program: it imports `wasi.thread-spawn` or a
-/// shared memory.
+/// Whether `module` is a threaded program: it imports `wasi.thread-spawn`, WASIX's
+/// `wasix_32v1.thread_spawn_v2`, or a shared memory.
 pub fn is_threaded(module: &Module) -> bool {
     module.imports().any(|import| {
         matches!(import.ty(), ExternType::Memory(ty) if ty.is_shared())
             || (import.module() == "wasi" && import.name() == "thread-spawn")
+            || (import.module() == "wasix_32v1" && import.name() == "thread_spawn_v2")
     })
 }
 

@@ -17,6 +17,11 @@
 //! a copy of the native stack of its call), snapshots of this thread whose call
 //! into Wasm has returned are dropped (they can never be restored), and if that
 //! is not enough `stack_checkpoint` fails with `NOMEM`.
+//!
+//! The other WASIX families live in submodules: `futex`, `thread` (spawn, join,
+//! exit, sleep, ids), `signal` (callback, thread signals, interval timer), `fd`
+//! (dup, pipe), `proc` (cwd, process ids). `docs/wasi.md` lists which WASIX calls
+//! exist.
 
 use crate::WasiCtx;
 use crate::errno::{self, Errno};
@@ -24,6 +29,15 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
 use wazerox::{Caller, Error, Extern, Global, Linker, Snapshot, Val};
+
+mod fd;
+mod futex;
+mod proc;
+pub mod signal;
+pub mod thread;
+
+pub use proc::WasixState;
+pub use thread::{MAIN_TID, ThreadExit};
 
 /// Snapshots one program keeps at most.
 pub const MAX_SNAPSHOTS: usize = 4096;
@@ -149,11 +163,17 @@ fn memory<T>(caller: &mut Caller<'_, T>) -> Result<wazerox::Memory, Error> {
     }
 }
 
-/// Defines `wasix_32v1.stack_checkpoint` and `stack_restore`.
+/// Defines every `wasix_32v1` function we have: `stack_checkpoint` and
+/// `stack_restore` (here) and the families of the submodules.
 pub fn add_to_linker<T: 'static>(
     linker: &mut Linker<T>,
     get: impl Fn(&T) -> &Arc<WasiCtx> + Send + Sync + Copy + 'static,
 ) -> Result<(), Error> {
+    futex::add_to_linker(linker, get)?;
+    thread::add_to_linker(linker, get)?;
+    signal::add_to_linker(linker, get)?;
+    fd::add_to_linker(linker, get)?;
+    proc::add_to_linker(linker, get)?;
     linker.func_wrap(
         "wasix_32v1",
         "stack_checkpoint",

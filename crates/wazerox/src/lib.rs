@@ -37,6 +37,7 @@
 //! `interrupt` (stopping a store's code from another thread).
 
 mod artifact;
+mod atomics;
 #[cfg(feature = "cranelift")]
 mod cache;
 mod checkpoint;
@@ -55,6 +56,7 @@ mod profiling;
 mod store;
 mod values;
 
+pub use atomics::WaitResult;
 pub use checkpoint::{Restore, Snapshot};
 pub use debug::WasmBacktraceDetails;
 pub use engine::{Config, Engine, InstanceAllocationStrategy, PoolingConfig};

@@ -1,7 +1,7 @@
 //! `Linker`: resolves imports by name, from host functions and from instances.
 
 use crate::engine::Engine;
-use crate::error::{Error, GuestText};
+use crate::error::{Error, ErrorKind, GuestText};
 use crate::externals::Extern;
 use crate::func::{Caller, HostFuncTemplate, IntoFunc, dynamic_template, template_into_func};
 use crate::instance::Instance;
@@ -152,11 +152,8 @@ impl<T: 'static> Linker<T> {
                     )));
                 }
                 None => {
-                    return Err(Error::link(format!(
-                        "unknown import: `{}::{}` has not been defined",
-                        GuestText(&import.module),
-                        GuestText(&import.name)
-                    )));
+                    let missing = self.missing_imports(module);
+                    return Err(missing.expect("this import is missing"));
                 }
             };
             imports.push(definition);
@@ -177,9 +174,42 @@ impl<T: 'static> Linker<T> {
         let mut ctx = store.as_context_mut();
         let mut imports = Vec::with_capacity(module.info().imports.len());
         for import in &module.info().imports {
-            imports.push(self.resolve(ctx.opaque_mut(), &import.module, &import.name)?);
+            match self.resolve(ctx.opaque_mut(), &import.module, &import.name) {
+                Ok(item) => imports.push(item),
+                Err(error) if error.kind() == ErrorKind::Link => {
+                    return Err(self.missing_imports(module).unwrap_or(error));
+                }
+                Err(error) => return Err(error),
+            }
         }
         Instance::new_in(ctx.0, module, &imports)
+    }
+
+    /// The link error naming every import of `module` this linker does not define
+    /// (a user fixing one at a time would otherwise need a run per missing import).
+    fn missing_imports(&self, module: &Module) -> Option<Error> {
+        let mut missing: Vec<String> = Vec::new();
+        for import in &module.info().imports {
+            let key = (import.module.clone(), import.name.clone());
+            let name = format!(
+                "`{}::{}`",
+                GuestText(&import.module),
+                GuestText(&import.name)
+            );
+            if !self.definitions.contains_key(&key) && !missing.contains(&name) {
+                missing.push(name);
+            }
+        }
+        match missing.as_slice() {
+            [] => None,
+            [one] => Some(Error::link(format!(
+                "unknown import: {one} has not been defined"
+            ))),
+            many => Some(Error::link(format!(
+                "unknown imports: {} have not been defined",
+                many.join(", ")
+            ))),
+        }
     }
 }
 

@@ -94,7 +94,7 @@ fn is_directory(ctx: &WasiCtx, dir: &str) -> Result<bool, Failure> {
 }
 
 fn chdir(ctx: &WasiCtx, mem: &mut GuestMemory<'_>, ptr: i32, len: i32) -> Ret {
-    let path = mem.string(ptr, len)?;
+    let path = mem.path(ptr, len)?;
     if path.is_empty() {
         return Err(errno::NOENT.into());
     }

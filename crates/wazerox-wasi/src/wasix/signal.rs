@@ -249,7 +249,7 @@ pub(super) fn add_to_linker<T: 'static>(
         move |mut caller: Caller<'_, T>, name: i32, len: i32| -> Result<(), Error> {
             let mut name_str = Err(errno::FAULT);
             crate::preview1::with(&mut caller, get, |_, mem| {
-                name_str = mem.string(name, len);
+                name_str = mem.path(name, len);
                 Ok(())
             })?;
             let name = name_str.map_err(|e| {

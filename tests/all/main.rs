@@ -5,6 +5,7 @@ mod artifact;
 mod checkpoint;
 mod interrupt;
 mod limits;
+mod shared_memory;
 mod simd;
 mod thread_group;
 mod threads;

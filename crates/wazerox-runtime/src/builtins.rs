@@ -85,14 +85,17 @@ unsafe extern "C" fn memory_fill(
 ) -> u32 {
     // SAFETY: see `instance`.
     let instance = unsafe { instance(vmctx) };
-    let data = instance.memory_mut(MemoryIndex(memory)).data_mut();
-    match range(dst, len, data.len() as u64) {
-        Some(r) => {
-            data[r].fill(byte as u8);
-            OK
-        }
-        None => FAILED,
+    let memory = instance.memory_ptr(MemoryIndex(memory));
+    // SAFETY: the memory is live; a raw fill, because a shared memory's bytes may
+    // be accessed by other threads meanwhile (no slice of them is ever made).
+    unsafe {
+        let Some(r) = range(dst, len, (*memory).byte_size()) else {
+            return FAILED;
+        };
+        let base = (*(*memory).vmmemory()).base;
+        std::ptr::write_bytes(base.add(r.start), byte as u8, r.len());
     }
+    OK
 }
 
 unsafe extern "C" fn memory_copy(
@@ -137,13 +140,9 @@ unsafe extern "C" fn memory_init(
         return FAILED;
     };
     let memory = instance.memory_ptr(MemoryIndex(memory));
+    let segment = &instance.data_segment(data)[s];
     // SAFETY: the memory is live and distinct from the module's segment bytes.
-    let bytes = unsafe { (*memory).data_mut() };
-    let Some(d) = range(dst, u64::from(len), bytes.len() as u64) else {
-        return FAILED;
-    };
-    bytes[d].copy_from_slice(&instance.data_segment(data)[s]);
-    OK
+    status(unsafe { crate::instance::copy_into_memory(memory, dst, segment) })
 }
 
 unsafe extern "C" fn data_drop(vmctx: *mut u8, data: u32) {

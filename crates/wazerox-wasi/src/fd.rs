@@ -359,7 +359,7 @@ pub(crate) fn pread(
     let mut at = u64::try_from(offset).map_err(|_| errno::INVAL)?;
     let mut total = 0u32;
     for (buf, len) in mem.iovecs(iovs, count)? {
-        let n = file.read_at(mem.slice_mut(buf, len)?, at)?;
+        let n = mem.fill(buf, len, |out| Ok::<_, Failure>(file.read_at(out, at)?))?;
         total += n as u32;
         at += n as u64;
         if n < len as usize {
@@ -385,7 +385,7 @@ pub(crate) fn pwrite(
     let mut at = u64::try_from(offset).map_err(|_| errno::INVAL)?;
     let mut total = 0u32;
     for (buf, len) in mem.iovecs(iovs, count)? {
-        let n = file.write_at(mem.slice(buf, len)?, at)?;
+        let n = file.write_at(&mem.slice(buf, len)?, at)?;
         total += n as u32;
         at += n as u64;
         if n < len as usize {

@@ -24,7 +24,7 @@ pub(crate) fn read_vectored(
         FdKind::File(file) => {
             let mut total = 0;
             for &(buf, len) in iovs {
-                let n = retry(|| (&*file).read(mem.slice_mut(buf, len)?).map_err(Into::into))?;
+                let n = retry(|| mem.fill(buf, len, |out| Ok((&*file).read(out)?)))?;
                 total += n;
                 if n < len as usize {
                     break;
@@ -39,7 +39,7 @@ pub(crate) fn read_vectored(
             let Some(&(buf, len)) = iovs.iter().find(|(_, len)| *len > 0) else {
                 return Ok(0);
             };
-            read_stream(ctx, entry, mem.slice_mut(buf, len)?, false)
+            mem.fill(buf, len, |out| read_stream(ctx, entry, out, false))
         }
     }
 }
@@ -95,7 +95,7 @@ pub(crate) fn write_vectored(
         FdKind::File(file) => {
             let mut total = 0;
             for &(buf, len) in iovs {
-                let n = retry(|| Ok((&*file).write(mem.slice(buf, len)?)?))?;
+                let n = retry(|| Ok((&*file).write(&mem.slice(buf, len)?)?))?;
                 total += n;
                 if n < len as usize {
                     break;
@@ -107,15 +107,11 @@ pub(crate) fn write_vectored(
         FdKind::Stdin(_) => Err(errno::BADF.into()),
         FdKind::Listener(_) => Err(errno::NOTCONN.into()),
         FdKind::Stdout(_) | FdKind::Stream(_) => {
-            let gathered;
             let data = match iovs {
                 [(buf, len)] => mem.slice(*buf, *len)?,
-                _ => {
-                    gathered = mem.gather(iovs)?;
-                    &gathered
-                }
+                _ => std::borrow::Cow::Owned(mem.gather(iovs)?),
             };
-            write_stream(ctx, entry, data)
+            write_stream(ctx, entry, &data)
         }
     }
 }

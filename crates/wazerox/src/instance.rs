@@ -2,7 +2,7 @@
 //! function) and export lookup.
 
 use crate::error::{Error, ErrorKind};
-use crate::externals::{Extern, Global, Memory, Table};
+use crate::externals::{Extern, Global, Memory, SharedMemory, Table};
 use crate::func::{Func, TypedFunc, WasmParams, WasmResults};
 use crate::module::Module;
 use crate::store::{AsContextMut, InstanceData, StoreInner, StoreOpaque};
@@ -74,22 +74,28 @@ fn resolve_imports(
             }
             (ImportKind::Memory(ty), Extern::Memory(m)) => {
                 let actual = m.ty_in(store);
-                if actual.is_shared() != ty.shared
-                    || !limits_match(actual.minimum(), actual.maximum(), ty.minimum, ty.maximum)
-                {
+                if ty.shared {
+                    return Err(mismatch(
+                        "a shared memory is expected, found an unshared one",
+                    ));
+                }
+                if !limits_match(actual.minimum(), actual.maximum(), ty.minimum, ty.maximum) {
                     return Err(mismatch("memory limits"));
                 }
                 resolved.memories.push(m.ptr(store));
             }
             (ImportKind::Memory(ty), Extern::SharedMemory(m)) => {
                 let actual = m.ty();
-                if !ty.shared
-                    || !limits_match(actual.minimum(), actual.maximum(), ty.minimum, ty.maximum)
-                {
-                    return Err(mismatch("memory limits or sharing"));
+                if !ty.shared {
+                    return Err(mismatch(
+                        "an unshared memory is expected, found a shared one",
+                    ));
+                }
+                if !limits_match(actual.minimum(), actual.maximum(), ty.minimum, ty.maximum) {
+                    return Err(mismatch("memory limits"));
                 }
                 // The store keeps the memory alive as long as instances use it.
-                store.shared_memories.push(m.clone());
+                store.keep_shared_memory(m);
                 resolved.memories.push(m.ptr());
             }
             (ImportKind::Global(ty), Extern::Global(g)) => {
@@ -186,6 +192,11 @@ impl Instance {
         runtime.set_growth_hook(crate::limits::growth_hook::<T>);
         opaque.memory_count += defined_memories.len();
         opaque.table_count += defined_tables.len();
+        for index in info.num_imported_memories..info.memories.len() as u32 {
+            if let Some(memory) = runtime.defined_shared_memory(MemoryIndex(index)) {
+                opaque.keep_shared_memory(&SharedMemory(memory));
+            }
+        }
         let init = runtime.initialize();
         let vmctx = runtime.vmctx() as usize;
         opaque.instances.push(InstanceData {
@@ -255,6 +266,11 @@ impl Instance {
         self.get_export(store, name)?.into_memory()
     }
 
+    /// The exported shared memory `name` (a shared memory is never a [`Memory`]).
+    pub fn get_shared_memory(&self, store: impl AsContextMut, name: &str) -> Option<SharedMemory> {
+        self.get_export(store, name)?.into_shared_memory()
+    }
+
     pub fn get_global(&self, store: impl AsContextMut, name: &str) -> Option<Global> {
         self.get_export(store, name)?.into_global()
     }
@@ -295,7 +311,10 @@ pub(crate) fn export_by_index(store: &mut StoreOpaque, index: usize, name: &str)
         ExportKind::Function => Extern::Func(instance.func_at(store, FuncIndex(export.index))),
         ExportKind::Memory => {
             let ptr = data.runtime.memory_ptr(MemoryIndex(export.index));
-            Extern::Memory(Memory::register(store, ptr))
+            match store.shared_memory_at(ptr) {
+                Some(shared) => Extern::SharedMemory(shared),
+                None => Extern::Memory(Memory::register(store, ptr)),
+            }
         }
         ExportKind::Table => {
             let ptr = data.runtime.table_ptr(TableIndex(export.index));

@@ -259,6 +259,22 @@ pub unsafe fn raise_host_error(err: Box<dyn std::error::Error + Send + Sync>) ->
     }
 }
 
+/// Like [`raise_host_error`] for a panic caught in a builtin (embedder code it
+/// reached, such as a resource limiter, panicked): [`catch_traps`] returns
+/// [`TrapReason::Panic`] and the embedder's call resumes the unwind.
+///
+/// # Safety
+/// As for [`raise_host_error`].
+pub unsafe fn raise_panic(payload: Box<dyn Any + Send>) -> ! {
+    set_pending(Pending::Panic(payload));
+    let activation = current_activation();
+    // SAFETY: as in `raise_host_error`.
+    unsafe {
+        *(*activation).trap.get() = TrapRecord::default();
+        arch::wazerox_unwind_to((*activation).jmp_buf.get())
+    }
+}
+
 fn set_pending(pending: Pending) {
     let activation = current_activation();
     assert!(

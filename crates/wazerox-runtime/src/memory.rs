@@ -396,6 +396,13 @@ impl LinearMemory {
         Ok(())
     }
 
+    /// The addresses of the whole reservation, guard region included: where a
+    /// fault of compiled code accessing this memory can land.
+    pub fn reservation(&self) -> std::ops::Range<usize> {
+        let start = self.mmap.as_ptr() as usize;
+        start..start + self.mmap.len()
+    }
+
     /// The definition compiled code reads; its address is stable for the memory's
     /// lifetime. Compiled code may only read `base` and load `current_length`.
     pub fn vmmemory(&self) -> *mut VMMemoryDefinition {

@@ -36,6 +36,16 @@
 //! activation, which the interrupted thread does not touch while JIT code runs. No
 //! allocation, no `std::io`, no formatting.
 //!
+//! # Faults of compiled code are classified by address
+//! A SIGSEGV/SIGBUS of JIT code is a Wasm trap only if its address lies in the
+//! reservation (accessible part + guard region) of a linear memory of the running
+//! activation's store — every instance registers its memories' reservations in
+//! its store's `VMStoreContext` — or just below the thread's stack floor (the Wasm
+//! stack guard: `StackOverflow`). Anything else is a bug of ours (translator,
+//! runtime, corrupted artifact): the handler writes "wazerox: fatal: … not a Wasm
+//! trap" with the PC and the address to stderr and aborts, rather than let a guest
+//! see it as an out-of-bounds access.
+//!
 //! # Faults that are not ours
 //! A signal on a thread with no activation, a signal sent by `kill`/`raise`, or a
 //! fault at a PC outside JIT code (host code, including host functions called from
@@ -136,6 +146,9 @@ pub(crate) struct Activation {
     id: u64,
     /// The store the activation runs in.
     store: *const VMStoreContext,
+    /// This thread's lowest usable stack address (0 if unknown): a fault just below
+    /// it is the Wasm stack overflowing.
+    stack_floor: usize,
     jmp_buf: UnsafeCell<arch::JmpBuf>,
     /// The thread's buffer for the PCs of a trap's frames (`MAX_BACKTRACE_FRAMES`
     /// words), written by the handler and read right after the trap.
@@ -204,6 +217,7 @@ impl Activation {
         fp: usize,
         fault_address: Option<usize>,
         signal: i32,
+        code: Option<TrapCode>,
     ) -> *mut arch::JmpBuf {
         let entry_sp = arch::saved_stack_pointer(self.jmp_buf.get());
         // SAFETY: only this thread touches its activation, and the interrupted code
@@ -216,7 +230,7 @@ impl Activation {
                 fault_address,
                 signal,
                 frames,
-                code: None,
+                code,
             };
         }
         self.jmp_buf.get()
@@ -421,6 +435,7 @@ pub unsafe fn catch_traps<F: FnMut()>(
     let activation = Activation {
         id: entry.id,
         store,
+        stack_floor: entry.stack_floor,
         jmp_buf: UnsafeCell::new(arch::JmpBuf::default()),
         frames: entry.frames,
         previous: current_activation(),
@@ -478,8 +493,9 @@ pub unsafe fn catch_traps<F: FnMut()>(
 
 /// The recorded trap code at the trap's PC, or the one its signal implies: a
 /// hardware division fault is a division by zero, an unrecorded invalid
-/// instruction an `unreachable`, and a memory fault in JIT code an out-of-bounds
-/// access (the only memory compiled code touches unchecked is linear memory).
+/// instruction an `unreachable`, and a memory fault an out-of-bounds access (the
+/// handler already checked that its address lies in a linear memory of the store,
+/// or set `StackOverflow` for the stack guard, and aborted for anything else).
 fn trap_code(record: &TrapRecord) -> TrapCode {
     if let Some(code) = record.code {
         return code;

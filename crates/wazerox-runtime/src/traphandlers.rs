@@ -59,8 +59,13 @@
 //! The outermost activation of a store on a thread sets the store's stack limit
 //! (checked by every compiled function's prologue) to `max_wasm_stack` below the
 //! entry, but never lower than the thread's stack bottom plus a margin for host
-//! calls, and resets it to `usize::MAX` when it ends, normally or by a trap. Nested
-//! activations (Wasm → host → Wasm) keep the outer limit. Every thread that enters
+//! calls, and puts the previous limit back when it ends, normally or by a trap.
+//! Nested activations (Wasm → host → Wasm) on the same thread keep the outer limit.
+//! "Outermost" means no activation of the store is on *this thread's* chain: a
+//! `Caller` is `Send`, so a host function may hand the store to another thread
+//! while its own Wasm frames wait; that thread's Wasm gets a limit in its own stack
+//! (the first thread's would be meaningless there), and the first thread's limit is
+//! back when the call returns. Every thread that enters
 //! Wasm gets an alternate signal stack (unless it has a large enough one), so the
 //! handler has room even when the trap is a stack overflow.
 
@@ -192,6 +197,20 @@ pub(crate) fn activation_is_live(id: u64) -> bool {
         // SAFETY: as in `innermost_activation`.
         let a = unsafe { &*activation };
         if a.id == id {
+            return true;
+        }
+        activation = a.previous;
+    }
+    false
+}
+
+/// Whether an activation of `store` is on this thread's chain.
+fn store_is_active_on_this_thread(store: *const VMStoreContext) -> bool {
+    let mut activation = current_activation();
+    while !activation.is_null() {
+        // SAFETY: as in `innermost_activation`.
+        let a = unsafe { &*activation };
+        if a.store == store {
             return true;
         }
         activation = a.previous;
@@ -423,9 +442,15 @@ pub unsafe fn catch_traps<F: FnMut()>(
     let entry = enter_thread();
     // SAFETY: `store` is valid per the contract.
     let stack_limit = unsafe { (*store).stack_limit.get() };
+    // The limit belongs to the thread running the store's code: the outermost
+    // activation of this store *on this thread* sets it and puts back the previous
+    // one (another thread's, if that thread is suspended in a host call whose
+    // `Caller` was sent here; `usize::MAX` otherwise). Nested activations on the
+    // same thread keep the outer limit.
+    let outermost = !store_is_active_on_this_thread(store);
     // SAFETY: only this thread uses the store now, and no compiled code of this
     // store is running between here and the call below.
-    let outermost = unsafe { *stack_limit } == usize::MAX;
+    let previous_limit = unsafe { *stack_limit };
     if outermost {
         // The address of a local is this frame's stack pointer, near enough.
         let here = &entry as *const Entry as usize;
@@ -460,7 +485,7 @@ pub unsafe fn catch_traps<F: FnMut()>(
     ACTIVATION.with(|a| a.set(activation.previous));
     if outermost {
         // SAFETY: as above; the compiled code that read the limit has finished.
-        unsafe { *stack_limit = usize::MAX };
+        unsafe { *stack_limit = previous_limit };
     }
     if let Some(payload) = call.panic {
         panic::resume_unwind(payload);

@@ -61,7 +61,10 @@ impl Extern {
         let ctx = store.as_context();
         let store = ctx.opaque();
         match self {
-            Extern::Func(f) => ExternType::Func(store.funcs[f.index].ty.clone()),
+            Extern::Func(f) => {
+                store.assert_owns(f.store, "function");
+                ExternType::Func(store.funcs[f.index].ty.clone())
+            }
             Extern::Global(g) => ExternType::Global(g.ty_in(store)),
             Extern::Table(t) => ExternType::Table(t.ty_in(store)),
             Extern::Memory(m) => ExternType::Memory(m.ty_in(store)),
@@ -283,7 +286,7 @@ impl Memory {
     }
 
     pub(crate) fn ptr(&self, store: &StoreOpaque) -> *mut LinearMemory {
-        assert_eq!(store.id, self.store, "memory used with a foreign store");
+        store.assert_owns(self.store, "memory");
         store.memories[self.index]
     }
 
@@ -451,7 +454,7 @@ impl Global {
     }
 
     pub(crate) fn data<'a>(&self, store: &'a StoreOpaque) -> &'a GlobalData {
-        assert_eq!(store.id, self.store, "global used with a foreign store");
+        store.assert_owns(self.store, "global");
         &store.globals[self.index]
     }
 
@@ -560,7 +563,7 @@ impl Table {
     }
 
     pub(crate) fn ptr(&self, store: &StoreOpaque) -> *mut RuntimeTable {
-        assert_eq!(store.id, self.store, "table used with a foreign store");
+        store.assert_owns(self.store, "table");
         store.tables[self.index]
     }
 

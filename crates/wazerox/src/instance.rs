@@ -241,9 +241,7 @@ impl Instance {
     pub fn get_export(&self, mut store: impl AsContextMut, name: &str) -> Option<Extern> {
         let mut ctx = store.as_context_mut();
         let store = ctx.opaque_mut();
-        if store.id != self.store {
-            return None;
-        }
+        store.assert_owns(self.store, "instance");
         export_by_index(store, self.index, name)
     }
 
@@ -282,6 +280,7 @@ impl Instance {
     /// Every export, in declaration order.
     pub fn exports(&self, mut store: impl AsContextMut) -> Vec<(String, Extern)> {
         let mut ctx = store.as_context_mut();
+        ctx.opaque().assert_owns(self.store, "instance");
         exports_by_index(ctx.opaque_mut(), self.index)
     }
 }

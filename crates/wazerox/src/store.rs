@@ -102,6 +102,17 @@ impl StoreOpaque {
             .cloned()
     }
 
+    /// Panics unless the handle (`what`, of store `store_id`) belongs to this store:
+    /// using a handle with another store is a programming error, reported as a
+    /// panic by every accessor, as wasmtime does (see docs/api.md).
+    #[track_caller]
+    pub(crate) fn assert_owns(&self, store_id: u64, what: &str) {
+        assert!(
+            self.id == store_id,
+            "{what} used with a store it does not belong to"
+        );
+    }
+
     pub(crate) fn check(&self, store_id: u64) -> Result<(), Error> {
         if self.id == store_id {
             Ok(())

@@ -388,3 +388,43 @@ fn wasm_run_through_a_caller_sent_to_another_thread_uses_that_threads_stack_limi
     // The first thread's limit is back for its own Wasm.
     check_recursion(&mut store, instance);
 }
+
+#[test]
+fn host_functions_use_question_mark_on_any_error_and_traps_stay_traps() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (import "host" "parse" (func $parse (param i32) (result i32)))
+            (func (export "run") (param i32) (result i32) (call $parse (local.get 0)))
+            (func (export "trap") unreachable))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let parse = Func::wrap(&mut store, |x: i32| -> Result<i32, wazerox::Error> {
+        let text = if x == 0 { "not a number" } else { "41" };
+        let n: i32 = text.parse()?; // a std error, through `?`
+        Ok(n + x)
+    });
+    let instance = Instance::new(&mut store, &module, &[parse.into()]).unwrap();
+    let run = instance
+        .get_typed_func::<i32, i32>(&mut store, "run")
+        .unwrap();
+    assert_eq!(run.call(&mut store, 1).unwrap(), 42);
+    let error = run.call(&mut store, 0).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Host);
+    assert!(error.downcast_ref::<std::num::ParseIntError>().is_some());
+    let trap = instance
+        .get_typed_func::<(), ()>(&mut store, "trap")
+        .unwrap();
+    let error = trap.call(&mut store, ()).unwrap_err();
+    let found = error
+        .downcast_ref::<wazerox::Trap>()
+        .expect("a trap is found");
+    assert_eq!(found.code(), TrapCode::UnreachableCodeReached);
+    assert_eq!(format!("{error:#}").matches("wasm trap").count(), 1);
+    // Into a boxed std error for embedders' `?`, keeping its text.
+    let text = error.to_string();
+    let boxed: Box<dyn std::error::Error + Send + Sync> = error.into();
+    assert_eq!(boxed.to_string(), text);
+}

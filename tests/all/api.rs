@@ -327,7 +327,12 @@ fn handles_used_with_another_store_panic_in_every_accessor() {
                 let _ = t.size(&*s);
             }),
         ),
-        ("Global::get", Box::new(|s| drop(g.get(s)))),
+        (
+            "Global::get",
+            Box::new(|s| {
+                let _ = g.get(s);
+            }),
+        ),
         (
             "Instance::get_export",
             Box::new(|s| drop(instance.get_export(s, "f"))),

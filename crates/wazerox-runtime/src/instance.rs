@@ -217,8 +217,6 @@ impl Instance {
         // SAFETY: every write below is within the VMContext allocation, whose size
         // `VMOffsets` computed from the same module, at offsets aligned for the
         // written type (VMOffsets keeps pointer slots 8-aligned and globals 16-aligned).
-        // The store context is valid (the caller's contract) and held by this thread,
-        // whose compiled code is not executing now (at most suspended in a host call).
         unsafe {
             let write_ptr = |offset: u32, value: usize| {
                 vmctx.add(offset as usize).cast::<usize>().write(value);
@@ -229,8 +227,6 @@ impl Instance {
             write_ptr(VMOffsets::TYPE_IDS, type_ids.as_ptr() as usize);
             write_ptr(VMOffsets::INSTANCE, self_ptr as usize);
             for (i, memory) in instance.memories.iter().enumerate() {
-                // The store's code may now fault in this memory's guard region.
-                (*store).add_memory_reservation((**memory).reservation());
                 let definition = (**memory).vmmemory();
                 write_ptr(
                     offsets.memory_pointer(MemoryIndex(i as u32)),

@@ -190,6 +190,18 @@ impl Instance {
         )
         .map_err(|e| Error::with_kind(ErrorKind::Instantiation, e.to_string()))?;
         runtime.set_growth_hook(crate::limits::growth_hook::<T>);
+        for index in 0..info.memories.len() as u32 {
+            // SAFETY: this thread holds the store (`&mut`), none of its compiled code
+            // executes now (at most suspended in a host call), and the memory lives
+            // as long as the store's instances. Faults of the store's code in this
+            // memory's guard region are now Wasm traps.
+            unsafe {
+                let memory = runtime.memory_ptr(MemoryIndex(index));
+                opaque
+                    .vm_store_context
+                    .add_memory_reservation((*memory).reservation());
+            }
+        }
         opaque.memory_count += defined_memories.len();
         opaque.table_count += defined_tables.len();
         for index in info.num_imported_memories..info.memories.len() as u32 {

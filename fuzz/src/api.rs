@@ -30,7 +30,8 @@ pub enum Op {
         args_seed: u64,
         fuel: u16,
     },
-    /// Calls a function with a store it does not belong to: a usage error.
+    /// Calls a function with a store it does not belong to: a panic naming the
+    /// mistake (every accessor's rule, docs/api.md).
     CallForeign {
         func: u8,
         store: u8,
@@ -262,10 +263,18 @@ impl State {
                     return Ok(());
                 }
                 let store = self.store(other).expect("live");
-                // The arity check may come first; either way it is a usage error.
-                match func.call(&mut *store, &[], &mut []) {
-                    Err(e) if e.kind() == ErrorKind::Usage => {}
-                    other => return Err(format!("call with a foreign store: {other:?}")),
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    func.call(&mut *store, &[], &mut [])
+                }));
+                let message = match &outcome {
+                    Err(payload) => payload
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .unwrap_or_default(),
+                    Ok(result) => format!("returned {result:?}"),
+                };
+                if !message.contains("used with a store it does not belong to") {
+                    return Err(format!("call with a foreign store: {message}"));
                 }
             }
             Op::Serialize(m) => {

@@ -367,14 +367,10 @@ impl Runner<'_> {
                     "expected trap `{message}`, got {:?}",
                     values.iter().map(describe).collect::<Vec<_>>()
                 )),
-                Err(e) if e.kind() == ErrorKind::Trap => Outcome::Pass,
-                Err(e) => Outcome::Fail(format!("expected trap `{message}`, got error: {e}")),
+                Err(e) => check_trap(message, &e),
             },
             WastDirective::AssertExhaustion { call, message, .. } => match self.invoke(&call)? {
-                Err(e) if e.as_trap().map(|t| t.code()) == Some(TrapCode::StackOverflow) => {
-                    Outcome::Pass
-                }
-                Err(e) => Outcome::Fail(format!("expected `{message}`, got: {e}")),
+                Err(e) => check_trap(message, &e),
                 Ok(_) => Outcome::Fail(format!("expected `{message}`, returned normally")),
             },
             WastDirective::AssertInvalid {
@@ -416,5 +412,107 @@ impl Runner<'_> {
                 return Err("unsupported: wast threads".into());
             }
         })
+    }
+}
+
+/// The trap codes that mean what a spec assertion's message says. The spec names
+/// traps in its own words ("undefined element" is a `call_indirect` index past the
+/// table's end, "uninitialized element" a null entry); an implementation's message
+/// may extend the expected one, so the spec's text is matched as a prefix.
+pub fn trap_codes_for(message: &str) -> Option<&'static [TrapCode]> {
+    const TABLE: &[(&str, &[TrapCode])] = &[
+        (
+            "out of bounds memory access",
+            &[TrapCode::MemoryOutOfBounds],
+        ),
+        ("out of bounds table access", &[TrapCode::TableOutOfBounds]),
+        ("undefined element", &[TrapCode::TableOutOfBounds]),
+        ("uninitialized element", &[TrapCode::IndirectCallToNull]),
+        ("indirect call type mismatch", &[TrapCode::BadSignature]),
+        ("integer divide by zero", &[TrapCode::IntegerDivisionByZero]),
+        ("integer overflow", &[TrapCode::IntegerOverflow]),
+        (
+            "invalid conversion to integer",
+            &[TrapCode::BadConversionToInteger],
+        ),
+        ("unreachable", &[TrapCode::UnreachableCodeReached]),
+        ("call stack exhausted", &[TrapCode::StackOverflow]),
+        ("unaligned atomic", &[TrapCode::HeapMisaligned]),
+        (
+            "expected shared memory",
+            &[TrapCode::AtomicWaitNonSharedMemory],
+        ),
+        (
+            "null function reference",
+            &[TrapCode::IndirectCallToNull, TrapCode::NullReference],
+        ),
+        ("null reference", &[TrapCode::NullReference]),
+    ];
+    TABLE
+        .iter()
+        .find(|(prefix, _)| message.starts_with(prefix))
+        .map(|(_, codes)| *codes)
+}
+
+/// An `assert_trap`/`assert_exhaustion` outcome: the error must be a trap whose
+/// code is one the expected message names; any other trap is a failure.
+fn check_trap(message: &str, error: &wazerox::Error) -> Outcome {
+    let Some(expected) = trap_codes_for(message) else {
+        return Outcome::Fail(format!(
+            "expected trap `{message}`, a message the runner does not know (got: {error})"
+        ));
+    };
+    match error.as_trap() {
+        Some(trap) if expected.contains(&trap.code()) => Outcome::Pass,
+        Some(trap) => Outcome::Fail(format!(
+            "expected trap `{message}`, got trap {:?} ({error})",
+            trap.code()
+        )),
+        None => Outcome::Fail(format!("expected trap `{message}`, got error: {error}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_messages_name_trap_codes() {
+        assert_eq!(
+            trap_codes_for("undefined element"),
+            Some(&[TrapCode::TableOutOfBounds][..])
+        );
+        assert_eq!(
+            trap_codes_for("uninitialized element 2"),
+            Some(&[TrapCode::IndirectCallToNull][..])
+        );
+        assert_eq!(trap_codes_for("something else"), None);
+    }
+
+    #[test]
+    fn a_trap_of_the_wrong_kind_fails_the_assertion() {
+        let wast = r#"
+            (module
+              (func (export "div") (param i32) (result i32) (i32.div_u (i32.const 1) (local.get 0)))
+              (func $loop (export "unreachable") unreachable))
+            (assert_trap (invoke "div" (i32.const 0)) "integer divide by zero")
+            (assert_trap (invoke "div" (i32.const 0)) "integer overflow")
+            (assert_trap (invoke "unreachable") "undefined element")
+            (assert_exhaustion (invoke "unreachable") "call stack exhausted")
+        "#;
+        let report = run_wast("kinds.wast", wast);
+        assert_eq!(
+            report.passed, 2,
+            "the module and the right trap: {report:?}"
+        );
+        assert_eq!(report.failed, 3, "{:?}", report.failures);
+        assert!(
+            report.failures[0]
+                .contains("expected trap `integer overflow`, got trap IntegerDivisionByZero")
+        );
+        assert!(
+            report.failures[2]
+                .contains("expected trap `call stack exhausted`, got trap UnreachableCodeReached")
+        );
     }
 }

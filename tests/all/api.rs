@@ -271,3 +271,87 @@ fn many_results_cross_every_call_boundary() {
         (100..116).collect::<Vec<_>>()
     );
 }
+
+/// Every accessor of a handle used with a store it does not belong to panics
+/// with the same message (docs/api.md), rather than erroring in some places,
+/// panicking in others and answering for the wrong object in the rest.
+#[test]
+fn handles_used_with_another_store_panic_in_every_accessor() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module
+             (memory (export "m") 1)
+             (table (export "t") 1 funcref)
+             (global (export "g") (mut i32) (i32.const 1))
+             (func (export "f") (result i32) (i32.const 7)))"#,
+    )
+    .unwrap();
+    let mut mine = Store::new(&engine, ());
+    let instance = Instance::new(&mut mine, &module, &[]).unwrap();
+    let f = instance.get_func(&mut mine, "f").unwrap();
+    let m = instance.get_memory(&mut mine, "m").unwrap();
+    let t = instance.get_table(&mut mine, "t").unwrap();
+    let g = instance.get_global(&mut mine, "g").unwrap();
+    let typed = f.typed::<(), i32>(&mine).unwrap();
+    // Another store with objects at the same indices, so a missing check would
+    // silently answer for the wrong object instead of failing.
+    let mut theirs = Store::new(&engine, ());
+    Instance::new(&mut theirs, &module, &[]).unwrap();
+    Instance::new(&mut theirs, &module, &[]).unwrap();
+    type Access<'a> = Box<dyn FnOnce(&mut Store<()>) + 'a>;
+    let accesses: Vec<(&str, Access)> = vec![
+        (
+            "Func::call",
+            Box::new(|s| drop(f.call(s, &[], &mut [Val::I32(0)]))),
+        ),
+        ("Func::ty", Box::new(|s| drop(f.ty(&*s)))),
+        ("Func::typed", Box::new(|s| drop(f.typed::<(), i32>(&*s)))),
+        ("TypedFunc::call", Box::new(|s| drop(typed.call(s, ())))),
+        ("Extern::ty", Box::new(|s| drop(Extern::Func(f).ty(&*s)))),
+        (
+            "Memory::size",
+            Box::new(|s| {
+                let _ = m.size(&*s);
+            }),
+        ),
+        (
+            "Memory::data",
+            Box::new(|s| {
+                let _ = m.data(&*s).len();
+            }),
+        ),
+        (
+            "Table::size",
+            Box::new(|s| {
+                let _ = t.size(&*s);
+            }),
+        ),
+        (
+            "Global::get",
+            Box::new(|s| {
+                let _ = g.get(s);
+            }),
+        ),
+        (
+            "Instance::get_export",
+            Box::new(|s| drop(instance.get_export(s, "f"))),
+        ),
+        ("Instance::exports", Box::new(|s| drop(instance.exports(s)))),
+    ];
+    for (what, access) in accesses {
+        let payload =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| access(&mut theirs)))
+                .expect_err(what);
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            message.contains("used with a store it does not belong to"),
+            "{what}: {message}"
+        );
+    }
+    // Both stores are fine afterwards.
+    assert_eq!(typed.call(&mut mine, ()).unwrap(), 7);
+}

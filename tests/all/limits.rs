@@ -377,3 +377,93 @@ fn a_custom_limiter_sees_current_desired_and_maximum() {
         ]
     );
 }
+
+/// A limiter that panics once asked about a growth beyond `panic_above` (bytes or
+/// elements).
+struct PanickingLimiter {
+    panic_above: usize,
+}
+
+impl ResourceLimiter for PanickingLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> Result<bool, wazerox::Error> {
+        if desired > self.panic_above {
+            panic!("limiter panicked at {desired} bytes");
+        }
+        Ok(true)
+    }
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> Result<bool, wazerox::Error> {
+        if desired > self.panic_above {
+            panic!("limiter panicked at {desired} elements");
+        }
+        Ok(true)
+    }
+}
+
+#[test]
+fn a_panicking_limiter_unwinds_to_the_embedder_and_the_store_stays_usable() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (memory 1)
+            (table 1 funcref)
+            (func (export "grow_memory") (param i32) (result i32)
+              (memory.grow (local.get 0)))
+            (func (export "grow_table") (param i32) (result i32)
+              (table.grow (ref.null func) (local.get 0)))
+            (func (export "size") (result i32) (memory.size)))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(
+        &engine,
+        PanickingLimiter {
+            panic_above: 4 * 65536,
+        },
+    );
+    store.limiter(|l| l);
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let grow_memory = instance
+        .get_typed_func::<i32, i32>(&mut store, "grow_memory")
+        .unwrap();
+    let grow_table = instance
+        .get_typed_func::<i32, i32>(&mut store, "grow_table")
+        .unwrap();
+    let size = instance
+        .get_typed_func::<(), i32>(&mut store, "size")
+        .unwrap();
+    assert_eq!(grow_memory.call(&mut store, 1).unwrap(), 1);
+    for (what, result) in [
+        (
+            "limiter panicked at 655360 bytes",
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                grow_memory.call(&mut store, 8)
+            })),
+        ),
+        (
+            "limiter panicked at 262145 elements",
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                grow_table.call(&mut store, 262144)
+            })),
+        ),
+    ] {
+        let payload = result.expect_err("the limiter's panic reaches the embedder");
+        let message = payload
+            .downcast_ref::<String>()
+            .expect("panic!'s formatted payload");
+        assert_eq!(message, what);
+    }
+    // The store stays usable: nothing grew, and Wasm runs again.
+    assert_eq!(size.call(&mut store, ()).unwrap(), 2);
+    assert_eq!(grow_memory.call(&mut store, 1).unwrap(), 2);
+    assert_eq!(grow_table.call(&mut store, 1).unwrap(), 1);
+}

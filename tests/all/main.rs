@@ -8,6 +8,7 @@ mod hostile;
 mod interrupt;
 mod limits;
 mod profiling;
+mod shared_memory;
 mod simd;
 mod thread_group;
 mod threads;

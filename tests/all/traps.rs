@@ -1,6 +1,6 @@
 //! Every way guest code can fail becomes a typed trap, and the host survives it.
 
-use wazerox::{Engine, ErrorKind, Func, Instance, Module, Store, TrapCode, Val};
+use wazerox::{AsContextMut, Engine, ErrorKind, Func, Instance, Module, Store, TrapCode, Val};
 
 fn instantiate(wat: &str) -> (Store<()>, Instance) {
     let engine = Engine::default();
@@ -310,4 +310,121 @@ fn host_errors_propagate_and_panics_resume() {
     assert!(panic.is_err(), "the host panic resumes in the caller");
     // The store is still usable after both.
     assert!(run.call(&mut store, 3).is_err());
+}
+
+const RECURSION: &str = r#"(module
+    (import "host" "elsewhere" (func $elsewhere))
+    (func $depth (export "depth") (param i32) (result i32)
+      (if (result i32) (i32.eqz (local.get 0))
+        (then (i32.const 0))
+        (else (i32.add (i32.const 1)
+                (call $depth (i32.sub (local.get 0) (i32.const 1)))))))
+    (func $forever (export "forever") (call $forever))
+    (func (export "outer") (call $elsewhere)))"#;
+
+/// Deep but bounded recursion returns; unbounded recursion traps with
+/// `StackOverflow`, whatever thread runs it.
+fn check_recursion(store: &mut Store<()>, instance: Instance) {
+    let depth = instance
+        .get_typed_func::<i32, i32>(&mut *store, "depth")
+        .unwrap();
+    assert_eq!(depth.call(&mut *store, 2000).unwrap(), 2000);
+    let forever = instance
+        .get_typed_func::<(), ()>(&mut *store, "forever")
+        .unwrap();
+    assert_eq!(
+        trap_code(forever.call(&mut *store, ())),
+        TrapCode::StackOverflow
+    );
+}
+
+#[test]
+fn a_store_driven_from_two_threads_in_turn_has_each_threads_stack_limit() {
+    let engine = Engine::default();
+    let module = Module::new(&engine, RECURSION).unwrap();
+    let mut store = Store::new(&engine, ());
+    let nothing = Func::wrap(&mut store, || {});
+    let instance = Instance::new(&mut store, &module, &[nothing.into()]).unwrap();
+    check_recursion(&mut store, instance);
+    let mut store = std::thread::spawn(move || {
+        check_recursion(&mut store, instance);
+        store
+    })
+    .join()
+    .unwrap();
+    check_recursion(&mut store, instance);
+}
+
+#[test]
+fn wasm_run_through_a_caller_sent_to_another_thread_uses_that_threads_stack_limit() {
+    let engine = Engine::default();
+    let module = Module::new(&engine, RECURSION).unwrap();
+    let mut store = Store::new(&engine, ());
+    let elsewhere = Func::wrap(&mut store, |mut caller: wazerox::Caller<'_, ()>| {
+        let depth = caller.get_export("depth").unwrap().into_func().unwrap();
+        let depth = depth.typed::<i32, i32>(&caller).unwrap();
+        let forever = caller.get_export("forever").unwrap().into_func().unwrap();
+        let forever = forever.typed::<(), ()>(&caller).unwrap();
+        // The store context is `Send`: this host call's store goes to another
+        // thread while the Wasm frames that called it wait here.
+        let mut store = caller.as_context_mut();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                assert_eq!(depth.call(&mut store, 2000).unwrap(), 2000);
+                assert_eq!(
+                    trap_code(forever.call(&mut store, ())),
+                    TrapCode::StackOverflow
+                );
+            })
+            .join()
+            .unwrap();
+        });
+    });
+    let instance = Instance::new(&mut store, &module, &[elsewhere.into()]).unwrap();
+    let outer = instance
+        .get_typed_func::<(), ()>(&mut store, "outer")
+        .unwrap();
+    outer.call(&mut store, ()).unwrap();
+    // The first thread's limit is back for its own Wasm.
+    check_recursion(&mut store, instance);
+}
+
+#[test]
+fn host_functions_use_question_mark_on_any_error_and_traps_stay_traps() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (import "host" "parse" (func $parse (param i32) (result i32)))
+            (func (export "run") (param i32) (result i32) (call $parse (local.get 0)))
+            (func (export "trap") unreachable))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let parse = Func::wrap(&mut store, |x: i32| -> Result<i32, wazerox::Error> {
+        let text = if x == 0 { "not a number" } else { "41" };
+        let n: i32 = text.parse()?; // a std error, through `?`
+        Ok(n + x)
+    });
+    let instance = Instance::new(&mut store, &module, &[parse.into()]).unwrap();
+    let run = instance
+        .get_typed_func::<i32, i32>(&mut store, "run")
+        .unwrap();
+    assert_eq!(run.call(&mut store, 1).unwrap(), 42);
+    let error = run.call(&mut store, 0).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Host);
+    assert!(error.downcast_ref::<std::num::ParseIntError>().is_some());
+    let trap = instance
+        .get_typed_func::<(), ()>(&mut store, "trap")
+        .unwrap();
+    let error = trap.call(&mut store, ()).unwrap_err();
+    let found = error
+        .downcast_ref::<wazerox::Trap>()
+        .expect("a trap is found");
+    assert_eq!(found.code(), TrapCode::UnreachableCodeReached);
+    assert_eq!(format!("{error:#}").matches("wasm trap").count(), 1);
+    // Into a boxed std error for embedders' `?`, keeping its text.
+    let text = error.to_string();
+    let boxed: Box<dyn std::error::Error + Send + Sync> = error.into();
+    assert_eq!(boxed.to_string(), text);
 }

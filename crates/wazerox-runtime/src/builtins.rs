@@ -2,11 +2,14 @@
 //! `wazerox_environ::Builtin` for the contract: order, signatures, and that a
 //! non-zero `i32` result means "trap with the builtin's trap code").
 //!
-//! Each is called from compiled code with the VMContext of the running instance,
-//! never unwinds (a panic here would cross an `extern "C"` boundary, so every
-//! operation is bounds-checked and infallible), and holds no borrow across calls.
-//! The wait builtins alone may end the call with a trap (`raise_trap`) when their
-//! store is interrupted, once everything they hold is released.
+//! Each is called from compiled code with the VMContext of the running instance
+//! and holds no borrow across calls. None unwinds into compiled code (an unwind
+//! across an `extern "C"` boundary aborts the process): every body runs inside
+//! [`catching`], which turns a panic — ours, or the embedder's, since
+//! `memory.grow`/`table.grow` call the store's resource limiter — into the end of
+//! the Wasm call, after which the embedder's call resumes the panic. The wait
+//! builtins may end the call with a trap (`raise_trap`) when their store is
+//! interrupted, once everything they hold is released.
 
 use crate::instance::Instance;
 use crate::table::range;
@@ -58,6 +61,23 @@ fn status(ok: bool) -> u32 {
     if ok { OK } else { FAILED }
 }
 
+/// Runs a builtin's body, catching a panic: the payload is parked in the innermost
+/// activation and the Wasm call ends (`raise_panic`), so the unwind resumes in the
+/// embedder's call instead of aborting at the `extern "C"` boundary.
+///
+/// # Safety
+/// Called from a builtin invoked by compiled code, with nothing in the builtin's
+/// own frame that needs dropping (everything lives in `body`).
+#[inline]
+unsafe fn catching<R>(body: impl FnOnce() -> R) -> R {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(result) => result,
+        // SAFETY: per the contract; `body` and its captures are gone, the payload
+        // is moved into the activation.
+        Err(payload) => unsafe { crate::traphandlers::raise_panic(payload) },
+    }
+}
+
 /// # Safety
 /// Called only by compiled code with the VMContext of a live instance.
 unsafe fn instance<'a>(vmctx: *mut u8) -> &'a mut Instance {
@@ -66,12 +86,16 @@ unsafe fn instance<'a>(vmctx: *mut u8) -> &'a mut Instance {
 }
 
 unsafe extern "C" fn memory_grow(vmctx: *mut u8, memory: u32, delta: u64) -> u64 {
-    // SAFETY: see `instance`.
-    let instance = unsafe { instance(vmctx) };
-    match instance.grow_memory(MemoryIndex(memory), delta) {
+    let body = || {
+        // SAFETY: see `instance`.
+        let instance = unsafe { instance(vmctx) };
+        instance.grow_memory(MemoryIndex(memory), delta)
+    };
+    // SAFETY: called by compiled code; `body` owns everything of this call.
+    match unsafe { catching(body) } {
         Ok(old) => old.unwrap_or(u64::MAX),
         // SAFETY: called by compiled code; nothing in this frame needs dropping
-        // (`instance` is a reference, the error is moved).
+        // (the error is moved).
         Err(e) => unsafe { crate::traphandlers::raise_host_error(e) },
     }
 }
@@ -83,16 +107,23 @@ unsafe extern "C" fn memory_fill(
     byte: u32,
     len: u64,
 ) -> u32 {
-    // SAFETY: see `instance`.
-    let instance = unsafe { instance(vmctx) };
-    let data = instance.memory_mut(MemoryIndex(memory)).data_mut();
-    match range(dst, len, data.len() as u64) {
-        Some(r) => {
-            data[r].fill(byte as u8);
-            OK
+    let body = || {
+        // SAFETY: see `instance`.
+        let instance = unsafe { instance(vmctx) };
+        let memory = instance.memory_ptr(MemoryIndex(memory));
+        // SAFETY: the memory is live; a raw fill, because a shared memory's bytes may
+        // be accessed by other threads meanwhile (no slice of them is ever made).
+        unsafe {
+            let Some(r) = range(dst, len, (*memory).byte_size()) else {
+                return FAILED;
+            };
+            let base = (*(*memory).vmmemory()).base;
+            std::ptr::write_bytes(base.add(r.start), byte as u8, r.len());
         }
-        None => FAILED,
-    }
+        OK
+    };
+    // SAFETY: called by compiled code; `body` owns everything of this call.
+    unsafe { catching(body) }
 }
 
 unsafe extern "C" fn memory_copy(
@@ -103,23 +134,27 @@ unsafe extern "C" fn memory_copy(
     src: u64,
     len: u64,
 ) -> u32 {
-    // SAFETY: see `instance`.
-    let instance = unsafe { instance(vmctx) };
-    let dst_mem = instance.memory_ptr(MemoryIndex(dst_memory));
-    let src_mem = instance.memory_ptr(MemoryIndex(src_memory));
-    // SAFETY: both memories are live; raw pointers (not slices) are used because
-    // source and destination may be the same memory and may overlap.
-    unsafe {
-        let dst_len = (*dst_mem).byte_size();
-        let src_len = (*src_mem).byte_size();
-        let (Some(d), Some(s)) = (range(dst, len, dst_len), range(src, len, src_len)) else {
-            return FAILED;
-        };
-        let dst_base = (*(*dst_mem).vmmemory()).base;
-        let src_base = (*(*src_mem).vmmemory()).base;
-        std::ptr::copy(src_base.add(s.start), dst_base.add(d.start), d.len());
-    }
-    OK
+    let body = || {
+        // SAFETY: see `instance`.
+        let instance = unsafe { instance(vmctx) };
+        let dst_mem = instance.memory_ptr(MemoryIndex(dst_memory));
+        let src_mem = instance.memory_ptr(MemoryIndex(src_memory));
+        // SAFETY: both memories are live; raw pointers (not slices) are used because
+        // source and destination may be the same memory and may overlap.
+        unsafe {
+            let dst_len = (*dst_mem).byte_size();
+            let src_len = (*src_mem).byte_size();
+            let (Some(d), Some(s)) = (range(dst, len, dst_len), range(src, len, src_len)) else {
+                return FAILED;
+            };
+            let dst_base = (*(*dst_mem).vmmemory()).base;
+            let src_base = (*(*src_mem).vmmemory()).base;
+            std::ptr::copy(src_base.add(s.start), dst_base.add(d.start), d.len());
+        }
+        OK
+    };
+    // SAFETY: called by compiled code; `body` owns everything of this call.
+    unsafe { catching(body) }
 }
 
 unsafe extern "C" fn memory_init(
@@ -130,31 +165,39 @@ unsafe extern "C" fn memory_init(
     src: u32,
     len: u32,
 ) -> u32 {
-    // SAFETY: see `instance`.
-    let instance = unsafe { instance(vmctx) };
-    let segment_len = instance.data_segment(data).len() as u64;
-    let Some(s) = range(u64::from(src), u64::from(len), segment_len) else {
-        return FAILED;
+    let body = || {
+        // SAFETY: see `instance`.
+        let instance = unsafe { instance(vmctx) };
+        let segment_len = instance.data_segment(data).len() as u64;
+        let Some(s) = range(u64::from(src), u64::from(len), segment_len) else {
+            return FAILED;
+        };
+        let memory = instance.memory_ptr(MemoryIndex(memory));
+        let segment = &instance.data_segment(data)[s];
+        // SAFETY: the memory is live and distinct from the module's segment bytes.
+        status(unsafe { crate::instance::copy_into_memory(memory, dst, segment) })
     };
-    let memory = instance.memory_ptr(MemoryIndex(memory));
-    // SAFETY: the memory is live and distinct from the module's segment bytes.
-    let bytes = unsafe { (*memory).data_mut() };
-    let Some(d) = range(dst, u64::from(len), bytes.len() as u64) else {
-        return FAILED;
-    };
-    bytes[d].copy_from_slice(&instance.data_segment(data)[s]);
-    OK
+    // SAFETY: called by compiled code; `body` owns everything of this call.
+    unsafe { catching(body) }
 }
 
 unsafe extern "C" fn data_drop(vmctx: *mut u8, data: u32) {
-    // SAFETY: see `instance`.
-    unsafe { instance(vmctx) }.drop_data(data);
+    let body = || {
+        // SAFETY: see `instance`.
+        unsafe { instance(vmctx) }.drop_data(data);
+    };
+    // SAFETY: called by compiled code; `body` owns everything of this call.
+    unsafe { catching(body) }
 }
 
 unsafe extern "C" fn table_grow(vmctx: *mut u8, table: u32, delta: u64, init: u64) -> u64 {
-    // SAFETY: see `instance`.
-    let instance = unsafe { instance(vmctx) };
-    match instance.grow_table(TableIndex(table), delta, init as usize) {
+    let body = || {
+        // SAFETY: see `instance`.
+        let instance = unsafe { instance(vmctx) };
+        instance.grow_table(TableIndex(table), delta, init as usize)
+    };
+    // SAFETY: called by compiled code; `body` owns everything of this call.
+    match unsafe { catching(body) } {
         Ok(old) => old.unwrap_or(u64::MAX),
         // SAFETY: as in `memory_grow`.
         Err(e) => unsafe { crate::traphandlers::raise_host_error(e) },
@@ -162,13 +205,17 @@ unsafe extern "C" fn table_grow(vmctx: *mut u8, table: u32, delta: u64, init: u6
 }
 
 unsafe extern "C" fn table_fill(vmctx: *mut u8, table: u32, dst: u64, value: u64, len: u64) -> u32 {
-    // SAFETY: see `instance`.
-    let instance = unsafe { instance(vmctx) };
-    status(
-        instance
-            .table_mut(TableIndex(table))
-            .fill(dst, value as usize, len),
-    )
+    let body = || {
+        // SAFETY: see `instance`.
+        let instance = unsafe { instance(vmctx) };
+        status(
+            instance
+                .table_mut(TableIndex(table))
+                .fill(dst, value as usize, len),
+        )
+    };
+    // SAFETY: called by compiled code; `body` owns everything of this call.
+    unsafe { catching(body) }
 }
 
 unsafe extern "C" fn table_copy(
@@ -179,19 +226,23 @@ unsafe extern "C" fn table_copy(
     src: u64,
     len: u64,
 ) -> u32 {
-    // SAFETY: see `instance`.
-    let instance = unsafe { instance(vmctx) };
-    let dst_ptr = instance.table_ptr(TableIndex(dst_table));
-    let src_ptr = instance.table_ptr(TableIndex(src_table));
-    // SAFETY: both tables are live; when they are the same table only one
-    // reference is created.
-    unsafe {
-        if dst_ptr == src_ptr {
-            status((*dst_ptr).copy_within(dst, src, len))
-        } else {
-            status((*dst_ptr).copy_from(&*src_ptr, dst, src, len))
+    let body = || {
+        // SAFETY: see `instance`.
+        let instance = unsafe { instance(vmctx) };
+        let dst_ptr = instance.table_ptr(TableIndex(dst_table));
+        let src_ptr = instance.table_ptr(TableIndex(src_table));
+        // SAFETY: both tables are live; when they are the same table only one
+        // reference is created.
+        unsafe {
+            if dst_ptr == src_ptr {
+                status((*dst_ptr).copy_within(dst, src, len))
+            } else {
+                status((*dst_ptr).copy_from(&*src_ptr, dst, src, len))
+            }
         }
-    }
+    };
+    // SAFETY: called by compiled code; `body` owns everything of this call.
+    unsafe { catching(body) }
 }
 
 unsafe extern "C" fn table_init(
@@ -202,18 +253,26 @@ unsafe extern "C" fn table_init(
     src: u32,
     len: u32,
 ) -> u32 {
-    // SAFETY: see `instance`.
-    let instance = unsafe { instance(vmctx) };
-    let items = instance.element_segment(elem);
-    let Some(s) = range(u64::from(src), u64::from(len), items.len() as u64) else {
-        return FAILED;
+    let body = || {
+        // SAFETY: see `instance`.
+        let instance = unsafe { instance(vmctx) };
+        let items = instance.element_segment(elem);
+        let Some(s) = range(u64::from(src), u64::from(len), items.len() as u64) else {
+            return FAILED;
+        };
+        status(instance.table_mut(TableIndex(table)).init(dst, &items[s]))
     };
-    status(instance.table_mut(TableIndex(table)).init(dst, &items[s]))
+    // SAFETY: called by compiled code; `body` owns everything of this call.
+    unsafe { catching(body) }
 }
 
 unsafe extern "C" fn elem_drop(vmctx: *mut u8, elem: u32) {
-    // SAFETY: see `instance`.
-    unsafe { instance(vmctx) }.drop_element(elem);
+    let body = || {
+        // SAFETY: see `instance`.
+        unsafe { instance(vmctx) }.drop_element(elem);
+    };
+    // SAFETY: called by compiled code; `body` owns everything of this call.
+    unsafe { catching(body) }
 }
 
 /// Address of the `size`-byte cell at byte `offset` of memory `memory`, checked
@@ -255,9 +314,12 @@ unsafe extern "C" fn memory_atomic_notify(
     address: u64,
     count: u32,
 ) -> u32 {
-    // SAFETY: see `checked_cell`.
+    // SAFETY: see `checked_cell`; checked before `catching`, so its trap leaves
+    // no Rust frame that needs unwinding.
     let address = unsafe { checked_cell(vmctx, memory, address, 4) };
-    crate::parking::notify(address, count)
+    let body = || crate::parking::notify(address, count);
+    // SAFETY: called by compiled code; `body` owns everything of this call.
+    unsafe { catching(body) }
 }
 
 unsafe extern "C" fn memory_atomic_wait32(
@@ -267,17 +329,23 @@ unsafe extern "C" fn memory_atomic_wait32(
     expected: u32,
     timeout_ns: i64,
 ) -> u32 {
-    // SAFETY: compiled code checked that the memory is shared; `wait` checks the
-    // cell.
-    unsafe {
-        wait(
-            vmctx,
-            memory,
-            address,
-            crate::parking::Expected::U32(expected),
-            timeout_ns,
-        )
-    }
+    // SAFETY: see `checked_cell`; checked before `catching` (its trap leaves no
+    // Rust frame that needs unwinding).
+    let cell = unsafe { checked_cell(vmctx, memory, address, 4) };
+    let body = || {
+        // SAFETY: compiled code checked that the memory is shared; `cell` is in
+        // bounds and aligned.
+        unsafe {
+            wait(
+                vmctx,
+                cell,
+                crate::parking::Expected::U32(expected),
+                timeout_ns,
+            )
+        }
+    };
+    // SAFETY: called by compiled code; `body` owns everything of this call.
+    unsafe { finish_wait(catching(body)) }
 }
 
 unsafe extern "C" fn memory_atomic_wait64(
@@ -287,45 +355,58 @@ unsafe extern "C" fn memory_atomic_wait64(
     expected: u64,
     timeout_ns: i64,
 ) -> u32 {
-    // SAFETY: as for `memory_atomic_wait32`.
-    unsafe {
-        wait(
-            vmctx,
-            memory,
-            address,
-            crate::parking::Expected::U64(expected),
-            timeout_ns,
-        )
-    }
+    // SAFETY: see `checked_cell`; checked before `catching` (its trap leaves no
+    // Rust frame that needs unwinding).
+    let cell = unsafe { checked_cell(vmctx, memory, address, 8) };
+    let body = || {
+        // SAFETY: compiled code checked that the memory is shared; `cell` is in
+        // bounds and aligned.
+        unsafe {
+            wait(
+                vmctx,
+                cell,
+                crate::parking::Expected::U64(expected),
+                timeout_ns,
+            )
+        }
+    };
+    // SAFETY: called by compiled code; `body` owns everything of this call.
+    unsafe { finish_wait(catching(body)) }
 }
 
-/// A wait of the store `vmctx` runs in; traps with `Interrupt` if the store is
-/// interrupted meanwhile (so the guest never sees a result it did not get).
+/// A wait builtin's result; traps with `Interrupt` if the store was interrupted
+/// meanwhile (so the guest never sees a result it did not get).
 ///
 /// # Safety
-/// As for `checked_cell`, with a shared memory.
-unsafe fn wait(
-    vmctx: *mut u8,
-    memory: u32,
-    address: u64,
-    expected: crate::parking::Expected,
-    timeout_ns: i64,
-) -> u32 {
-    // SAFETY: forwarded; every VMContext holds its store's context, which outlives
-    // the running call.
-    let result = unsafe {
-        let address = checked_cell(vmctx, memory, address, expected.size());
-        let store = *vmctx
-            .add(VMOffsets::STORE_CONTEXT as usize)
-            .cast::<*const VMStoreContext>();
-        crate::parking::wait(address, expected, timeout(timeout_ns), &(*store).waits)
-    };
+/// Called by a wait builtin, with nothing left in its frame that needs dropping.
+unsafe fn finish_wait(result: crate::parking::WaitResult) -> u32 {
     if result == crate::parking::WaitResult::Interrupted {
         // SAFETY: called by compiled code; nothing in this frame or the builtin's
         // needs dropping (the wait has returned and released everything).
         unsafe { crate::traphandlers::raise_trap(TrapCode::Interrupt) }
     }
     result as u32
+}
+
+/// A wait of the store `vmctx` runs in.
+///
+/// # Safety
+/// As for `checked_cell`, with a shared memory; `cell` comes from it.
+unsafe fn wait(
+    vmctx: *mut u8,
+    cell: *const u8,
+    expected: crate::parking::Expected,
+    timeout_ns: i64,
+) -> crate::parking::WaitResult {
+    // SAFETY: forwarded; every VMContext holds its store's context, which outlives
+    // the running call.
+    unsafe {
+        let address = cell;
+        let store = *vmctx
+            .add(VMOffsets::STORE_CONTEXT as usize)
+            .cast::<*const VMStoreContext>();
+        crate::parking::wait(address, expected, timeout(timeout_ns), &(*store).waits)
+    }
 }
 
 #[cfg(test)]

@@ -99,10 +99,13 @@ impl Drop for VMContextAllocation {
     }
 }
 
-/// A memory an instance defines. Both kinds are boxed: VMContexts hold their
+/// A memory an instance defines. Every kind is boxed: VMContexts hold their
 /// addresses, which must survive the Vec growing.
 enum OwnedMemory {
     OnDemand(#[allow(dead_code)] Box<LinearMemory>),
+    /// A shared memory: other stores and threads may hold it too (once exported),
+    /// so no `&mut LinearMemory` to it is ever made.
+    Shared(Arc<LinearMemory>),
     /// Returned to its pool when the instance is dropped.
     Pooled(#[allow(dead_code)] PooledMemory),
 }
@@ -172,7 +175,12 @@ impl Instance {
                     if let Some(image) = image {
                         memory.install_image(image).map_err(|e| resource(&e))?;
                     }
-                    (&mut *memory, OwnedMemory::OnDemand(memory))
+                    if ty.shared {
+                        let memory: Arc<LinearMemory> = Arc::from(memory);
+                        (Arc::as_ptr(&memory).cast_mut(), OwnedMemory::Shared(memory))
+                    } else {
+                        (&mut *memory, OwnedMemory::OnDemand(memory))
+                    }
                 }
             };
             imaged[memories.len()] = image.is_some();
@@ -321,11 +329,12 @@ impl Instance {
                     continue;
                 }
                 let offset = u64::from(self.eval_const(offset).get_i32() as u32);
-                let memory = self.memory_mut(*memory);
-                let data = memory.data_mut();
-                match crate::table::range(offset, segment.bytes.len() as u64, data.len() as u64) {
-                    Some(r) => data[r].copy_from_slice(&segment.bytes),
-                    None => return Err(InstantiationError::Trap(TrapCode::MemoryOutOfBounds)),
+                // SAFETY: memories outlive the instance; raw copies, because a shared
+                // memory's bytes may be written by other threads meanwhile.
+                let copied =
+                    unsafe { copy_into_memory(self.memory_ptr(*memory), offset, &segment.bytes) };
+                if !copied {
+                    return Err(InstantiationError::Trap(TrapCode::MemoryOutOfBounds));
                 }
                 self.dropped_data[i] = true;
             }
@@ -507,10 +516,16 @@ impl Instance {
         self.memories[index.index()]
     }
 
-    pub fn memory_mut(&mut self, index: MemoryIndex) -> &mut LinearMemory {
-        // SAFETY: memories outlive the instance (owned by it or by its store), and
-        // `&mut self` means no other borrow through this instance exists.
-        unsafe { &mut *self.memories[index.index()] }
+    /// The defined shared memory `index`, for exporting it to other stores (`None`
+    /// for unshared and imported memories).
+    pub fn defined_shared_memory(&self, index: MemoryIndex) -> Option<Arc<LinearMemory>> {
+        let defined = index
+            .index()
+            .checked_sub(self.module.num_imported_memories as usize)?;
+        match self._owned_memories.get(defined)? {
+            OwnedMemory::Shared(memory) => Some(memory.clone()),
+            _ => None,
+        }
     }
 
     pub fn table_ptr(&self, index: TableIndex) -> *mut Table {
@@ -518,7 +533,8 @@ impl Instance {
     }
 
     pub fn table_mut(&mut self, index: TableIndex) -> &mut Table {
-        // SAFETY: as for `memory_mut`.
+        // SAFETY: tables outlive the instance (owned by it or by its store), and
+        // `&mut self` means no other borrow through this instance exists.
         unsafe { &mut *self.tables[index.index()] }
     }
 
@@ -554,4 +570,27 @@ impl Instance {
     pub fn table_element_type(&self, index: TableIndex) -> ValType {
         self.module.tables[index.index()].ty.element
     }
+}
+
+/// Copies `bytes` to offset `offset` of `memory` if they fit (`false` if not),
+/// through raw pointers: the memory may be shared, its bytes written by other
+/// threads at the same time, so no Rust reference to them is made.
+///
+/// # Safety
+/// `memory` points to a live memory.
+pub(crate) unsafe fn copy_into_memory(
+    memory: *const LinearMemory,
+    offset: u64,
+    bytes: &[u8],
+) -> bool {
+    // SAFETY: per the contract; the range is inside the accessible prefix, which
+    // never shrinks, and `bytes` (module or host data) cannot overlap Wasm memory.
+    unsafe {
+        let Some(r) = crate::table::range(offset, bytes.len() as u64, (*memory).byte_size()) else {
+            return false;
+        };
+        let base = (*(*memory).vmmemory()).base;
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), base.add(r.start), r.len());
+    }
+    true
 }

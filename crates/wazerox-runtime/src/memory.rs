@@ -368,15 +368,31 @@ impl LinearMemory {
         Ok(Some(old))
     }
 
-    /// The accessible bytes.
+    /// The accessible bytes of an unshared memory.
+    ///
+    /// # Panics
+    /// For a shared memory: other threads may write its bytes at any time, so they
+    /// are never borrowed as a Rust slice, only copied through raw pointers
+    /// ([`LinearMemory::vmmemory`]'s base).
     pub fn data(&self) -> &[u8] {
+        assert!(
+            !self.shared,
+            "the bytes of a shared memory are never borrowed"
+        );
         // SAFETY: the first `byte_size` bytes are mapped read-write, owned by us,
         // and stay mapped while `self` is borrowed (growth only adds pages).
         unsafe { std::slice::from_raw_parts(self.mmap.as_ptr(), self.byte_size() as usize) }
     }
 
-    /// The accessible bytes, writable.
+    /// The accessible bytes of an unshared memory, writable.
+    ///
+    /// # Panics
+    /// For a shared memory, as [`LinearMemory::data`].
     pub fn data_mut(&mut self) -> &mut [u8] {
+        assert!(
+            !self.shared,
+            "the bytes of a shared memory are never borrowed"
+        );
         let len = self.byte_size() as usize;
         // SAFETY: as for `data`, with exclusive access through `&mut self`.
         unsafe { std::slice::from_raw_parts_mut(self.mmap.as_mut_ptr(), len) }
@@ -401,6 +417,13 @@ impl LinearMemory {
             self.image = Some(image.clone());
         }
         Ok(())
+    }
+
+    /// The addresses of the whole reservation, guard region included: where a
+    /// fault of compiled code accessing this memory can land.
+    pub fn reservation(&self) -> std::ops::Range<usize> {
+        let start = self.mmap.as_ptr() as usize;
+        start..start + self.mmap.len()
     }
 
     /// The definition compiled code reads; its address is stable for the memory's

@@ -36,6 +36,16 @@
 //! activation, which the interrupted thread does not touch while JIT code runs. No
 //! allocation, no `std::io`, no formatting.
 //!
+//! # Faults of compiled code are classified by address
+//! A SIGSEGV/SIGBUS of JIT code is a Wasm trap only if its address lies in the
+//! reservation (accessible part + guard region) of a linear memory of the running
+//! activation's store — every instance registers its memories' reservations in
+//! its store's `VMStoreContext` — or just below the thread's stack floor (the Wasm
+//! stack guard: `StackOverflow`). Anything else is a bug of ours (translator,
+//! runtime, corrupted artifact): the handler writes "wazerox: fatal: … not a Wasm
+//! trap" with the PC and the address to stderr and aborts, rather than let a guest
+//! see it as an out-of-bounds access.
+//!
 //! # Faults that are not ours
 //! A signal on a thread with no activation, a signal sent by `kill`/`raise`, or a
 //! fault at a PC outside JIT code (host code, including host functions called from
@@ -49,8 +59,13 @@
 //! The outermost activation of a store on a thread sets the store's stack limit
 //! (checked by every compiled function's prologue) to `max_wasm_stack` below the
 //! entry, but never lower than the thread's stack bottom plus a margin for host
-//! calls, and resets it to `usize::MAX` when it ends, normally or by a trap. Nested
-//! activations (Wasm → host → Wasm) keep the outer limit. Every thread that enters
+//! calls, and puts the previous limit back when it ends, normally or by a trap.
+//! Nested activations (Wasm → host → Wasm) on the same thread keep the outer limit.
+//! "Outermost" means no activation of the store is on *this thread's* chain: a
+//! `Caller` is `Send`, so a host function may hand the store to another thread
+//! while its own Wasm frames wait; that thread's Wasm gets a limit in its own stack
+//! (the first thread's would be meaningless there), and the first thread's limit is
+//! back when the call returns. Every thread that enters
 //! Wasm gets an alternate signal stack (unless it has a large enough one), so the
 //! handler has room even when the trap is a stack overflow.
 
@@ -136,6 +151,9 @@ pub(crate) struct Activation {
     id: u64,
     /// The store the activation runs in.
     store: *const VMStoreContext,
+    /// This thread's lowest usable stack address (0 if unknown): a fault just below
+    /// it is the Wasm stack overflowing.
+    stack_floor: usize,
     jmp_buf: UnsafeCell<arch::JmpBuf>,
     /// The thread's buffer for the PCs of a trap's frames (`MAX_BACKTRACE_FRAMES`
     /// words), written by the handler and read right after the trap.
@@ -186,6 +204,20 @@ pub(crate) fn activation_is_live(id: u64) -> bool {
     false
 }
 
+/// Whether an activation of `store` is on this thread's chain.
+fn store_is_active_on_this_thread(store: *const VMStoreContext) -> bool {
+    let mut activation = current_activation();
+    while !activation.is_null() {
+        // SAFETY: as in `innermost_activation`.
+        let a = unsafe { &*activation };
+        if a.store == store {
+            return true;
+        }
+        activation = a.previous;
+    }
+    false
+}
+
 /// The innermost activation of this thread (null if none). Async-signal-safe.
 fn current_activation() -> *const Activation {
     ACTIVATION.with(|a| a.get())
@@ -204,6 +236,7 @@ impl Activation {
         fp: usize,
         fault_address: Option<usize>,
         signal: i32,
+        code: Option<TrapCode>,
     ) -> *mut arch::JmpBuf {
         let entry_sp = arch::saved_stack_pointer(self.jmp_buf.get());
         // SAFETY: only this thread touches its activation, and the interrupted code
@@ -216,7 +249,7 @@ impl Activation {
                 fault_address,
                 signal,
                 frames,
-                code: None,
+                code,
             };
         }
         self.jmp_buf.get()
@@ -253,6 +286,22 @@ pub unsafe fn raise_host_error(err: Box<dyn std::error::Error + Send + Sync>) ->
     // SAFETY: `set_pending` checked that the activation exists; it lives on a frame
     // of this thread below us; its record is only otherwise written by the signal
     // handler of a trap of this thread, which cannot be running now.
+    unsafe {
+        *(*activation).trap.get() = TrapRecord::default();
+        arch::wazerox_unwind_to((*activation).jmp_buf.get())
+    }
+}
+
+/// Like [`raise_host_error`] for a panic caught in a builtin (embedder code it
+/// reached, such as a resource limiter, panicked): [`catch_traps`] returns
+/// [`TrapReason::Panic`] and the embedder's call resumes the unwind.
+///
+/// # Safety
+/// As for [`raise_host_error`].
+pub unsafe fn raise_panic(payload: Box<dyn Any + Send>) -> ! {
+    set_pending(Pending::Panic(payload));
+    let activation = current_activation();
+    // SAFETY: as in `raise_host_error`.
     unsafe {
         *(*activation).trap.get() = TrapRecord::default();
         arch::wazerox_unwind_to((*activation).jmp_buf.get())
@@ -394,9 +443,15 @@ pub unsafe fn catch_traps<F: FnMut()>(
     let entry = enter_thread();
     // SAFETY: `store` is valid per the contract.
     let stack_limit = unsafe { (*store).stack_limit.get() };
+    // The limit belongs to the thread running the store's code: the outermost
+    // activation of this store *on this thread* sets it and puts back the previous
+    // one (another thread's, if that thread is suspended in a host call whose
+    // `Caller` was sent here; `usize::MAX` otherwise). Nested activations on the
+    // same thread keep the outer limit.
+    let outermost = !store_is_active_on_this_thread(store);
     // SAFETY: only this thread uses the store now, and no compiled code of this
     // store is running between here and the call below.
-    let outermost = unsafe { *stack_limit } == usize::MAX;
+    let previous_limit = unsafe { *stack_limit };
     if outermost {
         // The address of a local is this frame's stack pointer, near enough.
         let here = &entry as *const Entry as usize;
@@ -406,6 +461,7 @@ pub unsafe fn catch_traps<F: FnMut()>(
     let activation = Activation {
         id: entry.id,
         store,
+        stack_floor: entry.stack_floor,
         jmp_buf: UnsafeCell::new(arch::JmpBuf::default()),
         frames: entry.frames,
         previous: current_activation(),
@@ -430,7 +486,7 @@ pub unsafe fn catch_traps<F: FnMut()>(
     ACTIVATION.with(|a| a.set(activation.previous));
     if outermost {
         // SAFETY: as above; the compiled code that read the limit has finished.
-        unsafe { *stack_limit = usize::MAX };
+        unsafe { *stack_limit = previous_limit };
     }
     if let Some(payload) = call.panic {
         panic::resume_unwind(payload);
@@ -463,8 +519,9 @@ pub unsafe fn catch_traps<F: FnMut()>(
 
 /// The recorded trap code at the trap's PC, or the one its signal implies: a
 /// hardware division fault is a division by zero, an unrecorded invalid
-/// instruction an `unreachable`, and a memory fault in JIT code an out-of-bounds
-/// access (the only memory compiled code touches unchecked is linear memory).
+/// instruction an `unreachable`, and a memory fault an out-of-bounds access (the
+/// handler already checked that its address lies in a linear memory of the store,
+/// or set `StackOverflow` for the stack guard, and aborted for anything else).
 fn trap_code(record: &TrapRecord) -> TrapCode {
     if let Some(code) = record.code {
         return code;

@@ -38,6 +38,12 @@ pub struct VMStoreContext {
     // Fields below are not read by compiled code (not in `VMOffsets`).
     /// The store's `memory.atomic.wait`s, cancelled by [`VMStoreContext::interrupt`].
     pub waits: WaitCancel,
+    /// Address ranges (reservation + guard) of every linear memory an instance of
+    /// the store can access: a memory fault in compiled code is a Wasm trap only
+    /// inside one of them. Written only by the thread that holds the store, while
+    /// none of its code runs ([`VMStoreContext::add_memory_reservation`]); read by
+    /// the signal handler of a thread running the store's code.
+    memory_reservations: UnsafeCell<Vec<std::ops::Range<usize>>>,
 }
 
 impl VMStoreContext {
@@ -51,7 +57,35 @@ impl VMStoreContext {
             store: UnsafeCell::new(std::ptr::null_mut()),
             epoch: UnsafeCell::new(std::ptr::null()),
             waits: WaitCancel::default(),
+            memory_reservations: UnsafeCell::new(Vec::new()),
         }
+    }
+
+    /// Records that the store's code may access `range` (a memory's reservation).
+    ///
+    /// # Safety
+    /// Called by the thread holding the store, while no code of the store executes
+    /// (it may be suspended in a host call; the signal handler reads the list only
+    /// for a fault of executing code), and the memory outlives the store's
+    /// instances.
+    pub unsafe fn add_memory_reservation(&self, range: std::ops::Range<usize>) {
+        // SAFETY: per the contract, nothing else reads or writes the list now.
+        let ranges = unsafe { &mut *self.memory_reservations.get() };
+        if !ranges.contains(&range) {
+            ranges.push(range);
+        }
+    }
+
+    /// Whether `address` lies in a memory reservation of the store. Async-signal
+    /// safe (no allocation, no lock).
+    ///
+    /// # Safety
+    /// Called on the thread running the store's code (the only one that may write
+    /// the list, which it does not do while its code runs).
+    pub(crate) unsafe fn is_memory_address(&self, address: usize) -> bool {
+        // SAFETY: per the contract.
+        let ranges = unsafe { &*self.memory_reservations.get() };
+        ranges.iter().any(|r| r.contains(&address))
     }
 
     /// Stops the store's code for good, from any thread: the epoch deadline becomes

@@ -360,7 +360,7 @@ pub(crate) fn pread(
     let mut total = 0u32;
     let mut iovs = mem.iovecs(iovs, count)?;
     while let Some((buf, len)) = iovs.next(mem)? {
-        let n = file.read_at(mem.slice_mut(buf, len)?, at)?;
+        let n = mem.fill(buf, len, |out| Ok::<_, Failure>(file.read_at(out, at)?))?;
         total += n as u32;
         at += n as u64;
         if n < len as usize {
@@ -387,7 +387,7 @@ pub(crate) fn pwrite(
     let mut total = 0u32;
     let mut iovs = mem.iovecs(iovs, count)?;
     while let Some((buf, len)) = iovs.next(mem)? {
-        let n = file.write_at(mem.slice(buf, len)?, at)?;
+        let n = file.write_at(&mem.slice(buf, len)?, at)?;
         total += n as u32;
         at += n as u64;
         if n < len as usize {

@@ -24,7 +24,7 @@ pub(crate) fn read_vectored(
         FdKind::File(file) => {
             let mut total = 0;
             while let Some((buf, len)) = iovs.next(mem)? {
-                let n = retry(|| (&*file).read(mem.slice_mut(buf, len)?).map_err(Into::into))?;
+                let n = retry(|| mem.fill(buf, len, |out| Ok((&*file).read(out)?)))?;
                 total += n;
                 if n < len as usize {
                     break;
@@ -39,7 +39,7 @@ pub(crate) fn read_vectored(
             let Some((buf, len)) = first_non_empty(&mut iovs, mem)? else {
                 return Ok(0);
             };
-            read_stream(ctx, entry, mem.slice_mut(buf, len)?, false)
+            mem.fill(buf, len, |out| read_stream(ctx, entry, out, false))
         }
     }
 }
@@ -114,7 +114,7 @@ pub(crate) fn write_vectored(
         FdKind::File(file) => {
             let mut total = 0;
             while let Some((buf, len)) = iovs.next(mem)? {
-                let n = retry(|| Ok((&*file).write(mem.slice(buf, len)?)?))?;
+                let n = retry(|| Ok((&*file).write(&mem.slice(buf, len)?)?))?;
                 total += n;
                 if n < len as usize {
                     break;
@@ -143,7 +143,7 @@ pub(crate) fn write_vectored(
             while let Some((buf, len)) = iovs.next(mem)? {
                 let data = mem.slice(buf, len)?;
                 if gathered.len() + data.len() <= GATHER_BYTES {
-                    gathered.extend_from_slice(data);
+                    gathered.extend_from_slice(&data);
                     continue;
                 }
                 if !gathered.is_empty() {
@@ -153,8 +153,8 @@ pub(crate) fn write_vectored(
                     gathered.clear();
                 }
                 if data.len() <= GATHER_BYTES {
-                    gathered.extend_from_slice(data);
-                } else if !put(data, &mut total)? {
+                    gathered.extend_from_slice(&data);
+                } else if !put(&data, &mut total)? {
                     return Ok(total);
                 }
             }

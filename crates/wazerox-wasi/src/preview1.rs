@@ -6,12 +6,12 @@
 use crate::clock::{self, ClockId};
 use crate::errno::{self, Failure};
 use crate::fd::Ret;
-use crate::memory::GuestMemory;
+use crate::memory::{ExportedMemory, GuestMemory};
 use crate::{Cancelled, I32Exit, WasiCtx, fd, fs, poll, sock};
 use std::fs::File;
 use std::io::Read;
 use std::sync::{Arc, OnceLock};
-use wazerox::{Caller, Error, Extern, Linker};
+use wazerox::{Caller, Error, Linker};
 
 const MODULE: &str = "wasi_snapshot_preview1";
 
@@ -24,13 +24,13 @@ pub(crate) fn with<T>(
 ) -> Result<i32, Error> {
     // A clone, so the context stays usable while the memory borrows the caller.
     let ctx = get(caller.data()).clone();
-    let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
+    let Some(memory) = ExportedMemory::of(caller) else {
         return Err(Error::msg(
             "a WASI function was called by a module that exports no memory named `memory`",
         ));
     };
     let deadline = caller.interrupt_handle();
-    let mut mem = GuestMemory(memory.data_mut(caller));
+    let mut mem = memory.guest(caller);
     let result = crate::ctx::watching_deadline(deadline.clone(), || body(&ctx, &mut mem));
     match result {
         Ok(()) => Ok(0),
@@ -99,10 +99,12 @@ fn clock_time_get(mem: &mut GuestMemory<'_>, id: i32, out: i32) -> Ret {
 
 fn random_get(mem: &mut GuestMemory<'_>, buf: i32, len: i32) -> Ret {
     static URANDOM: OnceLock<std::io::Result<File>> = OnceLock::new();
-    let out = mem.slice_mut(buf, len as u32)?;
     let urandom = URANDOM.get_or_init(|| File::open("/dev/urandom"));
     let mut source = urandom.as_ref().map_err(|_| errno::IO)?;
-    source.read_exact(out)?;
+    mem.fill(buf, len as u32, |out| {
+        source.read_exact(out)?;
+        Ok::<_, Failure>(out.len())
+    })?;
     Ok(())
 }
 

@@ -93,8 +93,12 @@ pub(crate) fn recv(
     while let Some((buf, len)) = io::first_non_empty(&mut iovs, mem)? {
         let mut at = 0;
         while at < len as usize {
-            let into = &mut mem.slice_mut(buf, len)?[at..];
-            let n = match io::read_stream(ctx, &entry, into, flags & RECV_PEEK != 0) {
+            let peek = flags & RECV_PEEK != 0;
+            let rest = buf.wrapping_add(at as i32);
+            let read = mem.fill(rest, len - at as u32, |into| {
+                io::read_stream(ctx, &entry, into, peek)
+            });
+            let n = match read {
                 Ok(n) => n,
                 // Keep what arrived before a non-blocking socket ran dry.
                 Err(Failure::Errno(errno::AGAIN)) if filled > 0 => 0,

@@ -156,11 +156,9 @@ impl SnapshotTable {
     }
 }
 
-fn memory<T>(caller: &mut Caller<'_, T>) -> Result<wazerox::Memory, Error> {
-    match caller.get_export("memory") {
-        Some(Extern::Memory(m)) => Ok(m),
-        _ => Err(Error::msg("wasix: the module exports no memory")),
-    }
+fn memory<T>(caller: &mut Caller<'_, T>) -> Result<crate::memory::ExportedMemory, Error> {
+    crate::memory::ExportedMemory::of(caller)
+        .ok_or_else(|| Error::msg("wasix: the module exports no memory"))
 }
 
 /// Defines every `wasix_32v1` function we have: `stack_checkpoint` and

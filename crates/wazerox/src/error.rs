@@ -1,4 +1,12 @@
 //! The one error type of the public API, with the stage that produced it.
+//!
+//! Like `anyhow::Error` (which wasmtime uses), `Error` converts from every
+//! `std::error::Error + Send + Sync + 'static`, so host functions use `?` on any
+//! error; the price is that `Error` itself does not implement `std::error::Error`
+//! (the two impls would overlap). It converts *into* `Box<dyn std::error::Error
+//! + Send + Sync>` (and `anyhow::Error` with the `anyhow` feature), keeping its
+//! chain. Each error of a chain is displayed once: `{}` shows the outermost,
+//! `{:#}` the whole chain joined by ": ", and a trap is never also its own source.
 
 use std::fmt;
 use wazerox_environ::{TrapCode, WasmError, WasmErrorKind};
@@ -168,12 +176,10 @@ impl Error {
         }
     }
 
-    /// Wraps any error, e.g. from a host function.
+    /// Wraps any error, e.g. from a host function (`?` does the same). A [`Trap`]
+    /// stays a trap (`ErrorKind::Trap`).
     pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Error {
-            kind: ErrorKind::Host,
-            inner: Inner::Source(Box::new(error)),
-        }
+        Self::from_boxed(Box::new(error))
     }
 
     /// The `Interrupt` trap that code stopped at an epoch check raises, for host
@@ -199,8 +205,32 @@ impl Error {
     }
 
     pub(crate) fn from_boxed(error: Box<dyn std::error::Error + Send + Sync>) -> Self {
-        match error.downcast::<ErrorBox>() {
-            Ok(inner) => inner.0,
+        let error = match error.downcast::<ErrorBox>() {
+            Ok(inner) => return inner.0,
+            Err(other) => other,
+        };
+        let error = match error.downcast::<Trap>() {
+            Ok(trap) => {
+                return Error {
+                    kind: ErrorKind::Trap,
+                    inner: Inner::Trap(*trap),
+                };
+            }
+            Err(other) => other,
+        };
+        match error.downcast::<WasmError>() {
+            Ok(e) => {
+                let kind = match e.kind {
+                    WasmErrorKind::Decode => ErrorKind::Decode,
+                    WasmErrorKind::Validation => ErrorKind::Validation,
+                    WasmErrorKind::Unsupported => ErrorKind::Unsupported,
+                };
+                // Messages about a binary may quote its names (`duplicate export name`).
+                Error {
+                    kind,
+                    inner: Inner::Message(GuestText(&e.to_string()).to_string()),
+                }
+            }
             Err(other) => Error {
                 kind: ErrorKind::Host,
                 inner: Inner::Source(other),
@@ -245,12 +275,50 @@ impl Error {
         }
     }
 
-    /// The wrapped error of a host function, if it returned one made by [`Error::new`].
+    /// The first error of type `E` in the chain: the trap of a trap error, a
+    /// host function's error (made by `?` or [`Error::new`]), or any of their
+    /// sources.
     pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
-        match &self.inner {
-            Inner::Source(e) => e.downcast_ref::<E>(),
-            _ => None,
+        let mut next: Option<&(dyn std::error::Error + 'static)> = match &self.inner {
+            Inner::Trap(t) => Some(t),
+            Inner::Source(e) => Some(&**e),
+            Inner::Message(_) | Inner::Restore(_) => None,
+        };
+        while let Some(error) = next {
+            if let Some(found) = error.downcast_ref::<E>() {
+                return Some(found);
+            }
+            next = error.source();
         }
+        None
+    }
+
+    /// The cause of this error (what `{:#}` prints after it), as
+    /// `std::error::Error::source` would say.
+    pub fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.inner {
+            // Displayed as this error itself: its cause comes next.
+            Inner::Source(e) => e.source(),
+            Inner::Trap(_) | Inner::Message(_) | Inner::Restore(_) => None,
+        }
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
+    fn from(error: E) -> Self {
+        Error::new(error)
+    }
+}
+
+impl From<Error> for Box<dyn std::error::Error + Send + Sync + 'static> {
+    fn from(error: Error) -> Self {
+        error.into_boxed()
+    }
+}
+
+impl From<Error> for Box<dyn std::error::Error + 'static> {
+    fn from(error: Error) -> Self {
+        error.into_boxed()
     }
 }
 
@@ -264,57 +332,35 @@ impl fmt::Display for ErrorBox {
     }
 }
 
-impl std::error::Error for ErrorBox {}
+impl std::error::Error for ErrorBox {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner {
-            Inner::Message(m) => f.write_str(m),
-            Inner::Trap(t) => fmt::Display::fmt(t, f),
-            Inner::Source(e) => fmt::Display::fmt(e, f),
+            Inner::Message(m) => f.write_str(m)?,
+            Inner::Trap(t) => fmt::Display::fmt(t, f)?,
+            Inner::Source(e) => write!(f, "{e}")?,
             Inner::Restore(_) => {
-                f.write_str("snapshot restore request that no running activation took")
+                f.write_str("snapshot restore request that no running activation took")?
             }
         }
+        if f.alternate() {
+            let mut next = self.source();
+            while let Some(cause) = next {
+                write!(f, ": {cause}")?;
+                next = cause.source();
+            }
+        }
+        Ok(())
     }
 }
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Error({:?}: {})", self.kind, self)
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.inner {
-            Inner::Source(e) => Some(&**e),
-            Inner::Trap(t) => Some(t),
-            Inner::Message(_) | Inner::Restore(_) => None,
-        }
-    }
-}
-
-impl From<Trap> for Error {
-    fn from(trap: Trap) -> Self {
-        Error {
-            kind: ErrorKind::Trap,
-            inner: Inner::Trap(trap),
-        }
-    }
-}
-
-impl From<WasmError> for Error {
-    fn from(e: WasmError) -> Self {
-        let kind = match e.kind {
-            WasmErrorKind::Decode => ErrorKind::Decode,
-            WasmErrorKind::Validation => ErrorKind::Validation,
-            WasmErrorKind::Unsupported => ErrorKind::Unsupported,
-        };
-        // Messages about a binary may quote its names (`duplicate export name`).
-        Error {
-            kind,
-            inner: Inner::Message(GuestText(&e.to_string()).to_string()),
-        }
     }
 }

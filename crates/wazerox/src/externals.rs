@@ -50,11 +50,21 @@ impl Extern {
             None
         }
     }
+    pub fn into_shared_memory(self) -> Option<SharedMemory> {
+        if let Extern::SharedMemory(m) = self {
+            Some(m)
+        } else {
+            None
+        }
+    }
     pub fn ty(&self, store: impl AsContext) -> ExternType {
         let ctx = store.as_context();
         let store = ctx.opaque();
         match self {
-            Extern::Func(f) => ExternType::Func(store.funcs[f.index].ty.clone()),
+            Extern::Func(f) => {
+                store.assert_owns(f.store, "function");
+                ExternType::Func(store.funcs[f.index].ty.clone())
+            }
             Extern::Global(g) => ExternType::Global(g.ty_in(store)),
             Extern::Table(t) => ExternType::Table(t.ty_in(store)),
             Extern::Memory(m) => ExternType::Memory(m.ty_in(store)),
@@ -160,6 +170,21 @@ impl SharedMemory {
             .ok_or_else(|| Error::usage(format!("failed to grow shared memory by {delta} pages")))
     }
 
+    /// The bytes, as cells: other threads may read and write them at any time, so
+    /// they are never `&[u8]` or `&mut [u8]`. Access them through raw pointers
+    /// (`UnsafeCell::get`) or, more simply, [`SharedMemory::read`] and
+    /// [`SharedMemory::write`]. The slice covers the size at the time of the call;
+    /// the memory never shrinks or moves, so it stays valid.
+    pub fn data(&self) -> &[std::cell::UnsafeCell<u8>] {
+        // SAFETY: the first `data_size` bytes are mapped for as long as `self.0`
+        // lives (growth only adds pages, nothing moves); `UnsafeCell<u8>` has the
+        // layout of `u8` and allows mutation through shared references.
+        unsafe {
+            let base = (*self.0.vmmemory()).base;
+            std::slice::from_raw_parts(base.cast::<std::cell::UnsafeCell<u8>>(), self.data_size())
+        }
+    }
+
     /// Copies bytes out. Other threads may write concurrently; the copy sees each
     /// byte either before or after their writes.
     pub fn read(&self, offset: usize, buffer: &mut [u8]) -> Result<(), Error> {
@@ -203,7 +228,14 @@ pub struct Memory {
 }
 
 impl Memory {
+    /// A new unshared memory in `store` (a shared type is an error: shared
+    /// memories belong to no store, see [`SharedMemory::new`]).
     pub fn new(mut store: impl AsContextMut, ty: MemoryType) -> Result<Memory, Error> {
+        if ty.is_shared() {
+            return Err(Error::usage(
+                "Memory::new was given a shared memory type; use SharedMemory::new",
+            ));
+        }
         let mut ctx = store.as_context_mut();
         ctx.0.check_counts(0, 1, 0)?;
         let growth = Growth::Memory {
@@ -232,6 +264,11 @@ impl Memory {
     }
 
     pub(crate) fn register(store: &mut StoreOpaque, ptr: *mut LinearMemory) -> Memory {
+        // SAFETY: `ptr` is a live memory of this store.
+        debug_assert!(
+            !unsafe { (*ptr).is_shared() },
+            "shared memories are SharedMemory"
+        );
         let index = match store.memory_handles.get(&(ptr as usize)) {
             Some(i) => *i,
             None => {
@@ -249,7 +286,7 @@ impl Memory {
     }
 
     pub(crate) fn ptr(&self, store: &StoreOpaque) -> *mut LinearMemory {
-        assert_eq!(store.id, self.store, "memory used with a foreign store");
+        store.assert_owns(self.store, "memory");
         store.memories[self.index]
     }
 
@@ -263,6 +300,7 @@ impl Memory {
         let mut ty = MemoryType::new(0, None);
         ty.inner.minimum = m.size_pages();
         ty.inner.maximum = m.maximum_pages();
+        ty.inner.shared = m.is_shared();
         ty
     }
 
@@ -416,7 +454,7 @@ impl Global {
     }
 
     pub(crate) fn data<'a>(&self, store: &'a StoreOpaque) -> &'a GlobalData {
-        assert_eq!(store.id, self.store, "global used with a foreign store");
+        store.assert_owns(self.store, "global");
         &store.globals[self.index]
     }
 
@@ -525,7 +563,7 @@ impl Table {
     }
 
     pub(crate) fn ptr(&self, store: &StoreOpaque) -> *mut RuntimeTable {
-        assert_eq!(store.id, self.store, "table used with a foreign store");
+        store.assert_owns(self.store, "table");
         store.tables[self.index]
     }
 

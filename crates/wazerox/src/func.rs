@@ -178,8 +178,11 @@ impl Func {
             .expect("trampolines for a host function type compile")
     }
 
+    /// The function's type. Panics if used with another store.
     pub fn ty(&self, store: impl AsContext) -> FuncType {
-        store.as_context().opaque().funcs[self.index].ty.clone()
+        let ctx = store.as_context();
+        ctx.opaque().assert_owns(self.store, "function");
+        ctx.opaque().funcs[self.index].ty.clone()
     }
 
     /// Calls the function with dynamically typed values.
@@ -191,7 +194,7 @@ impl Func {
     ) -> Result<(), Error> {
         let mut ctx = store.as_context_mut();
         let opaque = ctx.opaque_mut();
-        opaque.check(self.store)?;
+        opaque.assert_owns(self.store, "function");
         let ty = opaque.funcs[self.index].ty.clone();
         if params.len() != ty.params().len() || results.len() != ty.results().len() {
             return Err(Error::usage(format!(
@@ -224,7 +227,7 @@ impl Func {
     ) -> Result<TypedFunc<Params, Results>, Error> {
         let ctx = store.as_context();
         let opaque = ctx.opaque();
-        opaque.check(self.store)?;
+        opaque.assert_owns(self.store, "function");
         let ty = &opaque.funcs[self.index].ty;
         if ty.params() != Params::valtypes().as_slice()
             || ty.results() != Results::valtypes().as_slice()
@@ -378,7 +381,7 @@ impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
         params: Params,
     ) -> Result<Results, Error> {
         let mut ctx = store.as_context_mut();
-        ctx.opaque().check(self.func.store)?;
+        ctx.opaque().assert_owns(self.func.store, "function");
         // The common small signatures use a small array: zeroing 16 slots costs
         // more than the rest of the argument passing.
         if Params::COUNT <= 2 && Results::COUNT <= 2 {

@@ -2,7 +2,7 @@
 //! function) and export lookup.
 
 use crate::error::{Error, ErrorKind, GuestText};
-use crate::externals::{Extern, Global, Memory, Table};
+use crate::externals::{Extern, Global, Memory, SharedMemory, Table};
 use crate::func::{Func, TypedFunc, WasmParams, WasmResults};
 use crate::module::Module;
 use crate::store::{AsContextMut, InstanceData, StoreInner, StoreOpaque};
@@ -74,22 +74,28 @@ fn resolve_imports(
             }
             (ImportKind::Memory(ty), Extern::Memory(m)) => {
                 let actual = m.ty_in(store);
-                if actual.is_shared() != ty.shared
-                    || !limits_match(actual.minimum(), actual.maximum(), ty.minimum, ty.maximum)
-                {
+                if ty.shared {
+                    return Err(mismatch(
+                        "a shared memory is expected, found an unshared one",
+                    ));
+                }
+                if !limits_match(actual.minimum(), actual.maximum(), ty.minimum, ty.maximum) {
                     return Err(mismatch("memory limits"));
                 }
                 resolved.memories.push(m.ptr(store));
             }
             (ImportKind::Memory(ty), Extern::SharedMemory(m)) => {
                 let actual = m.ty();
-                if !ty.shared
-                    || !limits_match(actual.minimum(), actual.maximum(), ty.minimum, ty.maximum)
-                {
-                    return Err(mismatch("memory limits or sharing"));
+                if !ty.shared {
+                    return Err(mismatch(
+                        "an unshared memory is expected, found a shared one",
+                    ));
+                }
+                if !limits_match(actual.minimum(), actual.maximum(), ty.minimum, ty.maximum) {
+                    return Err(mismatch("memory limits"));
                 }
                 // The store keeps the memory alive as long as instances use it.
-                store.shared_memories.push(m.clone());
+                store.keep_shared_memory(m);
                 resolved.memories.push(m.ptr());
             }
             (ImportKind::Global(ty), Extern::Global(g)) => {
@@ -184,8 +190,25 @@ impl Instance {
         )
         .map_err(|e| Error::with_kind(ErrorKind::Instantiation, e.to_string()))?;
         runtime.set_growth_hook(crate::limits::growth_hook::<T>);
+        for index in 0..info.memories.len() as u32 {
+            // SAFETY: this thread holds the store (`&mut`), none of its compiled code
+            // executes now (at most suspended in a host call), and the memory lives
+            // as long as the store's instances. Faults of the store's code in this
+            // memory's guard region are now Wasm traps.
+            unsafe {
+                let memory = runtime.memory_ptr(MemoryIndex(index));
+                opaque
+                    .vm_store_context
+                    .add_memory_reservation((*memory).reservation());
+            }
+        }
         opaque.memory_count += defined_memories.len();
         opaque.table_count += defined_tables.len();
+        for index in info.num_imported_memories..info.memories.len() as u32 {
+            if let Some(memory) = runtime.defined_shared_memory(MemoryIndex(index)) {
+                opaque.keep_shared_memory(&SharedMemory(memory));
+            }
+        }
         let init = runtime.initialize();
         let vmctx = runtime.vmctx() as usize;
         opaque.instances.push(InstanceData {
@@ -230,9 +253,7 @@ impl Instance {
     pub fn get_export(&self, mut store: impl AsContextMut, name: &str) -> Option<Extern> {
         let mut ctx = store.as_context_mut();
         let store = ctx.opaque_mut();
-        if store.id != self.store {
-            return None;
-        }
+        store.assert_owns(self.store, "instance");
         export_by_index(store, self.index, name)
     }
 
@@ -255,6 +276,11 @@ impl Instance {
         self.get_export(store, name)?.into_memory()
     }
 
+    /// The exported shared memory `name` (a shared memory is never a [`Memory`]).
+    pub fn get_shared_memory(&self, store: impl AsContextMut, name: &str) -> Option<SharedMemory> {
+        self.get_export(store, name)?.into_shared_memory()
+    }
+
     pub fn get_global(&self, store: impl AsContextMut, name: &str) -> Option<Global> {
         self.get_export(store, name)?.into_global()
     }
@@ -266,6 +292,7 @@ impl Instance {
     /// Every export, in declaration order.
     pub fn exports(&self, mut store: impl AsContextMut) -> Vec<(String, Extern)> {
         let mut ctx = store.as_context_mut();
+        ctx.opaque().assert_owns(self.store, "instance");
         exports_by_index(ctx.opaque_mut(), self.index)
     }
 }
@@ -295,7 +322,10 @@ pub(crate) fn export_by_index(store: &mut StoreOpaque, index: usize, name: &str)
         ExportKind::Function => Extern::Func(instance.func_at(store, FuncIndex(export.index))),
         ExportKind::Memory => {
             let ptr = data.runtime.memory_ptr(MemoryIndex(export.index));
-            Extern::Memory(Memory::register(store, ptr))
+            match store.shared_memory_at(ptr) {
+                Some(shared) => Extern::SharedMemory(shared),
+                None => Extern::Memory(Memory::register(store, ptr)),
+            }
         }
         ExportKind::Table => {
             let ptr = data.runtime.table_ptr(TableIndex(export.index));

@@ -61,7 +61,7 @@ pub struct StoreOpaque {
     #[allow(clippy::vec_box)]
     pub(crate) host_globals: Vec<Box<VMGlobalDefinition>>,
     pub(crate) externrefs: Vec<Arc<dyn Any + Send + Sync>>,
-    /// Shared memories imported by instances of this store.
+    /// Shared memories imported or defined by instances of this store, each once.
     pub(crate) shared_memories: Vec<crate::SharedMemory>,
     /// Handle of each object already handed out, keyed by its address, so the same
     /// object always gets the same handle.
@@ -85,6 +85,34 @@ unsafe impl Sync for StoreOpaque {}
 
 impl StoreOpaque {
     #[inline]
+    /// Keeps `memory` alive as long as the store (its instances point into it).
+    pub(crate) fn keep_shared_memory(&mut self, memory: &crate::SharedMemory) {
+        if !self.shared_memories.contains(memory) {
+            self.shared_memories.push(memory.clone());
+        }
+    }
+
+    /// The shared memory at `ptr`, if the memory there is shared: exports of shared
+    /// memories surface as [`crate::SharedMemory`], never as a `Memory` whose
+    /// `data_mut` would be a `&mut [u8]` over bytes other threads write.
+    pub(crate) fn shared_memory_at(&self, ptr: *mut LinearMemory) -> Option<crate::SharedMemory> {
+        self.shared_memories
+            .iter()
+            .find(|m| m.ptr() == ptr)
+            .cloned()
+    }
+
+    /// Panics unless the handle (`what`, of store `store_id`) belongs to this store:
+    /// using a handle with another store is a programming error, reported as a
+    /// panic by every accessor, as wasmtime does (see docs/api.md).
+    #[track_caller]
+    pub(crate) fn assert_owns(&self, store_id: u64, what: &str) {
+        assert!(
+            self.id == store_id,
+            "{what} used with a store it does not belong to"
+        );
+    }
+
     pub(crate) fn check(&self, store_id: u64) -> Result<(), Error> {
         if self.id == store_id {
             Ok(())

@@ -139,15 +139,13 @@ impl ExternRef {
         }
     }
 
-    /// The host value, if this reference belongs to `store`.
+    /// The host value. Panics if used with another store.
     pub fn data<'a, T: 'a>(
         &self,
         store: impl Into<crate::store::StoreContext<'a, T>>,
     ) -> Option<&'a (dyn Any + Send + Sync)> {
         let store: &'a StoreOpaque = store.into().opaque();
-        if store.id != self.store {
-            return None;
-        }
+        store.assert_owns(self.store, "externref");
         store.externrefs.get(self.handle - 1).map(|a| &**a)
     }
 

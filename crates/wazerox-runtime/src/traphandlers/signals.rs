@@ -5,6 +5,7 @@ use super::{arch, current_activation};
 use crate::code_registry;
 use crate::mmap::{Mmap, page_size};
 use std::sync::OnceLock;
+use wazerox_environ::TrapCode;
 
 const SIGNALS: [libc::c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE];
 
@@ -76,13 +77,94 @@ unsafe extern "C" fn handler(
         libc::SIGSEGV | libc::SIGBUS => Some(unsafe { (*info).si_addr() } as usize),
         _ => None,
     };
+    let mut code = None;
+    if let Some(address) = fault_address {
+        // SAFETY: the activation is this thread's innermost one (see below).
+        match unsafe { classify_fault(&*activation, address) } {
+            Fault::Memory => {}
+            Fault::Stack => code = Some(TrapCode::StackOverflow),
+            Fault::NotWasm => not_a_wasm_trap(signal, pc, address),
+        }
+    }
     // SAFETY: the activation is this thread's innermost one, alive on a frame above
     // the faulting JIT code (which it called), and we resume into its jump buffer,
     // never into the faulting code.
     unsafe {
-        let buf = (*activation).record_trap(pc, fp, fault_address, signal);
+        let buf = (*activation).record_trap(pc, fp, fault_address, signal, code);
         arch::resume_in_unwind(context, buf);
     }
+}
+
+/// What a memory fault of compiled code is.
+enum Fault {
+    /// In a linear memory's reservation (its guard region): an out-of-bounds access.
+    Memory,
+    /// In the guard below the thread's Wasm stack: a stack overflow.
+    Stack,
+    /// Anywhere else: compiled code touched memory Wasm cannot name — a bug of ours
+    /// (translator, runtime, or a corrupted artifact), never the guest's doing.
+    NotWasm,
+}
+
+/// How far below the thread's stack floor a fault still counts as the Wasm stack
+/// overflowing: the margin kept for host code, plus the kernel's guard pages.
+const STACK_GUARD_SPAN: usize = STACK_MARGIN + 1024 * 1024;
+
+/// Classifies a SIGSEGV/SIGBUS of compiled code by its address. Async-signal-safe.
+///
+/// # Safety
+/// `activation` is this thread's innermost activation.
+unsafe fn classify_fault(activation: &super::Activation, address: usize) -> Fault {
+    // SAFETY: the activation's store is valid while it runs, and only this thread
+    // (which runs it) writes its list of reservations.
+    if unsafe { (*activation.store).is_memory_address(address) } {
+        return Fault::Memory;
+    }
+    let floor = activation.stack_floor;
+    if floor != 0 && address < floor && address >= floor.saturating_sub(STACK_GUARD_SPAN) {
+        return Fault::Stack;
+    }
+    Fault::NotWasm
+}
+
+/// Ends the process for a fault that is not a Wasm trap, saying so on stderr:
+/// reporting it to the guest as out-of-bounds would hide a bug of the runtime.
+/// Async-signal-safe: formats into a stack buffer, `write`, `abort`.
+fn not_a_wasm_trap(signal: libc::c_int, pc: usize, address: usize) -> ! {
+    let mut buffer = [0u8; 256];
+    let mut len = 0;
+    let mut put = |bytes: &[u8]| {
+        let n = bytes.len().min(buffer.len() - len);
+        buffer[len..len + n].copy_from_slice(&bytes[..n]);
+        len += n;
+    };
+    put(b"wazerox: fatal: ");
+    put(if signal == libc::SIGBUS {
+        b"SIGBUS"
+    } else {
+        b"SIGSEGV"
+    });
+    put(b" in compiled code at pc ");
+    put(&hex(pc));
+    put(b" accessing ");
+    put(&hex(address));
+    put(b": not a Wasm trap (outside every linear memory and the Wasm stack guard of the running store); aborting\n");
+    // SAFETY: writing a buffer we own to stderr, then aborting; both are
+    // async-signal-safe.
+    unsafe {
+        libc::write(2, buffer.as_ptr().cast(), len);
+        libc::abort();
+    }
+}
+
+/// `0x` and 16 hexadecimal digits.
+fn hex(value: usize) -> [u8; 18] {
+    let mut out = *b"0x0000000000000000";
+    for i in 0..16 {
+        let digit = (value >> (4 * (15 - i))) & 0xf;
+        out[2 + i] = b"0123456789abcdef"[digit];
+    }
+    out
 }
 
 /// Hands a signal that is not ours to whoever handled it before us.

@@ -125,17 +125,21 @@ fn recorded_trap_codes_come_back() {
 fn unrecorded_faults_map_by_signal() {
     let m = module(
         &[
-            0x48, 0x8B, 0x04, 0x25, 0, 0, 0, 0, // 0: mov rax, [0]
+            0x48, 0x8B, 0x07, 0x90, 0x90, 0x90, 0x90, 0x90, // 0: mov rax, [rdi]; nops
             0x31, 0xC9, 0xF7, 0xF1, // 8: xor ecx, ecx; div ecx
             0x0F, 0x0B, // 12: ud2
         ],
         &[],
         &[],
     );
+    let memory = LinearMemory::new(1, None, &MemoryStyle::default()).unwrap();
+    let guard = memory.data().as_ptr() as usize + (4 << 30) + 8;
     let store = VMStoreContext::new();
-    let (code, _, fault, backtrace) = wasm_trap(run(&store, || call0(m.code.base())));
+    // SAFETY: no code of the store runs; the memory outlives the calls below.
+    unsafe { store.add_memory_reservation(memory.reservation()) };
+    let (code, _, fault, backtrace) = wasm_trap(run(&store, || call1(m.code.base(), guard)));
     assert_eq!(code, TrapCode::MemoryOutOfBounds);
-    assert_eq!(fault, Some(0));
+    assert_eq!(fault, Some(guard));
     assert!(backtrace.frames.is_empty(), "no function ranges, no frames");
     let (code, pc, fault, _) = wasm_trap(run(&store, || call0(m.code.base() + 8)));
     assert_eq!(code, TrapCode::IntegerDivisionByZero);
@@ -460,6 +464,8 @@ fn linear_memory_bounds_are_enforced_by_faults() {
     let memory = LinearMemory::new(1, None, &MemoryStyle::default()).unwrap();
     let base = memory.data().as_ptr() as usize;
     let store = VMStoreContext::new();
+    // SAFETY: no code of the store runs; the memory outlives the calls below.
+    unsafe { store.add_memory_reservation(memory.reservation()) };
     let load = |address: usize| run(&store, || call1(m.code.base(), address));
     assert!(load(base + 65535).is_ok());
     for address in [base + 65536, base + (4 << 30) - 1, base + (4 << 30) + 100] {
@@ -512,6 +518,28 @@ fn forwarded_fault_child() {
         }
         // SAFETY: deliberately executing an invalid instruction in host code.
         "sigill" => unsafe { std::arch::asm!("ud2") },
+        // Compiled code (a heap load, with its trap code) reading memory that is no
+        // linear memory of its store: another store's memory, then a wild address.
+        "not-wasm-other-store" | "not-wasm-wild" => {
+            let m = module(
+                &[0x8A, 0x07, RET],
+                &[(0, 3, 0)],
+                &[(0, TrapCode::MemoryOutOfBounds)],
+            );
+            let theirs = LinearMemory::new(1, None, &MemoryStyle::default()).unwrap();
+            let other_store = VMStoreContext::new();
+            let store = VMStoreContext::new();
+            // SAFETY: no code of either store runs; the memory outlives the calls.
+            unsafe { other_store.add_memory_reservation(theirs.reservation()) };
+            let address = if mode == "not-wasm-wild" {
+                8
+            } else {
+                theirs.data().as_ptr() as usize + (4 << 30) + 100
+            };
+            let _ = run(&store, || call1(m.code.base(), address));
+            // Reaching here means the fault was reported as a trap.
+            std::process::exit(3);
+        }
         other => panic!("unknown mode {other}"),
     }
     std::process::exit(0);
@@ -550,5 +578,37 @@ fn host_faults_are_forwarded() {
             std::thread::sleep(Duration::from_millis(10));
         };
         assert_eq!(status.signal(), Some(signal), "{mode}: {status:?}");
+    }
+}
+
+/// A memory fault of compiled code outside every linear memory of its store (and
+/// outside the Wasm stack guard) is a bug of ours: the process aborts with a
+/// message naming the PC and the address, instead of the guest seeing a trap.
+#[test]
+fn faults_outside_the_stores_memories_abort() {
+    use std::os::unix::process::ExitStatusExt;
+    for mode in ["not-wasm-other-store", "not-wasm-wild"] {
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "traphandlers::tests::forwarded_fault_child",
+                "--test-threads=1",
+                "--nocapture",
+            ])
+            .env(CHILD_ENV, mode)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.signal(),
+            Some(libc::SIGABRT),
+            "{mode}: {:?}, stderr: {stderr}",
+            output.status
+        );
+        assert!(
+            stderr.contains("wazerox: fatal: SIGSEGV in compiled code at pc 0x")
+                && stderr.contains("not a Wasm trap"),
+            "{mode}: {stderr}"
+        );
     }
 }

@@ -120,12 +120,14 @@ fn traps_backtraces_and_normal_returns() {
 fn guard_region_accesses_trap() {
     let memory = LinearMemory::new(1, None, &MemoryStyle::default()).unwrap();
     let base = memory.data().as_ptr() as usize;
+    let store = VMStoreContext::new();
+    // SAFETY: no code of the store runs; the memory outlives the calls below.
+    unsafe { store.add_memory_reservation(memory.reservation()) };
     let load = module(
         &[LDR_X0_X0, RET],
         &[(0, 8, 2)],
         &[(0, TrapCode::MemoryOutOfBounds)],
     );
-    let store = VMStoreContext::new();
     assert!(run(&store, || call1(load.code.base(), base + 65528)).is_ok());
     let address = base + (4 << 30) + 100;
     let (code, frames, fault) = wasm_trap(run(&store, || call1(load.code.base(), address)));

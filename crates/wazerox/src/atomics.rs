@@ -114,6 +114,27 @@ impl SharedMemory {
         wait32(&self.0, offset, expected, timeout, &WaitCancel::default())
     }
 
+    /// As [`SharedMemory::atomic_wait32`], on behalf of code running in `store`:
+    /// interrupting that store ends the wait with an `Interrupt` trap, as it ends a
+    /// `memory.atomic.wait32` of the store's own code (host functions that wait for
+    /// a guest, e.g. WASIX futexes, use this so an ended program never stays parked).
+    pub fn atomic_wait32_in(
+        &self,
+        mut store: impl AsContextMut,
+        offset: u64,
+        expected: u32,
+        timeout: Option<Duration>,
+    ) -> Result<WaitResult, Error> {
+        let ctx = store.as_context_mut();
+        wait32(
+            &self.0,
+            offset,
+            expected,
+            timeout,
+            &ctx.opaque().vm_store_context.waits,
+        )
+    }
+
     /// As [`Memory::atomic_notify`].
     pub fn atomic_notify(&self, offset: u64, count: u32) -> Result<u32, Error> {
         Ok(parking::notify(address(&self.0, offset)?, count))

@@ -13,17 +13,15 @@
 use super::signal::finish;
 use crate::WasiCtx;
 use crate::errno::{self, Errno};
+use crate::memory::ExportedMemory;
 use std::sync::Arc;
 use std::time::Duration;
-use wazerox::{Caller, Error, Extern, Linker, Memory, WaitResult};
+use wazerox::{Caller, Error, Linker, WaitResult};
 
-fn memory<T>(caller: &mut Caller<'_, T>) -> Result<Memory, Error> {
-    match caller.get_export("memory") {
-        Some(Extern::Memory(m)) => Ok(m),
-        _ => Err(Error::msg(
-            "wasix: the module exports no memory named `memory`",
-        )),
-    }
+/// The program's memory: a WASIX program with threads shares it (`SharedMemory`).
+fn memory<T>(caller: &mut Caller<'_, T>) -> Result<ExportedMemory, Error> {
+    ExportedMemory::of(caller)
+        .ok_or_else(|| Error::msg("wasix: the module exports no memory named `memory`"))
 }
 
 fn errno(e: Errno) -> Result<i32, Error> {
@@ -31,7 +29,7 @@ fn errno(e: Errno) -> Result<i32, Error> {
 }
 
 /// Checks a futex word's address: aligned and in bounds.
-fn check<T>(caller: &mut Caller<'_, T>, memory: Memory, addr: i32) -> Result<(), Errno> {
+fn check<T>(caller: &mut Caller<'_, T>, memory: &ExportedMemory, addr: i32) -> Result<(), Errno> {
     let addr = addr as u32 as usize;
     if !addr.is_multiple_of(4) {
         return Err(errno::INVAL);
@@ -44,7 +42,7 @@ fn check<T>(caller: &mut Caller<'_, T>, memory: Memory, addr: i32) -> Result<(),
 
 fn put_bool<T>(
     caller: &mut Caller<'_, T>,
-    memory: Memory,
+    memory: &ExportedMemory,
     ptr: i32,
     value: bool,
 ) -> Result<(), Errno> {
@@ -61,7 +59,7 @@ fn wait<T>(
     ret_woken: i32,
 ) -> Result<i32, Error> {
     let memory = memory(caller)?;
-    if let Err(e) = check(caller, memory, addr) {
+    if let Err(e) = check(caller, &memory, addr) {
         return errno(e);
     }
     let mut option = [0u8; 16];
@@ -79,10 +77,17 @@ fn wait<T>(
         ))),
         _ => return errno(errno::INVAL),
     };
-    let result =
-        memory.atomic_wait32(&mut *caller, addr as u32 as u64, expected as u32, timeout)?;
+    let offset = addr as u32 as u64;
+    let result = match &memory {
+        ExportedMemory::Unshared(m) => {
+            m.atomic_wait32(&mut *caller, offset, expected as u32, timeout)?
+        }
+        ExportedMemory::Shared(m) => {
+            m.atomic_wait32_in(&mut *caller, offset, expected as u32, timeout)?
+        }
+    };
     let woken = result != WaitResult::TimedOut;
-    Ok(put_bool(caller, memory, ret_woken, woken)
+    Ok(put_bool(caller, &memory, ret_woken, woken)
         .err()
         .unwrap_or(errno::SUCCESS)
         .0 as i32)
@@ -95,14 +100,18 @@ fn wake<T>(
     ret_woken: i32,
 ) -> Result<i32, Error> {
     let memory = memory(caller)?;
-    if let Err(e) = check(caller, memory, addr) {
+    if let Err(e) = check(caller, &memory, addr) {
         return errno(e);
     }
     if memory.data_size(&*caller) <= ret_woken as u32 as usize {
         return errno(errno::FAULT);
     }
-    let woken = memory.atomic_notify(&mut *caller, addr as u32 as u64, count)?;
-    Ok(put_bool(caller, memory, ret_woken, woken > 0)
+    let offset = addr as u32 as u64;
+    let woken = match &memory {
+        ExportedMemory::Unshared(m) => m.atomic_notify(&mut *caller, offset, count)?,
+        ExportedMemory::Shared(m) => m.atomic_notify(offset, count)?,
+    };
+    Ok(put_bool(caller, &memory, ret_woken, woken > 0)
         .err()
         .unwrap_or(errno::SUCCESS)
         .0 as i32)

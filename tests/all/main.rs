@@ -6,6 +6,7 @@ mod checkpoint;
 mod interrupt;
 mod limits;
 mod simd;
+mod tail_calls;
 mod thread_group;
 mod threads;
 mod traps;

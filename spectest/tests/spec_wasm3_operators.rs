@@ -91,7 +91,8 @@ fn relaxed_simd_proposal_passes_with_every_lowering() {
             c.cranelift_baseline_cpu(true);
         },
         |c| {
-            c.relaxed_simd_deterministic(true).cranelift_baseline_cpu(true);
+            c.relaxed_simd_deterministic(true)
+                .cranelift_baseline_cpu(true);
         },
         |c| {
             c.cranelift_opt_level("none");
@@ -123,12 +124,9 @@ fn wasm_v3_tail_call_files_pass() {
 #[test]
 fn each_proposal_can_be_refused() {
     let cases: [(&str, fn(&mut Config)); 4] = [
-        (
-            r#"(module (func $f (return_call $f)))"#,
-            |c| {
-                c.wasm_tail_call(false);
-            },
-        ),
+        (r#"(module (func $f (return_call $f)))"#, |c| {
+            c.wasm_tail_call(false);
+        }),
         (
             r#"(module (global i32 (i32.add (i32.const 1) (i32.const 2))))"#,
             |c| {

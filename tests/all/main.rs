@@ -5,6 +5,7 @@ mod artifact;
 mod checkpoint;
 mod interrupt;
 mod limits;
+mod relaxed_simd;
 mod simd;
 mod tail_calls;
 mod thread_group;

@@ -106,7 +106,10 @@ fn ten_million_tail_calls_run_in_constant_stack() {
         // Every probe, after 0, 1, 10^7 or 10^7 + 1 tail calls, ran at one depth.
         let depths = depths.lock().unwrap();
         assert_eq!(depths.len(), 4);
-        assert!(depths.iter().all(|d| *d == depths[0]), "{export}: {depths:x?}");
+        assert!(
+            depths.iter().all(|d| *d == depths[0]),
+            "{export}: {depths:x?}"
+        );
     }
 }
 
@@ -166,7 +169,9 @@ fn a_trap_after_tail_calls_has_the_backtrace_of_the_frames_still_live() {
     let mut store = Store::new(&engine, ());
     let instance = Instance::new(&mut store, &module, &[]).unwrap();
     for (export, outer) in [("direct", "outer"), ("indirect", "outer_indirect")] {
-        let f = instance.get_typed_func::<(), ()>(&mut store, export).unwrap();
+        let f = instance
+            .get_typed_func::<(), ()>(&mut store, export)
+            .unwrap();
         let error = f.call(&mut store, ()).unwrap_err();
         let trap = error.as_trap().expect("a trap");
         assert_eq!(trap.code(), TrapCode::UnreachableCodeReached);
@@ -240,7 +245,9 @@ fn tail_calls_to_host_functions_return_to_the_wasm_caller() {
         .get_typed_func::<i64, (i64, i32)>(&mut store, "entry_tail")
         .unwrap();
     assert_eq!(entry_tail.call(&mut store, 21).unwrap(), (42, 3));
-    let fails = instance.get_typed_func::<(), ()>(&mut store, "fails").unwrap();
+    let fails = instance
+        .get_typed_func::<(), ()>(&mut store, "fails")
+        .unwrap();
     let error = fails.call(&mut store, ()).unwrap_err();
     assert!(error.to_string().contains("host says no"), "{error}");
     // The store still works after the error.
@@ -262,7 +269,9 @@ fn infinite_tail_recursion_runs_out_of_fuel() {
     let mut store = Store::new(&engine, ());
     store.set_fuel(50_000_000).unwrap();
     let instance = Instance::new(&mut store, &module, &[]).unwrap();
-    let spin = instance.get_typed_func::<i32, i32>(&mut store, "spin").unwrap();
+    let spin = instance
+        .get_typed_func::<i32, i32>(&mut store, "spin")
+        .unwrap();
     let error = spin.call(&mut store, 0).unwrap_err();
     assert_eq!(trap_code(error), TrapCode::OutOfFuel);
 }
@@ -327,7 +336,9 @@ fn checkpoint_and_restore_across_tail_calling_frames() {
     .unwrap();
     let mut store = Store::new(&engine, Checkpoints::default());
     let instance = linker.instantiate(&mut store, &module).unwrap();
-    let run = instance.get_typed_func::<i32, i32>(&mut store, "run").unwrap();
+    let run = instance
+        .get_typed_func::<i32, i32>(&mut store, "run")
+        .unwrap();
     for n in [0, 1, 1000, 1_000_000] {
         assert_eq!(run.call(&mut store, n).unwrap(), n + 40 + 3 * n, "n = {n}");
     }

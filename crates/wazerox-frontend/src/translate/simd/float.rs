@@ -7,9 +7,9 @@
 //!   a zero vector; Cranelift lowers exactly this composition to a clamped truncation.
 
 use crate::translate::FuncTranslation;
+use cranelift_codegen::ir::InstBuilder;
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::types::{F32X4, F64X2, I32X4, I64X2, Type};
-use cranelift_codegen::ir::InstBuilder;
 use wasmparser::Operator;
 
 #[derive(Clone, Copy)]

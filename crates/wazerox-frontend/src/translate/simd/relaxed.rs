@@ -28,8 +28,8 @@ pub struct RelaxedSimdLowering {
     pub x86_pshufb: bool,
     /// `pmulhrsw` for `relaxed_q15mulr_s` (-32768 * -32768 wraps to -32768).
     pub x86_pmulhrsw: bool,
-    /// `pmaddubsw` for the `relaxed_dot` operators (first operand unsigned,
-    /// saturating pairwise sums).
+    /// `pmaddubsw` for the `relaxed_dot` operators (the second operand's bytes
+    /// unsigned, pairwise sums saturated).
     pub x86_pmaddubsw: bool,
     /// `blendv` for `relaxed_laneselect` of these lane types (only the mask's top
     /// bit per lane counts).
@@ -91,7 +91,11 @@ impl FuncTranslation<'_, '_> {
     fn v128_relaxed_madd(&mut self, ty: Type, negate: bool) {
         let c = self.pop_v128(ty);
         let (a, b) = self.pop2_v128(ty);
-        let a = if negate { self.builder.ins().fneg(a) } else { a };
+        let a = if negate {
+            self.builder.ins().fneg(a)
+        } else {
+            a
+        };
         let v = if self.relaxed().fused_madd {
             self.builder.ins().fma(a, b, c)
         } else {
@@ -168,7 +172,11 @@ impl FuncTranslation<'_, '_> {
             Operator::I32x4RelaxedLaneselect => self.v128_relaxed_laneselect(I32X4),
             Operator::I64x2RelaxedLaneselect => self.v128_relaxed_laneselect(I64X2),
             Operator::F32x4RelaxedMin | Operator::F64x2RelaxedMin => {
-                let ty = if matches!(op, Operator::F32x4RelaxedMin) { F32X4 } else { F64X2 };
+                let ty = if matches!(op, Operator::F32x4RelaxedMin) {
+                    F32X4
+                } else {
+                    F64X2
+                };
                 if relaxed.x86_min_max_trunc {
                     self.v128_pseudo_min_max(ty, Pseudo::Min);
                 } else {
@@ -176,7 +184,11 @@ impl FuncTranslation<'_, '_> {
                 }
             }
             Operator::F32x4RelaxedMax | Operator::F64x2RelaxedMax => {
-                let ty = if matches!(op, Operator::F32x4RelaxedMax) { F32X4 } else { F64X2 };
+                let ty = if matches!(op, Operator::F32x4RelaxedMax) {
+                    F32X4
+                } else {
+                    F64X2
+                };
                 if relaxed.x86_min_max_trunc {
                     self.v128_pseudo_min_max(ty, Pseudo::Max);
                 } else {

@@ -123,6 +123,7 @@ fn engine() -> Engine {
         unoptimized: false,
         explicit_bounds_checks: false,
         fuel: true,
+        relaxed_simd_deterministic: false,
     })
 }
 

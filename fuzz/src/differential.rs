@@ -28,16 +28,16 @@ pub struct Case {
 pub fn config() -> wasm_smith::Config {
     wasm_smith::Config {
         simd_enabled: true,
-        relaxed_simd_enabled: false,
+        relaxed_simd_enabled: true,
         threads_enabled: false,
-        tail_call_enabled: false,
+        tail_call_enabled: true,
         exceptions_enabled: false,
         gc_enabled: false,
         custom_page_sizes_enabled: false,
-        wide_arithmetic_enabled: false,
+        wide_arithmetic_enabled: true,
         memory64_enabled: false,
         multi_value_enabled: true,
-        extended_const_enabled: false,
+        extended_const_enabled: true,
         max_memories: 1,
         max_tables: 2,
         max_imports: 6,
@@ -209,6 +209,8 @@ pub fn engine_for(args_seed: u64) -> wazerox::Engine {
         unoptimized: args_seed >> 63 == 1,
         explicit_bounds_checks: (args_seed >> 62) & 1 == 1,
         fuel: false,
+        // wasmi gives every relaxed SIMD operator its deterministic result.
+        relaxed_simd_deterministic: true,
     })
 }
 
@@ -361,8 +363,11 @@ fn wasmi_error_kind(e: &wasmi::Error) -> &'static str {
 
 /// Runs the canonical call sequence in wasmi. `Err` only if the module is rejected.
 pub fn run_wasmi(wasm: &[u8], args_seed: u64) -> Result<Report, String> {
-    use wasmi::{Engine, Extern, ExternType, Linker, Module, Store};
-    let engine = Engine::default();
+    use wasmi::{Config, Engine, Extern, ExternType, Linker, Module, Store};
+    // wasmi 1.0 enables tail calls, extended-const and relaxed SIMD by default.
+    let mut config = Config::default();
+    config.wasm_wide_arithmetic(true);
+    let engine = Engine::new(&config);
     let module = Module::new(&engine, wasm).map_err(|e| format!("wasmi rejected: {e}"))?;
     let mut store = Store::new(&engine, 0u64);
     let mut linker = <Linker<u64>>::new(&engine);

@@ -6,12 +6,7 @@
 /// tail calls, extended-const, relaxed SIMD and wide arithmetic.
 pub fn features() -> wasmparser::WasmFeatures {
     use wasmparser::WasmFeatures as F;
-    F::WASM2
-        | F::THREADS
-        | F::TAIL_CALL
-        | F::EXTENDED_CONST
-        | F::RELAXED_SIMD
-        | F::WIDE_ARITHMETIC
+    F::WASM2 | F::THREADS | F::TAIL_CALL | F::EXTENDED_CONST | F::RELAXED_SIMD | F::WIDE_ARITHMETIC
 }
 
 /// Checks one input with an engine of the default configuration.

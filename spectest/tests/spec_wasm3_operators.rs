@@ -120,10 +120,13 @@ fn wasm_v3_tail_call_files_pass() {
     assert!(total.passed >= 126, "{} passed", total.passed);
 }
 
+/// A module using one proposal, and the switch that refuses that proposal.
+type RefusalCase = (&'static str, fn(&mut Config));
+
 /// Turning a proposal off makes modules that use it invalid again.
 #[test]
 fn each_proposal_can_be_refused() {
-    let cases: [(&str, fn(&mut Config)); 4] = [
+    let cases: [RefusalCase; 4] = [
         (r#"(module (func $f (return_call $f)))"#, |c| {
             c.wasm_tail_call(false);
         }),

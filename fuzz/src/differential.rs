@@ -28,7 +28,13 @@ pub struct Case {
 pub fn config() -> wasm_smith::Config {
     wasm_smith::Config {
         simd_enabled: true,
-        relaxed_simd_enabled: true,
+        // wasm-smith's `canonicalize_nans` does not cover the relaxed float operators
+        // (`relaxed_min/max/madd/nmadd`), so the NaN bits they produce — which the
+        // spec leaves open — would reach memory and globals and differ for no fault
+        // (a NaN's sign from `f64x2.relaxed_max`, seed 50029425 of the first run).
+        // Relaxed SIMD is checked by the spec suite, by tests/all/relaxed_simd.rs and
+        // by the instantiate and api targets instead.
+        relaxed_simd_enabled: false,
         threads_enabled: false,
         tail_call_enabled: true,
         exceptions_enabled: false,
@@ -209,7 +215,7 @@ pub fn engine_for(args_seed: u64) -> wazerox::Engine {
         unoptimized: args_seed >> 63 == 1,
         explicit_bounds_checks: (args_seed >> 62) & 1 == 1,
         fuel: false,
-        // wasmi gives every relaxed SIMD operator its deterministic result.
+        // wasmi's relaxed SIMD results are the deterministic lowering's.
         relaxed_simd_deterministic: true,
     })
 }

@@ -125,6 +125,7 @@ fn engine() -> Engine {
         explicit_bounds_checks: false,
         fuel: true,
         epochs: false,
+        relaxed_simd_deterministic: false,
     })
 }
 

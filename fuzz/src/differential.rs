@@ -28,16 +28,22 @@ pub struct Case {
 pub fn config() -> wasm_smith::Config {
     wasm_smith::Config {
         simd_enabled: true,
+        // wasm-smith's `canonicalize_nans` does not cover the relaxed float operators
+        // (`relaxed_min/max/madd/nmadd`), so the NaN bits they produce — which the
+        // spec leaves open — would reach memory and globals and differ for no fault
+        // (a NaN's sign from `f64x2.relaxed_max`, seed 50029425 of the first run).
+        // Relaxed SIMD is checked by the spec suite, by tests/all/relaxed_simd.rs and
+        // by the instantiate and api targets instead.
         relaxed_simd_enabled: false,
         threads_enabled: false,
-        tail_call_enabled: false,
+        tail_call_enabled: true,
         exceptions_enabled: false,
         gc_enabled: false,
         custom_page_sizes_enabled: false,
-        wide_arithmetic_enabled: false,
+        wide_arithmetic_enabled: true,
         memory64_enabled: false,
         multi_value_enabled: true,
-        extended_const_enabled: false,
+        extended_const_enabled: true,
         max_memories: 1,
         max_tables: 2,
         max_imports: 6,
@@ -210,6 +216,8 @@ pub fn engine_for(args_seed: u64) -> wazerox::Engine {
         explicit_bounds_checks: (args_seed >> 62) & 1 == 1,
         fuel: false,
         epochs: false,
+        // wasmi's relaxed SIMD results are the deterministic lowering's.
+        relaxed_simd_deterministic: true,
     })
 }
 
@@ -362,8 +370,11 @@ fn wasmi_error_kind(e: &wasmi::Error) -> &'static str {
 
 /// Runs the canonical call sequence in wasmi. `Err` only if the module is rejected.
 pub fn run_wasmi(wasm: &[u8], args_seed: u64) -> Result<Report, String> {
-    use wasmi::{Engine, Extern, ExternType, Linker, Module, Store};
-    let engine = Engine::default();
+    use wasmi::{Config, Engine, Extern, ExternType, Linker, Module, Store};
+    // wasmi 1.0 enables tail calls, extended-const and relaxed SIMD by default.
+    let mut config = Config::default();
+    config.wasm_wide_arithmetic(true);
+    let engine = Engine::new(&config);
     let module = Module::new(&engine, wasm).map_err(|e| format!("wasmi rejected: {e}"))?;
     let mut store = Store::new(&engine, 0u64);
     let mut linker = <Linker<u64>>::new(&engine);

@@ -39,6 +39,9 @@ pub struct EngineKnobs {
     pub fuel: bool,
     /// Epoch checks, so that interrupting a store stops its running code.
     pub epochs: bool,
+    /// The relaxed SIMD lowering that gives wasmi's (the spec's deterministic)
+    /// results, instead of the CPU's.
+    pub relaxed_simd_deterministic: bool,
 }
 
 /// Native stack limits tried: small, so deep recursion hits the guard quickly (the
@@ -65,6 +68,7 @@ pub fn engine(knobs: EngineKnobs) -> Engine {
                     .epoch_interruption(knobs.epochs)
                     .max_wasm_stack(STACK_LIMITS[knobs.stack as usize % STACK_LIMITS.len()])
                     .explicit_bounds_checks(knobs.explicit_bounds_checks)
+                    .relaxed_simd_deterministic(knobs.relaxed_simd_deterministic)
                     .cranelift_opt_level(if knobs.unoptimized { "none" } else { "speed" })
                     // Cases are small; threads would only contend with the fuzzer.
                     .compile_threads(1);
@@ -82,13 +86,9 @@ pub fn config(u: &mut Unstructured) -> arbitrary::Result<wasm_smith::Config> {
     c.gc_enabled = false;
     c.exceptions_enabled = false;
     c.custom_page_sizes_enabled = false;
-    c.wide_arithmetic_enabled = false;
     c.shared_everything_threads_enabled = false;
     c.custom_descriptors_enabled = false;
     c.memory64_enabled = false;
-    c.tail_call_enabled = false;
-    c.relaxed_simd_enabled = false;
-    c.extended_const_enabled = false;
     // `memory.atomic.wait` on a shared memory blocks until notified, which fuel does
     // not interrupt: a legitimate hang, not a bug, so no shared memories here.
     c.threads_enabled = false;
@@ -340,6 +340,7 @@ mod tests {
             explicit_bounds_checks: false,
             fuel: true,
             epochs: true,
+            relaxed_simd_deterministic: false,
         })
     }
 

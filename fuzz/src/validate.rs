@@ -2,9 +2,11 @@
 //! wasmparser (with the features of the default `Config`) accepts, never panic, and
 //! compile whatever it accepts.
 
-/// The features of `wazerox::Config::default()`: Wasm 2.0 (SIMD included) plus threads.
+/// The features of `wazerox::Config::default()`: Wasm 2.0 (SIMD included), threads,
+/// tail calls, extended-const, relaxed SIMD and wide arithmetic.
 pub fn features() -> wasmparser::WasmFeatures {
-    wasmparser::WasmFeatures::WASM2 | wasmparser::WasmFeatures::THREADS
+    use wasmparser::WasmFeatures as F;
+    F::WASM2 | F::THREADS | F::TAIL_CALL | F::EXTENDED_CONST | F::RELAXED_SIMD | F::WIDE_ARITHMETIC
 }
 
 /// Checks one input with an engine of the default configuration.

@@ -14,3 +14,7 @@ for src in fs clocks args_env readonly echo_server blocker trap; do
   wasm-tools strip "$src.full.wasm" -o "$src.wasm"
   rm "$src.full.wasm"
 done
+# LLVM's tail calls: `musttail` returns become return_call / return_call_indirect.
+zig cc -target wasm32-wasi -O2 -mtail-call tail_call.c -o tail_call.full.wasm
+wasm-tools strip tail_call.full.wasm -o tail_call.wasm
+rm tail_call.full.wasm

@@ -21,7 +21,7 @@ use wazerox_environ::{
     WasmError, WasmErrorKind,
 };
 use wazerox_frontend::FuncTranslator;
-use wazerox_frontend::translate::TranslationInputs;
+use wazerox_frontend::translate::{RelaxedSimdLowering, TranslationInputs};
 use wazerox_frontend::trap::trap_code_from_cranelift;
 
 pub use link::CompiledModule;
@@ -177,6 +177,10 @@ impl Compiler {
             offsets: &offsets,
             config: translation_config,
             frontend_config: self.isa.frontend_config(),
+            relaxed_simd: RelaxedSimdLowering::for_isa(
+                &*self.isa,
+                translation_config.relaxed_simd_deterministic,
+            ),
         };
         let count = bodies.len();
         let work: Vec<Mutex<Option<_>>> = bodies.into_iter().map(|b| Mutex::new(Some(b))).collect();

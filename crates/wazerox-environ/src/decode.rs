@@ -39,6 +39,20 @@ fn section_order(payload: &Payload<'_>) -> Option<u8> {
     })
 }
 
+/// A global type's flags byte is 0 (const) or 1 (var); wasmparser also reads bit 1
+/// as "shared", which only the shared-everything-threads proposal allows. Without
+/// it the byte is malformed, as the spec's decoder says.
+fn check_global_type(
+    ty: &wasmparser::GlobalType,
+    features: WasmFeatures,
+    offset: usize,
+) -> Result<(), WasmError> {
+    if ty.shared && !features.contains(WasmFeatures::SHARED_EVERYTHING_THREADS) {
+        return Err(malformed_at("malformed mutability", offset));
+    }
+    Ok(())
+}
+
 pub(crate) fn decode_only(bytes: &[u8], features: WasmFeatures) -> Result<(), WasmError> {
     let mut last_section = 0u8;
     let mut function_count: Option<u32> = None;
@@ -62,8 +76,11 @@ pub(crate) fn decode_only(bytes: &[u8], features: WasmFeatures) -> Result<(), Wa
                 }
             }
             Payload::ImportSection(r) => {
-                for import in r.into_imports() {
-                    import.map_err(malformed)?;
+                for import in r.into_imports_with_offsets() {
+                    let (offset, import) = import.map_err(malformed)?;
+                    if let wasmparser::TypeRef::Global(ty) = import.ty {
+                        check_global_type(&ty, features, offset)?;
+                    }
                 }
             }
             Payload::FunctionSection(r) => {
@@ -98,8 +115,10 @@ pub(crate) fn decode_only(bytes: &[u8], features: WasmFeatures) -> Result<(), Wa
                 }
             }
             Payload::GlobalSection(r) => {
-                for g in r {
-                    read_expr(&g.map_err(malformed)?.init_expr)?;
+                for g in r.into_iter_with_offsets() {
+                    let (offset, g) = g.map_err(malformed)?;
+                    check_global_type(&g.ty, features, offset)?;
+                    read_expr(&g.init_expr)?;
                 }
             }
             Payload::ExportSection(r) => {

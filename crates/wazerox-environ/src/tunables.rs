@@ -14,6 +14,9 @@ pub struct TranslationConfig {
     /// Check the engine's epoch against the store's deadline at function entries and
     /// loop headers; trap when it is reached.
     pub epoch_interruption: bool,
+    /// Give every relaxed SIMD operator its x86-64 (SSE4.1) result on every CPU
+    /// instead of the fastest native one.
+    pub relaxed_simd_deterministic: bool,
 }
 
 impl Default for TranslationConfig {
@@ -23,6 +26,7 @@ impl Default for TranslationConfig {
             explicit_bounds_checks: false,
             consume_fuel: false,
             epoch_interruption: false,
+            relaxed_simd_deterministic: false,
         }
     }
 }

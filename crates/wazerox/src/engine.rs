@@ -98,10 +98,16 @@ impl Default for Config {
 }
 
 impl Config {
-    /// WebAssembly 2.0 (SIMD included) plus threads (shared memories, atomics),
-    /// optimizing for speed.
+    /// WebAssembly 2.0 (SIMD included) plus threads (shared memories, atomics) and
+    /// the WebAssembly 3.0 operators tail calls, extended constant expressions,
+    /// relaxed SIMD and wide arithmetic, optimizing for speed.
     pub fn new() -> Self {
-        let features = WasmFeatures::WASM2 | WasmFeatures::THREADS;
+        let features = WasmFeatures::WASM2
+            | WasmFeatures::THREADS
+            | WasmFeatures::TAIL_CALL
+            | WasmFeatures::EXTENDED_CONST
+            | WasmFeatures::RELAXED_SIMD
+            | WasmFeatures::WIDE_ARITHMETIC;
         Config {
             features,
             codegen: CodegenConfig::default(),
@@ -138,14 +144,39 @@ impl Config {
     pub fn wasm_multi_memory(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::MULTI_MEMORY, enable)
     }
+    /// `i32/i64.add/sub/mul` in constant expressions (global initializers, data and
+    /// element offsets). On by default.
     pub fn wasm_extended_const(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::EXTENDED_CONST, enable)
     }
     pub fn wasm_threads(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::THREADS, enable)
     }
+    /// `return_call` and `return_call_indirect`: calls that replace the caller's
+    /// frame, so unbounded tail recursion runs in constant stack. On by default.
     pub fn wasm_tail_call(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::TAIL_CALL, enable)
+    }
+    /// The relaxed SIMD operators (`f32x4.relaxed_madd`, `i8x16.relaxed_swizzle`,
+    /// …), whose results the spec lets differ by platform. On by default; see
+    /// [`Config::relaxed_simd_deterministic`] for which result wazerox gives.
+    pub fn wasm_relaxed_simd(&mut self, enable: bool) -> &mut Self {
+        self.feature(WasmFeatures::RELAXED_SIMD, enable)
+    }
+    /// Translate every relaxed SIMD operator to one fixed result on every CPU — the
+    /// one x86-64 with SSE4.1 gives, matching wasmtime's deterministic lowering —
+    /// instead of the fastest native instruction of this CPU (whose results for
+    /// NaN, out-of-range and overflowing lanes can depend on the CPU's features:
+    /// FMA, AVX-VNNI, …). Off by default, as in wasmtime (docs/frontend.md lists the
+    /// choice per operator).
+    pub fn relaxed_simd_deterministic(&mut self, enable: bool) -> &mut Self {
+        self.translation.relaxed_simd_deterministic = enable;
+        self
+    }
+    /// `i64.add128`, `i64.sub128`, `i64.mul_wide_s`, `i64.mul_wide_u`: 128-bit
+    /// arithmetic on pairs of i64s. On by default.
+    pub fn wasm_wide_arithmetic(&mut self, enable: bool) -> &mut Self {
+        self.feature(WasmFeatures::WIDE_ARITHMETIC, enable)
     }
     pub fn wasm_memory64(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::MEMORY64, enable)

@@ -117,6 +117,15 @@ fn preopens_under_other_guest_names() {
     assert_passed("fs", &result);
 }
 
+/// A C program built with `-mtail-call` (10^7-deep mutual recursion and a threaded
+/// interpreter dispatching through `return_call_indirect`) under the default
+/// engine and its 512 KiB stack.
+#[test]
+fn llvm_tail_calls_run_in_constant_stack() {
+    let result = run("tail_call", |_| {});
+    assert_passed("tail_call", &result);
+}
+
 #[test]
 fn clocks_sleep_poll_and_random() {
     let result = run("clocks", |b| {

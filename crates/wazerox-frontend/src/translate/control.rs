@@ -16,6 +16,16 @@ fn block_args(values: &[ir::Value]) -> Vec<BlockArg> {
     values.iter().map(|v| BlockArg::Value(*v)).collect()
 }
 
+/// How a call leaves its caller.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallKind {
+    /// `call*`: the caller's frame stays; the results are pushed on its stack.
+    Call,
+    /// `return_call*`: the callee replaces the caller's frame (Cranelift's
+    /// `return_call` under the `tail` convention) and returns to the caller's caller.
+    Tail,
+}
+
 impl FuncTranslation<'_, '_> {
     fn block_signature(&self, ty: BlockType) -> (Vec<ValType>, Vec<ValType>) {
         match ty {
@@ -231,11 +241,31 @@ impl FuncTranslation<'_, '_> {
                 self.builder.ins().return_(&results);
                 self.reachable = false;
             }
-            Operator::Call { function_index } => self.translate_call(FuncIndex(*function_index)),
+            Operator::Call { function_index } => {
+                self.translate_call(FuncIndex(*function_index), CallKind::Call)
+            }
             Operator::CallIndirect {
                 type_index,
                 table_index,
-            } => self.translate_call_indirect(TypeIndex(*type_index), TableIndex(*table_index)),
+            } => self.translate_call_indirect(
+                TypeIndex(*type_index),
+                TableIndex(*table_index),
+                CallKind::Call,
+            ),
+            Operator::ReturnCall { function_index } => {
+                self.translate_call(FuncIndex(*function_index), CallKind::Tail)
+            }
+            Operator::ReturnCallIndirect {
+                type_index,
+                table_index,
+            } => self.translate_call_indirect(
+                TypeIndex(*type_index),
+                TableIndex(*table_index),
+                CallKind::Tail,
+            ),
+            // `return_call_ref` (function references) will load the code and vmctx
+            // from the popped `VMFuncRef` after a null check and end in
+            // `finish_indirect_call(.., CallKind::Tail)`, like `return_call_indirect`.
             Operator::Drop => {
                 self.pop1();
             }
@@ -268,11 +298,33 @@ impl FuncTranslation<'_, '_> {
         self.stack.extend(results);
     }
 
-    fn translate_call(&mut self, func: FuncIndex) {
+    /// Calls `code` (a function of type `sig` under the Wasm convention) with
+    /// `args` (`callee_vmctx, caller_vmctx, params…`): an ordinary call whose results
+    /// go on the stack, or a tail call that ends this function.
+    fn finish_indirect_call(
+        &mut self,
+        kind: CallKind,
+        sig: ir::SigRef,
+        code: ir::Value,
+        args: &[ir::Value],
+    ) {
+        match kind {
+            CallKind::Call => {
+                let call = self.builder.ins().call_indirect(sig, code, args);
+                self.push_call_results(call);
+            }
+            CallKind::Tail => {
+                self.builder.ins().return_call_indirect(sig, code, args);
+                self.reachable = false;
+            }
+        }
+    }
+
+    fn translate_call(&mut self, func: FuncIndex, kind: CallKind) {
         let num_params = self.env.module.func_type(func).params().len();
         let params = self.popn(num_params);
         let vmctx = self.env.vmctx();
-        let call = if self.env.module.is_imported_function(func) {
+        if self.env.module.is_imported_function(func) {
             // Imports are called through the copy of their VMFuncRef in our VMContext.
             let func_ref = self.env.offsets.func_ref(func);
             let code = self.builder.ins().load(
@@ -292,17 +344,25 @@ impl FuncTranslation<'_, '_> {
                 .signature(&mut self.builder, self.env.module.functions[func.index()]);
             let mut args = vec![callee_vmctx, vmctx];
             args.extend(params);
-            self.builder.ins().call_indirect(sig, code, &args)
+            self.finish_indirect_call(kind, sig, code, &args);
         } else {
             let callee = self.env.direct_callee(&mut self.builder, func);
             let mut args = vec![vmctx, vmctx];
             args.extend(params);
-            self.builder.ins().call(callee, &args)
-        };
-        self.push_call_results(call);
+            match kind {
+                CallKind::Call => {
+                    let call = self.builder.ins().call(callee, &args);
+                    self.push_call_results(call);
+                }
+                CallKind::Tail => {
+                    self.builder.ins().return_call(callee, &args);
+                    self.reachable = false;
+                }
+            }
+        }
     }
 
-    fn translate_call_indirect(&mut self, ty: TypeIndex, table: TableIndex) {
+    fn translate_call_indirect(&mut self, ty: TypeIndex, table: TableIndex, kind: CallKind) {
         let num_params = self.env.module.types[ty.index()].params().len();
         let index = self.pop1();
         let params = self.popn(num_params);
@@ -349,7 +409,6 @@ impl FuncTranslation<'_, '_> {
         let sig = self.env.signature(&mut self.builder, ty);
         let mut args = vec![callee_vmctx, self.env.vmctx()];
         args.extend(params);
-        let call = self.builder.ins().call_indirect(sig, code, &args);
-        self.push_call_results(call);
+        self.finish_indirect_call(kind, sig, code, &args);
     }
 }

@@ -17,6 +17,8 @@ mod reference;
 mod simd;
 mod stack;
 
+pub use simd::RelaxedSimdLowering;
+
 use crate::signatures::{ir_type, wasm_signature};
 use cranelift_codegen::ir::{self, InstBuilder, UserFuncName};
 use cranelift_codegen::isa::TargetFrontendConfig;
@@ -43,6 +45,8 @@ pub struct TranslationInputs<'a> {
     pub offsets: &'a VMOffsets,
     pub config: &'a TranslationConfig,
     pub frontend_config: TargetFrontendConfig,
+    /// The instructions relaxed SIMD operators become (see [`RelaxedSimdLowering`]).
+    pub relaxed_simd: RelaxedSimdLowering,
 }
 
 impl FuncTranslator {

@@ -1,4 +1,5 @@
-//! Integer and float arithmetic, comparisons and conversions (Wasm 2.0 scalar).
+//! Integer and float arithmetic, comparisons and conversions (Wasm 2.0 scalar), and
+//! wide arithmetic (128-bit results as pairs of i64s).
 //!
 //! Cranelift's operators already have Wasm's semantics where it matters: shifts mask
 //! their count, `fmin`/`fmax` propagate NaN and order -0 below +0, `sdiv`/`udiv`/`srem`
@@ -8,7 +9,7 @@
 use super::FuncTranslation;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::immediates::{Ieee32, Ieee64};
-use cranelift_codegen::ir::types::{F32, F64, I8, I16, I32, I64};
+use cranelift_codegen::ir::types::{F32, F64, I8, I16, I32, I64, I128};
 use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData};
 use cranelift_frontend::FunctionBuilder;
 use wasmparser::Operator;
@@ -76,6 +77,32 @@ impl FuncTranslation<'_, '_> {
             a,
         );
         self.push1(v);
+    }
+
+    /// `i64.add128` / `i64.sub128`: `(a_lo a_hi b_lo b_hi) -> (lo hi)`.
+    fn wide_binary(&mut self, f: Binary) {
+        let (b_lo, b_hi) = self.pop2();
+        let (a_lo, a_hi) = self.pop2();
+        let a = self.builder.ins().iconcat(a_lo, a_hi);
+        let b = self.builder.ins().iconcat(b_lo, b_hi);
+        let wide = f(&mut self.builder, a, b);
+        self.push_wide(wide);
+    }
+
+    /// `i64.mul_wide_s` / `i64.mul_wide_u`: the full 128-bit product of two i64s.
+    fn mul_wide(&mut self, extend: Unary) {
+        let (a, b) = self.pop2();
+        let a = extend(&mut self.builder, a);
+        let b = extend(&mut self.builder, b);
+        let wide = self.builder.ins().imul(a, b);
+        self.push_wide(wide);
+    }
+
+    /// Pushes an i128 as its low and then its high i64.
+    fn push_wide(&mut self, wide: ir::Value) {
+        let (lo, hi) = self.builder.ins().isplit(wide);
+        self.push1(lo);
+        self.push1(hi);
     }
 
     /// Returns whether `op` is a numeric operator (and translates it).
@@ -204,6 +231,11 @@ impl FuncTranslation<'_, '_> {
             Operator::I64ReinterpretF64 => self.reinterpret(I64),
             Operator::F32ReinterpretI32 => self.reinterpret(F32),
             Operator::F64ReinterpretI64 => self.reinterpret(F64),
+
+            Operator::I64Add128 => self.wide_binary(|b, x, y| b.ins().iadd(x, y)),
+            Operator::I64Sub128 => self.wide_binary(|b, x, y| b.ins().isub(x, y)),
+            Operator::I64MulWideS => self.mul_wide(|b, a| b.ins().sextend(I128, a)),
+            Operator::I64MulWideU => self.mul_wide(|b, a| b.ins().uextend(I128, a)),
             _ => return false,
         }
         true

@@ -9,7 +9,8 @@
 //!
 //! The work is split like the scalar translator: `memory` (loads, stores, lane
 //! accesses), `lanes` (constants, shuffles, splats, lane extraction and replacement),
-//! `integer` and `float` (lane arithmetic, comparisons, conversions). Cranelift's
+//! `integer` and `float` (lane arithmetic, comparisons, conversions), `relaxed`
+//! (relaxed SIMD, native or deterministic). Cranelift's
 //! vector instructions have Wasm's semantics where the two could differ (shift counts
 //! are masked by the lane width, `swizzle` gives 0 for out-of-range indices, `fmin`/
 //! `fmax` propagate NaN and order -0 below +0, the `_sat` conversions send NaN to 0);
@@ -19,6 +20,9 @@ mod float;
 mod integer;
 mod lanes;
 mod memory;
+mod relaxed;
+
+pub use relaxed::RelaxedSimdLowering;
 
 use super::FuncTranslation;
 use cranelift_codegen::ir::types::{I8X16, I32};
@@ -42,7 +46,8 @@ impl FuncTranslation<'_, '_> {
         Ok(self.translate_simd_memory(op)?
             || self.translate_simd_lanes(op)
             || self.translate_simd_integer(op)
-            || self.translate_simd_float(op))
+            || self.translate_simd_float(op)
+            || self.translate_simd_relaxed(op))
     }
 
     /// `value` (any 128-bit vector) seen with the lanes of `ty`.
@@ -82,6 +87,17 @@ impl FuncTranslation<'_, '_> {
         let (a, b) = self.pop2_v128(ty);
         let v = f(&mut self.builder, a, b);
         self.push_v128(v);
+    }
+
+    /// A vector of zeros with the lanes of `ty`.
+    fn v128_zeros(&mut self, ty: ir::Type) -> ir::Value {
+        let zeros = self
+            .builder
+            .func
+            .dfg
+            .constants
+            .insert(ir::ConstantData::from(&[0u8; 16][..]));
+        self.builder.ins().vconst(ty, zeros)
     }
 
     /// Pushes an `i8` truth value (`vany_true`, `vall_true`) as Wasm's i32.

@@ -7,13 +7,13 @@
 //!   a zero vector; Cranelift lowers exactly this composition to a clamped truncation.
 
 use crate::translate::FuncTranslation;
+use cranelift_codegen::ir::InstBuilder;
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::types::{F32X4, F64X2, I32X4, I64X2, Type};
-use cranelift_codegen::ir::{ConstantData, InstBuilder};
 use wasmparser::Operator;
 
 #[derive(Clone, Copy)]
-enum Pseudo {
+pub(super) enum Pseudo {
     Min,
     Max,
 }
@@ -26,7 +26,7 @@ impl FuncTranslation<'_, '_> {
         self.push_v128(v);
     }
 
-    fn v128_pseudo_min_max(&mut self, ty: Type, which: Pseudo) {
+    pub(super) fn v128_pseudo_min_max(&mut self, ty: Type, which: Pseudo) {
         let (a, b) = self.pop2_v128(ty);
         let b_wins = match which {
             Pseudo::Min => self.builder.ins().fcmp(FloatCC::LessThan, b, a),
@@ -39,15 +39,9 @@ impl FuncTranslation<'_, '_> {
 
     /// `i32x4.trunc_sat_f64x2_{s,u}_zero`: two saturated conversions in the low lanes,
     /// zeros in the high ones.
-    fn v128_trunc_sat_f64x2_zero(&mut self, signed: bool) {
+    pub(super) fn v128_trunc_sat_f64x2_zero(&mut self, signed: bool) {
         let vector = self.pop_v128(F64X2);
-        let zeros = self
-            .builder
-            .func
-            .dfg
-            .constants
-            .insert(ConstantData::from(&[0u8; 16][..]));
-        let zeros = self.builder.ins().vconst(I64X2, zeros);
+        let zeros = self.v128_zeros(I64X2);
         let b = &mut self.builder;
         let v = if signed {
             let wide = b.ins().fcvt_to_sint_sat(I64X2, vector);

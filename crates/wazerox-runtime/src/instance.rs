@@ -159,15 +159,12 @@ impl Instance {
             let image = images.get(defined).and_then(Option::as_ref);
             let (memory, owned): (*mut LinearMemory, OwnedMemory) = match pool {
                 Some(pool) if !ty.shared => {
-                    let mut pooled = pool
-                        .allocate(ty.minimum, ty.maximum, image)
-                        .map_err(|e| resource(&e))?;
+                    let mut pooled = pool.allocate(ty, image).map_err(|e| resource(&e))?;
                     (pooled.memory_mut(), OwnedMemory::Pooled(pooled))
                 }
                 _ => {
                     let mut memory = Box::new(
-                        LinearMemory::with_sharing(ty.minimum, ty.maximum, ty.shared, memory_style)
-                            .map_err(|e| resource(&e))?,
+                        LinearMemory::for_type(ty, memory_style).map_err(|e| resource(&e))?,
                     );
                     if let Some(image) = image {
                         memory.install_image(image).map_err(|e| resource(&e))?;
@@ -298,7 +295,7 @@ impl Instance {
         for (i, segment) in module.elements.iter().enumerate() {
             match &segment.mode {
                 ElementMode::Active { table, offset } => {
-                    let offset = u64::from(self.eval_const(offset).get_i32() as u32);
+                    let offset = self.eval_offset(offset, module.tables[table.index()].ty.table64);
                     let values: Vec<usize> = segment
                         .items
                         .iter()
@@ -320,7 +317,7 @@ impl Instance {
                     self.dropped_data[i] = true;
                     continue;
                 }
-                let offset = u64::from(self.eval_const(offset).get_i32() as u32);
+                let offset = self.eval_offset(offset, module.memories[memory.index()].memory64);
                 let memory = self.memory_mut(*memory);
                 let data = memory.data_mut();
                 match crate::table::range(offset, segment.bytes.len() as u64, data.len() as u64) {
@@ -331,6 +328,16 @@ impl Instance {
             }
         }
         Ok(())
+    }
+
+    /// A segment's offset: an `i64` for 64-bit memories and tables, else an `i32`.
+    fn eval_offset(&self, offset: &ConstExpr, is_64: bool) -> u64 {
+        let value = self.eval_const(offset);
+        if is_64 {
+            value.get_i64() as u64
+        } else {
+            u64::from(value.get_i32() as u32)
+        }
     }
 
     /// Makes Wasm's `memory.grow`/`table.grow` ask `hook` first.
@@ -365,16 +372,18 @@ impl Instance {
         let memory = unsafe { &*self.memory_ptr(index) };
         if delta_pages != 0 && self.growth_hook.is_some() {
             let current = memory.byte_size();
-            let desired = delta_pages
-                .checked_mul(crate::memory::WASM_PAGE_SIZE)
-                .and_then(|d| d.checked_add(current))
-                .filter(|d| *d <= crate::memory::MAX_PAGES_32 * crate::memory::WASM_PAGE_SIZE);
+            let log2 = memory.page_size_log2();
+            let desired = memory
+                .size_pages()
+                .checked_add(delta_pages)
+                .filter(|pages| *pages <= memory.limit_pages())
+                .map(|pages| pages << log2);
             let Some(desired) = desired else {
                 return Ok(None);
             };
             let maximum = memory
                 .maximum_pages()
-                .map(|m| (m * crate::memory::WASM_PAGE_SIZE) as usize);
+                .map(|m| m.checked_shl(log2.into()).unwrap_or(u64::MAX) as usize);
             let growth = Growth::Memory {
                 current: current as usize,
                 desired: desired as usize,

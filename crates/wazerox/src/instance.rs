@@ -8,7 +8,6 @@ use crate::module::Module;
 use crate::store::{AsContextMut, InstanceData, StoreInner, StoreOpaque};
 use wazerox_environ::{ExportKind, FuncIndex, GlobalIndex, ImportKind, MemoryIndex, TableIndex};
 use wazerox_runtime::instance::{Growth, Imports, Instance as RuntimeInstance, InstantiationError};
-use wazerox_runtime::memory::WASM_PAGE_SIZE;
 
 /// An instantiated module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,6 +65,7 @@ fn resolve_imports(
             (ImportKind::Table(ty), Extern::Table(t)) => {
                 let actual = t.ty_in(store);
                 if actual.element() != ty.element
+                    || actual.inner.table64 != ty.table64
                     || !limits_match(actual.minimum(), actual.maximum(), ty.minimum, ty.maximum)
                 {
                     return Err(mismatch("table element type or limits"));
@@ -75,15 +75,19 @@ fn resolve_imports(
             (ImportKind::Memory(ty), Extern::Memory(m)) => {
                 let actual = m.ty_in(store);
                 if actual.is_shared() != ty.shared
+                    || actual.inner.memory64 != ty.memory64
+                    || actual.inner.page_size_log2 != ty.page_size_log2
                     || !limits_match(actual.minimum(), actual.maximum(), ty.minimum, ty.maximum)
                 {
-                    return Err(mismatch("memory limits"));
+                    return Err(mismatch("memory index type, page size or limits"));
                 }
                 resolved.memories.push(m.ptr(store));
             }
             (ImportKind::Memory(ty), Extern::SharedMemory(m)) => {
                 let actual = m.ty();
                 if !ty.shared
+                    || actual.inner.memory64 != ty.memory64
+                    || actual.inner.page_size_log2 != ty.page_size_log2
                     || !limits_match(actual.minimum(), actual.maximum(), ty.minimum, ty.maximum)
                 {
                     return Err(mismatch("memory limits or sharing"));
@@ -134,10 +138,10 @@ impl Instance {
             for ty in defined_memories {
                 let growth = Growth::Memory {
                     current: 0,
-                    desired: ty.minimum.saturating_mul(WASM_PAGE_SIZE) as usize,
+                    desired: ty.minimum.saturating_mul(ty.page_size()) as usize,
                     maximum: ty
                         .maximum
-                        .map(|m| m.saturating_mul(WASM_PAGE_SIZE) as usize),
+                        .map(|m| m.saturating_mul(ty.page_size()) as usize),
                 };
                 if !store.growing(growth)? {
                     return Err(Error::with_kind(
@@ -178,7 +182,7 @@ impl Instance {
                 .collect::<Vec<_>>(),
             imports,
             &*opaque.vm_store_context,
-            &opaque.engine.config().memory_style,
+            &opaque.engine.config().memory_style(),
             module.memory_images(),
             opaque.engine.0.memory_pool.as_ref(),
         )

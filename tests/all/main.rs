@@ -5,6 +5,7 @@ mod artifact;
 mod checkpoint;
 mod interrupt;
 mod limits;
+mod memories;
 mod simd;
 mod thread_group;
 mod threads;

@@ -269,4 +269,54 @@ mod tests {
             "growth stops at the slot limit"
         );
     }
+
+    /// A multi-memory module: each defined memory gets its own image and its own
+    /// slot, and a slot goes back to the memory whose image it holds.
+    #[test]
+    fn each_memory_of_a_module_gets_its_own_image_and_slot() {
+        use crate::memory_image::memory_images;
+        use wazerox_environ::{ConstExpr, ConstOp, DataMode, DataSegment, MemoryIndex, ModuleInfo};
+        let segment = |memory: u32, fill: u8| DataSegment {
+            mode: DataMode::Active {
+                memory: MemoryIndex(memory),
+                offset: ConstExpr::single(ConstOp::I32Const(PAGE as i32)),
+            },
+            bytes: vec![fill; 2 * COPY_THRESHOLD],
+        };
+        let info = ModuleInfo {
+            memories: vec![ty(2, None), ty(3, None)],
+            data: vec![segment(0, 0xa), segment(1, 0xb)],
+            ..ModuleInfo::default()
+        };
+        let images = memory_images(&info);
+        let images: Vec<_> = images.iter().map(|i| i.clone().unwrap()).collect();
+        assert!(images.iter().all(|i| i.is_mapped()), "both copy-on-write");
+        let pool = Arc::new(MemoryPool::new(2, 4 << 20, MemoryStyle::default()));
+        let mut first_bases = Vec::new();
+        for round in 0..3 {
+            let mut memories: Vec<_> = info
+                .memories
+                .iter()
+                .zip(&images)
+                .map(|(t, image)| pool.allocate(t, Some(image)).unwrap())
+                .collect();
+            let bases: Vec<_> = memories
+                .iter_mut()
+                .map(|m| m.memory_mut().data().as_ptr())
+                .collect();
+            for (m, fill) in memories.iter_mut().zip([0xa, 0xb]) {
+                let m = m.memory_mut();
+                assert_eq!(m.image().map(|i| i.len()), Some(2 * COPY_THRESHOLD));
+                assert_eq!(m.data()[PAGE], fill, "round {round}");
+                assert_eq!(m.data()[PAGE - 1], 0);
+                m.data_mut()[PAGE] = 0xff;
+            }
+            if round == 0 {
+                first_bases = bases;
+            } else {
+                assert_eq!(bases, first_bases, "each memory got its image's slot back");
+            }
+        }
+        assert_eq!(pool.reserved_slots(), 2);
+    }
 }

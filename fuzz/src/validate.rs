@@ -2,9 +2,15 @@
 //! wasmparser (with the features of the default `Config`) accepts, never panic, and
 //! compile whatever it accepts.
 
-/// The features of `wazerox::Config::default()`: Wasm 2.0 (SIMD included) plus threads.
+/// The features of `wazerox::Config::default()`: Wasm 2.0 (SIMD included), threads,
+/// and the 3.0 memory features (multi-memory, memory64, custom page sizes).
 pub fn features() -> wasmparser::WasmFeatures {
-    wasmparser::WasmFeatures::WASM2 | wasmparser::WasmFeatures::THREADS
+    use wasmparser::WasmFeatures;
+    WasmFeatures::WASM2
+        | WasmFeatures::THREADS
+        | WasmFeatures::MULTI_MEMORY
+        | WasmFeatures::MEMORY64
+        | WasmFeatures::CUSTOM_PAGE_SIZES
 }
 
 /// Checks one input with an engine of the default configuration.

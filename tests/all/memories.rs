@@ -295,9 +295,12 @@ fn multi_memory_works_with_the_pooling_allocator_and_images() {
     }
 }
 
+/// A module and the `Config` change that must make it invalid.
+type RefusalCase = (&'static str, fn(&mut Config));
+
 #[test]
 fn the_3_0_memory_features_can_each_be_refused() {
-    let cases: [(&str, fn(&mut Config)); 3] = [
+    let cases: [RefusalCase; 3] = [
         ("(module (memory 1) (memory 1))", |c| {
             c.wasm_multi_memory(false);
         }),

@@ -228,7 +228,7 @@ impl FuncTranslation<'_, '_> {
                     .builder
                     .ins()
                     .ushr_imm_u(length, i64::from(ty.page_size_log2));
-                let pages = self.to_index_type(pages, ty.memory64);
+                let pages = self.narrow_to_index_type(pages, ty.memory64);
                 self.push1(pages);
             }
             Operator::MemoryGrow { mem } => {
@@ -240,7 +240,7 @@ impl FuncTranslation<'_, '_> {
                     .env
                     .call_builtin(&mut self.builder, Builtin::MemoryGrow, &[index, delta])
                     .expect("memory.grow returns a value");
-                let old = self.to_index_type(old, memory64);
+                let old = self.narrow_to_index_type(old, memory64);
                 self.push1(old);
             }
             Operator::MemoryFill { mem } => {
@@ -294,7 +294,7 @@ impl FuncTranslation<'_, '_> {
     /// A size or index computed as an `i64` (`memory.size`, the result of a
     /// `grow` builtin), as the Wasm index type: `i64` when `is_64`, else truncated
     /// to `i32` (a failed grow's `u64::MAX` becomes -1 either way).
-    pub(crate) fn to_index_type(&mut self, value: ir::Value, is_64: bool) -> ir::Value {
+    pub(crate) fn narrow_to_index_type(&mut self, value: ir::Value, is_64: bool) -> ir::Value {
         if is_64 {
             value
         } else {

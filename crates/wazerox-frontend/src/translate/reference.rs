@@ -123,7 +123,7 @@ impl FuncTranslation<'_, '_> {
                     definition,
                     vmoffsets::VMTABLE_CURRENT_ELEMENTS as i32,
                 );
-                let length = self.to_index_type(length, table64);
+                let length = self.narrow_to_index_type(length, table64);
                 self.push1(length);
             }
             Operator::TableGrow { table } => {
@@ -135,7 +135,7 @@ impl FuncTranslation<'_, '_> {
                     .env
                     .call_builtin(&mut self.builder, Builtin::TableGrow, &[table, delta, init])
                     .expect("table.grow returns a value");
-                let old = self.to_index_type(old, table64);
+                let old = self.narrow_to_index_type(old, table64);
                 self.push1(old);
             }
             Operator::TableFill { table } => {

@@ -39,12 +39,12 @@ pub fn config() -> wasm_smith::Config {
         tail_call_enabled: true,
         exceptions_enabled: false,
         gc_enabled: false,
-        custom_page_sizes_enabled: false,
+        custom_page_sizes_enabled: true,
         wide_arithmetic_enabled: true,
-        memory64_enabled: false,
+        memory64_enabled: true,
         multi_value_enabled: true,
         extended_const_enabled: true,
-        max_memories: 1,
+        max_memories: 3,
         max_tables: 2,
         max_imports: 6,
         available_imports: Some(
@@ -54,6 +54,7 @@ pub fn config() -> wasm_smith::Config {
         max_funcs: 20,
         max_instructions: 200,
         max_memory32_bytes: 4 << 16,
+        max_memory64_bytes: 4 << 16,
         // Every memory and table declares a maximum, so `memory.grow` cannot make a
         // case allocate gigabytes (on both sides, plus the final-memory copies).
         memory_max_size_required: true,
@@ -303,9 +304,7 @@ pub fn run_wazerox(wasm: &[u8], args_seed: u64) -> Result<Report, String> {
     exports.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, export) in exports {
         match export {
-            Extern::Memory(m) if report.memory.is_none() => {
-                report.memory = Some(m.data(&store).to_vec())
-            }
+            Extern::Memory(m) => report.add_memory(m.data(&store)),
             Extern::Global(g) => report.globals.push((name, value_ours(&g.get(&mut store)))),
             _ => {}
         }
@@ -370,10 +369,14 @@ fn wasmi_error_kind(e: &wasmi::Error) -> &'static str {
 
 /// Runs the canonical call sequence in wasmi. `Err` only if the module is rejected.
 pub fn run_wasmi(wasm: &[u8], args_seed: u64) -> Result<Report, String> {
-    use wasmi::{Config, Engine, Extern, ExternType, Linker, Module, Store};
-    // wasmi 1.0 enables tail calls, extended-const and relaxed SIMD by default.
-    let mut config = Config::default();
-    config.wasm_wide_arithmetic(true);
+    use wasmi::{Engine, Extern, ExternType, Linker, Module, Store};
+    // wasmi 1.0 enables tail calls, extended-const, relaxed SIMD and multi-memory
+    // by default; wide arithmetic, memory64 and custom page sizes not.
+    let mut config = wasmi::Config::default();
+    config
+        .wasm_wide_arithmetic(true)
+        .wasm_memory64(true)
+        .wasm_custom_page_sizes(true);
     let engine = Engine::new(&config);
     let module = Module::new(&engine, wasm).map_err(|e| format!("wasmi rejected: {e}"))?;
     let mut store = Store::new(&engine, 0u64);
@@ -455,9 +458,7 @@ pub fn run_wasmi(wasm: &[u8], args_seed: u64) -> Result<Report, String> {
     };
     for (name, export) in &exports {
         match export {
-            Extern::Memory(m) if report.memory.is_none() => {
-                report.memory = Some(m.data(&store).to_vec())
-            }
+            Extern::Memory(m) => report.add_memory(m.data(&store)),
             Extern::Global(g) => report
                 .globals
                 .push((name.clone(), value_wasmi(&g.get(&store)))),

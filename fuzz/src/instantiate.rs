@@ -85,16 +85,15 @@ pub fn config(u: &mut Unstructured) -> arbitrary::Result<wasm_smith::Config> {
     let mut c: wasm_smith::Config = u.arbitrary()?;
     c.gc_enabled = false;
     c.exceptions_enabled = false;
-    c.custom_page_sizes_enabled = false;
     c.shared_everything_threads_enabled = false;
     c.custom_descriptors_enabled = false;
-    c.memory64_enabled = false;
     // `memory.atomic.wait` on a shared memory blocks until notified, which fuel does
     // not interrupt: a legitimate hang, not a bug, so no shared memories here.
     c.threads_enabled = false;
-    c.max_memories = c.max_memories.min(1);
+    c.max_memories = c.max_memories.min(3);
     c.max_tables = c.max_tables.min(4);
     c.max_memory32_bytes = c.max_memory32_bytes.min(16 << 16);
+    c.max_memory64_bytes = c.max_memory64_bytes.min(16 << 16);
     c.memory_max_size_required = true;
     c.max_table_elements = c.max_table_elements.min(1000);
     c.table_max_size_required = true;
@@ -318,7 +317,8 @@ fn run_limited(
     for (name, export) in &exports {
         if let Extern::Memory(m) = export {
             let (pages, bytes) = (m.size(&store), m.data_size(&store));
-            if pages * 65536 != bytes as u64 || m.data(&store).len() != bytes {
+            let page_size = m.ty(&store).page_size();
+            if pages * page_size != bytes as u64 || m.data(&store).len() != bytes {
                 return Err(format!("memory {name}: {pages} pages but {bytes} bytes"));
             }
         }

@@ -112,7 +112,9 @@ pub struct Call {
 pub struct Report {
     /// `None` when instantiation failed (nothing was called).
     pub calls: Option<Vec<Call>>,
-    /// Contents of the exported memory (the generator makes at most one).
+    /// Contents of the exported memories, in export-name order, each preceded by
+    /// its length (`u64`, little-endian) so that boundaries are part of the
+    /// comparison; `None` when no memory is exported. See [`Report::add_memory`].
     pub memory: Option<Vec<u8>>,
     /// Exported globals, by name.
     pub globals: Vec<(String, Value)>,
@@ -121,6 +123,13 @@ pub struct Report {
 impl Report {
     pub fn instantiation_failed() -> Report {
         Report::default()
+    }
+
+    /// Appends the contents of the next exported memory (in export-name order).
+    pub fn add_memory(&mut self, bytes: &[u8]) {
+        let memory = self.memory.get_or_insert_with(Vec::new);
+        memory.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        memory.extend_from_slice(bytes);
     }
 
     /// Whether a call overflowed the stack: stack limits legitimately differ, so such

@@ -3,10 +3,19 @@
 //! compile whatever it accepts.
 
 /// The features of `wazerox::Config::default()`: Wasm 2.0 (SIMD included), threads,
-/// tail calls, extended-const, relaxed SIMD and wide arithmetic.
+/// tail calls, extended-const, relaxed SIMD, wide arithmetic and the 3.0 memory
+/// features (multi-memory, memory64, custom page sizes).
 pub fn features() -> wasmparser::WasmFeatures {
     use wasmparser::WasmFeatures as F;
-    F::WASM2 | F::THREADS | F::TAIL_CALL | F::EXTENDED_CONST | F::RELAXED_SIMD | F::WIDE_ARITHMETIC
+    F::WASM2
+        | F::THREADS
+        | F::TAIL_CALL
+        | F::EXTENDED_CONST
+        | F::RELAXED_SIMD
+        | F::WIDE_ARITHMETIC
+        | F::MULTI_MEMORY
+        | F::MEMORY64
+        | F::CUSTOM_PAGE_SIZES
 }
 
 /// Checks one input with an engine of the default configuration.

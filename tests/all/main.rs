@@ -7,6 +7,7 @@ mod checkpoint;
 mod hostile;
 mod interrupt;
 mod limits;
+mod memories;
 mod profiling;
 mod relaxed_simd;
 mod shared_memory;

@@ -71,7 +71,10 @@ fn error_kind(e: &wasmtime::Error) -> &'static str {
 }
 
 fn run(wasm: &[u8], args_seed: u64) -> Result<Report, String> {
-    let engine = Engine::new(&Config::new()).map_err(|e| e.to_string())?;
+    // The differential modules may use memory64 and one-byte pages.
+    let mut config = Config::new();
+    config.wasm_memory64(true).wasm_custom_page_sizes(true);
+    let engine = Engine::new(&config).map_err(|e| e.to_string())?;
     let module = Module::new(&engine, wasm).map_err(|e| format!("wasmtime rejected: {e:#}"))?;
     // The store counts host calls, as in the harness.
     let mut store = Store::new(&engine, 0u64);
@@ -149,9 +152,7 @@ fn run(wasm: &[u8], args_seed: u64) -> Result<Report, String> {
     };
     for (name, export) in &exports {
         match export {
-            Extern::Memory(m) if report.memory.is_none() => {
-                report.memory = Some(m.data(&store).to_vec())
-            }
+            Extern::Memory(m) => report.add_memory(m.data(&store)),
             Extern::Global(g) => report
                 .globals
                 .push((name.clone(), value(&g.get(&mut store)))),

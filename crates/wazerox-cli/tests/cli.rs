@@ -141,6 +141,33 @@ fn invoke_passes_and_prints_v128_as_hex() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// `wazerox run` accepts WebAssembly 3.0 memories by default: two memories (one
+/// 64-bit, one of one-byte pages) and a 64-bit table, as `wasmtime run` does.
+#[test]
+fn run_accepts_wasm3_memories() {
+    let dir = std::env::temp_dir().join(format!("wazerox-cli-mem3-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wat = dir.join("memories.wat");
+    std::fs::write(
+        &wat,
+        r#"(module
+             (memory $wide i64 1)
+             (memory $bytes 8 (pagesize 1))
+             (table i64 1 funcref)
+             (func (export "sum") (param i64) (result i64)
+               (i64.store $wide (local.get 0) (i64.const 40))
+               (i32.store8 $bytes (i32.const 7) (i32.const 2))
+               (i64.add (i64.load $wide (local.get 0))
+                        (i64.add (i64.load8_u $bytes (i32.const 7))
+                                 (i64.add (i64.extend_i32_u (memory.size $bytes)) (table.size))))))"#,
+    )
+    .unwrap();
+    let out = wazerox(&["run", "--invoke", "sum", wat.to_str().unwrap(), "65528"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "51");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// `--dir-ro` gives a directory the guest can read but not change (the
 /// `readonly` test program checks every kind of change fails with EROFS).
 #[test]

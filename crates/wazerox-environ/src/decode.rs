@@ -308,18 +308,17 @@ fn check_operator_encoding(
         }
         _ if (0x28..=0x3e).contains(&opcode) => {
             let (flags, mut pos) = read_u32_strict(bytes, offset + 1)?;
-            let align = if multi_memory {
+            if multi_memory {
+                // 3.0: bit 6 announces a memory index; any alignment exponent
+                // below 64 decodes (validation rejects one above natural).
                 if flags >= 0x80 {
                     return Err(malformed_at("malformed memop flags", offset + 1));
                 }
                 if flags & 0x40 != 0 {
                     pos = read_u32_strict(bytes, pos)?.1;
                 }
-                flags & 0x3f
-            } else {
-                flags
-            };
-            if align >= 32 {
+            } else if flags >= 32 {
+                // 2.0: the alignment exponent of a `u32` access space.
                 return Err(malformed_at("malformed memop flags", offset + 1));
             }
             if !features.contains(WasmFeatures::MEMORY64) {

@@ -30,7 +30,7 @@ pub use parse::{
     FunctionBodyData, ModuleTranslation, WasmError, WasmErrorKind, parse, parse_validated,
 };
 pub use trap::TrapCode;
-pub use tunables::TranslationConfig;
+pub use tunables::{DEFAULT_GUARD_BYTES, DEFAULT_MEMORY_RESERVATION, TranslationConfig};
 pub use types::*;
 pub use vmoffsets::VMOffsets;
 pub use wasmparser::WasmFeatures;

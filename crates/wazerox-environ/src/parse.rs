@@ -345,6 +345,7 @@ fn table_type(t: &wasmparser::TableType) -> TableType {
         element: val_type(wasmparser::ValType::Ref(t.element_type)),
         minimum: t.initial,
         maximum: t.maximum,
+        table64: t.table64,
     }
 }
 
@@ -354,6 +355,7 @@ fn memory_type(m: &wasmparser::MemoryType) -> MemoryType {
         maximum: m.maximum,
         shared: m.shared,
         memory64: m.memory64,
+        page_size_log2: m.page_size_log2() as u8,
     }
 }
 

@@ -87,15 +87,70 @@ pub struct TableType {
     pub element: ValType,
     pub minimum: u64,
     pub maximum: Option<u64>,
+    /// Indexed by `i64` (the memory64 proposal's table64) rather than `i32`.
+    pub table64: bool,
 }
 
-/// Limits of a linear memory, in pages.
+impl TableType {
+    /// The type of this table's indices, sizes and lengths.
+    pub fn index_type(&self) -> ValType {
+        if self.table64 {
+            ValType::I64
+        } else {
+            ValType::I32
+        }
+    }
+}
+
+/// Limits of a linear memory, in pages of `1 << page_size_log2` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MemoryType {
     pub minimum: u64,
     pub maximum: Option<u64>,
     pub shared: bool,
+    /// Addressed by `i64` (memory64) rather than `i32`.
     pub memory64: bool,
+    /// 16 for the usual 64 KiB pages; 0 for the custom-page-sizes proposal's
+    /// one-byte pages (the only two sizes Wasm allows).
+    pub page_size_log2: u8,
+}
+
+/// The log2 of the default Wasm page size (64 KiB).
+pub const DEFAULT_PAGE_SIZE_LOG2: u8 = 16;
+
+impl MemoryType {
+    /// A 32-bit, unshared memory of 64 KiB pages.
+    pub fn new(minimum: u64, maximum: Option<u64>) -> Self {
+        MemoryType {
+            minimum,
+            maximum,
+            shared: false,
+            memory64: false,
+            page_size_log2: DEFAULT_PAGE_SIZE_LOG2,
+        }
+    }
+    /// Bytes per page.
+    pub fn page_size(&self) -> u64 {
+        1 << self.page_size_log2
+    }
+    /// The type of this memory's addresses, sizes and lengths.
+    pub fn index_type(&self) -> ValType {
+        if self.memory64 {
+            ValType::I64
+        } else {
+            ValType::I32
+        }
+    }
+    /// The most pages the index type can address: 4 GiB for 32-bit memories
+    /// (2^32 - 1 bytes with one-byte pages, so that `memory.size` fits an `i32`),
+    /// 2^64 bytes for 64-bit ones.
+    pub fn max_pages_of_index_type(&self) -> u64 {
+        if self.memory64 {
+            u64::MAX >> self.page_size_log2
+        } else {
+            ((1u64 << 32) >> self.page_size_log2).min(u64::from(u32::MAX))
+        }
+    }
 }
 
 /// Type and mutability of a global.

@@ -162,15 +162,12 @@ impl Instance {
             let image = images.get(defined).and_then(Option::as_ref);
             let (memory, owned): (*mut LinearMemory, OwnedMemory) = match pool {
                 Some(pool) if !ty.shared => {
-                    let mut pooled = pool
-                        .allocate(ty.minimum, ty.maximum, image)
-                        .map_err(|e| resource(&e))?;
+                    let mut pooled = pool.allocate(ty, image).map_err(|e| resource(&e))?;
                     (pooled.memory_mut(), OwnedMemory::Pooled(pooled))
                 }
                 _ => {
                     let mut memory = Box::new(
-                        LinearMemory::with_sharing(ty.minimum, ty.maximum, ty.shared, memory_style)
-                            .map_err(|e| resource(&e))?,
+                        LinearMemory::for_type(ty, memory_style).map_err(|e| resource(&e))?,
                     );
                     if let Some(image) = image {
                         memory.install_image(image).map_err(|e| resource(&e))?;
@@ -306,7 +303,7 @@ impl Instance {
         for (i, segment) in module.elements.iter().enumerate() {
             match &segment.mode {
                 ElementMode::Active { table, offset } => {
-                    let offset = u64::from(self.eval_const(offset).get_i32() as u32);
+                    let offset = self.eval_offset(offset, module.tables[table.index()].ty.table64);
                     let values: Vec<usize> = segment
                         .items
                         .iter()
@@ -328,7 +325,7 @@ impl Instance {
                     self.dropped_data[i] = true;
                     continue;
                 }
-                let offset = u64::from(self.eval_const(offset).get_i32() as u32);
+                let offset = self.eval_offset(offset, module.memories[memory.index()].memory64);
                 // SAFETY: memories outlive the instance; raw copies, because a shared
                 // memory's bytes may be written by other threads meanwhile.
                 let copied =
@@ -340,6 +337,16 @@ impl Instance {
             }
         }
         Ok(())
+    }
+
+    /// A segment's offset: an `i64` for 64-bit memories and tables, else an `i32`.
+    fn eval_offset(&self, offset: &ConstExpr, is_64: bool) -> u64 {
+        let value = self.eval_const(offset);
+        if is_64 {
+            value.get_i64() as u64
+        } else {
+            u64::from(value.get_i32() as u32)
+        }
     }
 
     /// Makes Wasm's `memory.grow`/`table.grow` ask `hook` first.
@@ -375,9 +382,10 @@ impl Instance {
         if self.growth_hook.is_none() {
             return Ok(memory.grow(delta_pages));
         }
-        let maximum = memory
-            .maximum_pages()
-            .map(|m| (m * crate::memory::WASM_PAGE_SIZE) as usize);
+        let maximum = memory.maximum_pages().map(|m| {
+            m.checked_shl(memory.page_size_log2().into())
+                .unwrap_or(u64::MAX) as usize
+        });
         // Asked under the memory's growth lock: threads growing one shared memory
         // are each judged against the size the others left.
         memory.grow_checked(delta_pages, |current, desired| {

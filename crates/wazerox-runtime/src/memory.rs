@@ -21,30 +21,48 @@ use std::fmt;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use wazerox_environ::{MemoryType, TranslationConfig};
 
-/// Bytes in a Wasm page.
+/// Bytes in a (default-sized) Wasm page.
 pub const WASM_PAGE_SIZE: u64 = 65536;
-/// Pages addressable by a 32-bit memory (4 GiB).
+/// Pages addressable by a 32-bit memory of 64 KiB pages (4 GiB).
 pub const MAX_PAGES_32: u64 = 65536;
 
-/// How much address space memories reserve.
+/// How much address space memories reserve. Built from the [`TranslationConfig`]
+/// the code was compiled with ([`MemoryStyle::for_config`]), so the guard compiled
+/// code relies on is the guard the mapping has: the sizes are defined once, in
+/// `wazerox_environ::tunables`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MemoryStyle {
-    /// Address space reserved for the memory's contents (4 GiB: the whole 32-bit
-    /// range). A memory can never grow beyond it.
+    /// Address space reserved for the memory's contents (4 GiB by default: the
+    /// whole 32-bit range). A memory can never grow beyond it.
     pub reservation_bytes: u64,
     /// Inaccessible address space after the reservation; accesses whose static
     /// offset is below it need no bounds check.
     pub guard_bytes: u64,
 }
 
-impl Default for MemoryStyle {
-    fn default() -> Self {
+impl MemoryStyle {
+    /// The layout code compiled with `config` assumes.
+    pub fn for_config(config: &TranslationConfig) -> Self {
         MemoryStyle {
-            reservation_bytes: 4 << 30,
-            guard_bytes: 2 << 30,
+            reservation_bytes: config.memory_reservation,
+            guard_bytes: config.guard_bytes,
         }
     }
+}
+
+impl Default for MemoryStyle {
+    fn default() -> Self {
+        Self::for_config(&TranslationConfig::default())
+    }
+}
+
+/// `bytes` rounded up to whole host pages: protections change per host page, so a
+/// memory of one-byte pages has its last host page accessible entirely (its
+/// accesses are always checked explicitly, so the slack is never reachable).
+fn host_pages(bytes: u64) -> usize {
+    (bytes as usize).next_multiple_of(page_size())
 }
 
 /// Why a memory could not be created.
@@ -60,6 +78,8 @@ pub enum MemoryError {
         minimum_pages: u64,
         maximum_pages: u64,
     },
+    /// Pages of a size Wasm does not have (only 1 byte and 64 KiB exist).
+    UnsupportedPageSize { log2: u8 },
     /// `reservation + guard` does not fit in this process's address space.
     ReservationTooLarge { bytes: u64 },
     /// The kernel refused the address-space reservation.
@@ -86,6 +106,10 @@ impl fmt::Display for MemoryError {
             } => write!(
                 f,
                 "memory maximum of {maximum_pages} pages is below its minimum of {minimum_pages} pages"
+            ),
+            MemoryError::UnsupportedPageSize { log2 } => write!(
+                f,
+                "unsupported feature: pages of 2^{log2} bytes (only 1 and 65536 are valid)"
             ),
             MemoryError::ReservationTooLarge { bytes } => {
                 write!(f, "memory reservation of {bytes} bytes is too large")
@@ -116,7 +140,14 @@ pub struct LinearMemory {
     grow_lock: Mutex<()>,
     minimum_pages: u64,
     maximum_pages: Option<u64>,
-    /// Largest size the reservation and the 32-bit index space allow, in pages.
+    /// log2 of the page size (16, or 0 for one-byte pages).
+    page_size_log2: u8,
+    /// Addressed by `i64` (memory64).
+    memory64: bool,
+    /// Largest size in bytes the reservation (and, for pooled memories, the
+    /// pool's per-slot limit) allows, whatever the page size.
+    limit_bytes: u64,
+    /// Largest size the reservation and the index type allow, in pages.
     limit_pages: u64,
     /// The image mapped over part of the reservation, if any: a pooled memory keeps
     /// it across reuses, so the next instance of the same module needs no `mmap`.
@@ -145,7 +176,7 @@ impl fmt::Debug for LinearMemory {
 }
 
 impl LinearMemory {
-    /// A memory of `minimum_pages` zeroed pages that may grow up to
+    /// A 32-bit memory of `minimum_pages` zeroed 64 KiB pages that may grow up to
     /// `maximum_pages` (or 4 GiB, or the reservation, whichever is smallest).
     pub fn new(
         minimum_pages: u64,
@@ -155,28 +186,33 @@ impl LinearMemory {
         Self::with_sharing(minimum_pages, maximum_pages, false, style)
     }
 
-    /// A memory that may be shared between threads. Like every memory it is reserved
-    /// up front and never moves, so other threads keep valid base pointers while it
-    /// grows.
+    /// A 32-bit memory of 64 KiB pages that may be shared between threads.
     pub fn with_sharing(
         minimum_pages: u64,
         maximum_pages: Option<u64>,
         shared: bool,
         style: &MemoryStyle,
     ) -> Result<LinearMemory, MemoryError> {
-        let limit_pages = (style.reservation_bytes / WASM_PAGE_SIZE).min(MAX_PAGES_32);
-        if minimum_pages > limit_pages {
-            return Err(MemoryError::MinimumTooLarge {
-                minimum_pages,
-                limit_pages,
-            });
-        }
-        if let Some(maximum_pages) = maximum_pages.filter(|m| *m < minimum_pages) {
-            return Err(MemoryError::MaximumBelowMinimum {
-                minimum_pages,
-                maximum_pages,
-            });
-        }
+        let ty = MemoryType {
+            shared,
+            ..MemoryType::new(minimum_pages, maximum_pages)
+        };
+        Self::for_type(&ty, style)
+    }
+
+    /// A memory of type `ty` (any index type and page size), `ty.minimum` pages
+    /// accessible. Like every memory it is reserved up front and never moves, so
+    /// other threads keep valid base pointers while a shared memory grows.
+    pub fn for_type(ty: &MemoryType, style: &MemoryStyle) -> Result<LinearMemory, MemoryError> {
+        let mut memory = Self::reserve(style, u64::MAX)?;
+        memory.shared = ty.shared;
+        memory.reuse(ty, None)?;
+        Ok(memory)
+    }
+
+    /// An empty, inaccessible memory reservation of `style`, never larger than
+    /// `limit_bytes`.
+    fn reserve(style: &MemoryStyle, limit_bytes: u64) -> Result<LinearMemory, MemoryError> {
         let total = style
             .reservation_bytes
             .checked_add(style.guard_bytes)
@@ -185,48 +221,58 @@ impl LinearMemory {
                 bytes: style.reservation_bytes.saturating_add(style.guard_bytes),
             })?;
         let mmap = Mmap::reserve(total as usize).map_err(MemoryError::Reserve)?;
-        // At most 4 GiB (checked above), so the product fits.
-        let initial = (minimum_pages * WASM_PAGE_SIZE) as usize;
-        mmap.make_accessible(0, initial)
-            .map_err(MemoryError::Commit)?;
         let definition = Box::new(VMMemoryDefinition {
             base: mmap.as_ptr().cast_mut(),
-            current_length: AtomicUsize::new(initial),
+            current_length: AtomicUsize::new(0),
         });
         Ok(LinearMemory {
             mmap,
-            shared,
+            shared: false,
             grow_lock: Mutex::new(()),
-            minimum_pages,
-            maximum_pages,
-            limit_pages,
+            minimum_pages: 0,
+            maximum_pages: Some(0),
+            page_size_log2: wazerox_environ::DEFAULT_PAGE_SIZE_LOG2,
+            memory64: false,
+            limit_bytes: style.reservation_bytes.min(limit_bytes),
+            limit_pages: 0,
             image: None,
             definition: NonNull::from(Box::leak(definition)),
         })
     }
 
     /// An empty, inaccessible memory for a pool: it never grows beyond
-    /// `limit_pages` (nor what `style` reserves) and is readied for each use by
+    /// `limit_bytes` (nor what `style` reserves) and is readied for each use by
     /// [`LinearMemory::reuse`].
-    pub fn for_pool(limit_pages: u64, style: &MemoryStyle) -> Result<LinearMemory, MemoryError> {
-        let mut memory = Self::with_sharing(0, None, false, style)?;
-        memory.limit_pages = memory.limit_pages.min(limit_pages);
-        Ok(memory)
+    pub fn for_pool(limit_bytes: u64, style: &MemoryStyle) -> Result<LinearMemory, MemoryError> {
+        Self::reserve(style, limit_bytes)
     }
 
-    /// Readies a pooled memory (one released by [`LinearMemory::release`]) for a new
-    /// instance: `minimum_pages` accessible, the rest inaccessible, and `image`
-    /// installed (kept from the previous use when it is the same image).
+    /// The most pages a memory of type `ty` may have here: the index type's range
+    /// and this reservation's (and pool slot's) size, whichever is smaller.
+    pub fn limit_pages_for(&self, ty: &MemoryType) -> u64 {
+        (self.limit_bytes >> ty.page_size_log2).min(ty.max_pages_of_index_type())
+    }
+
+    /// Readies a memory (a new reservation, or a pooled one released by
+    /// [`LinearMemory::release`]) for a new instance's memory of type `ty`:
+    /// `ty.minimum` pages accessible, the rest inaccessible, and `image` installed
+    /// (kept from the previous use when it is the same image).
     pub fn reuse(
         &mut self,
-        minimum_pages: u64,
-        maximum_pages: Option<u64>,
+        ty: &MemoryType,
         image: Option<&Arc<MemoryImage>>,
     ) -> Result<(), MemoryError> {
-        if minimum_pages > self.limit_pages {
+        let (minimum_pages, maximum_pages) = (ty.minimum, ty.maximum);
+        if ![0, wazerox_environ::DEFAULT_PAGE_SIZE_LOG2].contains(&ty.page_size_log2) {
+            return Err(MemoryError::UnsupportedPageSize {
+                log2: ty.page_size_log2,
+            });
+        }
+        let limit_pages = self.limit_pages_for(ty);
+        if minimum_pages > limit_pages {
             return Err(MemoryError::MinimumTooLarge {
                 minimum_pages,
-                limit_pages: self.limit_pages,
+                limit_pages,
             });
         }
         if let Some(maximum_pages) = maximum_pages.filter(|m| *m < minimum_pages) {
@@ -240,7 +286,7 @@ impl LinearMemory {
             (None, None) => true,
             _ => false,
         };
-        let mut accessible = self.byte_size() as usize;
+        let mut accessible = host_pages(self.byte_size());
         if !same_image && let Some(old) = self.image.take() {
             // Back to plain reserved address space: replacing the image's pages with
             // a fresh inaccessible anonymous mapping drops the file mapping.
@@ -254,7 +300,9 @@ impl LinearMemory {
                 .map_err(MemoryError::Commit)?;
             accessible = 0;
         }
-        let wanted = (minimum_pages * WASM_PAGE_SIZE) as usize;
+        // Below `limit_bytes` (checked above), so the shift cannot overflow.
+        let wanted_bytes = minimum_pages << ty.page_size_log2;
+        let wanted = host_pages(wanted_bytes);
         if wanted > accessible {
             self.mmap
                 .make_accessible(accessible, wanted - accessible)
@@ -266,9 +314,12 @@ impl LinearMemory {
         }
         self.definition()
             .current_length
-            .store(wanted, Ordering::Release);
+            .store(wanted_bytes as usize, Ordering::Release);
         self.minimum_pages = minimum_pages;
         self.maximum_pages = maximum_pages;
+        self.page_size_log2 = ty.page_size_log2;
+        self.memory64 = ty.memory64;
+        self.limit_pages = limit_pages;
         if !same_image && let Some(image) = image {
             self.install_image(image)?;
         }
@@ -284,7 +335,7 @@ impl LinearMemory {
     /// from zeros (and from the image's contents where the image is mapped: dropping
     /// private copies of a file mapping reverts them to the file).
     pub fn release(&mut self) -> Result<(), MemoryError> {
-        let accessible = self.byte_size() as usize;
+        let accessible = host_pages(self.byte_size());
         self.mmap
             .decommit(0, accessible)
             .map_err(MemoryError::Commit)
@@ -300,9 +351,30 @@ impl LinearMemory {
         self.definition().current_length.load(Ordering::Acquire) as u64
     }
 
-    /// Accessible size in Wasm pages.
+    /// Accessible size in pages of this memory's page size.
     pub fn size_pages(&self) -> u64 {
-        self.byte_size() / WASM_PAGE_SIZE
+        self.byte_size() >> self.page_size_log2
+    }
+
+    /// The memory's type now: its current size as the minimum.
+    pub fn ty(&self) -> MemoryType {
+        MemoryType {
+            minimum: self.size_pages(),
+            maximum: self.maximum_pages,
+            shared: self.shared,
+            memory64: self.memory64,
+            page_size_log2: self.page_size_log2,
+        }
+    }
+
+    /// The most pages this memory may grow to (index type and reservation).
+    pub fn limit_pages(&self) -> u64 {
+        self.limit_pages
+    }
+
+    /// log2 of the page size: 16 (64 KiB pages) or 0 (one-byte pages).
+    pub fn page_size_log2(&self) -> u8 {
+        self.page_size_log2
     }
 
     pub fn is_shared(&self) -> bool {
@@ -318,8 +390,9 @@ impl LinearMemory {
     }
 
     /// Grows by `delta_pages`; returns the old size in pages, or `None` if the
-    /// declared maximum, 4 GiB, or the reservation would be exceeded (or the kernel
-    /// refused the protection change). `grow(0)` returns the current size.
+    /// declared maximum, the index type's range, or the reservation would be
+    /// exceeded (or the kernel refused the protection change). `grow(0)` returns
+    /// the current size.
     ///
     /// Takes `&self` so that a shared memory can grow while other threads use it;
     /// growth only makes more pages accessible and never invalidates a pointer.
@@ -345,26 +418,24 @@ impl LinearMemory {
         let Some(new) = old.checked_add(delta_pages) else {
             return Ok(None);
         };
-        if new > self.maximum_pages.unwrap_or(MAX_PAGES_32) || new > self.limit_pages {
+        if new > self.maximum_pages.unwrap_or(u64::MAX) || new > self.limit_pages {
             return Ok(None);
         }
         if delta_pages == 0 {
             return Ok(Some(old));
         }
-        if !allow(old * WASM_PAGE_SIZE, new * WASM_PAGE_SIZE)? {
+        if !allow(old << self.page_size_log2, new << self.page_size_log2)? {
             return Ok(None);
         }
-        // Both at most 4 GiB (bounded by `limit_pages`), and Wasm pages are whole
-        // multiples of the host page on every supported system.
-        let start = (old * WASM_PAGE_SIZE) as usize;
-        let len = (delta_pages * WASM_PAGE_SIZE) as usize;
-        debug_assert!(start.is_multiple_of(page_size()));
-        if self.mmap.make_accessible(start, len).is_err() {
+        // Both bounded by `limit_pages`, so within the reservation.
+        let start = host_pages(old << self.page_size_log2);
+        let end = host_pages(new << self.page_size_log2);
+        if end > start && self.mmap.make_accessible(start, end - start).is_err() {
             return Ok(None);
         }
         self.definition()
             .current_length
-            .store((new * WASM_PAGE_SIZE) as usize, Ordering::Release);
+            .store((new << self.page_size_log2) as usize, Ordering::Release);
         Ok(Some(old))
     }
 

@@ -210,7 +210,8 @@ pub fn memory_images(module: &ModuleInfo) -> Vec<Option<Arc<MemoryImage>>> {
 
 fn image_of(module: &ModuleInfo, memory: MemoryIndex) -> Option<MemoryImage> {
     let ty = &module.memories[memory.index()];
-    if ty.shared || ty.memory64 {
+    // One-byte pages end inside a host page: an image cannot map them.
+    if ty.shared || ty.memory64 || ty.page_size_log2 != wazerox_environ::DEFAULT_PAGE_SIZE_LOG2 {
         return None;
     }
     let initial = ty.minimum.checked_mul(crate::memory::WASM_PAGE_SIZE)?;
@@ -266,6 +267,7 @@ mod tests {
                 maximum: None,
                 shared: false,
                 memory64: false,
+                page_size_log2: 16,
             }],
             data: segments
                 .iter()

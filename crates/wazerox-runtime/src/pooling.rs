@@ -21,9 +21,10 @@
 //! - VMContexts and tables stay on the heap: they are single allocations whose cost
 //!   is a `malloc`, nothing like the address-space changes of memories.
 
-use crate::memory::{LinearMemory, MemoryError, MemoryStyle, WASM_PAGE_SIZE};
+use crate::memory::{LinearMemory, MemoryError, MemoryStyle};
 use crate::memory_image::MemoryImage;
 use std::sync::{Arc, Mutex};
+use wazerox_environ::MemoryType;
 
 /// How many released slots are searched for one that holds the wanted image.
 const AFFINITY_SEARCH: usize = 16;
@@ -33,7 +34,7 @@ const AFFINITY_SEARCH: usize = 16;
 pub struct MemoryPool {
     style: MemoryStyle,
     max_slots: usize,
-    limit_pages: u64,
+    limit_bytes: u64,
     state: Mutex<PoolState>,
 }
 
@@ -86,28 +87,29 @@ impl MemoryPool {
     /// A pool of at most `max_slots` memories of at most `max_bytes` each.
     pub fn new(max_slots: usize, max_bytes: u64, style: MemoryStyle) -> MemoryPool {
         MemoryPool {
-            limit_pages: max_bytes / WASM_PAGE_SIZE,
+            limit_bytes: max_bytes,
             style,
             max_slots,
             state: Mutex::new(PoolState::default()),
         }
     }
 
-    /// A memory of `minimum_pages` (with `image` installed) from a free or new slot.
+    /// A memory of type `ty` (with `image` installed) from a free or new slot.
     pub fn allocate(
         self: &Arc<Self>,
-        minimum_pages: u64,
-        maximum_pages: Option<u64>,
+        ty: &MemoryType,
         image: Option<&Arc<MemoryImage>>,
     ) -> Result<PooledMemory, PoolError> {
-        if minimum_pages > self.limit_pages {
+        let limit_pages = (self.limit_bytes.min(self.style.reservation_bytes) >> ty.page_size_log2)
+            .min(ty.max_pages_of_index_type());
+        if ty.minimum > limit_pages {
             return Err(PoolError::TooLarge {
-                minimum_pages,
-                limit_pages: self.limit_pages,
+                minimum_pages: ty.minimum,
+                limit_pages,
             });
         }
         let mut memory = self.take_slot(image)?;
-        if let Err(e) = memory.reuse(minimum_pages, maximum_pages, image) {
+        if let Err(e) = memory.reuse(ty, image) {
             // The slot's state is unknown now; give its reservation back entirely.
             drop(memory);
             self.lock().reserved -= 1;
@@ -144,7 +146,7 @@ impl MemoryPool {
         }
         state.reserved += 1;
         drop(state);
-        match LinearMemory::for_pool(self.limit_pages, &self.style) {
+        match LinearMemory::for_pool(self.limit_bytes, &self.style) {
             Ok(memory) => Ok(Box::new(memory)),
             Err(e) => {
                 self.lock().reserved -= 1;
@@ -200,7 +202,13 @@ mod tests {
     use super::*;
     use crate::memory_image::COPY_THRESHOLD;
 
+    use crate::memory::WASM_PAGE_SIZE;
+
     const PAGE: usize = WASM_PAGE_SIZE as usize;
+
+    fn ty(minimum: u64, maximum: Option<u64>) -> MemoryType {
+        MemoryType::new(minimum, maximum)
+    }
 
     fn image(fill: u8) -> Arc<MemoryImage> {
         Arc::new(MemoryImage::new(0, vec![fill; 2 * COPY_THRESHOLD]))
@@ -209,12 +217,12 @@ mod tests {
     #[test]
     fn released_memories_are_reused_and_reset() {
         let pool = Arc::new(MemoryPool::new(2, 4 << 20, MemoryStyle::default()));
-        let mut a = pool.allocate(2, None, None).unwrap();
+        let mut a = pool.allocate(&ty(2, None), None).unwrap();
         let base = a.memory_mut().data().as_ptr();
         a.memory_mut().data_mut()[PAGE + 3] = 9;
         assert_eq!(a.memory_mut().grow(1), Some(2));
         drop(a);
-        let mut b = pool.allocate(1, Some(1), None).unwrap();
+        let mut b = pool.allocate(&ty(1, Some(1)), None).unwrap();
         let m = b.memory_mut();
         assert_eq!(m.data().as_ptr(), base, "the slot was reused");
         assert_eq!(m.size_pages(), 1);
@@ -227,17 +235,17 @@ mod tests {
     fn images_survive_reuse_and_are_replaced_by_other_images() {
         let pool = Arc::new(MemoryPool::new(1, 4 << 20, MemoryStyle::default()));
         let (sevens, nines) = (image(7), image(9));
-        let mut a = pool.allocate(1, None, Some(&sevens)).unwrap();
+        let mut a = pool.allocate(&ty(1, None), Some(&sevens)).unwrap();
         assert_eq!(a.memory_mut().data()[5], 7);
         a.memory_mut().data_mut()[5] = 1;
         drop(a);
-        let mut b = pool.allocate(1, None, Some(&sevens)).unwrap();
+        let mut b = pool.allocate(&ty(1, None), Some(&sevens)).unwrap();
         assert_eq!(b.memory_mut().data()[5], 7, "the private copy was dropped");
         drop(b);
-        let mut c = pool.allocate(1, None, Some(&nines)).unwrap();
+        let mut c = pool.allocate(&ty(1, None), Some(&nines)).unwrap();
         assert_eq!(c.memory_mut().data()[5], 9);
         drop(c);
-        let mut d = pool.allocate(2, None, None).unwrap();
+        let mut d = pool.allocate(&ty(2, None), None).unwrap();
         assert!(d.memory_mut().data().iter().all(|b| *b == 0));
     }
 
@@ -248,17 +256,67 @@ mod tests {
             2 * WASM_PAGE_SIZE,
             MemoryStyle::default(),
         ));
-        let held = pool.allocate(1, None, None).unwrap();
-        let e = pool.allocate(1, None, None).unwrap_err();
+        let held = pool.allocate(&ty(1, None), None).unwrap();
+        let e = pool.allocate(&ty(1, None), None).unwrap_err();
         assert!(matches!(e, PoolError::Exhausted { slots: 1 }), "{e}");
         drop(held);
-        let e = pool.allocate(3, None, None).unwrap_err();
+        let e = pool.allocate(&ty(3, None), None).unwrap_err();
         assert!(e.to_string().contains("limit of 2 pages"), "{e}");
-        let mut m = pool.allocate(2, None, None).unwrap();
+        let mut m = pool.allocate(&ty(2, None), None).unwrap();
         assert_eq!(
             m.memory_mut().grow(1),
             None,
             "growth stops at the slot limit"
         );
+    }
+
+    /// A multi-memory module: each defined memory gets its own image and its own
+    /// slot, and a slot goes back to the memory whose image it holds.
+    #[test]
+    fn each_memory_of_a_module_gets_its_own_image_and_slot() {
+        use crate::memory_image::memory_images;
+        use wazerox_environ::{ConstExpr, ConstOp, DataMode, DataSegment, MemoryIndex, ModuleInfo};
+        let segment = |memory: u32, fill: u8| DataSegment {
+            mode: DataMode::Active {
+                memory: MemoryIndex(memory),
+                offset: ConstExpr::single(ConstOp::I32Const(PAGE as i32)),
+            },
+            bytes: vec![fill; 2 * COPY_THRESHOLD],
+        };
+        let info = ModuleInfo {
+            memories: vec![ty(2, None), ty(3, None)],
+            data: vec![segment(0, 0xa), segment(1, 0xb)],
+            ..ModuleInfo::default()
+        };
+        let images = memory_images(&info);
+        let images: Vec<_> = images.iter().map(|i| i.clone().unwrap()).collect();
+        assert!(images.iter().all(|i| i.is_mapped()), "both copy-on-write");
+        let pool = Arc::new(MemoryPool::new(2, 4 << 20, MemoryStyle::default()));
+        let mut first_bases = Vec::new();
+        for round in 0..3 {
+            let mut memories: Vec<_> = info
+                .memories
+                .iter()
+                .zip(&images)
+                .map(|(t, image)| pool.allocate(t, Some(image)).unwrap())
+                .collect();
+            let bases: Vec<_> = memories
+                .iter_mut()
+                .map(|m| m.memory_mut().data().as_ptr())
+                .collect();
+            for (m, fill) in memories.iter_mut().zip([0xa, 0xb]) {
+                let m = m.memory_mut();
+                assert_eq!(m.image().map(|i| i.len()), Some(2 * COPY_THRESHOLD));
+                assert_eq!(m.data()[PAGE], fill, "round {round}");
+                assert_eq!(m.data()[PAGE - 1], 0);
+                m.data_mut()[PAGE] = 0xff;
+            }
+            if round == 0 {
+                first_bases = bases;
+            } else {
+                assert_eq!(bases, first_bases, "each memory got its image's slot back");
+            }
+        }
+        assert_eq!(pool.reserved_slots(), 2);
     }
 }

@@ -20,7 +20,6 @@ pub struct Config {
     pub(crate) features: WasmFeatures,
     pub(crate) codegen: CodegenConfig,
     pub(crate) translation: TranslationConfig,
-    pub(crate) memory_style: MemoryStyle,
     pub(crate) max_wasm_stack: usize,
     pub(crate) checkpoints: bool,
     pub(crate) allocation: InstanceAllocationStrategy,
@@ -98,21 +97,24 @@ impl Default for Config {
 }
 
 impl Config {
-    /// WebAssembly 2.0 (SIMD included) plus threads (shared memories, atomics) and
-    /// the WebAssembly 3.0 operators tail calls, extended constant expressions,
-    /// relaxed SIMD and wide arithmetic, optimizing for speed.
+    /// WebAssembly 2.0 (SIMD included) plus threads (shared memories, atomics)
+    /// and, from WebAssembly 3.0, tail calls, extended constant expressions,
+    /// relaxed SIMD, wide arithmetic, multi-memory, memory64 (with table64) and
+    /// custom page sizes, as wasmtime enables them; optimizing for speed.
     pub fn new() -> Self {
         let features = WasmFeatures::WASM2
             | WasmFeatures::THREADS
             | WasmFeatures::TAIL_CALL
             | WasmFeatures::EXTENDED_CONST
             | WasmFeatures::RELAXED_SIMD
-            | WasmFeatures::WIDE_ARITHMETIC;
+            | WasmFeatures::WIDE_ARITHMETIC
+            | WasmFeatures::MULTI_MEMORY
+            | WasmFeatures::MEMORY64
+            | WasmFeatures::CUSTOM_PAGE_SIZES;
         Config {
             features,
             codegen: CodegenConfig::default(),
             translation: TranslationConfig::default(),
-            memory_style: MemoryStyle::default(),
             max_wasm_stack: 512 * 1024,
             checkpoints: true,
             allocation: InstanceAllocationStrategy::OnDemand,
@@ -141,6 +143,7 @@ impl Config {
     pub fn wasm_multi_value(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::MULTI_VALUE, enable)
     }
+    /// Any number of memories per module (WebAssembly 3.0). On by default.
     pub fn wasm_multi_memory(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::MULTI_MEMORY, enable)
     }
@@ -178,8 +181,15 @@ impl Config {
     pub fn wasm_wide_arithmetic(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::WIDE_ARITHMETIC, enable)
     }
+    /// Memories and tables indexed by `i64` (WebAssembly 3.0). On by default.
+    /// A 64-bit memory grows up to [`Config::memory_reservation`].
     pub fn wasm_memory64(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::MEMORY64, enable)
+    }
+    /// Memories with one-byte pages (the custom-page-sizes proposal). On by
+    /// default, as in wasmtime.
+    pub fn wasm_custom_page_sizes(&mut self, enable: bool) -> &mut Self {
+        self.feature(WasmFeatures::CUSTOM_PAGE_SIZES, enable)
     }
 
     /// Maximum native stack (bytes) Wasm code may use before trapping with
@@ -210,6 +220,37 @@ impl Config {
     pub fn epoch_interruption(&mut self, enable: bool) -> &mut Self {
         self.translation.epoch_interruption = enable;
         self
+    }
+
+    /// Address space (bytes) reserved for each linear memory; a memory never
+    /// moves, so it never grows beyond this. Default 4 GiB: the whole range of a
+    /// 32-bit index, which lets 32-bit accesses go unchecked. Smaller values make
+    /// every access checked explicitly; larger ones let 64-bit memories grow past
+    /// 4 GiB. Must be a non-zero multiple of 64 KiB (checked by [`Engine::new`]).
+    pub fn memory_reservation(&mut self, bytes: u64) -> &mut Self {
+        self.translation.memory_reservation = bytes;
+        self
+    }
+
+    /// Inaccessible address space (bytes) after each memory's reservation.
+    /// Accesses whose static offset plus size fit in it need no explicit check.
+    /// Default 2 GiB; a multiple of 64 KiB (checked by [`Engine::new`]).
+    pub fn memory_guard_size(&mut self, bytes: u64) -> &mut Self {
+        self.translation.guard_bytes = bytes;
+        self
+    }
+
+    /// Clamp explicitly bounds-checked memory and table accesses with
+    /// `select_spectre_guard` so that a mispredicted check cannot read out of
+    /// bounds speculatively. On by default (as in wasmtime).
+    pub fn spectre_guards(&mut self, enable: bool) -> &mut Self {
+        self.translation.spectre_guards = enable;
+        self
+    }
+
+    /// The address-space layout of memories, as compiled code assumes it.
+    pub(crate) fn memory_style(&self) -> MemoryStyle {
+        MemoryStyle::for_config(&self.translation)
     }
 
     /// Check every memory access explicitly instead of relying on guard pages.
@@ -326,6 +367,10 @@ impl Default for Engine {
 
 impl Engine {
     pub fn new(config: &Config) -> Result<Engine, Error> {
+        config
+            .translation
+            .validate()
+            .map_err(|e| Error::with_kind(ErrorKind::Usage, e))?;
         wazerox_runtime::traphandlers::init_traps();
         config.profiler.open().map_err(|e| {
             Error::with_kind(
@@ -341,7 +386,7 @@ impl Engine {
             InstanceAllocationStrategy::Pooling(pooling) => Some(Arc::new(MemoryPool::new(
                 pooling.total_memories,
                 pooling.max_memory_size,
-                config.memory_style.clone(),
+                config.memory_style(),
             ))),
         };
         Ok(Engine(Arc::new(EngineInner {

@@ -6,7 +6,7 @@ use crate::store::{AsContext, AsContextMut, GlobalData, StoreOpaque};
 use crate::values::{ExternType, GlobalType, MemoryType, Mutability, Ref, TableType, Val};
 use wazerox_environ::ValType;
 use wazerox_runtime::instance::Growth;
-use wazerox_runtime::memory::{LinearMemory, WASM_PAGE_SIZE};
+use wazerox_runtime::memory::LinearMemory;
 use wazerox_runtime::table::Table as RuntimeTable;
 use wazerox_runtime::vmcontext::{VMGlobalDefinition, ValRaw};
 
@@ -136,21 +136,13 @@ impl SharedMemory {
                 "a shared memory needs a shared type with a maximum",
             ));
         }
-        let memory = LinearMemory::with_sharing(
-            ty.minimum(),
-            ty.maximum(),
-            true,
-            &engine.config().memory_style,
-        )
-        .map_err(|e| Error::with_kind(ErrorKind::Instantiation, e.to_string()))?;
+        let memory = LinearMemory::for_type(&ty.inner, &engine.config().memory_style())
+            .map_err(|e| Error::with_kind(ErrorKind::Instantiation, e.to_string()))?;
         Ok(SharedMemory(std::sync::Arc::new(memory)))
     }
 
     pub fn ty(&self) -> MemoryType {
-        MemoryType::shared(
-            self.0.size_pages() as u32,
-            self.0.maximum_pages().unwrap_or(self.0.size_pages()) as u32,
-        )
+        MemoryType { inner: self.0.ty() }
     }
 
     /// Size in 64 KiB pages.
@@ -240,10 +232,10 @@ impl Memory {
         ctx.0.check_counts(0, 1, 0)?;
         let growth = Growth::Memory {
             current: 0,
-            desired: ty.minimum().saturating_mul(WASM_PAGE_SIZE) as usize,
+            desired: ty.minimum().saturating_mul(ty.page_size()) as usize,
             maximum: ty
                 .maximum()
-                .map(|m| m.saturating_mul(WASM_PAGE_SIZE) as usize),
+                .map(|m| m.saturating_mul(ty.page_size()) as usize),
         };
         if !ctx.0.growing(growth)? {
             return Err(Error::with_kind(
@@ -253,9 +245,9 @@ impl Memory {
         }
         let store = ctx.opaque_mut();
         store.memory_count += 1;
-        let style = store.engine.config().memory_style.clone();
+        let style = store.engine.config().memory_style();
         let mut memory = Box::new(
-            LinearMemory::new(ty.minimum(), ty.maximum(), &style)
+            LinearMemory::for_type(&ty.inner, &style)
                 .map_err(|e| Error::with_kind(ErrorKind::Instantiation, e.to_string()))?,
         );
         let ptr: *mut LinearMemory = &mut *memory;
@@ -296,12 +288,9 @@ impl Memory {
     }
 
     pub(crate) fn ty_in(&self, store: &StoreOpaque) -> MemoryType {
-        let m = self.linear(store);
-        let mut ty = MemoryType::new(0, None);
-        ty.inner.minimum = m.size_pages();
-        ty.inner.maximum = m.maximum_pages();
-        ty.inner.shared = m.is_shared();
-        ty
+        MemoryType {
+            inner: self.linear(store).ty(),
+        }
     }
 
     pub fn ty(&self, store: impl AsContext) -> MemoryType {
@@ -341,8 +330,9 @@ impl Memory {
             // SAFETY: the memory is live for the store's life.
             let memory = unsafe { &*ptr };
             let current = memory.byte_size();
+            let page_size = memory.ty().page_size();
             let desired = delta
-                .checked_mul(WASM_PAGE_SIZE)
+                .checked_mul(page_size)
                 .and_then(|d| d.checked_add(current))
                 .ok_or_else(refused)?;
             let growth = Growth::Memory {
@@ -350,7 +340,7 @@ impl Memory {
                 desired: usize::try_from(desired).map_err(|_| refused())?,
                 maximum: memory
                     .maximum_pages()
-                    .map(|m| (m * WASM_PAGE_SIZE) as usize),
+                    .map(|m| m.saturating_mul(page_size) as usize),
             };
             if !ctx.0.growing(growth)? {
                 return Err(Error::usage(format!(

@@ -8,7 +8,6 @@ use crate::module::Module;
 use crate::store::{AsContextMut, InstanceData, StoreInner, StoreOpaque};
 use wazerox_environ::{ExportKind, FuncIndex, GlobalIndex, ImportKind, MemoryIndex, TableIndex};
 use wazerox_runtime::instance::{Growth, Imports, Instance as RuntimeInstance, InstantiationError};
-use wazerox_runtime::memory::WASM_PAGE_SIZE;
 
 /// An instantiated module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,6 +65,7 @@ fn resolve_imports(
             (ImportKind::Table(ty), Extern::Table(t)) => {
                 let actual = t.ty_in(store);
                 if actual.element() != ty.element
+                    || actual.inner.table64 != ty.table64
                     || !limits_match(actual.minimum(), actual.maximum(), ty.minimum, ty.maximum)
                 {
                     return Err(mismatch("table element type or limits"));
@@ -79,8 +79,11 @@ fn resolve_imports(
                         "a shared memory is expected, found an unshared one",
                     ));
                 }
-                if !limits_match(actual.minimum(), actual.maximum(), ty.minimum, ty.maximum) {
-                    return Err(mismatch("memory limits"));
+                if actual.inner.memory64 != ty.memory64
+                    || actual.inner.page_size_log2 != ty.page_size_log2
+                    || !limits_match(actual.minimum(), actual.maximum(), ty.minimum, ty.maximum)
+                {
+                    return Err(mismatch("memory index type, page size or limits"));
                 }
                 resolved.memories.push(m.ptr(store));
             }
@@ -91,8 +94,11 @@ fn resolve_imports(
                         "an unshared memory is expected, found a shared one",
                     ));
                 }
-                if !limits_match(actual.minimum(), actual.maximum(), ty.minimum, ty.maximum) {
-                    return Err(mismatch("memory limits"));
+                if actual.inner.memory64 != ty.memory64
+                    || actual.inner.page_size_log2 != ty.page_size_log2
+                    || !limits_match(actual.minimum(), actual.maximum(), ty.minimum, ty.maximum)
+                {
+                    return Err(mismatch("memory index type, page size or limits"));
                 }
                 // The store keeps the memory alive as long as instances use it.
                 store.keep_shared_memory(m);
@@ -140,10 +146,10 @@ impl Instance {
             for ty in defined_memories {
                 let growth = Growth::Memory {
                     current: 0,
-                    desired: ty.minimum.saturating_mul(WASM_PAGE_SIZE) as usize,
+                    desired: ty.minimum.saturating_mul(ty.page_size()) as usize,
                     maximum: ty
                         .maximum
-                        .map(|m| m.saturating_mul(WASM_PAGE_SIZE) as usize),
+                        .map(|m| m.saturating_mul(ty.page_size()) as usize),
                 };
                 if !store.growing(growth)? {
                     return Err(Error::with_kind(
@@ -184,7 +190,7 @@ impl Instance {
                 .collect::<Vec<_>>(),
             imports,
             &*opaque.vm_store_context,
-            &opaque.engine.config().memory_style,
+            &opaque.engine.config().memory_style(),
             module.memory_images(),
             opaque.engine.0.memory_pool.as_ref(),
         )

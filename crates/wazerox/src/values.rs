@@ -210,8 +210,24 @@ impl TableType {
                 element,
                 minimum: minimum.into(),
                 maximum: maximum.map(u64::from),
+                table64: false,
             },
         }
+    }
+    /// A table indexed by `i64` (table64, from the memory64 proposal).
+    pub fn new64(element: ValType, minimum: u64, maximum: Option<u64>) -> Self {
+        TableType {
+            inner: wazerox_environ::TableType {
+                element,
+                minimum,
+                maximum,
+                table64: true,
+            },
+        }
+    }
+    /// Whether indices are `i64` (table64).
+    pub fn is_64(&self) -> bool {
+        self.inner.table64
     }
     pub fn element(&self) -> ValType {
         self.inner.element
@@ -233,13 +249,32 @@ impl MemoryType {
     /// A 32-bit, unshared memory with limits in 64 KiB pages.
     pub fn new(minimum: u32, maximum: Option<u32>) -> Self {
         MemoryType {
+            inner: wazerox_environ::MemoryType::new(minimum.into(), maximum.map(u64::from)),
+        }
+    }
+    /// A 64-bit (memory64), unshared memory with limits in 64 KiB pages.
+    pub fn new64(minimum: u64, maximum: Option<u64>) -> Self {
+        MemoryType {
             inner: wazerox_environ::MemoryType {
-                minimum: minimum.into(),
-                maximum: maximum.map(u64::from),
-                shared: false,
-                memory64: false,
+                memory64: true,
+                ..wazerox_environ::MemoryType::new(minimum, maximum)
             },
         }
+    }
+    /// The same type with pages of `1 << log2` bytes: 16 (64 KiB, the default) or
+    /// 0 (one-byte pages, the custom-page-sizes proposal). Other sizes are refused
+    /// when the memory is created.
+    pub fn with_page_size_log2(mut self, log2: u8) -> Self {
+        self.inner.page_size_log2 = log2;
+        self
+    }
+    /// Whether addresses are `i64` (memory64).
+    pub fn is_64(&self) -> bool {
+        self.inner.memory64
+    }
+    /// Bytes per page.
+    pub fn page_size(&self) -> u64 {
+        self.inner.page_size()
     }
     /// A shared 32-bit memory (threads proposal); shared memories need a maximum.
     pub fn shared(minimum: u32, maximum: u32) -> Self {

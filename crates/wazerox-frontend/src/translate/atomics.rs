@@ -8,9 +8,7 @@
 //! traps (known statically from the memory's type).
 
 use super::FuncTranslation;
-use super::environ::trusted;
 use crate::trap::CraneliftTrapCode;
-use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I8, I16, I32, I64};
 use cranelift_codegen::ir::{self, AtomicRmwOp, Endianness, InstBuilder, MemFlagsData};
 use wasmparser::{MemArg, Operator};
@@ -18,7 +16,6 @@ use wazerox_environ::TrapCode;
 use wazerox_environ::builtins::Builtin;
 use wazerox_environ::parse::WasmError;
 use wazerox_environ::types::MemoryIndex;
-use wazerox_environ::vmoffsets;
 
 fn atomic_flags() -> MemFlagsData {
     MemFlagsData::new()
@@ -30,14 +27,12 @@ impl FuncTranslation<'_, '_> {
     /// Pops the index and returns the checked native address of an atomic access.
     fn atomic_address(&mut self, memarg: &MemArg, size: u32) -> Result<ir::Value, WasmError> {
         let memory = MemoryIndex(memarg.memory);
-        if self.env.module.memories[memory.index()].memory64 {
-            return Err(WasmError::unsupported("memory64"));
-        }
-        let heap = self.env.heap(memory);
         let index = self.pop1();
-        let index = self.builder.ins().uextend(I64, index);
-        let effective = self.builder.ins().iadd_imm_u(index, memarg.offset as i64);
+        let index = self.env.index_to_pointer(&mut self.builder, index);
         if size > 1 {
+            // Alignment depends only on the low bits of `index + offset`, which
+            // wrapping addition gets right.
+            let effective = self.builder.ins().iadd_imm_u(index, memarg.offset as i64);
             let misaligned = self
                 .builder
                 .ins()
@@ -46,24 +41,12 @@ impl FuncTranslation<'_, '_> {
                 .ins()
                 .trapnz(misaligned, TrapCode::HeapMisaligned.to_cranelift());
         }
-        let end = memarg.offset + u64::from(size);
-        if self.env.config.explicit_bounds_checks || end > self.env.config.guard_bytes {
-            let length = self.builder.ins().load(
-                I64,
-                trusted(),
-                heap.definition,
-                vmoffsets::VMMEMORY_CURRENT_LENGTH as i32,
-            );
-            let access_end = self.builder.ins().iadd_imm_u(effective, i64::from(size));
-            let oob = self
-                .builder
-                .ins()
-                .icmp(IntCC::UnsignedGreaterThan, access_end, length);
-            self.builder
-                .ins()
-                .trapnz(oob, TrapCode::MemoryOutOfBounds.to_cranelift());
-        }
-        Ok(self.builder.ins().iadd(heap.base, effective))
+        let (address, offset) = self.checked_heap_address(memory, index, memarg.offset, size);
+        Ok(if offset == 0 {
+            address
+        } else {
+            self.builder.ins().iadd_imm_u(address, i64::from(offset))
+        })
     }
 
     /// The byte offset (not address) of a checked access, for builtins.

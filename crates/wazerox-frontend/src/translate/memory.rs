@@ -1,10 +1,17 @@
 //! Linear-memory operators: loads, stores, `memory.size/grow` and bulk memory.
 //!
-//! Bounds checks: a 32-bit memory is a 4 GiB reservation followed by a guard
-//! region, so `base + index + offset` of any access whose `offset + size` fits in the
-//! guard lands in reserved address space; out-of-bounds accesses fault and the
-//! signal handler turns them into `MemoryOutOfBounds`. Accesses with larger offsets,
-//! or every access when the config asks for it, compare against the current length.
+//! Bounds checks: a memory reserves `memory_reservation` bytes (4 GiB by default)
+//! followed by a guard region, so when the reservation covers the whole 32-bit
+//! range, `base + index + offset` of any 32-bit access whose `offset + size` fits
+//! in the guard lands in reserved address space; out-of-bounds accesses fault and
+//! the signal handler turns them into `MemoryOutOfBounds`. A 64-bit memory whose
+//! maximum is at most 4 GiB gets the same treatment after one compare of the index
+//! with a constant (an index of 2^32 or more is out of bounds whatever the size).
+//! Every other access — large offsets, one-byte pages, 64-bit memories that may
+//! grow past 4 GiB, a smaller reservation, or `explicit_bounds_checks` — compares
+//! `index + offset + size` against the current length, overflow-checked; with
+//! Spectre guards on, the address is then clamped with `select_spectre_guard` so a
+//! mispredicted check cannot read out of bounds speculatively.
 
 use super::FuncTranslation;
 use super::environ::trusted;
@@ -41,18 +48,61 @@ impl FuncTranslation<'_, '_> {
         memarg: &MemArg,
         access_size: u32,
     ) -> Result<(ir::Value, i32), WasmError> {
-        let memory = MemoryIndex(memarg.memory);
-        if self.env.module.memories[memory.index()].memory64 {
-            return Err(WasmError::unsupported("memory64"));
-        }
-        let heap = self.env.heap(memory);
         let index = self.pop1();
-        let index = self.builder.ins().uextend(I64, index);
-        let end = memarg.offset + u64::from(access_size);
-        let guarded = !self.env.config.explicit_bounds_checks && end <= self.env.config.guard_bytes;
-        if guarded && i32::try_from(memarg.offset).is_ok() {
+        Ok(self.checked_heap_address(
+            MemoryIndex(memarg.memory),
+            index,
+            memarg.offset,
+            access_size,
+        ))
+    }
+
+    /// The native address of `size` bytes at `index + offset` in `memory`, with
+    /// the bounds check the memory's type and the configuration call for, and a
+    /// static offset still to be added (non-zero only when guard pages check it).
+    pub(crate) fn checked_heap_address(
+        &mut self,
+        memory: MemoryIndex,
+        index: ir::Value,
+        offset: u64,
+        access_size: u32,
+    ) -> (ir::Value, i32) {
+        let ty = self.env.module.memories[memory.index()];
+        let heap = self.env.heap(memory);
+        let config = *self.env.config;
+        let size = u64::from(access_size);
+        let mut index = self.env.index_to_pointer(&mut self.builder, index);
+        let maximum_bytes = ty.maximum.map_or(u64::MAX, |m| {
+            m.checked_shl(ty.page_size_log2.into()).unwrap_or(u64::MAX)
+        });
+        let guarded = config.elides_bounds_check(&ty, offset, size)
+            && (!ty.memory64 || maximum_bytes <= 1 << 32);
+        if guarded {
+            if ty.memory64 {
+                // The maximum is at most 4 GiB: an index that needs more than 32
+                // bits is out of bounds; any smaller one lands in the reservation
+                // or its guard, as a 32-bit index does.
+                let out_of_bounds = self.builder.ins().icmp_imm_u(
+                    IntCC::UnsignedGreaterThan,
+                    index,
+                    i64::from(u32::MAX),
+                );
+                self.builder
+                    .ins()
+                    .trapnz(out_of_bounds, TrapCode::MemoryOutOfBounds.to_cranelift());
+                if config.spectre_guards {
+                    let zero = self.builder.ins().iconst(I64, 0);
+                    index = self
+                        .builder
+                        .ins()
+                        .select_spectre_guard(out_of_bounds, zero, index);
+                }
+            }
             let address = self.builder.ins().iadd(heap.base, index);
-            return Ok((address, memarg.offset as i32));
+            return match i32::try_from(offset) {
+                Ok(offset) => (address, offset),
+                Err(_) => (self.builder.ins().iadd_imm_u(address, offset as i64), 0),
+            };
         }
         let length = self.builder.ins().load(
             I64,
@@ -60,18 +110,37 @@ impl FuncTranslation<'_, '_> {
             heap.definition,
             vmoffsets::VMMEMORY_CURRENT_LENGTH as i32,
         );
-        // `index + end` cannot overflow 64 bits: both are below 2^33.
-        let access_end = self.builder.ins().iadd_imm_u(index, end as i64);
+        let code = TrapCode::MemoryOutOfBounds.to_cranelift();
+        let access_end = if !ty.memory64 {
+            // A 32-bit index plus a 32-bit offset plus the size stays below 2^34.
+            self.builder
+                .ins()
+                .iadd_imm_u(index, offset.wrapping_add(size) as i64)
+        } else {
+            // 64-bit index and offset: an end beyond 2^64 is out of bounds.
+            let offset_value = self.builder.ins().iconst(I64, offset as i64);
+            let end = self
+                .builder
+                .ins()
+                .uadd_overflow_trap(index, offset_value, code);
+            let size_value = self.builder.ins().iconst(I64, size as i64);
+            self.builder.ins().uadd_overflow_trap(end, size_value, code)
+        };
         let out_of_bounds = self
             .builder
             .ins()
             .icmp(IntCC::UnsignedGreaterThan, access_end, length);
-        self.builder
-            .ins()
-            .trapnz(out_of_bounds, TrapCode::MemoryOutOfBounds.to_cranelift());
+        self.builder.ins().trapnz(out_of_bounds, code);
         let address = self.builder.ins().iadd(heap.base, index);
-        let address = self.builder.ins().iadd_imm_u(address, memarg.offset as i64);
-        Ok((address, 0))
+        let mut address = self.builder.ins().iadd_imm_u(address, offset as i64);
+        if config.spectre_guards {
+            let zero = self.builder.ins().iconst(I64, 0);
+            address = self
+                .builder
+                .ins()
+                .select_spectre_guard(out_of_bounds, zero, address);
+        }
+        (address, 0)
     }
 
     fn load(
@@ -147,6 +216,7 @@ impl FuncTranslation<'_, '_> {
             }
             Operator::I64Store32 { memarg } => self.store(memarg, I32)?,
             Operator::MemorySize { mem } => {
+                let ty = self.env.module.memories[*mem as usize];
                 let heap = self.env.heap(MemoryIndex(*mem));
                 let length = self.builder.ins().load(
                     I64,
@@ -154,26 +224,30 @@ impl FuncTranslation<'_, '_> {
                     heap.definition,
                     vmoffsets::VMMEMORY_CURRENT_LENGTH as i32,
                 );
-                let pages = self.builder.ins().ushr_imm_u(length, 16);
-                let pages = self.builder.ins().ireduce(I32, pages);
+                let pages = self
+                    .builder
+                    .ins()
+                    .ushr_imm_u(length, i64::from(ty.page_size_log2));
+                let pages = self.narrow_to_index_type(pages, ty.memory64);
                 self.push1(pages);
             }
             Operator::MemoryGrow { mem } => {
+                let memory64 = self.env.module.memories[*mem as usize].memory64;
                 let delta = self.pop1();
-                let delta = self.builder.ins().uextend(I64, delta);
+                let delta = self.env.index_to_pointer(&mut self.builder, delta);
                 let index = self.builder.ins().iconst(I32, i64::from(*mem));
                 let old = self
                     .env
                     .call_builtin(&mut self.builder, Builtin::MemoryGrow, &[index, delta])
                     .expect("memory.grow returns a value");
-                let old = self.builder.ins().ireduce(I32, old);
+                let old = self.narrow_to_index_type(old, memory64);
                 self.push1(old);
             }
             Operator::MemoryFill { mem } => {
                 let (dst, byte, len) = self.pop3();
                 let mem = self.builder.ins().iconst(I32, i64::from(*mem));
-                let dst = self.builder.ins().uextend(I64, dst);
-                let len = self.builder.ins().uextend(I64, len);
+                let dst = self.env.index_to_pointer(&mut self.builder, dst);
+                let len = self.env.index_to_pointer(&mut self.builder, len);
                 self.call_failing_builtin(
                     Builtin::MemoryFill,
                     &[mem, dst, byte, len],
@@ -184,9 +258,9 @@ impl FuncTranslation<'_, '_> {
                 let (dst, src, len) = self.pop3();
                 let dst_mem = self.builder.ins().iconst(I32, i64::from(*dst_mem));
                 let src_mem = self.builder.ins().iconst(I32, i64::from(*src_mem));
-                let dst = self.builder.ins().uextend(I64, dst);
-                let src = self.builder.ins().uextend(I64, src);
-                let len = self.builder.ins().uextend(I64, len);
+                let dst = self.env.index_to_pointer(&mut self.builder, dst);
+                let src = self.env.index_to_pointer(&mut self.builder, src);
+                let len = self.env.index_to_pointer(&mut self.builder, len);
                 self.call_failing_builtin(
                     Builtin::MemoryCopy,
                     &[dst_mem, dst, src_mem, src, len],
@@ -200,7 +274,7 @@ impl FuncTranslation<'_, '_> {
                     .builder
                     .ins()
                     .iconst(I32, i64::from(DataIndex(*data_index).0));
-                let dst = self.builder.ins().uextend(I64, dst);
+                let dst = self.env.index_to_pointer(&mut self.builder, dst);
                 self.call_failing_builtin(
                     Builtin::MemoryInit,
                     &[mem, data, dst, src, len],
@@ -215,6 +289,17 @@ impl FuncTranslation<'_, '_> {
             _ => return Ok(false),
         }
         Ok(true)
+    }
+
+    /// A size or index computed as an `i64` (`memory.size`, the result of a
+    /// `grow` builtin), as the Wasm index type: `i64` when `is_64`, else truncated
+    /// to `i32` (a failed grow's `u64::MAX` becomes -1 either way).
+    pub(crate) fn narrow_to_index_type(&mut self, value: ir::Value, is_64: bool) -> ir::Value {
+        if is_64 {
+            value
+        } else {
+            self.builder.ins().ireduce(I32, value)
+        }
     }
 
     pub(crate) fn call_failing_builtin(

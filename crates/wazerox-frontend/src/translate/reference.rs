@@ -36,7 +36,9 @@ impl FuncTranslation<'_, '_> {
         }
     }
 
-    /// Bounds-checks `index` (an i32) against `table` and returns the element's address.
+    /// Bounds-checks `index` (an i32, or an i64 for table64) against `table` and
+    /// returns the element's address, clamped with `select_spectre_guard` when
+    /// Spectre guards are on (a mispredicted check then reads the first element).
     pub(crate) fn table_element_address(
         &mut self,
         table: TableIndex,
@@ -64,7 +66,14 @@ impl FuncTranslation<'_, '_> {
                 .ins()
                 .load(I64, trusted(), definition, vmoffsets::VMTABLE_BASE as i32);
         let scaled = self.builder.ins().ishl_imm_u(index, 3);
-        self.builder.ins().iadd(base, scaled)
+        let address = self.builder.ins().iadd(base, scaled);
+        if self.env.config.spectre_guards {
+            self.builder
+                .ins()
+                .select_spectre_guard(out_of_bounds, base, address)
+        } else {
+            address
+        }
     }
 
     fn table_index_const(&mut self, table: u32) -> ir::Value {
@@ -103,6 +112,7 @@ impl FuncTranslation<'_, '_> {
                 self.builder.ins().store(trusted(), value, address, 0);
             }
             Operator::TableSize { table } => {
+                let table64 = self.env.module.tables[*table as usize].ty.table64;
                 let definition = self.env.load_vmctx_ptr(
                     &mut self.builder,
                     self.env.offsets.table_pointer(TableIndex(*table)),
@@ -113,25 +123,26 @@ impl FuncTranslation<'_, '_> {
                     definition,
                     vmoffsets::VMTABLE_CURRENT_ELEMENTS as i32,
                 );
-                let length = self.builder.ins().ireduce(I32, length);
+                let length = self.narrow_to_index_type(length, table64);
                 self.push1(length);
             }
             Operator::TableGrow { table } => {
                 let (init, delta) = self.pop2();
+                let table64 = self.env.module.tables[*table as usize].ty.table64;
                 let table = self.table_index_const(*table);
-                let delta = self.builder.ins().uextend(I64, delta);
+                let delta = self.env.index_to_pointer(&mut self.builder, delta);
                 let old = self
                     .env
                     .call_builtin(&mut self.builder, Builtin::TableGrow, &[table, delta, init])
                     .expect("table.grow returns a value");
-                let old = self.builder.ins().ireduce(I32, old);
+                let old = self.narrow_to_index_type(old, table64);
                 self.push1(old);
             }
             Operator::TableFill { table } => {
                 let (dst, value, len) = self.pop3();
                 let table = self.table_index_const(*table);
-                let dst = self.builder.ins().uextend(I64, dst);
-                let len = self.builder.ins().uextend(I64, len);
+                let dst = self.env.index_to_pointer(&mut self.builder, dst);
+                let len = self.env.index_to_pointer(&mut self.builder, len);
                 self.call_failing_builtin(
                     Builtin::TableFill,
                     &[table, dst, value, len],
@@ -145,9 +156,9 @@ impl FuncTranslation<'_, '_> {
                 let (dst, src, len) = self.pop3();
                 let dst_table = self.table_index_const(*dst_table);
                 let src_table = self.table_index_const(*src_table);
-                let dst = self.builder.ins().uextend(I64, dst);
-                let src = self.builder.ins().uextend(I64, src);
-                let len = self.builder.ins().uextend(I64, len);
+                let dst = self.env.index_to_pointer(&mut self.builder, dst);
+                let src = self.env.index_to_pointer(&mut self.builder, src);
+                let len = self.env.index_to_pointer(&mut self.builder, len);
                 self.call_failing_builtin(
                     Builtin::TableCopy,
                     &[dst_table, src_table, dst, src, len],
@@ -158,7 +169,7 @@ impl FuncTranslation<'_, '_> {
                 let (dst, src, len) = self.pop3();
                 let table = self.table_index_const(*table);
                 let elem = self.builder.ins().iconst(I32, i64::from(*elem_index));
-                let dst = self.builder.ins().uextend(I64, dst);
+                let dst = self.env.index_to_pointer(&mut self.builder, dst);
                 self.call_failing_builtin(
                     Builtin::TableInit,
                     &[table, elem, dst, src, len],

@@ -49,6 +49,11 @@ pub fn config_for(name: &str) -> Config {
     if name.ends_with("/simd_memory-multi.wast") {
         config.wasm_multi_memory(true);
     }
+    // The legacy exception-handling suite (from the testsuite repository's
+    // `legacy/exceptions`) uses the legacy encoding; some files also use exnref.
+    if name.contains("legacy-exceptions/") || name.contains("legacy/exceptions/") {
+        config.wasm_legacy_exceptions(true);
+    }
     config
 }
 
@@ -406,9 +411,14 @@ impl Runner<'_> {
             | WastDirective::AssertMalformedCustom { .. } => {
                 return Err("unsupported: custom-section assertions (annotations proposal)".into());
             }
-            WastDirective::AssertException { .. } => {
-                return Err("unsupported: assert_exception (exception handling)".into());
-            }
+            WastDirective::AssertException { exec, .. } => match self.execute(exec)? {
+                Err(e) if e.kind() == ErrorKind::Exception => Outcome::Pass,
+                Err(e) => Outcome::Fail(format!("expected an exception, got error: {e}")),
+                Ok(values) => Outcome::Fail(format!(
+                    "expected an exception, got {:?}",
+                    values.iter().map(describe).collect::<Vec<_>>()
+                )),
+            },
             WastDirective::AssertSuspension { .. } => {
                 return Err("unsupported: assert_suspension (stack switching)".into());
             }

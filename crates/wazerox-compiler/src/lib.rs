@@ -13,10 +13,11 @@ use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{self, ExternalName};
 use cranelift_codegen::isa::{self, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
-use cranelift_codegen::{Context, FinalizedRelocTarget};
+use cranelift_codegen::{Context, FinalizedMachExceptionHandler, FinalizedRelocTarget};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use wazerox_environ::{
+    ExceptionHandler,
     FuncType, ModuleTranslation, SignatureTrampolinesCode, TranslationConfig, TrapCode, VMOffsets,
     WasmError, WasmErrorKind,
 };
@@ -72,6 +73,8 @@ pub(crate) struct CompiledFunction {
     /// Relocations against runtime libcalls.
     pub libcalls: Vec<(u32, cranelift_codegen::binemit::Reloc, String, i64)>,
     pub traps: Vec<(u32, TrapCode)>,
+    /// Landing blocks of `try_call` sites.
+    pub handlers: Vec<ExceptionHandler>,
 }
 
 fn compile_error(message: impl Into<String>) -> WasmError {
@@ -278,7 +281,26 @@ impl Compiler {
                 (t.offset, code)
             })
             .collect();
+        let mut handlers = Vec::new();
+        for site in compiled.buffer.call_sites() {
+            // The translator gives every `try_call` exactly one catch-all entry.
+            let landing = site.exception_handlers.iter().find_map(|h| match h {
+                FinalizedMachExceptionHandler::Default(offset) => Some(*offset),
+                _ => None,
+            });
+            if let Some(handler) = landing {
+                let sp_to_fp = site.frame_offset.ok_or_else(|| {
+                    compile_error("code generation failed: try_call without a frame offset")
+                })?;
+                handlers.push(ExceptionHandler {
+                    return_address: site.ret_addr,
+                    handler,
+                    sp_to_fp,
+                });
+            }
+        }
         Ok(CompiledFunction {
+            handlers,
             code: compiled.code_buffer().to_vec(),
             // The ISA's preferred alignment (32 bytes on x86-64), not just the
             // minimum: where a hot loop falls relative to fetch blocks measurably

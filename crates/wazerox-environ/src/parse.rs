@@ -167,8 +167,11 @@ fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmE
                         info.num_imported_globals += 1;
                         (ImportKind::Global(ty), info.globals.len() - 1)
                     }
-                    TypeRef::Tag(_) => {
-                        return Err(WasmError::unsupported("exception tags"));
+                    TypeRef::Tag(tag) => {
+                        let ty = TypeIndex(tag.func_type_idx);
+                        info.tags.push(ty);
+                        info.num_imported_tags += 1;
+                        (ImportKind::Tag(ty), info.tags.len() - 1)
                     }
                 };
                 info.imports.push(Import {
@@ -202,6 +205,11 @@ fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmE
                 info.memories.push(memory_type(&memory?));
             }
         }
+        Payload::TagSection(reader) => {
+            for tag in reader {
+                info.tags.push(TypeIndex(tag?.func_type_idx));
+            }
+        }
         Payload::GlobalSection(reader) => {
             for global in reader {
                 let global = global?;
@@ -222,9 +230,7 @@ fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmE
                     ExternalKind::Table => ExportKind::Table,
                     ExternalKind::Memory => ExportKind::Memory,
                     ExternalKind::Global => ExportKind::Global,
-                    ExternalKind::Tag => {
-                        return Err(WasmError::unsupported("exception tags"));
-                    }
+                    ExternalKind::Tag => ExportKind::Tag,
                 };
                 info.exports.push(Export {
                     name: export.name.to_string(),
@@ -323,6 +329,14 @@ pub fn val_type(ty: wasmparser::ValType) -> ValType {
         wasmparser::ValType::Ref(r) => {
             if r.is_func_ref() {
                 ValType::FuncRef
+            } else if matches!(
+                r.heap_type(),
+                wasmparser::HeapType::Abstract {
+                    ty: wasmparser::AbstractHeapType::Exn | wasmparser::AbstractHeapType::NoExn,
+                    ..
+                }
+            ) {
+                ValType::ExnRef
             } else {
                 ValType::ExternRef
             }

@@ -13,11 +13,13 @@ pub enum ValType {
     V128,
     FuncRef,
     ExternRef,
+    /// A reference to an exception object (exception handling, exnref encoding).
+    ExnRef,
 }
 
 impl ValType {
     pub fn is_ref(self) -> bool {
-        matches!(self, ValType::FuncRef | ValType::ExternRef)
+        matches!(self, ValType::FuncRef | ValType::ExternRef | ValType::ExnRef)
     }
 }
 
@@ -31,6 +33,7 @@ impl fmt::Display for ValType {
             ValType::V128 => "v128",
             ValType::FuncRef => "funcref",
             ValType::ExternRef => "externref",
+            ValType::ExnRef => "exnref",
         })
     }
 }
@@ -112,6 +115,8 @@ pub enum EntityType {
     Table(TableType),
     Memory(MemoryType),
     Global(GlobalType),
+    /// An exception tag: the types of the values its exceptions carry (`params`).
+    Tag(FuncType),
 }
 
 macro_rules! index_newtype {
@@ -142,4 +147,6 @@ index_newtype! {
     ElemIndex;
     /// Index of a data segment.
     DataIndex;
+    /// Index into a module's tag space (imports first).
+    TagIndex;
 }

@@ -38,6 +38,8 @@ pub struct VMStoreContext {
     // Fields below are not read by compiled code (not in `VMOffsets`).
     /// The store's `memory.atomic.wait`s, cancelled by [`VMStoreContext::interrupt`].
     pub waits: WaitCancel,
+    /// The store's exception objects (see `exceptions`).
+    pub exceptions: crate::exceptions::ExceptionHeap,
 }
 
 impl VMStoreContext {
@@ -51,6 +53,7 @@ impl VMStoreContext {
             store: UnsafeCell::new(std::ptr::null_mut()),
             epoch: UnsafeCell::new(std::ptr::null()),
             waits: WaitCancel::default(),
+            exceptions: Default::default(),
         }
     }
 

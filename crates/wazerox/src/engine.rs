@@ -96,10 +96,10 @@ impl Default for Config {
 }
 
 impl Config {
-    /// WebAssembly 2.0 (SIMD included) plus threads (shared memories, atomics),
-    /// optimizing for speed.
+    /// WebAssembly 2.0 (SIMD included) plus threads (shared memories, atomics) and
+    /// exception handling (exnref encoding), optimizing for speed.
     pub fn new() -> Self {
-        let features = WasmFeatures::WASM2 | WasmFeatures::THREADS;
+        let features = WasmFeatures::WASM2 | WasmFeatures::THREADS | WasmFeatures::EXCEPTIONS;
         Config {
             features,
             codegen: CodegenConfig::default(),
@@ -142,6 +142,17 @@ impl Config {
     }
     pub fn wasm_tail_call(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::TAIL_CALL, enable)
+    }
+    /// Exception handling, the standard (exnref) encoding: tags, `throw`,
+    /// `throw_ref`, `try_table`, `exnref`. On by default.
+    pub fn wasm_exceptions(&mut self, enable: bool) -> &mut Self {
+        self.feature(WasmFeatures::EXCEPTIONS, enable)
+    }
+    /// The legacy exception-handling encoding (`try`, `catch`, `catch_all`,
+    /// `delegate`, `rethrow`), which most toolchains still emit. Off by default;
+    /// `wazerox run` turns it on.
+    pub fn wasm_legacy_exceptions(&mut self, enable: bool) -> &mut Self {
+        self.feature(WasmFeatures::LEGACY_EXCEPTIONS, enable)
     }
     pub fn wasm_memory64(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::MEMORY64, enable)

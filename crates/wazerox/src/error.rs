@@ -25,6 +25,9 @@ pub enum ErrorKind {
     /// A snapshot restore request that no running activation took: its call into
     /// Wasm ended, or every host function on the way swallowed it.
     Restore,
+    /// A Wasm exception that no handler caught (see [`Error::as_exception`]); a
+    /// host function returning one throws it into its Wasm caller.
+    Exception,
 }
 
 /// A frame of a Wasm backtrace.
@@ -87,6 +90,7 @@ enum Inner {
     Trap(Trap),
     Source(Box<dyn std::error::Error + Send + Sync>),
     Restore(Box<crate::checkpoint::RestoreRequest>),
+    Exception(crate::ExnRef),
 }
 
 /// An error from any part of wazerox. Host functions return it too.
@@ -163,6 +167,23 @@ impl Error {
         }
     }
 
+    /// An error that throws `exception`: returned by a host function, it is
+    /// thrown into the calling Wasm code, where a handler may catch it.
+    pub fn throw(exception: crate::ExnRef) -> Self {
+        Error {
+            kind: ErrorKind::Exception,
+            inner: Inner::Exception(exception),
+        }
+    }
+
+    /// The uncaught exception this error carries.
+    pub fn as_exception(&self) -> Option<&crate::ExnRef> {
+        match &self.inner {
+            Inner::Exception(e) => Some(e),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
@@ -204,6 +225,7 @@ impl fmt::Display for Error {
             Inner::Restore(_) => {
                 f.write_str("snapshot restore request that no running activation took")
             }
+            Inner::Exception(_) => f.write_str("uncaught wasm exception"),
         }
     }
 }
@@ -219,7 +241,7 @@ impl std::error::Error for Error {
         match &self.inner {
             Inner::Source(e) => Some(&**e),
             Inner::Trap(t) => Some(t),
-            Inner::Message(_) | Inner::Restore(_) => None,
+            Inner::Message(_) | Inner::Restore(_) | Inner::Exception(_) => None,
         }
     }
 }

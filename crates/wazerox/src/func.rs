@@ -249,12 +249,16 @@ pub(crate) fn val_to_raw(store: &StoreOpaque, value: &Val) -> Result<ValRaw, Err
         Val::F32(v) => ValRaw::f32(*v),
         Val::F64(v) => ValRaw::f64(*v),
         Val::V128(v) => ValRaw::u128(*v),
-        Val::FuncRef(None) | Val::ExternRef(None) => ValRaw::ptr(0),
+        Val::FuncRef(None) | Val::ExternRef(None) | Val::ExnRef(None) => ValRaw::ptr(0),
         Val::FuncRef(Some(f)) => {
             store.check(f.store)?;
             ValRaw::ptr(f.to_raw(store))
         }
         Val::ExternRef(Some(e)) => {
+            store.check(e.store)?;
+            ValRaw::ptr(e.to_raw())
+        }
+        Val::ExnRef(Some(e)) => {
             store.check(e.store)?;
             ValRaw::ptr(e.to_raw())
         }
@@ -274,6 +278,7 @@ pub(crate) fn val_from_raw(
         ValType::V128 => Val::V128(raw.get_u128()),
         ValType::FuncRef => Val::FuncRef(Func::from_raw(store, raw.get_ptr())?),
         ValType::ExternRef => Val::ExternRef(ExternRef::from_raw(store, raw.get_ptr())),
+        ValType::ExnRef => Val::ExnRef(crate::ExnRef::from_raw(store, raw.get_ptr())),
     })
 }
 
@@ -287,6 +292,7 @@ pub(crate) fn invoke<T>(
     let func_ref = data.func_ref;
     let array_call = data.array_call;
     let max_stack = store.opaque.engine.config().max_wasm_stack;
+    let store_id = store.opaque.id;
     let store_ptr: *mut StoreInner<T> = store;
     let vm_store: *const VMStoreContext = &*store.opaque.vm_store_context;
     // SAFETY: `array_call` is the engine's trampoline for the function's type, so
@@ -309,10 +315,10 @@ pub(crate) fn invoke<T>(
             )
         })
     };
-    result.map_err(trap_to_error)
+    result.map_err(|reason| trap_to_error(reason, store_id))
 }
 
-pub(crate) fn trap_to_error(reason: TrapReason) -> Error {
+pub(crate) fn trap_to_error(reason: TrapReason, store: u64) -> Error {
     match reason {
         TrapReason::Wasm {
             code, backtrace, ..
@@ -331,6 +337,7 @@ pub(crate) fn trap_to_error(reason: TrapReason) -> Error {
         }
         TrapReason::Host(error) => Error::from_boxed(error),
         TrapReason::Panic(payload) => std::panic::resume_unwind(payload),
+        TrapReason::Exception(raw) => Error::throw(crate::ExnRef { store, raw }),
     }
 }
 

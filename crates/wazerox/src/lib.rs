@@ -51,6 +51,7 @@ mod limits;
 mod linker;
 mod module;
 mod store;
+mod tag;
 mod values;
 
 pub use checkpoint::{Restore, Snapshot};
@@ -64,6 +65,7 @@ pub use limits::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 pub use linker::{InstancePre, Linker};
 pub use module::{ExportType, ImportType, Module};
 pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut};
+pub use tag::{ExnRef, Tag};
 pub use values::{ExternRef, ExternType, GlobalType, MemoryType, Mutability, Ref, TableType, Val};
 pub use wazerox_environ::{FuncType, TrapCode, ValType};
 

@@ -147,6 +147,7 @@ impl Module {
             code: compiled.code,
             functions: compiled.functions,
             traps: compiled.traps,
+            handlers: compiled.handlers,
             libcalls: compiled.libcall_relocations,
         };
         let type_ids: Vec<u32> = compiled
@@ -290,13 +291,16 @@ impl Module {
             .map(|&(start, _)| base + start as usize)
             .collect();
         let type_ids: Arc<[u32]> = info.types.iter().map(|t| engine.type_id(t)).collect();
-        let module_code = Arc::new(ModuleCode::new(
-            code,
-            functions,
-            parts.traps.clone(),
-            info.module_name.clone(),
-            info.function_names.clone(),
-        ));
+        let module_code = Arc::new(
+            ModuleCode::new(
+                code,
+                functions,
+                parts.traps.clone(),
+                info.module_name.clone(),
+                info.function_names.clone(),
+            )
+            .with_handlers(parts.handlers.clone()),
+        );
         code_registry::register(&module_code);
         Ok(Module(Arc::new(ModuleInner {
             engine: engine.clone(),

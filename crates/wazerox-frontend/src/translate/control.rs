@@ -2,6 +2,7 @@
 
 use super::FuncTranslation;
 use super::environ::readonly;
+use super::exceptions::Callee;
 use super::stack::FrameKind;
 use crate::signatures::ir_type;
 use crate::trap::CraneliftTrapCode;
@@ -17,7 +18,7 @@ fn block_args(values: &[ir::Value]) -> Vec<BlockArg> {
 }
 
 impl FuncTranslation<'_, '_> {
-    fn block_signature(&self, ty: BlockType) -> (Vec<ValType>, Vec<ValType>) {
+    pub(crate) fn block_signature(&self, ty: BlockType) -> (Vec<ValType>, Vec<ValType>) {
         match ty {
             BlockType::Empty => (vec![], vec![]),
             BlockType::Type(t) => (vec![], vec![wazerox_environ::parse::val_type(t)]),
@@ -28,7 +29,7 @@ impl FuncTranslation<'_, '_> {
         }
     }
 
-    fn block_with_params(&mut self, tys: &[ValType]) -> ir::Block {
+    pub(crate) fn block_with_params(&mut self, tys: &[ValType]) -> ir::Block {
         let block = self.builder.create_block();
         for t in tys {
             self.builder.append_block_param(block, ir_type(*t));
@@ -48,12 +49,21 @@ impl FuncTranslation<'_, '_> {
         op: &Operator<'_>,
     ) -> Result<(), WasmError> {
         match op {
-            Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
+            Operator::Block { .. }
+            | Operator::Loop { .. }
+            | Operator::If { .. }
+            | Operator::TryTable { .. }
+            | Operator::Try { .. } => {
                 self.unreachable_depth += 1;
             }
             Operator::Else if self.unreachable_depth == 0 => self.translate_else(),
+            Operator::Catch { .. } | Operator::CatchAll | Operator::Delegate { .. }
+                if self.unreachable_depth == 0 =>
+            {
+                self.translate_exception(op)?;
+            }
             Operator::End if self.unreachable_depth == 0 => self.translate_end(),
-            Operator::End => self.unreachable_depth -= 1,
+            Operator::End | Operator::Delegate { .. } => self.unreachable_depth -= 1,
             _ => {}
         }
         Ok(())
@@ -85,7 +95,7 @@ impl FuncTranslation<'_, '_> {
         self.reachable = true;
     }
 
-    fn translate_end(&mut self) {
+    pub(crate) fn translate_end(&mut self) {
         let reachable = self.reachable;
         let mut frame = self.control.pop();
         if reachable {
@@ -105,6 +115,11 @@ impl FuncTranslation<'_, '_> {
                 frame.exit_reachable = true;
             }
             FrameKind::Loop { header } => self.builder.seal_block(header),
+            FrameKind::TryTable {
+                landing,
+                ref catches,
+            } => self.end_try_table(landing, catches),
+            FrameKind::LegacyTry { landing, catching } => self.end_legacy_try(landing, catching),
             _ => {}
         }
         self.stack.truncate(frame.stack_height);
@@ -263,16 +278,11 @@ impl FuncTranslation<'_, '_> {
         Ok(true)
     }
 
-    fn push_call_results(&mut self, call: ir::Inst) {
-        let results = self.builder.inst_results(call).to_vec();
-        self.stack.extend(results);
-    }
-
     fn translate_call(&mut self, func: FuncIndex) {
         let num_params = self.env.module.func_type(func).params().len();
         let params = self.popn(num_params);
         let vmctx = self.env.vmctx();
-        let call = if self.env.module.is_imported_function(func) {
+        let results = if self.env.module.is_imported_function(func) {
             // Imports are called through the copy of their VMFuncRef in our VMContext.
             let func_ref = self.env.offsets.func_ref(func);
             let code = self.builder.ins().load(
@@ -292,14 +302,14 @@ impl FuncTranslation<'_, '_> {
                 .signature(&mut self.builder, self.env.module.functions[func.index()]);
             let mut args = vec![callee_vmctx, vmctx];
             args.extend(params);
-            self.builder.ins().call_indirect(sig, code, &args)
+            self.emit_wasm_call(Callee::Indirect(sig, code), &args)
         } else {
             let callee = self.env.direct_callee(&mut self.builder, func);
             let mut args = vec![vmctx, vmctx];
             args.extend(params);
-            self.builder.ins().call(callee, &args)
+            self.emit_wasm_call(Callee::Direct(callee), &args)
         };
-        self.push_call_results(call);
+        self.stack.extend(results);
     }
 
     fn translate_call_indirect(&mut self, ty: TypeIndex, table: TableIndex) {
@@ -349,7 +359,7 @@ impl FuncTranslation<'_, '_> {
         let sig = self.env.signature(&mut self.builder, ty);
         let mut args = vec![callee_vmctx, self.env.vmctx()];
         args.extend(params);
-        let call = self.builder.ins().call_indirect(sig, code, &args);
-        self.push_call_results(call);
+        let results = self.emit_wasm_call(Callee::Indirect(sig, code), &args);
+        self.stack.extend(results);
     }
 }

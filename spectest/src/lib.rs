@@ -7,6 +7,7 @@
 //! rejected at the right stage (validation / decoding / linking); the expected
 //! message is advisory, as the spec's own interpreter treats it.
 
+mod legacy_syntax;
 mod runner;
 mod values;
 

@@ -59,6 +59,10 @@ pub fn config_for(name: &str) -> Config {
 
 /// Like [`run_wast`], with an explicit configuration.
 pub fn run_wast_with(name: &str, contents: &str, config: &Config) -> WastReport {
+    // Legacy exception handling's folded `try` forms, which the `wast` crate no
+    // longer parses, become the flat forms it does (same binary).
+    let unfolded = crate::legacy_syntax::unfold_legacy_try(contents);
+    let contents = unfolded.as_deref().unwrap_or(contents);
     let mut lexer = Lexer::new(contents);
     lexer.allow_confusing_unicode(true);
     let mut report = WastReport::default();

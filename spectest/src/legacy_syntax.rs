@@ -186,7 +186,8 @@ mod tests {
 
     #[test]
     fn unfolds_catch_catch_all_and_delegate() {
-        let text = "(func (try $l (result i32) (do (i32.const 1)) (catch $e) (catch_all (i32.const 2))))";
+        let text =
+            "(func (try $l (result i32) (do (i32.const 1)) (catch $e) (catch_all (i32.const 2))))";
         assert_eq!(
             unfold(text),
             "(func try $l (result i32) (i32.const 1) catch $e catch_all (i32.const 2) end)"

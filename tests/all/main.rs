@@ -3,6 +3,7 @@
 mod api;
 mod artifact;
 mod checkpoint;
+mod exceptions;
 mod interrupt;
 mod limits;
 mod simd;

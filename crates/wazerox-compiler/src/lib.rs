@@ -17,9 +17,8 @@ use cranelift_codegen::{Context, FinalizedMachExceptionHandler, FinalizedRelocTa
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use wazerox_environ::{
-    ExceptionHandler,
-    FuncType, ModuleTranslation, SignatureTrampolinesCode, TranslationConfig, TrapCode, VMOffsets,
-    WasmError, WasmErrorKind,
+    ExceptionHandler, FuncType, ModuleTranslation, SignatureTrampolinesCode, TranslationConfig,
+    TrapCode, VMOffsets, WasmError, WasmErrorKind,
 };
 use wazerox_frontend::FuncTranslator;
 use wazerox_frontend::translate::TranslationInputs;

@@ -4,7 +4,9 @@
 
 use crate::CompiledFunction;
 use cranelift_codegen::binemit::Reloc;
-use wazerox_environ::{ExceptionHandler, LibcallRelocation, ModuleInfo, TrapCode, WasmError, WasmErrorKind};
+use wazerox_environ::{
+    ExceptionHandler, LibcallRelocation, ModuleInfo, TrapCode, WasmError, WasmErrorKind,
+};
 
 /// A linked module: code image plus the tables the runtime needs.
 #[derive(Debug, Clone)]

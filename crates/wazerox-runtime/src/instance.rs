@@ -7,19 +7,18 @@
 //! store that owns it keeps it alive for as long as any instance could use those
 //! pointers, i.e. until the store is dropped.
 
+use crate::exceptions::VMTag;
 use crate::memory::{LinearMemory, MemoryStyle};
 use crate::memory_image::MemoryImage;
 use crate::pooling::{MemoryPool, PooledMemory};
 use crate::table::Table;
-use crate::exceptions::VMTag;
 use crate::vmcontext::{VMFuncRef, VMGlobalDefinition, VMStoreContext, ValRaw};
 use std::alloc::Layout;
 use std::sync::Arc;
 use wazerox_environ::vmoffsets::VMCONTEXT_MAGIC;
 use wazerox_environ::{
-    TagIndex,
     ConstExpr, ConstOp, DataMode, ElementMode, FuncIndex, GlobalIndex, MemoryIndex, ModuleInfo,
-    TableIndex, TrapCode, VMOffsets, ValType,
+    TableIndex, TagIndex, TrapCode, VMOffsets, ValType,
 };
 
 /// What an instance imports, already resolved and type-checked by the caller.

@@ -632,7 +632,8 @@ impl<T> AsContextMut for Caller<'_, T> {
 
 /// Runs a host closure for the Wasm→host trampoline and turns its outcome into the
 /// runtime's protocol: 1 = results written; 0 = failed, with the error or panic
-/// parked for `catch_traps`. A restore request for this very activation is carried
+/// parked for `catch_traps`; 2 = a Wasm exception of this store to throw into the
+/// Wasm caller (its address in the first value slot). A restore request for this very activation is carried
 /// out here, after the closure and everything it owned are gone.
 ///
 /// # Safety
@@ -684,6 +685,14 @@ unsafe fn enter_host<T>(
     };
     // SAFETY: as above; the closure's borrow of the store has ended.
     let store = unsafe { &mut (*store_ptr).opaque };
+    if let Some(exn) = error.as_exception()
+        && exn.store == store.id
+        && !caller_vmctx.is_null()
+    {
+        // SAFETY: the trampoline passed `values` with at least one slot.
+        unsafe { *values = ValRaw::ptr(exn.raw) };
+        return 2;
+    }
     match crate::checkpoint::resolve_request(store, error) {
         crate::checkpoint::Resolution::Propagate(error) => {
             traphandlers::set_pending_host_error(error.into_boxed());

@@ -313,7 +313,9 @@ pub(crate) fn export_by_index(store: &mut StoreOpaque, index: usize, name: &str)
             Extern::Global(Global::register(store, ptr, ty))
         }
         ExportKind::Tag => {
-            let ptr = data.runtime.tag_ptr(wazerox_environ::TagIndex(export.index));
+            let ptr = data
+                .runtime
+                .tag_ptr(wazerox_environ::TagIndex(export.index));
             Extern::Tag(crate::Tag::register(store, ptr))
         }
     })

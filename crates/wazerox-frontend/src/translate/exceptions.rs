@@ -66,7 +66,9 @@ impl FuncTranslation<'_, '_> {
                     .expect("ExnNew returns the exception");
                 for (i, value) in values.into_iter().enumerate() {
                     let offset = VMEXN_VALUES + VMEXN_SLOT * i as u32;
-                    self.builder.ins().store(trusted(), value, exn, offset as i32);
+                    self.builder
+                        .ins()
+                        .store(trusted(), value, exn, offset as i32);
                 }
                 self.throw_exception(exn);
             }
@@ -170,11 +172,7 @@ impl FuncTranslation<'_, '_> {
             .map(BlockArg::TryCallRet)
             .collect();
         let normal_call = BlockCall::new(normal, normal_args, &mut dfg.value_lists);
-        let landing_call = BlockCall::new(
-            landing,
-            [BlockArg::TryCallExn(0)],
-            &mut dfg.value_lists,
-        );
+        let landing_call = BlockCall::new(landing, [BlockArg::TryCallExn(0)], &mut dfg.value_lists);
         let table = dfg.exception_tables.push(ExceptionTableData::new(
             sig,
             normal_call,

@@ -54,6 +54,12 @@ pub fn config_for(name: &str) -> Config {
     if name.contains("legacy-exceptions/") || name.contains("legacy/exceptions/") {
         config.wasm_legacy_exceptions(true);
     }
+    // Exception tests use tail calls, typed function references in tag and block
+    // types, and recursion groups for tag type identity.
+    if name.contains("proposals/exceptions/") || name.contains("legacy-exceptions/") {
+        config.wasm_tail_call(true);
+        config.wasm_gc(true);
+    }
     config
 }
 

@@ -125,13 +125,24 @@ fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmE
     match payload {
         Payload::TypeSection(reader) => {
             for group in reader {
+                let mut members = Vec::new();
                 for sub in group?.into_types() {
-                    let func = sub.unwrap_func();
-                    info.types.push(FuncType::new(
+                    let wasmparser::CompositeInnerType::Func(func) = &sub.composite_type.inner
+                    else {
+                        return Err(WasmError::unsupported("GC struct and array types"));
+                    };
+                    members.push(FuncType::new(
                         func.params().iter().map(|t| val_type(*t)),
                         func.results().iter().map(|t| val_type(*t)),
                     ));
                 }
+                if members.len() > 1 {
+                    let group: std::sync::Arc<[FuncType]> = members.clone().into();
+                    for (i, member) in members.iter_mut().enumerate() {
+                        *member = member.clone().in_rec_group(i as u32, group.clone());
+                    }
+                }
+                info.types.extend(members);
             }
         }
         Payload::ImportSection(reader) => {
@@ -327,7 +338,18 @@ pub fn val_type(ty: wasmparser::ValType) -> ValType {
         wasmparser::ValType::F64 => ValType::F64,
         wasmparser::ValType::V128 => ValType::V128,
         wasmparser::ValType::Ref(r) => {
-            if r.is_func_ref() {
+            // Without GC struct/array types (rejected above), every concrete type
+            // is a function type.
+            if r.is_func_ref()
+                || r.is_concrete_type_ref()
+                || matches!(
+                    r.heap_type(),
+                    wasmparser::HeapType::Abstract {
+                        ty: wasmparser::AbstractHeapType::NoFunc,
+                        ..
+                    }
+                )
+            {
                 ValType::FuncRef
             } else if matches!(
                 r.heap_type(),

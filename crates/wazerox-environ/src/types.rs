@@ -42,10 +42,16 @@ impl fmt::Display for ValType {
 }
 
 /// A function signature.
+///
+/// Two types are the same type when they are equal, including `rec_group`: a type
+/// declared in a recursion group of several types (GC proposal) is identified by
+/// the whole group and its position in it, as the iso-recursive type equivalence
+/// says, so `$t1` and `$t2` of `(rec (type $t1 (func)) (type $t2 (func)))` differ.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FuncType {
     params: Box<[ValType]>,
     results: Box<[ValType]>,
+    rec_group: Option<(u32, std::sync::Arc<[FuncType]>)>,
 }
 
 impl FuncType {
@@ -56,7 +62,13 @@ impl FuncType {
         FuncType {
             params: params.into_iter().collect(),
             results: results.into_iter().collect(),
+            rec_group: None,
         }
+    }
+    /// This type as member `index` of the recursion group `group`.
+    pub fn in_rec_group(mut self, index: u32, group: std::sync::Arc<[FuncType]>) -> Self {
+        self.rec_group = Some((index, group));
+        self
     }
     pub fn params(&self) -> &[ValType] {
         &self.params

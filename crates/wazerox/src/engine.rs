@@ -154,6 +154,23 @@ impl Config {
     pub fn wasm_legacy_exceptions(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::LEGACY_EXCEPTIONS, enable)
     }
+    /// Typed function references in types (`(ref $t)`, `(ref null func)`), which
+    /// exception tags and blocks may carry. Their instructions (`call_ref`,
+    /// `ref.as_non_null`, `br_on_null`, …) are not translated yet and make a
+    /// module unsupported. Off by default.
+    pub fn wasm_function_references(&mut self, enable: bool) -> &mut Self {
+        self.feature(WasmFeatures::FUNCTION_REFERENCES, enable)
+    }
+    /// The GC proposal's type system for function types: recursion groups and
+    /// subtype declarations (types in a group of several are distinct from
+    /// look-alikes outside it). Struct and array types and GC instructions make a
+    /// module unsupported. Implies function references. Off by default.
+    pub fn wasm_gc(&mut self, enable: bool) -> &mut Self {
+        if enable {
+            self.wasm_function_references(true);
+        }
+        self.feature(WasmFeatures::GC, enable)
+    }
     pub fn wasm_memory64(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::MEMORY64, enable)
     }

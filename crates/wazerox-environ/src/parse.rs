@@ -95,8 +95,10 @@ impl From<BinaryReaderError> for WasmError {
 /// Decodes and validates `bytes` (except function bodies, which are validated
 /// during translation).
 pub fn parse(bytes: &[u8], features: WasmFeatures) -> Result<ModuleTranslation<'_>, WasmError> {
-    decode_only(bytes, features)?;
-    parse_validated(bytes, features)
+    let may_throw = decode_only(bytes, features)?;
+    let mut translation = parse_validated(bytes, features)?;
+    translation.info.may_throw = may_throw;
+    Ok(translation)
 }
 
 /// Like [`parse`], without the decode-only pass: for bytes that already passed it

@@ -307,7 +307,8 @@ impl FuncTranslation<'_, '_> {
             let callee = self.env.direct_callee(&mut self.builder, func);
             let mut args = vec![vmctx, vmctx];
             args.extend(params);
-            self.emit_wasm_call(Callee::Direct(callee), &args)
+            let may_throw = self.env.module.may_throw(func);
+            self.emit_wasm_call(Callee::Direct(callee, may_throw), &args)
         };
         self.stack.extend(results);
     }

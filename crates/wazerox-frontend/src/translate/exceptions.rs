@@ -35,7 +35,8 @@ use wazerox_environ::{Builtin, TrapCode};
 
 /// The callee of a call that may be a `try_call`.
 pub(crate) enum Callee {
-    Direct(ir::FuncRef),
+    /// A function of this module, and whether it may throw.
+    Direct(ir::FuncRef, bool),
     Indirect(ir::SigRef, ir::Value),
 }
 
@@ -144,18 +145,23 @@ impl FuncTranslation<'_, '_> {
         self.reachable = false;
     }
 
-    /// A Wasm call; inside a handler scope a `try_call` whose exceptions go to the
-    /// scope's landing block. Returns the call's results.
+    /// A Wasm call; inside a handler scope, unless the callee cannot throw (see
+    /// `wazerox_environ::throws`), a `try_call` whose exceptions go to the scope's
+    /// landing block. Returns the call's results.
     pub(crate) fn emit_wasm_call(&mut self, callee: Callee, args: &[ir::Value]) -> Vec<ir::Value> {
-        let Some(landing) = self.control.innermost_handler() else {
+        let handler = match callee {
+            Callee::Direct(_, false) => None,
+            _ => self.control.innermost_handler(),
+        };
+        let Some(landing) = handler else {
             let call = match callee {
-                Callee::Direct(f) => self.builder.ins().call(f, args),
+                Callee::Direct(f, _) => self.builder.ins().call(f, args),
                 Callee::Indirect(sig, code) => self.builder.ins().call_indirect(sig, code, args),
             };
             return self.builder.inst_results(call).to_vec();
         };
         let sig = match callee {
-            Callee::Direct(f) => self.builder.func.dfg.ext_funcs[f].signature,
+            Callee::Direct(f, _) => self.builder.func.dfg.ext_funcs[f].signature,
             Callee::Indirect(sig, _) => sig,
         };
         let returns: Vec<ir::Type> = self.builder.func.dfg.signatures[sig]
@@ -179,7 +185,7 @@ impl FuncTranslation<'_, '_> {
             [ExceptionTableItem::Default(landing_call)],
         ));
         match callee {
-            Callee::Direct(f) => self.builder.ins().try_call(f, args, table),
+            Callee::Direct(f, _) => self.builder.ins().try_call(f, args, table),
             Callee::Indirect(_, code) => self.builder.ins().try_call_indirect(code, args, table),
         };
         self.builder.seal_block(normal);

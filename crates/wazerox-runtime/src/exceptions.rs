@@ -80,15 +80,6 @@ impl ExceptionHeap {
         let objects = unsafe { &*self.objects.get() };
         objects.iter().any(|o| o.as_ptr() as usize == exn)
     }
-
-    /// Number of exception objects allocated so far.
-    ///
-    /// # Safety
-    /// Only the thread running the owning store calls this.
-    pub unsafe fn len(&self) -> usize {
-        // SAFETY: per the contract.
-        unsafe { (*self.objects.get()).len() }
-    }
 }
 
 /// A view of a live exception object.

@@ -209,7 +209,7 @@ impl State {
                                 Extern::Memory(m) => self.memories.push((s, m)),
                                 Extern::Global(g) => self.globals.push((s, g)),
                                 Extern::Table(t) => self.tables.push((s, t)),
-                                Extern::SharedMemory(_) => {}
+                                Extern::SharedMemory(_) | Extern::Tag(_) => {}
                             }
                         }
                         self.instances.push((s, instance));

@@ -176,6 +176,7 @@ pub fn kind_ours(ty: wazerox::ValType) -> Kind {
         ValType::V128 => Kind::V128,
         ValType::FuncRef => Kind::FuncRef,
         ValType::ExternRef => Kind::ExternRef,
+        ValType::ExnRef => unreachable!("wasm-smith generates no exceptions here"),
     }
 }
 
@@ -203,6 +204,7 @@ pub fn value_ours(v: &wazerox::Val) -> Value {
         Val::V128(x) => Value::V128(*x),
         Val::FuncRef(f) => Value::FuncRef(f.is_some()),
         Val::ExternRef(e) => Value::ExternRef(e.is_some()),
+        Val::ExnRef(_) => unreachable!("wasm-smith generates no exceptions here"),
     }
 }
 

@@ -149,6 +149,7 @@ pub fn define_imports(store: &mut Store<()>, module: &Module, fail_host_calls: b
                 let value = Val::default_for(ty.content());
                 Global::new(&mut *store, ty, value).ok().map(Extern::from)
             }
+            ExternType::Tag(ty) => wazerox::Tag::new(&mut *store, &ty).ok().map(Extern::from),
         };
         if let Some(item) = item {
             linker

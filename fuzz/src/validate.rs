@@ -4,7 +4,8 @@
 
 /// The features of `wazerox::Config::default()`: Wasm 2.0 (SIMD included), threads,
 /// tail calls, extended-const, relaxed SIMD, wide arithmetic and the 3.0 memory
-/// features (multi-memory, memory64, custom page sizes).
+/// features (multi-memory, memory64, custom page sizes) and exception handling
+/// (exnref encoding).
 pub fn features() -> wasmparser::WasmFeatures {
     use wasmparser::WasmFeatures as F;
     F::WASM2
@@ -16,6 +17,7 @@ pub fn features() -> wasmparser::WasmFeatures {
         | F::MULTI_MEMORY
         | F::MEMORY64
         | F::CUSTOM_PAGE_SIZES
+        | F::EXCEPTIONS
 }
 
 /// Checks one input with an engine of the default configuration.

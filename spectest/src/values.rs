@@ -22,6 +22,9 @@ pub fn arg_to_val(store: &mut Store<()>, arg: &WastArg<'_>) -> Result<Val, Strin
             wast::core::AbstractHeapType::Extern | wast::core::AbstractHeapType::NoExtern => {
                 Val::ExternRef(None)
             }
+            wast::core::AbstractHeapType::Exn | wast::core::AbstractHeapType::NoExn => {
+                Val::ExnRef(None)
+            }
             other => return Err(format!("unsupported: ref.null {other:?}")),
         },
         WastArgCore::RefExtern(n) => Val::ExternRef(Some(ExternRef::new(store, *n))),
@@ -87,6 +90,7 @@ fn core_matches(
         (Val::V128(a), WastRetCore::V128(e)) => v128_matches(*a, e),
         (Val::FuncRef(f), WastRetCore::RefNull(_)) => f.is_none(),
         (Val::ExternRef(e), WastRetCore::RefNull(_)) => e.is_none(),
+        (Val::ExnRef(e), WastRetCore::RefNull(_)) => e.is_none(),
         (Val::FuncRef(f), WastRetCore::RefFunc(_)) => f.is_some(),
         (Val::ExternRef(e), WastRetCore::RefExtern(expected)) => match (e, expected) {
             (None, _) => false,
@@ -127,5 +131,6 @@ pub fn describe(value: &Val) -> String {
         Val::V128(v) => format!("v128:{v:#034x}"),
         Val::FuncRef(f) => format!("funcref:{}", if f.is_some() { "func" } else { "null" }),
         Val::ExternRef(e) => format!("externref:{}", if e.is_some() { "extern" } else { "null" }),
+        Val::ExnRef(e) => format!("exnref:{}", if e.is_some() { "exn" } else { "null" }),
     }
 }

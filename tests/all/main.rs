@@ -4,6 +4,7 @@ mod api;
 mod artifact;
 mod backtraces;
 mod checkpoint;
+mod exceptions;
 mod hostile;
 mod interrupt;
 mod limits;

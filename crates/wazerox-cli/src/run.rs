@@ -186,9 +186,10 @@ fn format_value(value: &Val) -> String {
         Val::F32(bits) => f32::from_bits(*bits).to_string(),
         Val::F64(bits) => f64::from_bits(*bits).to_string(),
         Val::V128(v) => format!("{v:#034x}"),
-        Val::FuncRef(None) | Val::ExternRef(None) => "null".to_string(),
+        Val::FuncRef(None) | Val::ExternRef(None) | Val::ExnRef(None) => "null".to_string(),
         Val::FuncRef(Some(_)) => "funcref".to_string(),
         Val::ExternRef(Some(_)) => "externref".to_string(),
+        Val::ExnRef(Some(_)) => "exnref".to_string(),
     }
 }
 
@@ -357,6 +358,9 @@ fn compile_for_run(
 /// The engine for a run: fuel and epoch checks as the flags (and threads) need.
 fn engine_for(args: &RunArgs, threaded: bool) -> Result<Engine, wazerox::Error> {
     let mut config = wazerox::Config::new();
+    // Real toolchains still emit the legacy exception encoding (C++ exceptions,
+    // setjmp/longjmp lowered to Wasm EH).
+    config.wasm_legacy_exceptions(true);
     config.consume_fuel(args.fuel.is_some());
     config.epoch_interruption(args.timeout.is_some() || threaded);
     Engine::new(&config)
@@ -425,6 +429,7 @@ pub fn compile(args: &[String]) -> ExitCode {
             // Threaded modules get the epoch checks `run` needs to end them.
             compile_for_run(&bytes, |threaded| {
                 let mut config = wazerox::Config::new();
+                config.wasm_legacy_exceptions(true);
                 config.epoch_interruption(threaded);
                 Engine::new(&config)
             })

@@ -630,3 +630,43 @@ fn guest_names_on_stderr_are_escaped() {
     assert_eq!(error_lines, 1, "no forged line: {stderr}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// C setjmp/longjmp lowered to Wasm exceptions, in both encodings, prints what the
+/// same program compiled natively prints (tests/exceptions/build.sh).
+#[test]
+fn setjmp_longjmp_programs_match_their_native_output() {
+    let expected = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/exceptions/sjlj.expected"
+    ))
+    .expect("expected output");
+    for program in ["sjlj-legacy", "sjlj-exnref"] {
+        let out = wazerox(&["run", &format!("tests/exceptions/{program}.wasm")]);
+        assert!(
+            out.status.success(),
+            "{program}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "{program}");
+    }
+}
+
+#[test]
+fn an_uncaught_exception_ends_run_with_an_error() {
+    let dir = std::env::temp_dir().join(format!("wazerox-cli-exn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wat = dir.join("throw.wat");
+    std::fs::write(
+        &wat,
+        r#"(module (tag $e (param i32)) (func (export "_start") (throw $e (i32.const 3))))"#,
+    )
+    .unwrap();
+    let out = wazerox(&["run", wat.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("uncaught wasm exception"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -13,12 +13,12 @@ use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{self, ExternalName};
 use cranelift_codegen::isa::{self, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
-use cranelift_codegen::{Context, FinalizedRelocTarget};
+use cranelift_codegen::{Context, FinalizedMachExceptionHandler, FinalizedRelocTarget};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use wazerox_environ::{
-    FuncType, ModuleTranslation, SignatureTrampolinesCode, TranslationConfig, TrapCode, VMOffsets,
-    WasmError, WasmErrorKind,
+    ExceptionHandler, FuncType, ModuleTranslation, SignatureTrampolinesCode, TranslationConfig,
+    TrapCode, VMOffsets, WasmError, WasmErrorKind,
 };
 use wazerox_frontend::FuncTranslator;
 use wazerox_frontend::translate::{RelaxedSimdLowering, TranslationInputs};
@@ -74,6 +74,8 @@ pub(crate) struct CompiledFunction {
     pub traps: Vec<(u32, TrapCode)>,
     /// `(code offset, Wasm offset)` where the Wasm instruction changes.
     pub address_map: Vec<(u32, u32)>,
+    /// Landing blocks of `try_call` sites.
+    pub handlers: Vec<ExceptionHandler>,
 }
 
 fn compile_error(message: impl Into<String>) -> WasmError {
@@ -295,7 +297,26 @@ impl Compiler {
                 address_map.push((srcloc.start, wasm));
             }
         }
+        let mut handlers = Vec::new();
+        for site in compiled.buffer.call_sites() {
+            // The translator gives every `try_call` exactly one catch-all entry.
+            let landing = site.exception_handlers.iter().find_map(|h| match h {
+                FinalizedMachExceptionHandler::Default(offset) => Some(*offset),
+                _ => None,
+            });
+            if let Some(handler) = landing {
+                let sp_to_fp = site.frame_offset.ok_or_else(|| {
+                    compile_error("code generation failed: try_call without a frame offset")
+                })?;
+                handlers.push(ExceptionHandler {
+                    return_address: site.ret_addr,
+                    handler,
+                    sp_to_fp,
+                });
+            }
+        }
         Ok(CompiledFunction {
+            handlers,
             code: compiled.code_buffer().to_vec(),
             address_map,
             // The ISA's preferred alignment (32 bytes on x86-64), not just the

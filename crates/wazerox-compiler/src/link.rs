@@ -4,7 +4,9 @@
 
 use crate::CompiledFunction;
 use cranelift_codegen::binemit::Reloc;
-use wazerox_environ::{LibcallRelocation, ModuleInfo, TrapCode, WasmError, WasmErrorKind};
+use wazerox_environ::{
+    ExceptionHandler, LibcallRelocation, ModuleInfo, TrapCode, WasmError, WasmErrorKind,
+};
 
 /// A linked module: code image plus the tables the runtime needs.
 #[derive(Debug, Clone)]
@@ -15,6 +17,8 @@ pub struct CompiledModule {
     pub functions: Vec<(u32, u32)>,
     /// Trap sites, sorted by offset.
     pub traps: Vec<(u32, TrapCode)>,
+    /// `try_call` sites, sorted by return address.
+    pub handlers: Vec<ExceptionHandler>,
     pub libcall_relocations: Vec<LibcallRelocation>,
     /// `(code offset, Wasm offset in the binary)` at each change of Wasm
     /// instruction, sorted by code offset.
@@ -44,6 +48,7 @@ pub(crate) fn link(
     }
     let num_functions = functions.len();
     let mut traps = Vec::new();
+    let mut handlers = Vec::new();
     let mut libcall_relocations = Vec::new();
     let mut address_map = Vec::new();
     for (f, &(start, _)) in functions.iter().zip(&placed) {
@@ -74,13 +79,20 @@ pub(crate) fn link(
                 .iter()
                 .map(|&(offset, wasm)| (start + offset, wasm)),
         );
+        handlers.extend(f.handlers.iter().map(|h| ExceptionHandler {
+            return_address: start + h.return_address,
+            handler: start + h.handler,
+            sp_to_fp: h.sp_to_fp,
+        }));
     }
     traps.sort_by_key(|t| t.0);
+    handlers.sort_by_key(|h| h.return_address);
     Ok(CompiledModule {
         info,
         code,
         functions: placed,
         traps,
+        handlers,
         libcall_relocations,
         address_map,
     })

@@ -8,7 +8,10 @@
 //!   spills the arguments into a stack array and calls the host callback stored at the
 //!   start of the host function's context (its "vmctx"). A failed callback (error
 //!   or panic, already recorded by the runtime) makes the trampoline trap with
-//!   `HostError`, so no host frame is ever unwound by a jump.
+//!   `HostError`, so no host frame is ever unwound by a jump. A callback that
+//!   returns 2 threw a Wasm exception (its address in the first value slot): the
+//!   trampoline calls the `Throw` builtin (through the caller's VMContext), which
+//!   unwinds to a handler in the Wasm callers, after the host frames returned.
 
 use crate::Compiler;
 use cranelift_codegen::ir::{
@@ -17,9 +20,9 @@ use cranelift_codegen::ir::{
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use target_lexicon::Architecture;
-use wazerox_environ::{FuncType, SignatureTrampolinesCode, TrapCode};
+use wazerox_environ::{Builtin, FuncType, SignatureTrampolinesCode, TrapCode, VMOffsets};
 use wazerox_frontend::signatures::{
-    array_call_signature, host_callback_signature, ir_type, wasm_signature,
+    array_call_signature, builtin_signature, host_callback_signature, ir_type, wasm_signature,
 };
 use wazerox_frontend::trap::CraneliftTrapCode;
 
@@ -152,6 +155,37 @@ pub(crate) fn wasm_to_host(compiler: &Compiler, ty: &FuncType) -> ir::Function {
         &[host_ctx, caller_vmctx, values, len, exit_sp, exit_fp],
     );
     let ok = builder.inst_results(call)[0];
+    let threw = builder.ins().icmp_imm_u(ir::condcodes::IntCC::Equal, ok, 2);
+    let throw_block = builder.create_block();
+    let returned = builder.create_block();
+    builder.ins().brif(threw, throw_block, &[], returned, &[]);
+    builder.seal_block(throw_block);
+    builder.seal_block(returned);
+    builder.switch_to_block(throw_block);
+    let exn = builder.ins().load(types::I64, slot_flags(), values, 0);
+    let table = builder.ins().load(
+        types::I64,
+        MemFlagsData::trusted(),
+        caller_vmctx,
+        VMOffsets::BUILTINS as i32,
+    );
+    let throw = builder.ins().load(
+        types::I64,
+        MemFlagsData::trusted(),
+        table,
+        (Builtin::Throw.index() * 8) as i32,
+    );
+    let throw_sig = builder.import_signature(builtin_signature(
+        Builtin::Throw,
+        compiler.isa().default_call_conv(),
+    ));
+    builder
+        .ins()
+        .call_indirect(throw_sig, throw, &[caller_vmctx, exn]);
+    builder
+        .ins()
+        .trap(TrapCode::UnreachableCodeReached.to_cranelift());
+    builder.switch_to_block(returned);
     builder.ins().trapz(ok, TrapCode::HostError.to_cranelift());
     let mut results = Vec::with_capacity(ty.results().len());
     for (i, result) in ty.results().iter().enumerate() {

@@ -42,10 +42,17 @@ pub enum Builtin {
     MemoryAtomicWait32,
     /// `(vmctx, memory: i32, address: i64, expected: i64, timeout_ns: i64) -> i32`.
     MemoryAtomicWait64,
+    /// `(vmctx, tag: i32) -> i64` a new exception object of tag `tag` (payload
+    /// zeroed; compiled code stores it), owned by the store.
+    ExnNew,
+    /// `(vmctx, exn: i64)`; never returns: unwinds Wasm frames to the nearest
+    /// handler, or ends the activation with the exception. The table entry is an
+    /// assembly stub that adds the caller's return address and frame pointer.
+    Throw,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 13] = [
+    pub const ALL: [Builtin; 15] = [
         Builtin::MemoryGrow,
         Builtin::MemoryFill,
         Builtin::MemoryCopy,
@@ -59,6 +66,8 @@ impl Builtin {
         Builtin::MemoryAtomicNotify,
         Builtin::MemoryAtomicWait32,
         Builtin::MemoryAtomicWait64,
+        Builtin::ExnNew,
+        Builtin::Throw,
     ];
 
     /// Position in the builtin table.
@@ -85,6 +94,8 @@ impl Builtin {
             Builtin::MemoryAtomicNotify => (&[I32, I64, I32], &[I32]),
             Builtin::MemoryAtomicWait32 => (&[I32, I64, I32, I64], &[I32]),
             Builtin::MemoryAtomicWait64 => (&[I32, I64, I64, I64], &[I32]),
+            Builtin::ExnNew => (&[I32], &[I64]),
+            Builtin::Throw => (&[I64], &[]),
         }
     }
 }

@@ -25,3 +25,17 @@ pub struct SignatureTrampolinesCode {
     pub wasm_to_host: u32,
     pub traps: Vec<(u32, TrapCode)>,
 }
+
+/// A call site inside a handler scope (a `try_call`): when an exception unwinds
+/// to the frame at this call, execution resumes at `handler` (the scope's landing
+/// block, which takes the exception object in the first payload register) with
+/// the stack pointer `sp_to_fp` bytes below the frame pointer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExceptionHandler {
+    /// Offset of the call's return address.
+    pub return_address: u32,
+    /// Offset of the landing block.
+    pub handler: u32,
+    /// Frame pointer minus stack pointer at the call.
+    pub sp_to_fp: u32,
+}

@@ -53,7 +53,10 @@ fn check_global_type(
     Ok(())
 }
 
-pub(crate) fn decode_only(bytes: &[u8], features: WasmFeatures) -> Result<(), WasmError> {
+/// Returns, per defined function, whether it may throw (see `throws.rs`).
+pub(crate) fn decode_only(bytes: &[u8], features: WasmFeatures) -> Result<Vec<bool>, WasmError> {
+    let mut throws = crate::throws::ThrowScan::default();
+    let mut imported_functions = 0u32;
     let mut last_section = 0u8;
     let mut function_count: Option<u32> = None;
     let mut code_count: Option<u32> = None;
@@ -80,6 +83,12 @@ pub(crate) fn decode_only(bytes: &[u8], features: WasmFeatures) -> Result<(), Wa
                     let (offset, import) = import.map_err(malformed)?;
                     if let wasmparser::TypeRef::Global(ty) = import.ty {
                         check_global_type(&ty, features, offset)?;
+                    }
+                    if matches!(
+                        import.ty,
+                        wasmparser::TypeRef::Func(_) | wasmparser::TypeRef::FuncExact(_)
+                    ) {
+                        imported_functions += 1;
                     }
                 }
             }
@@ -168,10 +177,12 @@ pub(crate) fn decode_only(bytes: &[u8], features: WasmFeatures) -> Result<(), Wa
                     }
                 }
                 let mut ops = body.get_operators_reader().map_err(malformed)?;
+                throws.begin_function();
                 while !ops.eof() {
                     let offset = ops.original_position();
                     let op = ops.read().map_err(malformed)?;
                     check_operator_encoding(bytes, offset, &op, features, data_count.is_some())?;
+                    throws.observe(&op);
                 }
                 ops.finish().map_err(malformed)?;
             }
@@ -207,7 +218,7 @@ pub(crate) fn decode_only(bytes: &[u8], features: WasmFeatures) -> Result<(), Wa
             end_offset,
         ));
     }
-    Ok(())
+    Ok(throws.finish(imported_functions))
 }
 
 fn read_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<(), WasmError> {

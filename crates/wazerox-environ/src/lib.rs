@@ -18,13 +18,14 @@ pub mod compiled;
 mod decode;
 pub mod module_info;
 pub mod parse;
+mod throws;
 pub mod trap;
 pub mod tunables;
 pub mod types;
 pub mod vmoffsets;
 
 pub use builtins::Builtin;
-pub use compiled::{LibcallRelocation, SignatureTrampolinesCode};
+pub use compiled::{ExceptionHandler, LibcallRelocation, SignatureTrampolinesCode};
 pub use module_info::*;
 pub use parse::{
     FunctionBodyData, ModuleTranslation, WasmError, WasmErrorKind, parse, parse_validated,

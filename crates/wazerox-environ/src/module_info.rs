@@ -43,6 +43,8 @@ pub enum ImportKind {
     Table(TableType),
     Memory(MemoryType),
     Global(GlobalType),
+    /// An exception tag of function type `TypeIndex` (params: payload, no results).
+    Tag(TypeIndex),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +62,7 @@ pub enum ExportKind {
     Table,
     Memory,
     Global,
+    Tag,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +132,9 @@ pub struct ModuleInfo {
     pub num_imported_memories: u32,
     pub globals: Vec<Global>,
     pub num_imported_globals: u32,
+    /// Type of every tag, imports first.
+    pub tags: Vec<TypeIndex>,
+    pub num_imported_tags: u32,
     pub imports: Vec<Import>,
     pub exports: Vec<Export>,
     pub start: Option<FuncIndex>,
@@ -145,6 +151,9 @@ pub struct ModuleInfo {
     pub code_section_offset: u32,
     /// Byte ranges in the binary of the `.debug_*` custom sections (DWARF), by name.
     pub debug_sections: Vec<(String, std::ops::Range<usize>)>,
+    /// Per defined function: whether it may throw an exception (computed by
+    /// `parse`; empty when not computed, which counts as "may throw").
+    pub may_throw: Vec<bool>,
 }
 
 impl ModuleInfo {
@@ -162,6 +171,20 @@ impl ModuleInfo {
     }
     pub fn is_imported_global(&self, global: GlobalIndex) -> bool {
         global.0 < self.num_imported_globals
+    }
+    pub fn is_imported_tag(&self, tag: TagIndex) -> bool {
+        tag.0 < self.num_imported_tags
+    }
+    /// The payload types of `tag`'s exceptions.
+    pub fn tag_type(&self, tag: TagIndex) -> &FuncType {
+        &self.types[self.tags[tag.index()].index()]
+    }
+    /// Whether a call of `func` may throw: imports always may.
+    pub fn may_throw(&self, func: FuncIndex) -> bool {
+        func.0
+            .checked_sub(self.num_imported_functions)
+            .and_then(|d| self.may_throw.get(d as usize).copied())
+            .unwrap_or(true)
     }
     pub fn num_defined_functions(&self) -> u32 {
         self.functions.len() as u32 - self.num_imported_functions
@@ -183,6 +206,7 @@ impl ModuleInfo {
             ImportKind::Table(t) => EntityType::Table(*t),
             ImportKind::Memory(m) => EntityType::Memory(*m),
             ImportKind::Global(g) => EntityType::Global(*g),
+            ImportKind::Tag(ty) => EntityType::Tag(self.types[ty.index()].clone()),
         }
     }
     /// The type of an exported entity.
@@ -195,6 +219,7 @@ impl ModuleInfo {
             ExportKind::Table => EntityType::Table(self.tables[i].ty),
             ExportKind::Memory => EntityType::Memory(self.memories[i]),
             ExportKind::Global => EntityType::Global(self.globals[i].ty),
+            ExportKind::Tag => EntityType::Tag(self.tag_type(TagIndex(export.index)).clone()),
         }
     }
 }

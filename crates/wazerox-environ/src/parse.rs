@@ -95,8 +95,10 @@ impl From<BinaryReaderError> for WasmError {
 /// Decodes and validates `bytes` (except function bodies, which are validated
 /// during translation).
 pub fn parse(bytes: &[u8], features: WasmFeatures) -> Result<ModuleTranslation<'_>, WasmError> {
-    decode_only(bytes, features)?;
-    parse_validated(bytes, features)
+    let may_throw = decode_only(bytes, features)?;
+    let mut translation = parse_validated(bytes, features)?;
+    translation.info.may_throw = may_throw;
+    Ok(translation)
 }
 
 /// Like [`parse`], without the decode-only pass: for bytes that already passed it
@@ -125,13 +127,24 @@ fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmE
     match payload {
         Payload::TypeSection(reader) => {
             for group in reader {
+                let mut members = Vec::new();
                 for sub in group?.into_types() {
-                    let func = sub.unwrap_func();
-                    info.types.push(FuncType::new(
+                    let wasmparser::CompositeInnerType::Func(func) = &sub.composite_type.inner
+                    else {
+                        return Err(WasmError::unsupported("GC struct and array types"));
+                    };
+                    members.push(FuncType::new(
                         func.params().iter().map(|t| val_type(*t)),
                         func.results().iter().map(|t| val_type(*t)),
                     ));
                 }
+                if members.len() > 1 {
+                    let group: std::sync::Arc<[FuncType]> = members.clone().into();
+                    for (i, member) in members.iter_mut().enumerate() {
+                        *member = member.clone().in_rec_group(i as u32, group.clone());
+                    }
+                }
+                info.types.extend(members);
             }
         }
         Payload::ImportSection(reader) => {
@@ -167,8 +180,11 @@ fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmE
                         info.num_imported_globals += 1;
                         (ImportKind::Global(ty), info.globals.len() - 1)
                     }
-                    TypeRef::Tag(_) => {
-                        return Err(WasmError::unsupported("exception tags"));
+                    TypeRef::Tag(tag) => {
+                        let ty = TypeIndex(tag.func_type_idx);
+                        info.tags.push(ty);
+                        info.num_imported_tags += 1;
+                        (ImportKind::Tag(ty), info.tags.len() - 1)
                     }
                 };
                 info.imports.push(Import {
@@ -202,6 +218,11 @@ fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmE
                 info.memories.push(memory_type(&memory?));
             }
         }
+        Payload::TagSection(reader) => {
+            for tag in reader {
+                info.tags.push(TypeIndex(tag?.func_type_idx));
+            }
+        }
         Payload::GlobalSection(reader) => {
             for global in reader {
                 let global = global?;
@@ -222,9 +243,7 @@ fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmE
                     ExternalKind::Table => ExportKind::Table,
                     ExternalKind::Memory => ExportKind::Memory,
                     ExternalKind::Global => ExportKind::Global,
-                    ExternalKind::Tag => {
-                        return Err(WasmError::unsupported("exception tags"));
-                    }
+                    ExternalKind::Tag => ExportKind::Tag,
                 };
                 info.exports.push(Export {
                     name: export.name.to_string(),
@@ -331,8 +350,27 @@ pub fn val_type(ty: wasmparser::ValType) -> ValType {
         wasmparser::ValType::F64 => ValType::F64,
         wasmparser::ValType::V128 => ValType::V128,
         wasmparser::ValType::Ref(r) => {
-            if r.is_func_ref() {
+            // Without GC struct/array types (rejected above), every concrete type
+            // is a function type.
+            if r.is_func_ref()
+                || r.is_concrete_type_ref()
+                || matches!(
+                    r.heap_type(),
+                    wasmparser::HeapType::Abstract {
+                        ty: wasmparser::AbstractHeapType::NoFunc,
+                        ..
+                    }
+                )
+            {
                 ValType::FuncRef
+            } else if matches!(
+                r.heap_type(),
+                wasmparser::HeapType::Abstract {
+                    ty: wasmparser::AbstractHeapType::Exn | wasmparser::AbstractHeapType::NoExn,
+                    ..
+                }
+            ) {
+                ValType::ExnRef
             } else {
                 ValType::ExternRef
             }

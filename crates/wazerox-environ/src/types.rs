@@ -13,11 +13,16 @@ pub enum ValType {
     V128,
     FuncRef,
     ExternRef,
+    /// A reference to an exception object (exception handling, exnref encoding).
+    ExnRef,
 }
 
 impl ValType {
     pub fn is_ref(self) -> bool {
-        matches!(self, ValType::FuncRef | ValType::ExternRef)
+        matches!(
+            self,
+            ValType::FuncRef | ValType::ExternRef | ValType::ExnRef
+        )
     }
 }
 
@@ -31,15 +36,22 @@ impl fmt::Display for ValType {
             ValType::V128 => "v128",
             ValType::FuncRef => "funcref",
             ValType::ExternRef => "externref",
+            ValType::ExnRef => "exnref",
         })
     }
 }
 
 /// A function signature.
+///
+/// Two types are the same type when they are equal, including `rec_group`: a type
+/// declared in a recursion group of several types (GC proposal) is identified by
+/// the whole group and its position in it, as the iso-recursive type equivalence
+/// says, so `$t1` and `$t2` of `(rec (type $t1 (func)) (type $t2 (func)))` differ.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FuncType {
     params: Box<[ValType]>,
     results: Box<[ValType]>,
+    rec_group: Option<(u32, std::sync::Arc<[FuncType]>)>,
 }
 
 impl FuncType {
@@ -50,7 +62,13 @@ impl FuncType {
         FuncType {
             params: params.into_iter().collect(),
             results: results.into_iter().collect(),
+            rec_group: None,
         }
+    }
+    /// This type as member `index` of the recursion group `group`.
+    pub fn in_rec_group(mut self, index: u32, group: std::sync::Arc<[FuncType]>) -> Self {
+        self.rec_group = Some((index, group));
+        self
     }
     pub fn params(&self) -> &[ValType] {
         &self.params
@@ -167,6 +185,8 @@ pub enum EntityType {
     Table(TableType),
     Memory(MemoryType),
     Global(GlobalType),
+    /// An exception tag: the types of the values its exceptions carry (`params`).
+    Tag(FuncType),
 }
 
 macro_rules! index_newtype {
@@ -197,4 +217,6 @@ index_newtype! {
     ElemIndex;
     /// Index of a data segment.
     DataIndex;
+    /// Index into a module's tag space (imports first).
+    TagIndex;
 }

@@ -13,12 +13,13 @@
 //!  40  [*mut VMMemoryDefinition; memories]
 //!      [*mut VMTableDefinition;  tables]
 //!      [*mut VMGlobalDefinition; globals]   imported ones point into the exporter
+//!      [*const VMTag; tags]                 a tag's identity; imported ones the exporter's
 //!      [VMFuncRef; functions]               24 bytes each: code, vmctx, type id
 //!      (align 16) [VMGlobalDefinition; defined globals]   16 bytes each
 //! ```
 
 use crate::module_info::ModuleInfo;
-use crate::types::{FuncIndex, GlobalIndex, MemoryIndex, TableIndex};
+use crate::types::{FuncIndex, GlobalIndex, MemoryIndex, TableIndex, TagIndex};
 
 /// Magic number at the start of every VMContext, to catch stray pointers in debug checks.
 pub const VMCONTEXT_MAGIC: u32 = u32::from_le_bytes(*b"wzrx");
@@ -46,6 +47,12 @@ pub const VMSTORE_LAST_EXIT_FP: u32 = 24;
 pub const VMSTORE_LAST_EXIT_PC: u32 = 32;
 pub const VMSTORE_EPOCH: u32 = 48;
 
+/// Offsets inside an exception object (`VMExnRef` points at its start): the
+/// thrown tag's identity (`*const VMTag`), then the payload in 16-byte slots.
+pub const VMEXN_TAG: u32 = 0;
+pub const VMEXN_VALUES: u32 = 16;
+pub const VMEXN_SLOT: u32 = 16;
+
 /// Size of a global's storage.
 pub const VMGLOBAL_SIZE: u32 = 16;
 
@@ -56,10 +63,12 @@ pub struct VMOffsets {
     pub num_globals: u32,
     pub num_functions: u32,
     pub num_defined_globals: u32,
+    pub num_tags: u32,
     memories: u32,
     memory_bases: u32,
     tables: u32,
     globals: u32,
+    tags: u32,
     func_refs: u32,
     defined_globals: u32,
     size: u32,
@@ -83,7 +92,9 @@ impl VMOffsets {
         let memory_bases = memories + 8 * num_memories;
         let tables = memory_bases + 8 * num_memories;
         let globals = tables + 8 * num_tables;
-        let func_refs = globals + 8 * num_globals;
+        let num_tags = module.tags.len() as u32;
+        let tags = globals + 8 * num_globals;
+        let func_refs = tags + 8 * num_tags;
         let defined_globals = (func_refs + VMFUNCREF_SIZE * num_functions).next_multiple_of(16);
         let size = defined_globals + VMGLOBAL_SIZE * num_defined_globals;
         VMOffsets {
@@ -92,10 +103,12 @@ impl VMOffsets {
             num_globals,
             num_functions,
             num_defined_globals,
+            num_tags,
             memories,
             memory_bases,
             tables,
             globals,
+            tags,
             func_refs,
             defined_globals,
             size,
@@ -127,6 +140,11 @@ impl VMOffsets {
     pub fn global_pointer(&self, index: GlobalIndex) -> u32 {
         debug_assert!(index.0 < self.num_globals);
         self.globals + 8 * index.0
+    }
+    /// Slot holding tag `index`'s identity (`*const VMTag`).
+    pub fn tag_pointer(&self, index: TagIndex) -> u32 {
+        debug_assert!(index.0 < self.num_tags);
+        self.tags + 8 * index.0
     }
     /// The `VMFuncRef` of function `index` (for imports: a copy of the exporter's).
     pub fn func_ref(&self, index: FuncIndex) -> u32 {

@@ -9,7 +9,8 @@ use wazerox_environ::{Builtin, FuncType, ValType};
 pub const WASM_CALL_CONV: CallConv = CallConv::Tail;
 
 /// Cranelift type of a Wasm value. References are pointer-sized: a `*const VMFuncRef`
-/// for funcref, a store-local handle for externref.
+/// for funcref, a store-local handle for externref, a `*const` exception object for
+/// exnref.
 pub fn ir_type(ty: ValType) -> Type {
     match ty {
         ValType::I32 => types::I32,
@@ -17,7 +18,7 @@ pub fn ir_type(ty: ValType) -> Type {
         ValType::F32 => types::F32,
         ValType::F64 => types::F64,
         ValType::V128 => types::I8X16,
-        ValType::FuncRef | ValType::ExternRef => types::I64,
+        ValType::FuncRef | ValType::ExternRef | ValType::ExnRef => types::I64,
     }
 }
 

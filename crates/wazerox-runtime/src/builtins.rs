@@ -32,6 +32,8 @@ struct BuiltinTable {
     memory_atomic_notify: unsafe extern "C" fn(*mut u8, u32, u64, u32) -> u32,
     memory_atomic_wait32: unsafe extern "C" fn(*mut u8, u32, u64, u32, i64) -> u32,
     memory_atomic_wait64: unsafe extern "C" fn(*mut u8, u32, u64, u64, i64) -> u32,
+    exn_new: unsafe extern "C" fn(*mut u8, u32) -> u64,
+    throw: unsafe extern "C" fn(*mut u8, usize) -> !,
 }
 
 static BUILTINS: BuiltinTable = BuiltinTable {
@@ -48,6 +50,8 @@ static BUILTINS: BuiltinTable = BuiltinTable {
     memory_atomic_notify,
     memory_atomic_wait32,
     memory_atomic_wait64,
+    exn_new: crate::exceptions::exn_new,
+    throw: crate::exceptions::wazerox_throw_stub,
 };
 
 pub(crate) fn table_address() -> usize {

@@ -19,7 +19,7 @@ use crate::code_memory::CodeMemory;
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock, RwLockWriteGuard, Weak};
-use wazerox_environ::TrapCode;
+use wazerox_environ::{ExceptionHandler, TrapCode};
 
 /// A compiled function's place in its code image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +57,8 @@ pub struct ModuleCode {
     pub functions: Vec<FunctionRange>,
     /// Trap sites, sorted by offset.
     pub traps: Vec<(u32, TrapCode)>,
+    /// `try_call` sites and their landing blocks, sorted by return address.
+    pub handlers: Vec<ExceptionHandler>,
     pub module_name: Option<String>,
     pub func_names: HashMap<u32, String>,
     /// `(code offset, Wasm offset)` where the Wasm instruction changes, sorted;
@@ -90,6 +92,7 @@ impl ModuleCode {
             code,
             functions,
             traps,
+            handlers: Vec::new(),
             module_name,
             func_names,
             address_map: Vec::new(),
@@ -132,6 +135,28 @@ impl ModuleCode {
         let i = self.address_map.partition_point(|e| e.0 <= offset);
         let &(start, wasm) = self.address_map.get(i.checked_sub(1)?)?;
         (start >= function.start && wasm != u32::MAX).then_some(wasm)
+    }
+
+    /// Adds the `try_call` sites of the code (before it is registered).
+    pub fn with_handlers(mut self, mut handlers: Vec<ExceptionHandler>) -> ModuleCode {
+        handlers.sort_by_key(|h| h.return_address);
+        debug_assert!(
+            handlers
+                .iter()
+                .all(|h| h.return_address as usize <= self.code.len()
+                    && (h.handler as usize) < self.code.len()),
+            "handler sites lie within the code"
+        );
+        self.handlers = handlers;
+        self
+    }
+
+    /// The landing block of the `try_call` whose return address is `offset`.
+    pub fn handler_at(&self, offset: u32) -> Option<&ExceptionHandler> {
+        self.handlers
+            .binary_search_by_key(&offset, |h| h.return_address)
+            .ok()
+            .map(|i| &self.handlers[i])
     }
 
     /// The trap code recorded for the instruction at exactly `offset`.

@@ -7,6 +7,7 @@
 //! store that owns it keeps it alive for as long as any instance could use those
 //! pointers, i.e. until the store is dropped.
 
+use crate::exceptions::VMTag;
 use crate::memory::{LinearMemory, MemoryStyle};
 use crate::memory_image::MemoryImage;
 use crate::pooling::{MemoryPool, PooledMemory};
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use wazerox_environ::vmoffsets::VMCONTEXT_MAGIC;
 use wazerox_environ::{
     ConstExpr, ConstOp, DataMode, ElementMode, FuncIndex, GlobalIndex, MemoryIndex, ModuleInfo,
-    TableIndex, TrapCode, VMOffsets, ValType,
+    TableIndex, TagIndex, TrapCode, VMOffsets, ValType,
 };
 
 /// What an instance imports, already resolved and type-checked by the caller.
@@ -27,6 +28,7 @@ pub struct Imports {
     pub tables: Vec<*mut Table>,
     pub memories: Vec<*mut LinearMemory>,
     pub globals: Vec<*mut VMGlobalDefinition>,
+    pub tags: Vec<*const VMTag>,
 }
 
 /// Why instantiation failed after the instance was allocated.
@@ -126,6 +128,10 @@ pub struct Instance {
     /// Per memory index: whether an image already holds its active segments.
     imaged: Vec<bool>,
     store_context: *const VMStoreContext,
+    /// Every tag's identity, imports first.
+    tags: Vec<*const VMTag>,
+    #[allow(clippy::vec_box)]
+    _owned_tags: Vec<Box<VMTag>>,
     growth_hook: Option<GrowthHook>,
 }
 
@@ -193,7 +199,19 @@ impl Instance {
             tables.push(&mut *table);
             owned_tables.push(table);
         }
+        let mut owned_tags = Vec::new();
+        let mut tags = imports.tags.clone();
+        for ty in &module.tags[module.num_imported_tags as usize..] {
+            let tag = Box::new(VMTag {
+                ty: module.types[ty.index()].clone(),
+                type_id: type_ids[ty.index()],
+            });
+            tags.push(&*tag as *const VMTag);
+            owned_tags.push(tag);
+        }
         let mut instance = Box::new(Instance {
+            tags,
+            _owned_tags: owned_tags,
             vmctx: VMContextAllocation::new(offsets.size() as usize),
             offsets,
             _type_ids: type_ids.clone(),
@@ -240,6 +258,9 @@ impl Instance {
                     offsets.table_pointer(TableIndex(i as u32)),
                     (**table).vmtable() as usize,
                 );
+            }
+            for (i, tag) in instance.tags.iter().enumerate() {
+                write_ptr(offsets.tag_pointer(TagIndex(i as u32)), *tag as usize);
             }
             let module = &instance.module;
             for i in 0..module.globals.len() as u32 {
@@ -507,6 +528,16 @@ impl Instance {
                 .add(self.offsets.func_ref(index) as usize)
                 .cast()
         }
+    }
+
+    /// Tag `index`'s identity.
+    pub fn tag_ptr(&self, index: TagIndex) -> *const VMTag {
+        self.tags[index.index()]
+    }
+
+    /// The store context this instance runs in.
+    pub fn store_context(&self) -> *const VMStoreContext {
+        self.store_context
     }
 
     pub fn global_ptr(&self, index: GlobalIndex) -> *mut VMGlobalDefinition {

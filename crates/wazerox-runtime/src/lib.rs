@@ -12,6 +12,7 @@ mod builtins;
 pub mod checkpoint;
 pub mod code_memory;
 pub mod code_registry;
+pub mod exceptions;
 pub mod instance;
 pub mod libcalls;
 pub mod memory;

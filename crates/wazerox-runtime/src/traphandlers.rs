@@ -105,6 +105,9 @@ pub enum TrapReason {
     Host(Box<dyn std::error::Error + Send + Sync>),
     /// A host function panicked; the caller should resume the unwind.
     Panic(Box<dyn Any + Send>),
+    /// A Wasm exception (the address of an exception object of the store) left
+    /// the activation uncaught.
+    Exception(usize),
 }
 
 impl std::fmt::Debug for TrapReason {
@@ -124,6 +127,7 @@ impl std::fmt::Debug for TrapReason {
             }
             TrapReason::Host(e) => write!(f, "host error: {e}"),
             TrapReason::Panic(_) => write!(f, "host panic"),
+            TrapReason::Exception(exn) => write!(f, "uncaught exception {exn:#x}"),
         }
     }
 }
@@ -143,6 +147,7 @@ struct TrapRecord {
 enum Pending {
     Error(Box<dyn std::error::Error + Send + Sync>),
     Panic(Box<dyn Any + Send>),
+    Exception(usize),
 }
 
 /// One host→Wasm entry on this thread; lives on `catch_traps`'s stack frame.
@@ -300,6 +305,21 @@ pub unsafe fn raise_host_error(err: Box<dyn std::error::Error + Send + Sync>) ->
 /// As for [`raise_host_error`].
 pub unsafe fn raise_panic(payload: Box<dyn Any + Send>) -> ! {
     set_pending(Pending::Panic(payload));
+    let activation = current_activation();
+    // SAFETY: as in `raise_host_error`.
+    unsafe {
+        *(*activation).trap.get() = TrapRecord::default();
+        arch::wazerox_unwind_to((*activation).jmp_buf.get())
+    }
+}
+
+/// Ends the innermost activation with the uncaught exception `exn`:
+/// [`catch_traps`] returns [`TrapReason::Exception`].
+///
+/// # Safety
+/// As for [`raise_host_error`].
+pub(crate) unsafe fn raise_exception(exn: usize) -> ! {
+    set_pending(Pending::Exception(exn));
     let activation = current_activation();
     // SAFETY: as in `raise_host_error`.
     unsafe {
@@ -503,6 +523,7 @@ pub unsafe fn catch_traps<F: FnMut()>(
         match activation.pending.borrow_mut().take() {
             Some(Pending::Error(e)) => return Err(TrapReason::Host(e)),
             Some(Pending::Panic(p)) => return Err(TrapReason::Panic(p)),
+            Some(Pending::Exception(exn)) => return Err(TrapReason::Exception(exn)),
             None => {}
         }
     }

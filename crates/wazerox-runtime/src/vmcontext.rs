@@ -44,6 +44,8 @@ pub struct VMStoreContext {
     /// none of its code runs ([`VMStoreContext::add_memory_reservation`]); read by
     /// the signal handler of a thread running the store's code.
     memory_reservations: UnsafeCell<Vec<std::ops::Range<usize>>>,
+    /// The store's exception objects (see `exceptions`).
+    pub exceptions: crate::exceptions::ExceptionHeap,
 }
 
 impl VMStoreContext {
@@ -58,6 +60,7 @@ impl VMStoreContext {
             epoch: UnsafeCell::new(std::ptr::null()),
             waits: WaitCancel::default(),
             memory_reservations: UnsafeCell::new(Vec::new()),
+            exceptions: Default::default(),
         }
     }
 

@@ -4,9 +4,10 @@
 //! (wazerox version and build id, translation settings, enabled proposals), the code generator's
 //! target (Cranelift settings; architecture and CPU features, for runtime-only
 //! builds, see `codegen.rs`), the original Wasm binary, the linked code image with
-//! libcall slots zeroed, the function table, the trap table, the libcall
-//! relocations, the address map (code offset → Wasm offset, for backtraces), the
-//! trampolines of every function type of the module (so that a
+//! libcall slots zeroed, the function table, the trap table, the exception
+//! handler table (`try_call` sites), the libcall relocations, the address map (code
+//! offset → Wasm offset, for backtraces), the trampolines of every function type of
+//! the module (so that a
 //! build without a compiler can call in and out of the code), and a 64-bit checksum
 //! of everything before it (FNV-style multiply-xor over four
 //! interleaved 64-bit lanes: byte-at-a-time FNV-1a took about 1 ms of the 5 ms a
@@ -24,10 +25,10 @@
 use crate::codegen::CodegenTarget;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
-use wazerox_environ::{LibcallRelocation, SignatureTrampolinesCode, TrapCode};
+use wazerox_environ::{ExceptionHandler, LibcallRelocation, SignatureTrampolinesCode, TrapCode};
 
 const MAGIC: &[u8; 8] = b"WZRXCWSM";
-const FORMAT_VERSION: u32 = 3;
+const FORMAT_VERSION: u32 = 4;
 
 /// The parts of a compiled module an artifact holds.
 pub(crate) struct ArtifactParts {
@@ -35,6 +36,7 @@ pub(crate) struct ArtifactParts {
     pub code: Vec<u8>,
     pub functions: Vec<(u32, u32)>,
     pub traps: Vec<(u32, TrapCode)>,
+    pub handlers: Vec<ExceptionHandler>,
     pub libcalls: Vec<LibcallRelocation>,
     /// `(code offset, Wasm offset)`, sorted (see `CompiledModule::address_map`).
     pub address_map: Vec<(u32, u32)>,
@@ -156,6 +158,12 @@ pub(crate) fn write(engine: &Engine, parts: &ArtifactParts, extras: &ArtifactExt
         out.extend_from_slice(&end.to_le_bytes());
     }
     put_traps(&mut out, &parts.traps);
+    out.extend_from_slice(&(parts.handlers.len() as u32).to_le_bytes());
+    for h in &parts.handlers {
+        out.extend_from_slice(&h.return_address.to_le_bytes());
+        out.extend_from_slice(&h.handler.to_le_bytes());
+        out.extend_from_slice(&h.sp_to_fp.to_le_bytes());
+    }
     out.extend_from_slice(&(parts.libcalls.len() as u32).to_le_bytes());
     for r in &parts.libcalls {
         out.extend_from_slice(&r.offset.to_le_bytes());
@@ -294,6 +302,18 @@ pub(crate) fn read(
         functions.push((start, end));
     }
     let traps = r.traps(code.len())?;
+    let mut handlers = Vec::new();
+    for _ in 0..r.u32()? {
+        let (return_address, handler, sp_to_fp) = (r.u32()?, r.u32()?, r.u32()?);
+        if return_address as usize > code.len() || handler as usize >= code.len() {
+            return Err(corrupt("exception handler offset"));
+        }
+        handlers.push(ExceptionHandler {
+            return_address,
+            handler,
+            sp_to_fp,
+        });
+    }
     let mut libcalls = Vec::new();
     for _ in 0..r.u32()? {
         let offset = r.u32()?;
@@ -349,6 +369,7 @@ pub(crate) fn read(
             code,
             functions,
             traps,
+            handlers,
             libcalls,
             address_map,
         },

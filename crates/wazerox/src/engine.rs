@@ -99,8 +99,9 @@ impl Default for Config {
 impl Config {
     /// WebAssembly 2.0 (SIMD included) plus threads (shared memories, atomics)
     /// and, from WebAssembly 3.0, tail calls, extended constant expressions,
-    /// relaxed SIMD, wide arithmetic, multi-memory, memory64 (with table64) and
-    /// custom page sizes, as wasmtime enables them; optimizing for speed.
+    /// relaxed SIMD, wide arithmetic, multi-memory, memory64 (with table64),
+    /// custom page sizes and exception handling (exnref encoding), as wasmtime
+    /// enables them; optimizing for speed.
     pub fn new() -> Self {
         let features = WasmFeatures::WASM2
             | WasmFeatures::THREADS
@@ -110,7 +111,8 @@ impl Config {
             | WasmFeatures::WIDE_ARITHMETIC
             | WasmFeatures::MULTI_MEMORY
             | WasmFeatures::MEMORY64
-            | WasmFeatures::CUSTOM_PAGE_SIZES;
+            | WasmFeatures::CUSTOM_PAGE_SIZES
+            | WasmFeatures::EXCEPTIONS;
         Config {
             features,
             codegen: CodegenConfig::default(),
@@ -180,6 +182,34 @@ impl Config {
     /// arithmetic on pairs of i64s. On by default.
     pub fn wasm_wide_arithmetic(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::WIDE_ARITHMETIC, enable)
+    }
+    /// Exception handling, the standard (exnref) encoding: tags, `throw`,
+    /// `throw_ref`, `try_table`, `exnref`. On by default.
+    pub fn wasm_exceptions(&mut self, enable: bool) -> &mut Self {
+        self.feature(WasmFeatures::EXCEPTIONS, enable)
+    }
+    /// The legacy exception-handling encoding (`try`, `catch`, `catch_all`,
+    /// `delegate`, `rethrow`), which most toolchains still emit. Off by default;
+    /// `wazerox run` turns it on.
+    pub fn wasm_legacy_exceptions(&mut self, enable: bool) -> &mut Self {
+        self.feature(WasmFeatures::LEGACY_EXCEPTIONS, enable)
+    }
+    /// Typed function references in types (`(ref $t)`, `(ref null func)`), which
+    /// exception tags and blocks may carry. Their instructions (`call_ref`,
+    /// `ref.as_non_null`, `br_on_null`, …) are not translated yet and make a
+    /// module unsupported. Off by default.
+    pub fn wasm_function_references(&mut self, enable: bool) -> &mut Self {
+        self.feature(WasmFeatures::FUNCTION_REFERENCES, enable)
+    }
+    /// The GC proposal's type system for function types: recursion groups and
+    /// subtype declarations (types in a group of several are distinct from
+    /// look-alikes outside it). Struct and array types and GC instructions make a
+    /// module unsupported. Implies function references. Off by default.
+    pub fn wasm_gc(&mut self, enable: bool) -> &mut Self {
+        if enable {
+            self.wasm_function_references(true);
+        }
+        self.feature(WasmFeatures::GC, enable)
     }
     /// Memories and tables indexed by `i64` (WebAssembly 3.0). On by default.
     /// A 64-bit memory grows up to [`Config::memory_reservation`].

@@ -33,6 +33,9 @@ pub enum ErrorKind {
     /// A snapshot restore request that no running activation took: its call into
     /// Wasm ended, or every host function on the way swallowed it.
     Restore,
+    /// A Wasm exception that no handler caught (see [`Error::as_exception`]); a
+    /// host function returning one throws it into its Wasm caller.
+    Exception,
 }
 
 /// Guest-supplied text (a name from the name section, an import's module or field,
@@ -159,6 +162,7 @@ enum Inner {
     Trap(Trap),
     Source(Box<dyn std::error::Error + Send + Sync>),
     Restore(Box<crate::checkpoint::RestoreRequest>),
+    Exception(crate::ExnRef),
 }
 
 /// An error from any part of wazerox. Host functions return it too.
@@ -264,6 +268,23 @@ impl Error {
         }
     }
 
+    /// An error that throws `exception`: returned by a host function, it is
+    /// thrown into the calling Wasm code, where a handler may catch it.
+    pub fn throw(exception: crate::ExnRef) -> Self {
+        Error {
+            kind: ErrorKind::Exception,
+            inner: Inner::Exception(exception),
+        }
+    }
+
+    /// The uncaught exception this error carries.
+    pub fn as_exception(&self) -> Option<&crate::ExnRef> {
+        match &self.inner {
+            Inner::Exception(e) => Some(e),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
@@ -282,7 +303,7 @@ impl Error {
         let mut next: Option<&(dyn std::error::Error + 'static)> = match &self.inner {
             Inner::Trap(t) => Some(t),
             Inner::Source(e) => Some(&**e),
-            Inner::Message(_) | Inner::Restore(_) => None,
+            Inner::Message(_) | Inner::Restore(_) | Inner::Exception(_) => None,
         };
         while let Some(error) = next {
             if let Some(found) = error.downcast_ref::<E>() {
@@ -299,7 +320,7 @@ impl Error {
         match &self.inner {
             // Displayed as this error itself: its cause comes next.
             Inner::Source(e) => e.source(),
-            Inner::Trap(_) | Inner::Message(_) | Inner::Restore(_) => None,
+            Inner::Trap(_) | Inner::Message(_) | Inner::Restore(_) | Inner::Exception(_) => None,
         }
     }
 }
@@ -347,6 +368,7 @@ impl fmt::Display for Error {
             Inner::Restore(_) => {
                 f.write_str("snapshot restore request that no running activation took")?
             }
+            Inner::Exception(_) => f.write_str("uncaught wasm exception")?,
         }
         if f.alternate() {
             let mut next = self.source();

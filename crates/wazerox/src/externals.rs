@@ -19,6 +19,8 @@ pub enum Extern {
     Memory(Memory),
     /// A memory shared between threads and stores (threads proposal).
     SharedMemory(SharedMemory),
+    /// An exception tag.
+    Tag(crate::Tag),
 }
 
 impl Extern {
@@ -69,6 +71,7 @@ impl Extern {
             Extern::Table(t) => ExternType::Table(t.ty_in(store)),
             Extern::Memory(m) => ExternType::Memory(m.ty_in(store)),
             Extern::SharedMemory(m) => ExternType::Memory(m.ty()),
+            Extern::Tag(t) => ExternType::Tag(t.ty(ctx)),
         }
     }
     /// The store the item belongs to; `None` for items that belong to no store.
@@ -79,6 +82,7 @@ impl Extern {
             Extern::Table(t) => Some(t.store),
             Extern::Memory(m) => Some(m.store),
             Extern::SharedMemory(_) => None,
+            Extern::Tag(t) => Some(t.store),
         }
     }
 }
@@ -101,6 +105,11 @@ impl From<Table> for Extern {
 impl From<Memory> for Extern {
     fn from(m: Memory) -> Self {
         Extern::Memory(m)
+    }
+}
+impl From<crate::Tag> for Extern {
+    fn from(t: crate::Tag) -> Self {
+        Extern::Tag(t)
     }
 }
 impl From<SharedMemory> for Extern {

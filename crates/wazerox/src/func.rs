@@ -252,12 +252,16 @@ pub(crate) fn val_to_raw(store: &StoreOpaque, value: &Val) -> Result<ValRaw, Err
         Val::F32(v) => ValRaw::f32(*v),
         Val::F64(v) => ValRaw::f64(*v),
         Val::V128(v) => ValRaw::u128(*v),
-        Val::FuncRef(None) | Val::ExternRef(None) => ValRaw::ptr(0),
+        Val::FuncRef(None) | Val::ExternRef(None) | Val::ExnRef(None) => ValRaw::ptr(0),
         Val::FuncRef(Some(f)) => {
             store.check(f.store)?;
             ValRaw::ptr(f.to_raw(store))
         }
         Val::ExternRef(Some(e)) => {
+            store.check(e.store)?;
+            ValRaw::ptr(e.to_raw())
+        }
+        Val::ExnRef(Some(e)) => {
             store.check(e.store)?;
             ValRaw::ptr(e.to_raw())
         }
@@ -277,6 +281,7 @@ pub(crate) fn val_from_raw(
         ValType::V128 => Val::V128(raw.get_u128()),
         ValType::FuncRef => Val::FuncRef(Func::from_raw(store, raw.get_ptr())?),
         ValType::ExternRef => Val::ExternRef(ExternRef::from_raw(store, raw.get_ptr())),
+        ValType::ExnRef => Val::ExnRef(crate::ExnRef::from_raw(store, raw.get_ptr())),
     })
 }
 
@@ -290,6 +295,7 @@ pub(crate) fn invoke<T>(
     let func_ref = data.func_ref;
     let array_call = data.array_call;
     let max_stack = store.opaque.engine.config().max_wasm_stack;
+    let store_id = store.opaque.id;
     let store_ptr: *mut StoreInner<T> = store;
     let vm_store: *const VMStoreContext = &*store.opaque.vm_store_context;
     // SAFETY: `array_call` is the engine's trampoline for the function's type, so
@@ -312,7 +318,7 @@ pub(crate) fn invoke<T>(
             )
         })
     };
-    result.map_err(trap_to_error)
+    result.map_err(|reason| trap_to_error(reason, store_id))
 }
 
 fn frame_info(frame: &wazerox_runtime::traphandlers::BacktraceFrame) -> FrameInfo {
@@ -344,7 +350,7 @@ fn frame_info(frame: &wazerox_runtime::traphandlers::BacktraceFrame) -> FrameInf
     }
 }
 
-pub(crate) fn trap_to_error(reason: TrapReason) -> Error {
+pub(crate) fn trap_to_error(reason: TrapReason, store: u64) -> Error {
     match reason {
         TrapReason::Wasm {
             code, backtrace, ..
@@ -354,6 +360,7 @@ pub(crate) fn trap_to_error(reason: TrapReason) -> Error {
         }
         TrapReason::Host(error) => Error::from_boxed(error),
         TrapReason::Panic(payload) => std::panic::resume_unwind(payload),
+        TrapReason::Exception(raw) => Error::throw(crate::ExnRef { store, raw }),
     }
 }
 
@@ -648,7 +655,8 @@ impl<T> AsContextMut for Caller<'_, T> {
 
 /// Runs a host closure for the Wasm→host trampoline and turns its outcome into the
 /// runtime's protocol: 1 = results written; 0 = failed, with the error or panic
-/// parked for `catch_traps`. A restore request for this very activation is carried
+/// parked for `catch_traps`; 2 = a Wasm exception of this store to throw into the
+/// Wasm caller (its address in the first value slot). A restore request for this very activation is carried
 /// out here, after the closure and everything it owned are gone.
 ///
 /// # Safety
@@ -700,6 +708,14 @@ unsafe fn enter_host<T>(
     };
     // SAFETY: as above; the closure's borrow of the store has ended.
     let store = unsafe { &mut (*store_ptr).opaque };
+    if let Some(exn) = error.as_exception()
+        && exn.store == store.id
+        && !caller_vmctx.is_null()
+    {
+        // SAFETY: the trampoline passed `values` with at least one slot.
+        unsafe { *values = ValRaw::ptr(exn.raw) };
+        return 2;
+    }
     match crate::checkpoint::resolve_request(store, error) {
         crate::checkpoint::Resolution::Propagate(error) => {
             traphandlers::set_pending_host_error(error.into_boxed());

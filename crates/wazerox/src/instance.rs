@@ -111,6 +111,12 @@ fn resolve_imports(
                 }
                 resolved.globals.push(data.definition);
             }
+            (ImportKind::Tag(ty), Extern::Tag(t)) => {
+                if t.type_id(store) != module.0.type_ids[ty.index()] {
+                    return Err(mismatch("tag type"));
+                }
+                resolved.tags.push(t.ptr(store));
+            }
             _ => return Err(mismatch("wrong kind of item")),
         }
     }
@@ -341,6 +347,12 @@ pub(crate) fn export_by_index(store: &mut StoreOpaque, index: usize, name: &str)
             let ptr = data.runtime.global_ptr(GlobalIndex(export.index));
             let ty = data.module.info().globals[export.index as usize].ty;
             Extern::Global(Global::register(store, ptr, ty))
+        }
+        ExportKind::Tag => {
+            let ptr = data
+                .runtime
+                .tag_ptr(wazerox_environ::TagIndex(export.index));
+            Extern::Tag(crate::Tag::register(store, ptr))
         }
     })
 }

@@ -54,6 +54,7 @@ mod linker;
 mod module;
 mod profiling;
 mod store;
+mod tag;
 mod values;
 
 pub use atomics::WaitResult;
@@ -70,6 +71,7 @@ pub use linker::{InstancePre, Linker};
 pub use module::{ExportType, ImportType, Module};
 pub use profiling::ProfilingStrategy;
 pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut};
+pub use tag::{ExnRef, Tag};
 pub use values::{ExternRef, ExternType, GlobalType, MemoryType, Mutability, Ref, TableType, Val};
 pub use wazerox_environ::{FuncType, TrapCode, ValType};
 

@@ -147,6 +147,7 @@ impl Module {
             code: compiled.code,
             functions: compiled.functions,
             traps: compiled.traps,
+            handlers: compiled.handlers,
             libcalls: compiled.libcall_relocations,
             address_map: compiled.address_map,
         };
@@ -309,7 +310,8 @@ impl Module {
                 info.function_names.clone(),
             )
             .with_address_map(parts.address_map.clone())
-            .with_debug_info(info.function_body_offsets.clone(), source_map),
+            .with_debug_info(info.function_body_offsets.clone(), source_map)
+            .with_handlers(parts.handlers.clone()),
         );
         code_registry::register(&module_code);
         let module_name = info.module_name.as_deref().unwrap_or("<module>");

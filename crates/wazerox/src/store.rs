@@ -69,6 +69,12 @@ pub struct StoreOpaque {
     pub(crate) memory_handles: HashMap<usize, usize>,
     pub(crate) table_handles: HashMap<usize, usize>,
     pub(crate) global_handles: HashMap<usize, usize>,
+    /// Exception tags handed out (see `tag.rs`), their handles by address, and
+    /// the ones the host created.
+    pub(crate) tags: Vec<*const wazerox_runtime::exceptions::VMTag>,
+    pub(crate) tag_handles: HashMap<usize, usize>,
+    #[allow(clippy::vec_box)]
+    pub(crate) host_tags: Vec<Box<wazerox_runtime::exceptions::VMTag>>,
     /// VMContext address → index in `instances`.
     pub(crate) instance_by_vmctx: HashMap<usize, usize>,
     /// Memories and tables created in this store (by instances or the host), for
@@ -167,6 +173,9 @@ impl<T> Store<T> {
                     memory_handles: HashMap::new(),
                     table_handles: HashMap::new(),
                     global_handles: HashMap::new(),
+                    tags: Vec::new(),
+                    tag_handles: HashMap::new(),
+                    host_tags: Vec::new(),
                     instance_by_vmctx: HashMap::new(),
                     memory_count: 0,
                     table_count: 0,

@@ -18,6 +18,7 @@ pub enum Val {
     V128(u128),
     FuncRef(Option<Func>),
     ExternRef(Option<ExternRef>),
+    ExnRef(Option<crate::ExnRef>),
 }
 
 impl Val {
@@ -30,6 +31,7 @@ impl Val {
             Val::V128(_) => ValType::V128,
             Val::FuncRef(_) => ValType::FuncRef,
             Val::ExternRef(_) => ValType::ExternRef,
+            Val::ExnRef(_) => ValType::ExnRef,
         }
     }
     pub fn i32(&self) -> Option<i32> {
@@ -78,6 +80,7 @@ impl Val {
             ValType::V128 => Val::V128(0),
             ValType::FuncRef => Val::FuncRef(None),
             ValType::ExternRef => Val::ExternRef(None),
+            ValType::ExnRef => Val::ExnRef(None),
         }
     }
 }
@@ -300,6 +303,8 @@ pub enum ExternType {
     Global(GlobalType),
     Table(TableType),
     Memory(MemoryType),
+    /// An exception tag: its params are the exception's values.
+    Tag(FuncType),
 }
 
 impl ExternType {
@@ -309,6 +314,7 @@ impl ExternType {
             EntityType::Global(g) => ExternType::Global(GlobalType::from_frontend(g)),
             EntityType::Table(t) => ExternType::Table(TableType { inner: t }),
             EntityType::Memory(m) => ExternType::Memory(MemoryType { inner: m }),
+            EntityType::Tag(t) => ExternType::Tag(t),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! shows that compiling `MODULE.wasm` is refused with a clear error.
 
 use std::process::ExitCode;
-use wazerox::{Caller, Engine, Linker, Module, Store};
+use wazerox::{Caller, Config, Engine, Linker, Module, Store};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -22,7 +22,11 @@ fn main() -> ExitCode {
 }
 
 fn run(artifact: &str, wasm: &str) -> Result<(), wazerox::Error> {
-    let engine = Engine::default();
+    // The configuration `wazerox compile` uses (it accepts the legacy exception
+    // encoding real binaries carry): an artifact records it and must match.
+    let mut config = Config::new();
+    config.wasm_legacy_exceptions(true);
+    let engine = Engine::new(&config)?;
     // SAFETY: the test that runs this binary wrote the artifact with `wazerox compile`.
     let module = unsafe { Module::deserialize_file(&engine, artifact)? };
     let mut linker = Linker::new(&engine);

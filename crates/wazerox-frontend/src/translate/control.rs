@@ -2,6 +2,7 @@
 
 use super::FuncTranslation;
 use super::environ::readonly;
+use super::exceptions::Callee;
 use super::stack::FrameKind;
 use crate::signatures::ir_type;
 use crate::trap::CraneliftTrapCode;
@@ -27,7 +28,7 @@ pub(crate) enum CallKind {
 }
 
 impl FuncTranslation<'_, '_> {
-    fn block_signature(&self, ty: BlockType) -> (Vec<ValType>, Vec<ValType>) {
+    pub(crate) fn block_signature(&self, ty: BlockType) -> (Vec<ValType>, Vec<ValType>) {
         match ty {
             BlockType::Empty => (vec![], vec![]),
             BlockType::Type(t) => (vec![], vec![wazerox_environ::parse::val_type(t)]),
@@ -38,7 +39,7 @@ impl FuncTranslation<'_, '_> {
         }
     }
 
-    fn block_with_params(&mut self, tys: &[ValType]) -> ir::Block {
+    pub(crate) fn block_with_params(&mut self, tys: &[ValType]) -> ir::Block {
         let block = self.builder.create_block();
         for t in tys {
             self.builder.append_block_param(block, ir_type(*t));
@@ -58,12 +59,21 @@ impl FuncTranslation<'_, '_> {
         op: &Operator<'_>,
     ) -> Result<(), WasmError> {
         match op {
-            Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
+            Operator::Block { .. }
+            | Operator::Loop { .. }
+            | Operator::If { .. }
+            | Operator::TryTable { .. }
+            | Operator::Try { .. } => {
                 self.unreachable_depth += 1;
             }
             Operator::Else if self.unreachable_depth == 0 => self.translate_else(),
+            Operator::Catch { .. } | Operator::CatchAll | Operator::Delegate { .. }
+                if self.unreachable_depth == 0 =>
+            {
+                self.translate_exception(op)?;
+            }
             Operator::End if self.unreachable_depth == 0 => self.translate_end(),
-            Operator::End => self.unreachable_depth -= 1,
+            Operator::End | Operator::Delegate { .. } => self.unreachable_depth -= 1,
             _ => {}
         }
         Ok(())
@@ -95,7 +105,7 @@ impl FuncTranslation<'_, '_> {
         self.reachable = true;
     }
 
-    fn translate_end(&mut self) {
+    pub(crate) fn translate_end(&mut self) {
         let reachable = self.reachable;
         let mut frame = self.control.pop();
         if reachable {
@@ -115,6 +125,11 @@ impl FuncTranslation<'_, '_> {
                 frame.exit_reachable = true;
             }
             FrameKind::Loop { header } => self.builder.seal_block(header),
+            FrameKind::TryTable {
+                landing,
+                ref catches,
+            } => self.end_try_table(landing, catches),
+            FrameKind::LegacyTry { landing, catching } => self.end_legacy_try(landing, catching),
             _ => {}
         }
         self.stack.truncate(frame.stack_height);
@@ -293,11 +308,6 @@ impl FuncTranslation<'_, '_> {
         Ok(true)
     }
 
-    fn push_call_results(&mut self, call: ir::Inst) {
-        let results = self.builder.inst_results(call).to_vec();
-        self.stack.extend(results);
-    }
-
     /// Calls `code` (a function of type `sig` under the Wasm convention) with
     /// `args` (`callee_vmctx, caller_vmctx, params…`): an ordinary call whose results
     /// go on the stack, or a tail call that ends this function.
@@ -310,8 +320,8 @@ impl FuncTranslation<'_, '_> {
     ) {
         match kind {
             CallKind::Call => {
-                let call = self.builder.ins().call_indirect(sig, code, args);
-                self.push_call_results(call);
+                let results = self.emit_wasm_call(Callee::Indirect(sig, code), args);
+                self.stack.extend(results);
             }
             CallKind::Tail => {
                 self.builder.ins().return_call_indirect(sig, code, args);
@@ -351,8 +361,9 @@ impl FuncTranslation<'_, '_> {
             args.extend(params);
             match kind {
                 CallKind::Call => {
-                    let call = self.builder.ins().call(callee, &args);
-                    self.push_call_results(call);
+                    let may_throw = self.env.module.may_throw(func);
+                    let results = self.emit_wasm_call(Callee::Direct(callee, may_throw), &args);
+                    self.stack.extend(results);
                 }
                 CallKind::Tail => {
                     self.builder.ins().return_call(callee, &args);

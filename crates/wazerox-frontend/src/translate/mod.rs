@@ -10,6 +10,7 @@
 mod atomics;
 mod control;
 mod environ;
+mod exceptions;
 mod interrupt;
 mod memory;
 mod numeric;
@@ -78,6 +79,7 @@ impl FuncTranslator {
             reachable: true,
             unreachable_depth: 0,
             fuel_pending: 0,
+            pending_delegate: None,
         };
         let result = t.translate_body(&mut validator, &body.body, &ty);
         self.allocations = Some(validator.into_allocations());
@@ -101,6 +103,9 @@ pub(crate) struct FuncTranslation<'a, 'f> {
     pub(crate) unreachable_depth: u32,
     /// Operators translated since fuel was last charged.
     pub(crate) fuel_pending: i64,
+    /// Set by `delegate` for the `end` it performs: how many handler scopes
+    /// protect the delegate's target (see `exceptions.rs`).
+    pub(crate) pending_delegate: Option<usize>,
 }
 
 fn invalid(e: wasmparser::BinaryReaderError) -> WasmError {
@@ -182,6 +187,9 @@ impl FuncTranslation<'_, '_> {
         if self.translate_control(op)? {
             return Ok(());
         }
+        if self.translate_exception(op)? {
+            return Ok(());
+        }
         if self.translate_numeric(op) {
             return Ok(());
         }
@@ -204,7 +212,9 @@ impl FuncTranslation<'_, '_> {
         let ins = self.builder.ins();
         match ty {
             ValType::I32 => ins.iconst(ir::types::I32, 0),
-            ValType::I64 | ValType::FuncRef | ValType::ExternRef => ins.iconst(ir::types::I64, 0),
+            ValType::I64 | ValType::FuncRef | ValType::ExternRef | ValType::ExnRef => {
+                ins.iconst(ir::types::I64, 0)
+            }
             ValType::F32 => ins.f32const(0.0),
             ValType::F64 => ins.f64const(0.0),
             ValType::V128 => {

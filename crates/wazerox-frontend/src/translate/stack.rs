@@ -1,6 +1,6 @@
 //! Control frames of the Wasm structured control flow being translated.
 
-use cranelift_codegen::ir::Block;
+use cranelift_codegen::ir::{Block, Value};
 
 #[derive(Debug)]
 pub(crate) enum FrameKind {
@@ -15,6 +15,30 @@ pub(crate) enum FrameKind {
         /// Whether an `else` has been translated for this frame.
         else_seen: bool,
     },
+    /// `try_table`: a block whose body's exceptions land in `landing`, which
+    /// dispatches on `catches` once the body ends.
+    TryTable {
+        landing: Block,
+        catches: Vec<wasmparser::Catch>,
+    },
+    /// Legacy `try`: a block whose body's exceptions land in `landing`; each
+    /// `catch`/`catch_all` adds a test of the dispatch chain.
+    LegacyTry {
+        landing: Block,
+        /// Set at the first `catch`/`catch_all`: the caught exception (the
+        /// landing block's parameter, which `rethrow` rethrows) and the block
+        /// where the chain continues when no clause so far matched (`None` after
+        /// `catch_all`).
+        catching: Option<(Value, Option<Block>)>,
+    },
+}
+
+/// The landing block of a `try_table`/`try` body: exceptions thrown by calls in
+/// the body (and `throw`s directly in it) arrive here with the exception object
+/// as the block's only parameter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HandlerScope {
+    pub landing: Block,
 }
 
 #[derive(Debug)]
@@ -28,6 +52,9 @@ pub(crate) struct ControlFrame {
     pub stack_height: usize,
     /// Whether anything jumps to `destination`, i.e. code after `end` is reachable.
     pub exit_reachable: bool,
+    /// How many handler scopes protect code directly inside this frame (the
+    /// innermost is `ControlStack::handlers[handlers_inside - 1]`); for `delegate`.
+    pub handlers_inside: usize,
 }
 
 impl ControlFrame {
@@ -43,6 +70,8 @@ impl ControlFrame {
 #[derive(Debug, Default)]
 pub(crate) struct ControlStack {
     frames: Vec<ControlFrame>,
+    /// Open `try_table`/`try` bodies, innermost last.
+    pub handlers: Vec<HandlerScope>,
 }
 
 impl ControlStack {
@@ -77,6 +106,7 @@ impl ControlStack {
             num_results,
             stack_height,
             exit_reachable: false,
+            handlers_inside: self.handlers.len(),
         });
     }
 
@@ -96,6 +126,11 @@ impl ControlStack {
     pub fn frame_mut(&mut self, relative_depth: u32) -> &mut ControlFrame {
         let i = self.frames.len() - 1 - relative_depth as usize;
         &mut self.frames[i]
+    }
+
+    /// The landing block exceptions raised here go to, if any in this function.
+    pub fn innermost_handler(&self) -> Option<Block> {
+        self.handlers.last().map(|h| h.landing)
     }
 
     pub fn len(&self) -> usize {

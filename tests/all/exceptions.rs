@@ -1,0 +1,281 @@
+//! Exception handling across the host boundary: uncaught exceptions become errors
+//! carrying tag and payload, host functions throw Wasm exceptions, exceptions pass
+//! through host frames (whose destructors run), and traps are never catchable.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use wazerox::{
+    Caller, Config, Engine, Error, ErrorKind, ExnRef, Extern, Func, FuncType, Instance, Module,
+    Store, Tag, TrapCode, Val, ValType,
+};
+
+fn engine() -> Engine {
+    let mut config = Config::new();
+    config.wasm_legacy_exceptions(true);
+    Engine::new(&config).unwrap()
+}
+
+#[test]
+fn an_uncaught_exception_is_an_error_with_its_tag_and_payload() {
+    let engine = engine();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (tag $e (export "e") (param i32 i64))
+            (func $inner (param i32) (throw $e (local.get 0) (i64.const -5)))
+            (func (export "run") (param i32) (call $inner (local.get 0))))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let run = instance.get_func(&mut store, "run").unwrap();
+    let error = run.call(&mut store, &[Val::I32(17)], &mut []).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Exception, "{error}");
+    assert!(error.as_trap().is_none());
+    let exn = *error.as_exception().expect("carries the exception");
+    let Some(Extern::Tag(exported)) = instance.get_export(&mut store, "e") else {
+        panic!("tag export")
+    };
+    assert_eq!(exn.tag(&mut store).unwrap(), exported);
+    let fields = exn.fields(&mut store).unwrap();
+    assert_eq!(fields[0].i32(), Some(17));
+    assert_eq!(fields[1].i64(), Some(-5));
+    assert_eq!(
+        exported.ty(&store),
+        FuncType::new([ValType::I32, ValType::I64], [])
+    );
+}
+
+#[test]
+fn a_host_function_throws_into_wasm_and_wasm_catches_it() {
+    let engine = engine();
+    let mut store = Store::new(&engine, ());
+    let tag = Tag::new(&mut store, &FuncType::new([ValType::I32], [])).unwrap();
+    let thrower_tag = tag;
+    let throw = Func::new(
+        &mut store,
+        FuncType::new([ValType::I32], []),
+        move |mut caller: Caller<'_, ()>, args, _| {
+            let exn = ExnRef::new(
+                &mut caller,
+                &thrower_tag,
+                &[Val::I32(args[0].i32().unwrap() * 2)],
+            )?;
+            Err(Error::throw(exn))
+        },
+    );
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (import "host" "tag" (tag $e (param i32)))
+            (import "host" "throw" (func $throw (param i32)))
+            (func (export "catch") (param i32) (result i32)
+              (block $h (result i32)
+                (try_table (catch $e $h) (call $throw (local.get 0)))
+                (i32.const -1)))
+            (func (export "legacy") (param i32) (result i32)
+              try (result i32)
+                (call $throw (local.get 0))
+                (i32.const -1)
+              catch $e
+                (i32.add (i32.const 1))
+              end))"#,
+    )
+    .unwrap();
+    let instance = Instance::new(&mut store, &module, &[tag.into(), throw.into()]).unwrap();
+    let catch = instance
+        .get_typed_func::<i32, i32>(&mut store, "catch")
+        .unwrap();
+    assert_eq!(catch.call(&mut store, 21).unwrap(), 42);
+    let legacy = instance
+        .get_typed_func::<i32, i32>(&mut store, "legacy")
+        .unwrap();
+    assert_eq!(legacy.call(&mut store, 5).unwrap(), 11);
+    // Called directly from the host, the same function's exception is the error.
+    let error = throw.call(&mut store, &[Val::I32(4)], &mut []).unwrap_err();
+    let exn = *error.as_exception().expect("exception");
+    assert_eq!(exn.fields(&mut store).unwrap()[0].i32(), Some(8));
+}
+
+/// Counts drops, to see that host frames an exception passes are unwound.
+struct DropCounter(Arc<AtomicUsize>);
+
+impl Drop for DropCounter {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn an_exception_passes_through_host_frames_whose_destructors_run() {
+    let engine = engine();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (tag $e (export "e") (param i32))
+            (import "host" "reenter" (func $reenter (param i32) (result i32)))
+            (func (export "inner") (param i32) (result i32)
+              (throw $e (i32.add (local.get 0) (i32.const 100))))
+            (func (export "outer") (param i32) (result i32)
+              (block $h (result i32)
+                (try_table (result i32) (catch $e $h)
+                  (call $reenter (local.get 0))))))"#,
+    )
+    .unwrap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let mut store = Store::new(&engine, None::<Instance>);
+    let counter = drops.clone();
+    let reenter = Func::new(
+        &mut store,
+        FuncType::new([ValType::I32], [ValType::I32]),
+        move |mut caller: Caller<'_, Option<Instance>>, args, results| {
+            let _guard = DropCounter(counter.clone());
+            let instance = caller.data().expect("instance set");
+            let inner = instance.get_func(&mut caller, "inner").unwrap();
+            // The inner call's exception comes back as an error; `?` returns it,
+            // which throws it again in the Wasm caller.
+            inner.call(&mut caller, args, results)?;
+            unreachable!("inner always throws")
+        },
+    );
+    let instance = Instance::new(&mut store, &module, &[reenter.into()]).unwrap();
+    *store.data_mut() = Some(instance);
+    let outer = instance
+        .get_typed_func::<i32, i32>(&mut store, "outer")
+        .unwrap();
+    assert_eq!(outer.call(&mut store, 1).unwrap(), 101);
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "the host frame was unwound"
+    );
+    assert_eq!(outer.call(&mut store, 2).unwrap(), 102);
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn traps_are_never_caught() {
+    let engine = engine();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (func $trap (unreachable))
+            (func $div (param i32) (result i32) (i32.div_u (i32.const 1) (local.get 0)))
+            (func (export "catch_all") (result i32)
+              (block $h
+                (try_table (catch_all $h) (call $trap)))
+              (i32.const 1))
+            (func (export "legacy") (result i32)
+              try (result i32)
+                (call $div (i32.const 0))
+              catch_all
+                (i32.const 2)
+              end))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    for (name, code) in [
+        ("catch_all", TrapCode::UnreachableCodeReached),
+        ("legacy", TrapCode::IntegerDivisionByZero),
+    ] {
+        let f = instance.get_func(&mut store, name).unwrap();
+        let error = f.call(&mut store, &[], &mut [Val::I32(0)]).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Trap, "{name}: {error}");
+        assert_eq!(error.as_trap().unwrap().code(), code);
+    }
+}
+
+#[test]
+fn exnref_values_travel_through_globals_tables_and_the_api() {
+    let engine = engine();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (tag $e (param i32))
+            (global $g (mut exnref) (ref.null exn))
+            (table $t 2 exnref)
+            (func (export "catch") (param i32) (result exnref)
+              (block $h (result exnref)
+                (try_table (catch_all_ref $h) (throw $e (local.get 0)))
+                (unreachable)))
+            (func (export "store") (param exnref)
+              (global.set $g (local.get 0))
+              (table.set $t (i32.const 1) (local.get 0)))
+            (func (export "rethrow_global") (throw_ref (global.get $g)))
+            (func (export "rethrow_table") (throw_ref (table.get $t (i32.const 1))))
+            (func (export "rethrow_null") (throw_ref (ref.null exn))))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let catch = instance.get_func(&mut store, "catch").unwrap();
+    let mut results = [Val::ExnRef(None)];
+    catch
+        .call(&mut store, &[Val::I32(9)], &mut results)
+        .unwrap();
+    let Val::ExnRef(Some(exn)) = results[0] else {
+        panic!("an exnref")
+    };
+    assert_eq!(exn.fields(&mut store).unwrap()[0].i32(), Some(9));
+    let store_fn = instance.get_func(&mut store, "store").unwrap();
+    store_fn
+        .call(&mut store, &[Val::ExnRef(Some(exn))], &mut [])
+        .unwrap();
+    for name in ["rethrow_global", "rethrow_table"] {
+        let f = instance.get_func(&mut store, name).unwrap();
+        let error = f.call(&mut store, &[], &mut []).unwrap_err();
+        assert_eq!(
+            error.as_exception(),
+            Some(&exn),
+            "{name} rethrows the same object"
+        );
+    }
+    let null = instance.get_func(&mut store, "rethrow_null").unwrap();
+    let error = null.call(&mut store, &[], &mut []).unwrap_err();
+    assert_eq!(
+        error.as_trap().map(|t| t.code()),
+        Some(TrapCode::NullReference)
+    );
+}
+
+#[test]
+fn exceptions_are_caught_across_many_frames_and_the_stack_is_reusable() {
+    let engine = engine();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (tag $e (param i32))
+            (func $down (param i32) (result i32)
+              (if (i32.eqz (local.get 0)) (then (throw $e (i32.const 77))))
+              (i32.add (call $down (i32.sub (local.get 0) (i32.const 1))) (i32.const 1)))
+            (func (export "run") (param i32) (result i32)
+              (block $h (result i32)
+                (try_table (result i32) (catch $e $h) (call $down (local.get 0))))))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let run = instance
+        .get_typed_func::<i32, i32>(&mut store, "run")
+        .unwrap();
+    for depth in [0, 1, 10, 100, 1000, 5000] {
+        for _ in 0..3 {
+            assert_eq!(run.call(&mut store, depth).unwrap(), 77, "depth {depth}");
+        }
+    }
+}
+
+#[test]
+fn legacy_exceptions_are_rejected_unless_enabled() {
+    let engine = Engine::default();
+    let Err(error) = Module::new(&engine, r#"(module (func try catch_all end))"#) else {
+        panic!("legacy try accepted without wasm_legacy_exceptions")
+    };
+    assert_eq!(error.kind(), ErrorKind::Validation, "{error}");
+    Module::new(
+        &engine,
+        r#"(module (tag) (func (try_table (catch_all 0))))"#,
+    )
+    .expect("exnref encoding is on by default");
+}

@@ -541,3 +541,58 @@ fn snapshots_are_refused_when_checkpoints_are_disabled() {
     let error = jump.call(&mut store, ()).unwrap_err();
     assert!(error.to_string().contains("disabled"), "{error}");
 }
+
+/// Preview1 edge cases the public WASI testsuite checks (issue 13, item 11).
+const EDGES: &str = r#"(module
+    (import "wasi_snapshot_preview1" "fd_fdstat_get"
+      (func $fdstat (param i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "path_open"
+      (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "path_link"
+      (func $path_link (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 100) ".")
+    (data (i32.const 200) "ok.txt")
+    (data (i32.const 300) "new-link/")
+    ;; path_open(".") with exactly the rights fd_fdstat_get reports, no O_DIRECTORY.
+    (func (export "open_dot_with_preopen_rights") (result i32)
+      (local $errno i32)
+      (local.set $errno (call $fdstat (i32.const 3) (i32.const 0)))
+      (if (local.get $errno) (then (return (local.get $errno))))
+      (call $path_open (i32.const 3) (i32.const 1) (i32.const 100) (i32.const 1)
+        (i32.const 0) (i64.load (i32.const 8)) (i64.load (i32.const 16))
+        (i32.const 0) (i32.const 512)))
+    ;; path_link("ok.txt" -> "new-link/"): a file cannot get a name with a trailing slash.
+    (func (export "link_to_trailing_slash") (result i32)
+      (call $path_link (i32.const 3) (i32.const 0) (i32.const 200) (i32.const 6)
+        (i32.const 3) (i32.const 300) (i32.const 9))))"#;
+
+#[test]
+fn preview1_edge_cases_match_the_wasi_testsuite() {
+    // Before the fix: "." opened with the preopen's rights gave ISDIR (31) because
+    // `fd_datasync` counted as a write right, and the trailing-slash link gave NOTDIR (54).
+    let root = std::env::temp_dir().join(format!("wazerox-edges-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("ok.txt"), "fine").unwrap();
+    let engine = Engine::default();
+    let mut builder = WasiCtxBuilder::new();
+    builder.preopened_dir(&root, "/sandbox", false).unwrap();
+    let mut store = Store::new(&engine, builder.build());
+    let mut linker: Linker<Arc<WasiCtx>> = Linker::new(&engine);
+    wazerox_wasi::add_to_linker(&mut linker, |c| c).unwrap();
+    let module = Module::new(&engine, EDGES).unwrap();
+    let instance = linker.instantiate(&mut store, &module).unwrap();
+    let call = |store: &mut Store<Arc<WasiCtx>>, name: &str| {
+        instance
+            .get_typed_func::<(), i32>(&mut *store, name)
+            .unwrap()
+            .call(store, ())
+            .unwrap()
+    };
+    const NOENT: i32 = 44;
+    assert_eq!(call(&mut store, "open_dot_with_preopen_rights"), 0);
+    assert_eq!(call(&mut store, "link_to_trailing_slash"), NOENT);
+    assert!(!root.join("new-link").exists());
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //!   0  magic (u32) + padding
-//!   8  *const VMStoreContext     stack limit, fuel, epoch, last exit
+//!   8  *const VMStoreContext     stack limit, fuel, epoch
 //!  16  *const builtin table      runtime functions compiled code calls
 //!  24  *const u32                canonical type id per module type index
 //!  32  *mut Instance             opaque to compiled code; host calls find their instance
@@ -43,9 +43,7 @@ pub const VMTABLE_CURRENT_ELEMENTS: u32 = 8;
 pub const VMSTORE_STACK_LIMIT: u32 = 0;
 pub const VMSTORE_FUEL_CONSUMED: u32 = 8;
 pub const VMSTORE_EPOCH_DEADLINE: u32 = 16;
-pub const VMSTORE_LAST_EXIT_FP: u32 = 24;
-pub const VMSTORE_LAST_EXIT_PC: u32 = 32;
-pub const VMSTORE_EPOCH: u32 = 48;
+pub const VMSTORE_EPOCH: u32 = 32;
 
 /// Offsets inside an exception object (`VMExnRef` points at its start): the
 /// thrown tag's identity (`*const VMTag`), then the payload in 16-byte slots.

@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Per-store state that compiled code consults: the stack limit (checked in every
-/// function prologue), fuel, epoch deadline, and the last Wasm→host exit (for
-/// backtraces). One per `Store`, in an `Arc` so its address is stable and a
+/// function prologue), fuel and the epoch deadline. One per `Store`, in an `Arc` so its address is stable and a
 /// [`StoreInterrupter`] can outlive the store.
 #[repr(C)]
 #[derive(Debug)]
@@ -26,10 +25,6 @@ pub struct VMStoreContext {
     /// with a plain load after an atomic load of the epoch, which Cranelift never
     /// moves loads across, so every check sees a fresh value.
     pub epoch_deadline: AtomicU64,
-    /// Frame pointer of the last Wasm frame that called out to the host.
-    pub last_exit_fp: UnsafeCell<usize>,
-    /// Return address into Wasm of that host call.
-    pub last_exit_pc: UnsafeCell<usize>,
     /// The embedding API's store (opaque to the runtime), so host functions called
     /// from Wasm can find their store again.
     pub store: UnsafeCell<*mut u8>,
@@ -54,8 +49,6 @@ impl VMStoreContext {
             stack_limit: UnsafeCell::new(usize::MAX),
             fuel_consumed: UnsafeCell::new(0),
             epoch_deadline: AtomicU64::new(u64::MAX),
-            last_exit_fp: UnsafeCell::new(0),
-            last_exit_pc: UnsafeCell::new(0),
             store: UnsafeCell::new(std::ptr::null_mut()),
             epoch: UnsafeCell::new(std::ptr::null()),
             waits: WaitCancel::default(),

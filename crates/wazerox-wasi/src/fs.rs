@@ -92,7 +92,7 @@ pub(crate) fn open(
     // Asking for a directory with write rights (some toolchains ask for every right)
     // opens it read-only: a directory is never written. Without `DIRECTORY`, writing
     // one is `ISDIR`, as in POSIX.
-    let write = (base & rights::WRITES != 0 && oflags & oflags::DIRECTORY == 0)
+    let write = (base & rights::OPENS_FOR_WRITING != 0 && oflags & oflags::DIRECTORY == 0)
         || oflags & oflags::TRUNC != 0;
     if parent.read_only && (write || oflags & (oflags::CREAT | oflags::TRUNC) != 0) {
         return Err(errno::ROFS.into());
@@ -282,10 +282,17 @@ pub(crate) fn link(
     )?;
     let to = resolve(mem, &to_entry, new_ptr, new_len, false)?;
     if from.must_be_dir || to.must_be_dir {
+        // As Linux's linkat: directories cannot be linked; a file named with a
+        // trailing slash is not a directory; a new name with a trailing slash for a
+        // file cannot be created (NOENT), unless it exists already (EXIST).
         return Err(if is_dir(&from)? {
             errno::PERM
-        } else {
+        } else if from.must_be_dir {
             errno::NOTDIR
+        } else if sys::fstatat(&to.dir, &to.name, false).is_ok() {
+            errno::EXIST
+        } else {
+            errno::NOENT
         }
         .into());
     }

@@ -92,5 +92,11 @@ pub const LISTENER: u64 = FD_FDSTAT_SET_FLAGS | FD_FILESTAT_GET | POLL_FD_READWR
 /// std ask for exactly these for `O_RDONLY`/`read(true)`).
 pub const READS: u64 = FD_READ | FD_READDIR;
 
-/// Rights whose presence in `path_open` means "open for writing".
+/// Rights only a descriptor open for writing can use.
 pub const WRITES: u64 = FD_WRITE | FD_DATASYNC | FD_ALLOCATE | FD_FILESTAT_SET_SIZE;
+
+/// Rights whose presence in `path_open` means "open for writing". `fd_datasync` is
+/// not one: a directory's rights include it (a directory can be synced), and opening
+/// `"."` with exactly the rights its preopen reports must not ask for a writable
+/// directory (the WASI testsuite's `path_open_preopen`).
+pub const OPENS_FOR_WRITING: u64 = FD_WRITE | FD_ALLOCATE | FD_FILESTAT_SET_SIZE;

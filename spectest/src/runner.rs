@@ -79,6 +79,16 @@ pub fn config_for(name: &str) -> Config {
         config.wasm_tail_call(true);
         config.wasm_gc(true);
     }
+    // The typed function references proposal, as its suite assumes it: written
+    // before multi-memory and memory64 (a memory index byte must be zero, a table
+    // limit must fit 32 bits).
+    if name.contains("proposals/function-references/") {
+        config
+            .wasm_function_references(true)
+            .wasm_multi_memory(false)
+            .wasm_memory64(false)
+            .wasm_custom_page_sizes(false);
+    }
     config
 }
 

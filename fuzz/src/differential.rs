@@ -174,9 +174,9 @@ pub fn kind_ours(ty: wazerox::ValType) -> Kind {
         ValType::F32 => Kind::F32,
         ValType::F64 => Kind::F64,
         ValType::V128 => Kind::V128,
-        ValType::FuncRef => Kind::FuncRef,
-        ValType::ExternRef => Kind::ExternRef,
-        ValType::ExnRef => unreachable!("wasm-smith generates no exceptions here"),
+        ValType::FUNCREF => Kind::FuncRef,
+        ValType::EXTERNREF => Kind::ExternRef,
+        ValType::EXNREF => unreachable!("wasm-smith generates no exceptions here"),
     }
 }
 
@@ -322,8 +322,8 @@ fn kind_wasmi(ty: &wasmi::ValType) -> Kind {
         ValType::F32 => Kind::F32,
         ValType::F64 => Kind::F64,
         ValType::V128 => Kind::V128,
-        ValType::FuncRef => Kind::FuncRef,
-        ValType::ExternRef => Kind::ExternRef,
+        ValType::FUNCREF => Kind::FuncRef,
+        ValType::EXTERNREF => Kind::ExternRef,
     }
 }
 
@@ -335,8 +335,8 @@ fn val_wasmi(v: Value) -> wasmi::Val {
         Value::F32(x) => Val::F32(wasmi::F32::from_bits(x)),
         Value::F64(x) => Val::F64(wasmi::F64::from_bits(x)),
         Value::V128(x) => Val::V128(wasmi::V128::from(x)),
-        Value::FuncRef(_) => Val::default(ValType::FuncRef),
-        Value::ExternRef(_) => Val::default(ValType::ExternRef),
+        Value::FuncRef(_) => Val::default(ValType::FUNCREF),
+        Value::ExternRef(_) => Val::default(ValType::EXTERNREF),
     }
 }
 

@@ -205,7 +205,7 @@ impl Runner<'_> {
         }
         let table = Table::new(
             &mut *store,
-            TableType::new(ValType::FuncRef, 10, Some(20)),
+            TableType::new(ValType::FUNCREF, 10, Some(20)),
             Ref::Func(None),
         )
         .expect("spectest table");

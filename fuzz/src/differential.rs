@@ -174,9 +174,11 @@ pub fn kind_ours(ty: wazerox::ValType) -> Kind {
         ValType::F32 => Kind::F32,
         ValType::F64 => Kind::F64,
         ValType::V128 => Kind::V128,
-        ValType::FUNCREF => Kind::FuncRef,
-        ValType::EXTERNREF => Kind::ExternRef,
-        ValType::EXNREF => unreachable!("wasm-smith generates no exceptions here"),
+        ValType::Ref(r) => match r.kind() {
+            wazerox::RefKind::Func => Kind::FuncRef,
+            wazerox::RefKind::Extern => Kind::ExternRef,
+            wazerox::RefKind::Exn => unreachable!("wasm-smith generates no exceptions here"),
+        },
     }
 }
 
@@ -322,8 +324,8 @@ fn kind_wasmi(ty: &wasmi::ValType) -> Kind {
         ValType::F32 => Kind::F32,
         ValType::F64 => Kind::F64,
         ValType::V128 => Kind::V128,
-        ValType::FUNCREF => Kind::FuncRef,
-        ValType::EXTERNREF => Kind::ExternRef,
+        ValType::FuncRef => Kind::FuncRef,
+        ValType::ExternRef => Kind::ExternRef,
     }
 }
 
@@ -335,8 +337,8 @@ fn val_wasmi(v: Value) -> wasmi::Val {
         Value::F32(x) => Val::F32(wasmi::F32::from_bits(x)),
         Value::F64(x) => Val::F64(wasmi::F64::from_bits(x)),
         Value::V128(x) => Val::V128(wasmi::V128::from(x)),
-        Value::FuncRef(_) => Val::default(ValType::FUNCREF),
-        Value::ExternRef(_) => Val::default(ValType::EXTERNREF),
+        Value::FuncRef(_) => Val::default(ValType::FuncRef),
+        Value::ExternRef(_) => Val::default(ValType::ExternRef),
     }
 }
 

@@ -111,16 +111,33 @@ pub fn parse_validated(
     let mut validator = Validator::new_with_features(features);
     let mut info = ModuleInfo::default();
     let mut bodies = Vec::new();
+    // A module that is both invalid and unsupported is reported invalid: after
+    // the first unsupported construct, the rest (bodies included) is only
+    // validated.
+    let mut unsupported = None;
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(|e| WasmError::from_reader(WasmErrorKind::Decode, e))?;
         if let ValidPayload::Func(validator, body) =
             validator.payload(&payload).map_err(validation)?
         {
-            bodies.push(FunctionBodyData { body, validator });
+            if unsupported.is_some() {
+                let mut validator = validator.into_validator(Default::default());
+                validator.validate(&body).map_err(validation)?;
+            } else {
+                bodies.push(FunctionBodyData { body, validator });
+            }
         }
-        read_payload(&mut info, payload)?;
+        if unsupported.is_none() {
+            match read_payload(&mut info, payload) {
+                Err(e) if e.kind == WasmErrorKind::Unsupported => unsupported = Some(e),
+                other => other?,
+            }
+        }
     }
-    Ok(ModuleTranslation { info, bodies })
+    match unsupported {
+        Some(e) => Err(e),
+        None => Ok(ModuleTranslation { info, bodies }),
+    }
 }
 
 fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmError> {

@@ -196,17 +196,20 @@ impl Config {
     pub fn wasm_legacy_exceptions(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::LEGACY_EXCEPTIONS, enable)
     }
-    /// Typed function references in types (`(ref $t)`, `(ref null func)`), which
-    /// exception tags and blocks may carry. Their instructions (`call_ref`,
-    /// `ref.as_non_null`, `br_on_null`, …) are not translated yet and make a
-    /// module unsupported. Off by default.
+    /// Typed function references (WebAssembly 3.0): `(ref $t)`/`(ref null $t)`
+    /// value types, `call_ref`, `return_call_ref`, `ref.as_non_null`,
+    /// `br_on_null`, `br_on_non_null`, non-nullable locals and tables with
+    /// initializers; imports are checked by subtyping (docs/references.md). Off by
+    /// default.
     pub fn wasm_function_references(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::FUNCTION_REFERENCES, enable)
     }
     /// The GC proposal's type system for function types: recursion groups and
-    /// subtype declarations (types in a group of several are distinct from
-    /// look-alikes outside it). Struct and array types and GC instructions make a
-    /// module unsupported. Implies function references. Off by default.
+    /// subtype declarations, canonicalized iso-recursively across the engine's
+    /// modules. Struct and array types, GC heap types and GC instructions make a
+    /// module unsupported, and `call_indirect` does not yet accept a declared
+    /// subtype of the expected type (it traps). Implies function references. Off
+    /// by default.
     pub fn wasm_gc(&mut self, enable: bool) -> &mut Self {
         if enable {
             self.wasm_function_references(true);

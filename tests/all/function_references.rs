@@ -278,3 +278,66 @@ fn gc_heap_types_are_unsupported_not_misread() {
         assert_eq!(error.kind(), ErrorKind::Unsupported, "{wat}: {error}");
     }
 }
+
+#[test]
+fn call_indirect_accepts_declared_subtypes() {
+    let mut config = Config::new();
+    config.wasm_gc(true);
+    let engine = Engine::new(&config).unwrap();
+    let mut store = Store::new(&engine, ());
+    let exporter = Module::new(
+        &engine,
+        r#"(module
+          (type $super (sub (func (result i32))))
+          (type $sub (sub $super (func (result i32))))
+          ;; Not related to $sub: another signature, and a final look-alike of
+          ;; $super (finality is part of a type's identity).
+          (type $other (sub (func (param i32) (result i32))))
+          (type $final (func (result i32)))
+          (func $f (export "f") (type $sub) (i32.const 5))
+          (table (export "table") 1 funcref)
+          (elem (i32.const 0) $f)
+          (func (export "as_super") (result i32) (call_indirect (type $super) (i32.const 0)))
+          (func (export "as_sub") (result i32) (call_indirect (type $sub) (i32.const 0)))
+          (func (export "as_other") (result i32)
+            (call_indirect (type $other) (i32.const 1) (i32.const 0)))
+          (func (export "as_final") (result i32) (call_indirect (type $final) (i32.const 0))))"#,
+    )
+    .unwrap();
+    let exporter = Instance::new(&mut store, &exporter, &[]).unwrap();
+    let call = |store: &mut Store<()>, instance: Instance, name: &str| {
+        instance
+            .get_typed_func::<(), i32>(&mut *store, name)
+            .unwrap()
+            .call(&mut *store, ())
+    };
+    assert_eq!(call(&mut store, exporter, "as_super").unwrap(), 5);
+    assert_eq!(call(&mut store, exporter, "as_sub").unwrap(), 5);
+    for name in ["as_other", "as_final"] {
+        let error = call(&mut store, exporter, name).unwrap_err();
+        assert_eq!(
+            error.as_trap().map(|t| t.code()),
+            Some(TrapCode::BadSignature),
+            "{name}: {error}"
+        );
+    }
+
+    // Another module declaring the same hierarchy: the same types, so the
+    // function imports as its supertype and is called through it.
+    let importer = Module::new(
+        &engine,
+        r#"(module
+          (type $super (sub (func (result i32))))
+          (type $sub (sub $super (func (result i32))))
+          (import "m" "f" (func $f (type $super)))
+          (import "m" "table" (table 1 funcref))
+          (func (export "direct") (result i32) (call $f))
+          (func (export "indirect") (result i32) (call_indirect (type $super) (i32.const 0))))"#,
+    )
+    .unwrap();
+    let f = exporter.get_func(&mut store, "f").unwrap();
+    let table = exporter.get_table(&mut store, "table").unwrap();
+    let importer = Instance::new(&mut store, &importer, &[f.into(), table.into()]).unwrap();
+    assert_eq!(call(&mut store, importer, "direct").unwrap(), 5);
+    assert_eq!(call(&mut store, importer, "indirect").unwrap(), 5);
+}

@@ -206,10 +206,9 @@ impl Config {
     }
     /// The GC proposal's type system for function types: recursion groups and
     /// subtype declarations, canonicalized iso-recursively across the engine's
-    /// modules. Struct and array types, GC heap types and GC instructions make a
-    /// module unsupported, and `call_indirect` does not yet accept a declared
-    /// subtype of the expected type (it traps). Implies function references. Off
-    /// by default.
+    /// modules (imports and `call_indirect` accept declared subtypes). Struct and
+    /// array types, GC heap types and GC instructions make a module unsupported.
+    /// Implies function references. Off by default.
     pub fn wasm_gc(&mut self, enable: bool) -> &mut Self {
         if enable {
             self.wasm_function_references(true);
@@ -384,6 +383,24 @@ struct TypeRegistry {
     types: Vec<(FuncType, Option<u32>)>,
 }
 
+/// The registry as the engine and its instances share it.
+#[derive(Default)]
+struct SharedTypes(Mutex<TypeRegistry>);
+
+impl wazerox_runtime::instance::TypeHierarchy for SharedTypes {
+    fn is_subtype(&self, sub: u32, sup: u32) -> bool {
+        let registry = self.0.lock().unwrap();
+        let mut current = Some(sub);
+        while let Some(id) = current {
+            if id == sup {
+                return true;
+            }
+            current = registry.types.get(id as usize).and_then(|t| t.1);
+        }
+        false
+    }
+}
+
 impl TypeRegistry {
     /// Interns one recursion group given in canonical form; returns its first id.
     fn intern(&mut self, group: Vec<(FuncType, SubtypeInfo)>) -> u32 {
@@ -411,7 +428,7 @@ pub(crate) struct EngineInner {
     pub config: Config,
     #[cfg(feature = "cranelift")]
     pub compiler: Compiler,
-    types: Mutex<TypeRegistry>,
+    types: Arc<SharedTypes>,
     trampolines: Mutex<HashMap<u32, Arc<SignatureTrampolines>>>,
     /// The epoch counter compiled code compares with store deadlines.
     pub epoch: std::sync::atomic::AtomicU64,
@@ -459,7 +476,7 @@ impl Engine {
             config: config.clone(),
             #[cfg(feature = "cranelift")]
             compiler,
-            types: Mutex::default(),
+            types: Arc::default(),
             trampolines: Mutex::default(),
             epoch: std::sync::atomic::AtomicU64::new(0),
             memory_pool,
@@ -496,7 +513,7 @@ impl Engine {
     /// final type alone in its recursion group: what host functions and tags
     /// declare. Equal types get equal ids, which is what `call_indirect` compares.
     pub(crate) fn type_id(&self, ty: &FuncType) -> u32 {
-        let mut registry = self.0.types.lock().unwrap();
+        let mut registry = self.0.types.0.lock().unwrap();
         registry.intern(vec![(ty.clone(), SubtypeInfo::default())])
     }
 
@@ -504,7 +521,7 @@ impl Engine {
     /// canonicalized (see [`TypeRegistry`]) and interned. Validation guarantees
     /// that types refer only to earlier groups or their own.
     pub(crate) fn register_module_types(&self, info: &ModuleInfo) -> Vec<u32> {
-        let mut registry = self.0.types.lock().unwrap();
+        let mut registry = self.0.types.0.lock().unwrap();
         let mut ids: Vec<u32> = Vec::with_capacity(info.types.len());
         for group in &info.rec_groups {
             let canonical = |c: ConcreteType| match c {
@@ -533,25 +550,22 @@ impl Engine {
 
     /// The signature of type `id`, its concrete types as engine ids.
     pub(crate) fn type_of(&self, id: u32) -> FuncType {
-        self.0.types.lock().unwrap().types[id as usize].0.clone()
+        self.0.types.0.lock().unwrap().types[id as usize].0.clone()
     }
 
     /// The declared supertype of type `id`.
     pub(crate) fn supertype_of(&self, id: u32) -> Option<u32> {
-        self.0.types.lock().unwrap().types.get(id as usize)?.1
+        self.0.types.0.lock().unwrap().types.get(id as usize)?.1
     }
 
     /// Whether type `sub` is `sup` or declares it as a (transitive) supertype.
     pub(crate) fn is_subtype(&self, sub: u32, sup: u32) -> bool {
-        let registry = self.0.types.lock().unwrap();
-        let mut current = Some(sub);
-        while let Some(id) = current {
-            if id == sup {
-                return true;
-            }
-            current = registry.types.get(id as usize).and_then(|t| t.1);
-        }
-        false
+        wazerox_runtime::instance::TypeHierarchy::is_subtype(&*self.0.types, sub, sup)
+    }
+
+    /// The registry's subtyping, for instances (`call_indirect` to non-final types).
+    pub(crate) fn type_hierarchy(&self) -> Arc<dyn wazerox_runtime::instance::TypeHierarchy> {
+        self.0.types.clone()
     }
 
     /// Whether a value of type `sub` may be used where `sup` is expected (both in

@@ -204,6 +204,7 @@ impl Instance {
         let opaque = &mut store.opaque;
         let mut runtime = RuntimeInstance::new(
             module.info().clone(),
+            opaque.engine.type_hierarchy(),
             module.0.type_ids.clone(),
             &module
                 .0

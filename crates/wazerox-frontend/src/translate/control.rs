@@ -9,6 +9,7 @@ use crate::trap::CraneliftTrapCode;
 use cranelift_codegen::ir::{self, BlockArg, BlockCall, InstBuilder, JumpTableData, types};
 use wasmparser::{BlockType, Operator};
 use wazerox_environ::TrapCode;
+use wazerox_environ::builtins::Builtin;
 use wazerox_environ::parse::WasmError;
 use wazerox_environ::types::{FuncIndex, TableIndex, TypeIndex, ValType};
 use wazerox_environ::vmoffsets::{self, VMOffsets};
@@ -466,9 +467,32 @@ impl FuncTranslation<'_, '_> {
             .builder
             .ins()
             .icmp(ir::condcodes::IntCC::NotEqual, expected, actual);
-        self.builder
-            .ins()
-            .trapnz(mismatch, TrapCode::BadSignature.to_cranelift());
+        let may_have_subtypes = self
+            .env
+            .module
+            .subtypes
+            .get(ty.index())
+            .is_some_and(|s| !s.is_final);
+        if may_have_subtypes {
+            // A declared subtype (GC) has another id: ask the engine's registry.
+            let slow = self.builder.create_block();
+            let checked = self.builder.create_block();
+            self.builder.ins().brif(mismatch, slow, &[], checked, &[]);
+            self.builder.seal_block(slow);
+            self.builder.switch_to_block(slow);
+            self.call_failing_builtin(
+                Builtin::IsSubtype,
+                &[actual, expected],
+                TrapCode::BadSignature,
+            );
+            self.builder.ins().jump(checked, &[]);
+            self.builder.seal_block(checked);
+            self.builder.switch_to_block(checked);
+        } else {
+            self.builder
+                .ins()
+                .trapnz(mismatch, TrapCode::BadSignature.to_cranelift());
+        }
         self.call_func_ref(ty, func_ref, params, kind);
     }
 }

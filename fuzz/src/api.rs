@@ -418,8 +418,8 @@ impl State {
                 let before = global.get(&mut *store);
                 let value = match ty.content() {
                     // References: set null, or a type mismatch.
-                    ValType::FuncRef if kind.is_multiple_of(2) => Val::FuncRef(None),
-                    ValType::ExternRef if kind.is_multiple_of(2) => Val::ExternRef(None),
+                    ValType::FUNCREF if kind.is_multiple_of(2) => Val::FuncRef(None),
+                    ValType::EXTERNREF if kind.is_multiple_of(2) => Val::ExternRef(None),
                     _ => value_of(kind, value),
                 };
                 let allowed = ty.mutability() == Mutability::Var && value.ty() == ty.content();
@@ -452,7 +452,7 @@ impl State {
                     return Ok(());
                 };
                 let (minimum, maximum) = (minimum as u32 % 32, maximum.map(|m| m as u32 % 64));
-                let ty = TableType::new(ValType::FuncRef, minimum, maximum);
+                let ty = TableType::new(ValType::FUNCREF, minimum, maximum);
                 match Table::new(self.store(s).expect("live"), ty, Ref::Func(None)) {
                     Ok(t) => self.tables.push((s, t)),
                     Err(_) if maximum.is_some_and(|m| m < minimum) => {}
@@ -487,7 +487,7 @@ impl State {
                 };
                 let element = table.ty(&*store).element();
                 let value = match element {
-                    ValType::FuncRef => Ref::Func(func.and_then(|f| pick(&same_store, f).copied())),
+                    ValType::FUNCREF => Ref::Func(func.and_then(|f| pick(&same_store, f).copied())),
                     _ => Ref::Extern(None),
                 };
                 let non_null = matches!(value, Ref::Func(Some(_)));
@@ -513,7 +513,7 @@ impl State {
                 };
                 let before = table.size(&*store);
                 let init = match table.ty(&*store).element() {
-                    ValType::FuncRef => Ref::Func(None),
+                    ValType::FUNCREF => Ref::Func(None),
                     _ => Ref::Extern(None),
                 };
                 let limit = table.ty(&*store).maximum().unwrap_or(u32::MAX as u64);

@@ -174,9 +174,11 @@ pub fn kind_ours(ty: wazerox::ValType) -> Kind {
         ValType::F32 => Kind::F32,
         ValType::F64 => Kind::F64,
         ValType::V128 => Kind::V128,
-        ValType::FuncRef => Kind::FuncRef,
-        ValType::ExternRef => Kind::ExternRef,
-        ValType::ExnRef => unreachable!("wasm-smith generates no exceptions here"),
+        ValType::Ref(r) => match r.kind() {
+            wazerox::RefKind::Func => Kind::FuncRef,
+            wazerox::RefKind::Extern => Kind::ExternRef,
+            wazerox::RefKind::Exn => unreachable!("wasm-smith generates no exceptions here"),
+        },
     }
 }
 

@@ -140,7 +140,7 @@ pub fn define_imports(store: &mut Store<()>, module: &Module, fail_host_calls: b
             ExternType::Memory(ty) => Memory::new(&mut *store, ty).ok().map(Extern::from),
             ExternType::Table(ty) => {
                 let init = match ty.element() {
-                    wazerox::ValType::ExternRef => Ref::Extern(None),
+                    wazerox::ValType::EXTERNREF => Ref::Extern(None),
                     _ => Ref::Func(None),
                 };
                 Table::new(&mut *store, ty, init).ok().map(Extern::from)

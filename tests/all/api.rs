@@ -140,7 +140,7 @@ fn globals_tables_and_linking_between_instances() {
     let memory = Memory::new(&mut store, MemoryType::new(1, None)).unwrap();
     let table = Table::new(
         &mut store,
-        TableType::new(ValType::FuncRef, 2, None),
+        TableType::new(ValType::FUNCREF, 2, None),
         Ref::Func(None),
     )
     .unwrap();

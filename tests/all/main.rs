@@ -5,6 +5,7 @@ mod artifact;
 mod backtraces;
 mod checkpoint;
 mod exceptions;
+mod function_references;
 mod hostile;
 mod interrupt;
 mod limits;

@@ -49,10 +49,14 @@ pub enum Builtin {
     /// handler, or ends the activation with the exception. The table entry is an
     /// assembly stub that adds the caller's return address and frame pointer.
     Throw,
+    /// `(vmctx, actual: i32, expected: i32) -> i32` failed: 0 when engine type
+    /// `actual` is `expected` or declares it as a (transitive) supertype. The slow
+    /// path of `call_indirect` to a non-final type (GC's declared subtyping).
+    IsSubtype,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 15] = [
+    pub const ALL: [Builtin; 16] = [
         Builtin::MemoryGrow,
         Builtin::MemoryFill,
         Builtin::MemoryCopy,
@@ -68,6 +72,7 @@ impl Builtin {
         Builtin::MemoryAtomicWait64,
         Builtin::ExnNew,
         Builtin::Throw,
+        Builtin::IsSubtype,
     ];
 
     /// Position in the builtin table.
@@ -96,6 +101,7 @@ impl Builtin {
             Builtin::MemoryAtomicWait64 => (&[I32, I64, I64, I64], &[I32]),
             Builtin::ExnNew => (&[I32], &[I64]),
             Builtin::Throw => (&[I64], &[]),
+            Builtin::IsSubtype => (&[I32, I32], &[I32]),
         }
     }
 }

@@ -122,7 +122,13 @@ pub struct DataSegment {
 /// Everything a module declares.
 #[derive(Debug, Clone, Default)]
 pub struct ModuleInfo {
+    /// The type section; concrete types in it are module-relative.
     pub types: Vec<FuncType>,
+    /// Per type: finality and declared supertype.
+    pub subtypes: Vec<SubtypeInfo>,
+    /// The recursion groups, as ranges of `types` (a type outside any `rec` is a
+    /// group of one).
+    pub rec_groups: Vec<std::ops::Range<u32>>,
     /// Type of every function, imports first.
     pub functions: Vec<TypeIndex>,
     pub num_imported_functions: u32,
@@ -157,6 +163,52 @@ pub struct ModuleInfo {
 }
 
 impl ModuleInfo {
+    /// Rewrites every concrete type from module-relative to engine ids
+    /// (`engine_ids[type index]`), as the engine registered the type section:
+    /// after compilation, a module's types are compared with other modules'.
+    pub fn to_engine_form(&mut self, engine_ids: &[u32]) {
+        let map = |c: ConcreteType| match c {
+            ConcreteType::Module(t) => ConcreteType::Engine(engine_ids[t.index()]),
+            other => other,
+        };
+        let val = |t: &mut ValType| *t = t.map_concrete(map);
+        for ty in &mut self.types {
+            *ty = ty.map_concrete(&map);
+        }
+        for sub in &mut self.subtypes {
+            sub.supertype = sub.supertype.map(map);
+        }
+        for table in &mut self.tables {
+            val(&mut table.ty.element);
+        }
+        for global in &mut self.globals {
+            val(&mut global.ty.content);
+        }
+        for import in &mut self.imports {
+            match &mut import.kind {
+                ImportKind::Table(t) => val(&mut t.element),
+                ImportKind::Global(g) => val(&mut g.content),
+                _ => {}
+            }
+        }
+        for element in &mut self.elements {
+            val(&mut element.element);
+        }
+        let exprs = self
+            .globals
+            .iter_mut()
+            .filter_map(|g| g.init.as_mut())
+            .chain(self.tables.iter_mut().filter_map(|t| t.init.as_mut()))
+            .chain(self.elements.iter_mut().flat_map(|e| e.items.iter_mut()));
+        for expr in exprs {
+            for op in &mut expr.ops {
+                if let ConstOp::RefNull(t) = op {
+                    val(t);
+                }
+            }
+        }
+    }
+
     pub fn func_type(&self, func: FuncIndex) -> &FuncType {
         &self.types[self.functions[func.index()].index()]
     }

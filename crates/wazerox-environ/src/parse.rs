@@ -111,40 +111,60 @@ pub fn parse_validated(
     let mut validator = Validator::new_with_features(features);
     let mut info = ModuleInfo::default();
     let mut bodies = Vec::new();
+    // A module that is both invalid and unsupported is reported invalid: after
+    // the first unsupported construct, the rest (bodies included) is only
+    // validated.
+    let mut unsupported = None;
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(|e| WasmError::from_reader(WasmErrorKind::Decode, e))?;
         if let ValidPayload::Func(validator, body) =
             validator.payload(&payload).map_err(validation)?
         {
-            bodies.push(FunctionBodyData { body, validator });
+            if unsupported.is_some() {
+                let mut validator = validator.into_validator(Default::default());
+                validator.validate(&body).map_err(validation)?;
+            } else {
+                bodies.push(FunctionBodyData { body, validator });
+            }
         }
-        read_payload(&mut info, payload)?;
+        if unsupported.is_none() {
+            match read_payload(&mut info, payload) {
+                Err(e) if e.kind == WasmErrorKind::Unsupported => unsupported = Some(e),
+                other => other?,
+            }
+        }
     }
-    Ok(ModuleTranslation { info, bodies })
+    match unsupported {
+        Some(e) => Err(e),
+        None => Ok(ModuleTranslation { info, bodies }),
+    }
 }
 
 fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmError> {
     match payload {
         Payload::TypeSection(reader) => {
             for group in reader {
-                let mut members = Vec::new();
+                let start = info.types.len() as u32;
                 for sub in group?.into_types() {
                     let wasmparser::CompositeInnerType::Func(func) = &sub.composite_type.inner
                     else {
                         return Err(WasmError::unsupported("GC struct and array types"));
                     };
-                    members.push(FuncType::new(
-                        func.params().iter().map(|t| val_type(*t)),
-                        func.results().iter().map(|t| val_type(*t)),
+                    let params = func.params().iter().map(|t| checked_val_type(*t));
+                    let results = func.results().iter().map(|t| checked_val_type(*t));
+                    info.types.push(FuncType::new(
+                        params.collect::<Result<Vec<_>, _>>()?,
+                        results.collect::<Result<Vec<_>, _>>()?,
                     ));
+                    info.subtypes.push(SubtypeInfo {
+                        is_final: sub.is_final,
+                        supertype: sub
+                            .supertype_idx
+                            .and_then(|t| t.as_module_index())
+                            .map(|t| ConcreteType::Module(TypeIndex(t))),
+                    });
                 }
-                if members.len() > 1 {
-                    let group: std::sync::Arc<[FuncType]> = members.clone().into();
-                    for (i, member) in members.iter_mut().enumerate() {
-                        *member = member.clone().in_rec_group(i as u32, group.clone());
-                    }
-                }
-                info.types.extend(members);
+                info.rec_groups.push(start..info.types.len() as u32);
             }
         }
         Payload::ImportSection(reader) => {
@@ -160,7 +180,7 @@ fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmE
                         )
                     }
                     TypeRef::Table(t) => {
-                        let ty = table_type(&t);
+                        let ty = table_type(&t)?;
                         info.tables.push(Table { ty, init: None });
                         info.num_imported_tables += 1;
                         (ImportKind::Table(ty), info.tables.len() - 1)
@@ -173,7 +193,7 @@ fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmE
                     }
                     TypeRef::Global(g) => {
                         let ty = GlobalType {
-                            content: val_type(g.content_type),
+                            content: checked_val_type(g.content_type)?,
                             mutable: g.mutable,
                         };
                         info.globals.push(Global { ty, init: None });
@@ -208,7 +228,7 @@ fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmE
                     wasmparser::TableInit::Expr(expr) => Some(const_expr(&expr)?),
                 };
                 info.tables.push(Table {
-                    ty: table_type(&table.ty),
+                    ty: table_type(&table.ty)?,
                     init,
                 });
             }
@@ -228,7 +248,7 @@ fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmE
                 let global = global?;
                 info.globals.push(Global {
                     ty: GlobalType {
-                        content: val_type(global.ty.content_type),
+                        content: checked_val_type(global.ty.content_type)?,
                         mutable: global.ty.mutable,
                     },
                     init: Some(const_expr(&global.init_expr)?),
@@ -273,14 +293,14 @@ fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmE
                         for f in funcs {
                             items.push(ConstExpr::single(ConstOp::RefFunc(FuncIndex(f?))));
                         }
-                        (ValType::FuncRef, items)
+                        (ValType::FUNCREF, items)
                     }
                     wasmparser::ElementItems::Expressions(ty, exprs) => {
                         let mut items = Vec::new();
                         for e in exprs {
                             items.push(const_expr(&e?)?);
                         }
-                        (val_type(wasmparser::ValType::Ref(ty)), items)
+                        (ValType::Ref(checked_ref_type(ty)?), items)
                     }
                 };
                 info.elements.push(ElementSegment {
@@ -342,6 +362,7 @@ fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmE
     Ok(())
 }
 
+/// A value type as the module declares it (concrete types module-relative).
 pub fn val_type(ty: wasmparser::ValType) -> ValType {
     match ty {
         wasmparser::ValType::I32 => ValType::I32,
@@ -349,42 +370,73 @@ pub fn val_type(ty: wasmparser::ValType) -> ValType {
         wasmparser::ValType::F32 => ValType::F32,
         wasmparser::ValType::F64 => ValType::F64,
         wasmparser::ValType::V128 => ValType::V128,
-        wasmparser::ValType::Ref(r) => {
-            // Without GC struct/array types (rejected above), every concrete type
-            // is a function type.
-            if r.is_func_ref()
-                || r.is_concrete_type_ref()
-                || matches!(
-                    r.heap_type(),
-                    wasmparser::HeapType::Abstract {
-                        ty: wasmparser::AbstractHeapType::NoFunc,
-                        ..
-                    }
-                )
-            {
-                ValType::FuncRef
-            } else if matches!(
-                r.heap_type(),
-                wasmparser::HeapType::Abstract {
-                    ty: wasmparser::AbstractHeapType::Exn | wasmparser::AbstractHeapType::NoExn,
-                    ..
-                }
-            ) {
-                ValType::ExnRef
-            } else {
-                ValType::ExternRef
-            }
-        }
+        wasmparser::ValType::Ref(r) => ValType::Ref(ref_type(r)),
     }
 }
 
-fn table_type(t: &wasmparser::TableType) -> TableType {
-    TableType {
-        element: val_type(wasmparser::ValType::Ref(t.element_type)),
+/// A reference type as the module declares it. Heap types of the GC proposal's
+/// other hierarchies (any, eq, struct, …) never reach here: modules using them
+/// are refused as unsupported before (see `unsupported_heap_type`).
+pub fn ref_type(r: wasmparser::RefType) -> RefType {
+    RefType::new(r.is_nullable(), heap_type(r.heap_type()))
+}
+
+/// Like [`val_type`], refusing the GC proposal's heap types that wazerox does
+/// not implement (any, eq, i31, struct, array, none) as unsupported.
+pub fn checked_val_type(ty: wasmparser::ValType) -> Result<ValType, WasmError> {
+    if let wasmparser::ValType::Ref(r) = ty {
+        checked_ref_type(r)?;
+    }
+    Ok(val_type(ty))
+}
+
+/// Like [`ref_type`], refusing unimplemented GC heap types.
+pub fn checked_ref_type(r: wasmparser::RefType) -> Result<RefType, WasmError> {
+    use wasmparser::AbstractHeapType as A;
+    if let wasmparser::HeapType::Abstract { ty, shared } = r.heap_type() {
+        let implemented = matches!(
+            ty,
+            A::Func | A::NoFunc | A::Extern | A::NoExtern | A::Exn | A::NoExn
+        );
+        if !implemented || shared {
+            return Err(WasmError::unsupported(format!(
+                "GC heap type {:?}",
+                r.heap_type()
+            )));
+        }
+    }
+    Ok(ref_type(r))
+}
+
+fn heap_type(h: wasmparser::HeapType) -> HeapType {
+    use wasmparser::AbstractHeapType as A;
+    match h {
+        wasmparser::HeapType::Concrete(index) | wasmparser::HeapType::Exact(index) => {
+            HeapType::Concrete(ConcreteType::Module(TypeIndex(
+                index.as_module_index().unwrap_or(u32::MAX),
+            )))
+        }
+        wasmparser::HeapType::Abstract { ty, .. } => match ty {
+            A::Func => HeapType::Func,
+            A::NoFunc => HeapType::NoFunc,
+            A::Exn => HeapType::Exn,
+            A::NoExn => HeapType::NoExn,
+            A::NoExtern => HeapType::NoExtern,
+            // Refused by `checked_ref_type` where a module declares types; in a
+            // body, only null can have these types (their operators are not
+            // translated), and null is 0 in every representation.
+            _ => HeapType::Extern,
+        },
+    }
+}
+
+fn table_type(t: &wasmparser::TableType) -> Result<TableType, WasmError> {
+    Ok(TableType {
+        element: ValType::Ref(checked_ref_type(t.element_type)?),
         minimum: t.initial,
         maximum: t.maximum,
         table64: t.table64,
-    }
+    })
 }
 
 fn memory_type(m: &wasmparser::MemoryType) -> MemoryType {
@@ -407,9 +459,9 @@ fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, WasmError> 
             Operator::F32Const { value } => ConstOp::F32Const(value.bits()),
             Operator::F64Const { value } => ConstOp::F64Const(value.bits()),
             Operator::V128Const { value } => ConstOp::V128Const(value.i128() as u128),
-            Operator::RefNull { hty } => ConstOp::RefNull(val_type(wasmparser::ValType::Ref(
-                wasmparser::RefType::new(true, hty).unwrap_or(wasmparser::RefType::FUNCREF),
-            ))),
+            Operator::RefNull { hty } => {
+                ConstOp::RefNull(ValType::Ref(RefType::new(true, heap_type(hty))))
+            }
             Operator::RefFunc { function_index } => ConstOp::RefFunc(FuncIndex(function_index)),
             Operator::GlobalGet { global_index } => ConstOp::GlobalGet(GlobalIndex(global_index)),
             Operator::I32Add => ConstOp::I32Add,

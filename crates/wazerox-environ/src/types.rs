@@ -11,47 +11,226 @@ pub enum ValType {
     F32,
     F64,
     V128,
-    FuncRef,
-    ExternRef,
-    /// A reference to an exception object (exception handling, exnref encoding).
-    ExnRef,
+    /// A reference: `funcref`, `externref`, `exnref`, or a typed reference
+    /// (`(ref $t)`, `(ref null func)`, …) of the function-references proposal.
+    Ref(RefType),
 }
 
 impl ValType {
+    /// `funcref`, i.e. `(ref null func)`.
+    pub const FUNCREF: ValType = ValType::Ref(RefType::FUNCREF);
+    /// `externref`, i.e. `(ref null extern)`.
+    pub const EXTERNREF: ValType = ValType::Ref(RefType::EXTERNREF);
+    /// `exnref`, i.e. `(ref null exn)`.
+    pub const EXNREF: ValType = ValType::Ref(RefType::EXNREF);
+
     pub fn is_ref(self) -> bool {
-        matches!(
-            self,
-            ValType::FuncRef | ValType::ExternRef | ValType::ExnRef
-        )
+        matches!(self, ValType::Ref(_))
+    }
+
+    /// The reference type, if this is one.
+    pub fn as_ref(self) -> Option<RefType> {
+        match self {
+            ValType::Ref(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Whether a value of this type may be used where `other` is expected
+    /// (`self <: other`). Concrete types must be in the engine's form
+    /// ([`ConcreteType::Engine`]); `supertype` gives a type's declared supertype.
+    pub fn is_subtype_of(self, other: ValType, supertype: &dyn Fn(u32) -> Option<u32>) -> bool {
+        match (self, other) {
+            (ValType::Ref(a), ValType::Ref(b)) => a.is_subtype_of(b, supertype),
+            (a, b) => a == b,
+        }
+    }
+
+    /// This type with module-relative concrete types replaced by `map`'s result.
+    pub fn map_concrete(self, map: impl FnOnce(ConcreteType) -> ConcreteType) -> ValType {
+        match self {
+            ValType::Ref(RefType {
+                nullable,
+                heap: HeapType::Concrete(c),
+            }) => ValType::Ref(RefType {
+                nullable,
+                heap: HeapType::Concrete(map(c)),
+            }),
+            other => other,
+        }
     }
 }
 
 impl fmt::Display for ValType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ValType::I32 => "i32",
-            ValType::I64 => "i64",
-            ValType::F32 => "f32",
-            ValType::F64 => "f64",
-            ValType::V128 => "v128",
-            ValType::FuncRef => "funcref",
-            ValType::ExternRef => "externref",
-            ValType::ExnRef => "exnref",
-        })
+        match self {
+            ValType::I32 => f.write_str("i32"),
+            ValType::I64 => f.write_str("i64"),
+            ValType::F32 => f.write_str("f32"),
+            ValType::F64 => f.write_str("f64"),
+            ValType::V128 => f.write_str("v128"),
+            ValType::Ref(r) => write!(f, "{r}"),
+        }
     }
+}
+
+/// A reference type: a heap type and whether null is a value of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RefType {
+    pub nullable: bool,
+    pub heap: HeapType,
+}
+
+impl RefType {
+    pub const FUNCREF: RefType = RefType::new(true, HeapType::Func);
+    pub const EXTERNREF: RefType = RefType::new(true, HeapType::Extern);
+    pub const EXNREF: RefType = RefType::new(true, HeapType::Exn);
+
+    pub const fn new(nullable: bool, heap: HeapType) -> Self {
+        RefType { nullable, heap }
+    }
+
+    /// How values of this type are represented: every type of a hierarchy shares
+    /// its top's representation.
+    pub fn kind(self) -> RefKind {
+        self.heap.kind()
+    }
+
+    /// `self <: other`: null only where null is allowed, and a heap subtype.
+    pub fn is_subtype_of(self, other: RefType, supertype: &dyn Fn(u32) -> Option<u32>) -> bool {
+        (!self.nullable || other.nullable) && self.heap.is_subtype_of(other.heap, supertype)
+    }
+}
+
+impl fmt::Display for RefType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.nullable, self.heap) {
+            (true, HeapType::Func) => f.write_str("funcref"),
+            (true, HeapType::Extern) => f.write_str("externref"),
+            (true, HeapType::Exn) => f.write_str("exnref"),
+            (true, heap) => write!(f, "(ref null {heap})"),
+            (false, heap) => write!(f, "(ref {heap})"),
+        }
+    }
+}
+
+/// The three reference hierarchies wazerox implements, which are also the three
+/// representations of references in compiled code and tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefKind {
+    /// A `*const VMFuncRef` (0 = null).
+    Func,
+    /// A store-local externref handle (0 = null).
+    Extern,
+    /// A `*const` exception object (0 = null).
+    Exn,
+}
+
+/// What a reference points to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HeapType {
+    /// Any function.
+    Func,
+    /// No function: the bottom of the function hierarchy (only null).
+    NoFunc,
+    Extern,
+    /// The bottom of the extern hierarchy.
+    NoExtern,
+    Exn,
+    /// The bottom of the exception hierarchy.
+    NoExn,
+    /// A defined (function) type.
+    Concrete(ConcreteType),
+}
+
+impl HeapType {
+    pub fn kind(self) -> RefKind {
+        match self {
+            HeapType::Func | HeapType::NoFunc | HeapType::Concrete(_) => RefKind::Func,
+            HeapType::Extern | HeapType::NoExtern => RefKind::Extern,
+            HeapType::Exn | HeapType::NoExn => RefKind::Exn,
+        }
+    }
+
+    fn is_bottom(self) -> bool {
+        matches!(
+            self,
+            HeapType::NoFunc | HeapType::NoExtern | HeapType::NoExn
+        )
+    }
+
+    fn is_top(self) -> bool {
+        matches!(self, HeapType::Func | HeapType::Extern | HeapType::Exn)
+    }
+
+    /// `self <: other` within one hierarchy: bottom below everything, top above
+    /// everything, and a concrete type below its declared supertypes.
+    pub fn is_subtype_of(self, other: HeapType, supertype: &dyn Fn(u32) -> Option<u32>) -> bool {
+        if self == other {
+            return true;
+        }
+        if self.kind() != other.kind() {
+            return false;
+        }
+        if self.is_bottom() || other.is_top() {
+            return true;
+        }
+        match (self, other) {
+            (
+                HeapType::Concrete(ConcreteType::Engine(mut a)),
+                HeapType::Concrete(ConcreteType::Engine(b)),
+            ) => {
+                while let Some(parent) = supertype(a) {
+                    if parent == b {
+                        return true;
+                    }
+                    a = parent;
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for HeapType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeapType::Func => f.write_str("func"),
+            HeapType::NoFunc => f.write_str("nofunc"),
+            HeapType::Extern => f.write_str("extern"),
+            HeapType::NoExtern => f.write_str("noextern"),
+            HeapType::Exn => f.write_str("exn"),
+            HeapType::NoExn => f.write_str("noexn"),
+            HeapType::Concrete(ConcreteType::Module(t)) => write!(f, "{}", t.0),
+            HeapType::Concrete(ConcreteType::Engine(id)) => write!(f, "<type {id}>"),
+            HeapType::Concrete(ConcreteType::RecGroup(i)) => write!(f, "<rec {i}>"),
+        }
+    }
+}
+
+/// Which defined type a concrete heap type means, in one of three frames of
+/// reference: a module's type section (as parsed), the engine's registry of
+/// canonical types (what crosses module boundaries: links, the API), or a
+/// position in the recursion group being canonicalized (only inside the
+/// registry's keys, so that two structurally equal groups compare equal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConcreteType {
+    Module(TypeIndex),
+    Engine(u32),
+    RecGroup(u32),
 }
 
 /// A function signature.
 ///
-/// Two types are the same type when they are equal, including `rec_group`: a type
-/// declared in a recursion group of several types (GC proposal) is identified by
-/// the whole group and its position in it, as the iso-recursive type equivalence
-/// says, so `$t1` and `$t2` of `(rec (type $t1 (func)) (type $t2 (func)))` differ.
+/// Its reference types are in one frame of reference (see [`ConcreteType`]):
+/// module-relative in a [`crate::ModuleInfo`], engine-relative once registered.
+/// Type identity (iso-recursive, with recursion groups and declared supertypes)
+/// is the engine registry's business; equality here is structural.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FuncType {
     params: Box<[ValType]>,
     results: Box<[ValType]>,
-    rec_group: Option<(u32, std::sync::Arc<[FuncType]>)>,
 }
 
 impl FuncType {
@@ -62,19 +241,20 @@ impl FuncType {
         FuncType {
             params: params.into_iter().collect(),
             results: results.into_iter().collect(),
-            rec_group: None,
         }
-    }
-    /// This type as member `index` of the recursion group `group`.
-    pub fn in_rec_group(mut self, index: u32, group: std::sync::Arc<[FuncType]>) -> Self {
-        self.rec_group = Some((index, group));
-        self
     }
     pub fn params(&self) -> &[ValType] {
         &self.params
     }
     pub fn results(&self) -> &[ValType] {
         &self.results
+    }
+    /// This type with every concrete type rewritten by `map`.
+    pub fn map_concrete(&self, map: &dyn Fn(ConcreteType) -> ConcreteType) -> FuncType {
+        FuncType {
+            params: self.params.iter().map(|t| t.map_concrete(map)).collect(),
+            results: self.results.iter().map(|t| t.map_concrete(map)).collect(),
+        }
     }
 }
 
@@ -96,6 +276,24 @@ impl fmt::Display for FuncType {
             write!(f, ")")?;
         }
         write!(f, ")")
+    }
+}
+
+/// How a defined type takes part in subtyping (GC proposal): whether it may have
+/// subtypes, and its declared supertype (module-relative in a `ModuleInfo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubtypeInfo {
+    pub is_final: bool,
+    pub supertype: Option<ConcreteType>,
+}
+
+impl Default for SubtypeInfo {
+    /// A plain `(type (func ...))`: final, no supertype.
+    fn default() -> Self {
+        SubtypeInfo {
+            is_final: true,
+            supertype: None,
+        }
     }
 }
 

@@ -34,6 +34,7 @@ struct BuiltinTable {
     memory_atomic_wait64: unsafe extern "C" fn(*mut u8, u32, u64, u64, i64) -> u32,
     exn_new: unsafe extern "C" fn(*mut u8, u32) -> u64,
     throw: unsafe extern "C" fn(*mut u8, usize) -> !,
+    is_subtype: unsafe extern "C" fn(*mut u8, u32, u32) -> u32,
 }
 
 static BUILTINS: BuiltinTable = BuiltinTable {
@@ -52,6 +53,7 @@ static BUILTINS: BuiltinTable = BuiltinTable {
     memory_atomic_wait64,
     exn_new: crate::exceptions::exn_new,
     throw: crate::exceptions::wazerox_throw_stub,
+    is_subtype,
 };
 
 pub(crate) fn table_address() -> usize {
@@ -270,6 +272,16 @@ unsafe extern "C" fn table_init(
     unsafe { catching(body) }
 }
 
+unsafe extern "C" fn is_subtype(vmctx: *mut u8, actual: u32, expected: u32) -> u32 {
+    let body = || {
+        // SAFETY: see `instance`.
+        let instance = unsafe { instance(vmctx) };
+        u32::from(!instance.types().is_subtype(actual, expected))
+    };
+    // SAFETY: called by compiled code; `body` owns everything of this call.
+    unsafe { catching(body) }
+}
+
 unsafe extern "C" fn elem_drop(vmctx: *mut u8, elem: u32) {
     let body = || {
         // SAFETY: see `instance`.
@@ -426,5 +438,6 @@ mod tests {
         assert_eq!(Builtin::MemoryGrow.index(), 0);
         assert_eq!(Builtin::ElemDrop.index(), 9);
         assert_eq!(Builtin::MemoryAtomicWait64.index(), 12);
+        assert_eq!(Builtin::IsSubtype.index(), 15);
     }
 }

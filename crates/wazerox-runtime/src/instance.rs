@@ -112,8 +112,17 @@ enum OwnedMemory {
     Pooled(#[allow(dead_code)] PooledMemory),
 }
 
+/// The engine's subtyping of function types by canonical id, which only the
+/// engine's type registry (in the API crate) knows.
+pub trait TypeHierarchy: Send + Sync {
+    /// Whether `sub` is `sup` or declares it as a (transitive) supertype.
+    fn is_subtype(&self, sub: u32, sup: u32) -> bool;
+}
+
 pub struct Instance {
     module: Arc<ModuleInfo>,
+    /// For `call_indirect` to non-final types (`Builtin::IsSubtype`).
+    types: Arc<dyn TypeHierarchy>,
     offsets: VMOffsets,
     vmctx: VMContextAllocation,
     /// Canonical type ids per module type index; the VMContext points at them.
@@ -150,6 +159,7 @@ impl Instance {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         module: Arc<ModuleInfo>,
+        types: Arc<dyn TypeHierarchy>,
         type_ids: Arc<[u32]>,
         defined_function_code: &[*const u8],
         imports: Imports,
@@ -225,6 +235,7 @@ impl Instance {
             store_context: store,
             growth_hook: None,
             module,
+            types,
         });
         let self_ptr: *mut Instance = &mut *instance;
         let vmctx = instance.vmctx.ptr;
@@ -503,6 +514,11 @@ impl Instance {
 
     pub fn vmctx(&self) -> *mut u8 {
         self.vmctx.ptr
+    }
+
+    /// The engine's subtyping of function types.
+    pub fn types(&self) -> &dyn TypeHierarchy {
+        &*self.types
     }
 
     /// The instance whose VMContext is `vmctx`.

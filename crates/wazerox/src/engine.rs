@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 #[cfg(feature = "cranelift")]
 use wazerox_compiler::Compiler;
 use wazerox_environ::SignatureTrampolinesCode;
-use wazerox_environ::{FuncType, TranslationConfig, WasmFeatures};
+use wazerox_environ::{
+    ConcreteType, FuncType, ModuleInfo, SubtypeInfo, TranslationConfig, ValType, WasmFeatures,
+};
 use wazerox_runtime::code_memory::CodeMemory;
 use wazerox_runtime::code_registry::{self, ModuleCode};
 use wazerox_runtime::memory::MemoryStyle;
@@ -194,17 +196,19 @@ impl Config {
     pub fn wasm_legacy_exceptions(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::LEGACY_EXCEPTIONS, enable)
     }
-    /// Typed function references in types (`(ref $t)`, `(ref null func)`), which
-    /// exception tags and blocks may carry. Their instructions (`call_ref`,
-    /// `ref.as_non_null`, `br_on_null`, …) are not translated yet and make a
-    /// module unsupported. Off by default.
+    /// Typed function references (WebAssembly 3.0): `(ref $t)`/`(ref null $t)`
+    /// value types, `call_ref`, `return_call_ref`, `ref.as_non_null`,
+    /// `br_on_null`, `br_on_non_null`, non-nullable locals and tables with
+    /// initializers; imports are checked by subtyping (docs/references.md). Off by
+    /// default.
     pub fn wasm_function_references(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::FUNCTION_REFERENCES, enable)
     }
     /// The GC proposal's type system for function types: recursion groups and
-    /// subtype declarations (types in a group of several are distinct from
-    /// look-alikes outside it). Struct and array types and GC instructions make a
-    /// module unsupported. Implies function references. Off by default.
+    /// subtype declarations, canonicalized iso-recursively across the engine's
+    /// modules (imports and `call_indirect` accept declared subtypes). Struct and
+    /// array types, GC heap types and GC instructions make a module unsupported.
+    /// Implies function references. Off by default.
     pub fn wasm_gc(&mut self, enable: bool) -> &mut Self {
         if enable {
             self.wasm_function_references(true);
@@ -365,17 +369,66 @@ pub(crate) struct SignatureTrampolines {
     _mapped: Arc<ModuleCode>,
 }
 
+/// The engine's function types, canonicalized iso-recursively: a recursion group
+/// is identified by its members' structure, with references to types inside the
+/// group written as positions in it ([`ConcreteType::RecGroup`]) and references
+/// outside as engine ids ([`ConcreteType::Engine`]). Two modules declaring the
+/// same group get the same ids, which is what `call_indirect`, links and the
+/// API compare. Ids are never reused (the registry only grows).
 #[derive(Default)]
 struct TypeRegistry {
-    ids: HashMap<FuncType, u32>,
-    types: Vec<FuncType>,
+    /// Canonical group → engine id of its first member (members are consecutive).
+    groups: HashMap<Vec<(FuncType, SubtypeInfo)>, u32>,
+    /// By engine id: the signature in engine form and the declared supertype.
+    types: Vec<(FuncType, Option<u32>)>,
+}
+
+/// The registry as the engine and its instances share it.
+#[derive(Default)]
+struct SharedTypes(Mutex<TypeRegistry>);
+
+impl wazerox_runtime::instance::TypeHierarchy for SharedTypes {
+    fn is_subtype(&self, sub: u32, sup: u32) -> bool {
+        let registry = self.0.lock().unwrap();
+        let mut current = Some(sub);
+        while let Some(id) = current {
+            if id == sup {
+                return true;
+            }
+            current = registry.types.get(id as usize).and_then(|t| t.1);
+        }
+        false
+    }
+}
+
+impl TypeRegistry {
+    /// Interns one recursion group given in canonical form; returns its first id.
+    fn intern(&mut self, group: Vec<(FuncType, SubtypeInfo)>) -> u32 {
+        if let Some(first) = self.groups.get(&group) {
+            return *first;
+        }
+        let first = self.types.len() as u32;
+        let to_engine = |c: ConcreteType| match c {
+            ConcreteType::RecGroup(i) => ConcreteType::Engine(first + i),
+            other => other,
+        };
+        for (ty, sub) in &group {
+            let supertype = sub.supertype.map(|s| match to_engine(s) {
+                ConcreteType::Engine(id) => id,
+                other => unreachable!("canonical supertype {other:?}"),
+            });
+            self.types.push((ty.map_concrete(&to_engine), supertype));
+        }
+        self.groups.insert(group, first);
+        first
+    }
 }
 
 pub(crate) struct EngineInner {
     pub config: Config,
     #[cfg(feature = "cranelift")]
     pub compiler: Compiler,
-    types: Mutex<TypeRegistry>,
+    types: Arc<SharedTypes>,
     trampolines: Mutex<HashMap<u32, Arc<SignatureTrampolines>>>,
     /// The epoch counter compiled code compares with store deadlines.
     pub epoch: std::sync::atomic::AtomicU64,
@@ -423,7 +476,7 @@ impl Engine {
             config: config.clone(),
             #[cfg(feature = "cranelift")]
             compiler,
-            types: Mutex::default(),
+            types: Arc::default(),
             trampolines: Mutex::default(),
             epoch: std::sync::atomic::AtomicU64::new(0),
             memory_pool,
@@ -456,21 +509,69 @@ impl Engine {
         Arc::ptr_eq(&self.0, &other.0)
     }
 
-    /// The engine-wide id of `ty`: equal types get equal ids, which is what
-    /// `call_indirect` compares.
+    /// The engine-wide id of `ty` (whose concrete types are engine ids), as a
+    /// final type alone in its recursion group: what host functions and tags
+    /// declare. Equal types get equal ids, which is what `call_indirect` compares.
     pub(crate) fn type_id(&self, ty: &FuncType) -> u32 {
-        let mut registry = self.0.types.lock().unwrap();
-        if let Some(id) = registry.ids.get(ty) {
-            return *id;
-        }
-        let id = registry.types.len() as u32;
-        registry.types.push(ty.clone());
-        registry.ids.insert(ty.clone(), id);
-        id
+        let mut registry = self.0.types.0.lock().unwrap();
+        registry.intern(vec![(ty.clone(), SubtypeInfo::default())])
     }
 
+    /// The engine ids of a module's types, by type index: each recursion group is
+    /// canonicalized (see [`TypeRegistry`]) and interned. Validation guarantees
+    /// that types refer only to earlier groups or their own.
+    pub(crate) fn register_module_types(&self, info: &ModuleInfo) -> Vec<u32> {
+        let mut registry = self.0.types.0.lock().unwrap();
+        let mut ids: Vec<u32> = Vec::with_capacity(info.types.len());
+        for group in &info.rec_groups {
+            let canonical = |c: ConcreteType| match c {
+                ConcreteType::Module(t) if group.contains(&t.0) => {
+                    ConcreteType::RecGroup(t.0 - group.start)
+                }
+                ConcreteType::Module(t) => ConcreteType::Engine(ids[t.index()]),
+                other => other,
+            };
+            let members = group
+                .clone()
+                .map(|i| {
+                    let sub = info.subtypes[i as usize];
+                    let sub = SubtypeInfo {
+                        supertype: sub.supertype.map(canonical),
+                        ..sub
+                    };
+                    (info.types[i as usize].map_concrete(&canonical), sub)
+                })
+                .collect();
+            let first = registry.intern(members);
+            ids.extend((0..group.len() as u32).map(|i| first + i));
+        }
+        ids
+    }
+
+    /// The signature of type `id`, its concrete types as engine ids.
     pub(crate) fn type_of(&self, id: u32) -> FuncType {
-        self.0.types.lock().unwrap().types[id as usize].clone()
+        self.0.types.0.lock().unwrap().types[id as usize].0.clone()
+    }
+
+    /// The declared supertype of type `id`.
+    pub(crate) fn supertype_of(&self, id: u32) -> Option<u32> {
+        self.0.types.0.lock().unwrap().types.get(id as usize)?.1
+    }
+
+    /// Whether type `sub` is `sup` or declares it as a (transitive) supertype.
+    pub(crate) fn is_subtype(&self, sub: u32, sup: u32) -> bool {
+        wazerox_runtime::instance::TypeHierarchy::is_subtype(&*self.0.types, sub, sup)
+    }
+
+    /// The registry's subtyping, for instances (`call_indirect` to non-final types).
+    pub(crate) fn type_hierarchy(&self) -> Arc<dyn wazerox_runtime::instance::TypeHierarchy> {
+        self.0.types.clone()
+    }
+
+    /// Whether a value of type `sub` may be used where `sup` is expected (both in
+    /// engine form).
+    pub(crate) fn val_subtype(&self, sub: ValType, sup: ValType) -> bool {
+        sub.is_subtype_of(sup, &|id| self.supertype_of(id))
     }
 
     /// The compiler, or the error a runtime-only build gives for anything that

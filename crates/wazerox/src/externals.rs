@@ -413,7 +413,7 @@ impl Global {
     pub fn new(mut store: impl AsContextMut, ty: GlobalType, value: Val) -> Result<Global, Error> {
         let mut ctx = store.as_context_mut();
         let store = ctx.opaque_mut();
-        if value.ty() != ty.content() {
+        if !value.matches_ty(store, ty.content()) {
             return Err(Error::usage(format!(
                 "global of type {} initialised with a {}",
                 ty.content(),
@@ -484,7 +484,7 @@ impl Global {
         if !data.ty.mutable {
             return Err(Error::usage("cannot set an immutable global"));
         }
-        if value.ty() != data.ty.content {
+        if !value.matches_ty(store, data.ty.content) {
             return Err(Error::usage(format!(
                 "global of type {} set to a {}",
                 data.ty.content,
@@ -508,7 +508,7 @@ pub struct Table {
 
 fn ref_to_raw(store: &StoreOpaque, element: ValType, value: Ref) -> Result<usize, Error> {
     let value = value.into_val();
-    if value.ty() != element {
+    if !value.matches_ty(store, element) {
         return Err(Error::usage(format!(
             "{} stored in a table of {element}",
             value.ty()

@@ -15,7 +15,7 @@ use std::any::Any;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use wazerox_environ::{FuncType, ValType};
+use wazerox_environ::{ConcreteType, FuncType, HeapType, RefKind, RefType, ValType};
 use wazerox_runtime::checkpoint::ExitFrame;
 use wazerox_runtime::traphandlers::{self, TrapReason};
 use wazerox_runtime::vmcontext::{VMFuncRef, VMStoreContext, ValRaw};
@@ -185,6 +185,17 @@ impl Func {
         ctx.opaque().funcs[self.index].ty.clone()
     }
 
+    /// The most precise reference type of this function: `(ref $t)` for its type
+    /// `$t` as the engine identifies it (see [`wazerox_environ::ConcreteType`]).
+    /// Typed globals, tables and parameters (`(ref $t)`, `(ref null $t)`) are built
+    /// from it. Panics if used with another store.
+    pub fn ref_ty(&self, store: impl AsContext) -> RefType {
+        let ctx = store.as_context();
+        ctx.opaque().assert_owns(self.store, "function");
+        let id = ctx.opaque().funcs[self.index].type_id;
+        RefType::new(false, HeapType::Concrete(ConcreteType::Engine(id)))
+    }
+
     /// Calls the function with dynamically typed values.
     pub fn call<T>(
         &self,
@@ -204,7 +215,7 @@ impl Func {
         let slots = ty.params().len().max(ty.results().len());
         let mut values = vec![ValRaw::default(); slots];
         for ((value, expected), slot) in params.iter().zip(ty.params()).zip(values.iter_mut()) {
-            if value.ty() != *expected {
+            if !value.matches_ty(opaque, *expected) {
                 return Err(Error::usage(format!(
                     "argument of type {} where {expected} was expected",
                     value.ty()
@@ -279,9 +290,11 @@ pub(crate) fn val_from_raw(
         ValType::F32 => Val::F32(raw.get_f32()),
         ValType::F64 => Val::F64(raw.get_f64()),
         ValType::V128 => Val::V128(raw.get_u128()),
-        ValType::FuncRef => Val::FuncRef(Func::from_raw(store, raw.get_ptr())?),
-        ValType::ExternRef => Val::ExternRef(ExternRef::from_raw(store, raw.get_ptr())),
-        ValType::ExnRef => Val::ExnRef(crate::ExnRef::from_raw(store, raw.get_ptr())),
+        ValType::Ref(r) => match r.kind() {
+            RefKind::Func => Val::FuncRef(Func::from_raw(store, raw.get_ptr())?),
+            RefKind::Extern => Val::ExternRef(ExternRef::from_raw(store, raw.get_ptr())),
+            RefKind::Exn => Val::ExnRef(crate::ExnRef::from_raw(store, raw.get_ptr())),
+        },
     })
 }
 
@@ -446,7 +459,7 @@ wasm_ty! {
 
 impl WasmTy for Option<Func> {
     fn valtype() -> ValType {
-        ValType::FuncRef
+        ValType::FUNCREF
     }
     fn store(self, store: &StoreOpaque, slot: &mut ValRaw) -> Result<(), Error> {
         *slot = val_to_raw(store, &Val::FuncRef(self))?;
@@ -459,7 +472,7 @@ impl WasmTy for Option<Func> {
 
 impl WasmTy for Option<ExternRef> {
     fn valtype() -> ValType {
-        ValType::ExternRef
+        ValType::EXTERNREF
     }
     fn store(self, store: &StoreOpaque, slot: &mut ValRaw) -> Result<(), Error> {
         *slot = val_to_raw(store, &Val::ExternRef(self))?;
@@ -867,7 +880,7 @@ pub(crate) fn dynamic_template<T: 'static>(
                 for ((value, expected), slot) in
                     results.iter().zip(ty.results()).zip(values.iter_mut())
                 {
-                    if value.ty() != *expected {
+                    if !value.matches_ty(&caller.store.opaque, *expected) {
                         return Err(Error::with_kind(
                             ErrorKind::Host,
                             format!(

@@ -50,7 +50,7 @@ fn resolve_imports(
         match (&import.kind, item) {
             (ImportKind::Function(ty), Extern::Func(f)) => {
                 let expected = module.0.type_ids[ty.index()];
-                if f.type_id(store) != expected {
+                if !store.engine().is_subtype(f.type_id(store), expected) {
                     return Err(mismatch(&format!(
                         "expected {}, found {}",
                         info.types[ty.index()],
@@ -68,7 +68,11 @@ fn resolve_imports(
                     || actual.inner.table64 != ty.table64
                     || !limits_match(actual.minimum(), actual.maximum(), ty.minimum, ty.maximum)
                 {
-                    return Err(mismatch("table element type or limits"));
+                    return Err(mismatch(&format!(
+                        "expected a table of {}, found one of {}, or limits differ",
+                        ty.element,
+                        actual.element()
+                    )));
                 }
                 resolved.tables.push(t.ptr(store));
             }
@@ -106,8 +110,21 @@ fn resolve_imports(
             }
             (ImportKind::Global(ty), Extern::Global(g)) => {
                 let data = g.data(store);
-                if data.ty != *ty {
-                    return Err(mismatch("global type or mutability"));
+                // A mutable global is read and written through the import, so its
+                // type must be the same; an immutable one only read: a subtype will do.
+                let type_matches = if ty.mutable {
+                    data.ty == *ty
+                } else {
+                    !data.ty.mutable && store.engine().val_subtype(data.ty.content, ty.content)
+                };
+                if !type_matches {
+                    return Err(mismatch(&format!(
+                        "expected {}{}, found {}{}",
+                        if ty.mutable { "mut " } else { "" },
+                        ty.content,
+                        if data.ty.mutable { "mut " } else { "" },
+                        data.ty.content
+                    )));
                 }
                 resolved.globals.push(data.definition);
             }
@@ -187,6 +204,7 @@ impl Instance {
         let opaque = &mut store.opaque;
         let mut runtime = RuntimeInstance::new(
             module.info().clone(),
+            opaque.engine.type_hierarchy(),
             module.0.type_ids.clone(),
             &module
                 .0

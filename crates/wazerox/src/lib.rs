@@ -73,7 +73,7 @@ pub use profiling::ProfilingStrategy;
 pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut};
 pub use tag::{ExnRef, Tag};
 pub use values::{ExternRef, ExternType, GlobalType, MemoryType, Mutability, Ref, TableType, Val};
-pub use wazerox_environ::{FuncType, TrapCode, ValType};
+pub use wazerox_environ::{ConcreteType, FuncType, HeapType, RefKind, RefType, TrapCode, ValType};
 
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -151,12 +151,7 @@ impl Module {
             libcalls: compiled.libcall_relocations,
             address_map: compiled.address_map,
         };
-        let type_ids: Vec<u32> = compiled
-            .info
-            .types
-            .iter()
-            .map(|t| engine.type_id(t))
-            .collect();
+        let type_ids = engine.register_module_types(&compiled.info);
         let trampolines = engine.trampolines_of(&type_ids)?;
         Module::from_parts(
             engine,
@@ -227,7 +222,7 @@ impl Module {
         {
             return Err(corrupt("trampolines"));
         }
-        let type_ids: Vec<u32> = info.types.iter().map(|t| engine.type_id(t)).collect();
+        let type_ids = engine.register_module_types(&info);
         let compiled = type_ids
             .iter()
             .zip(extras.trampolines)
@@ -261,7 +256,7 @@ impl Module {
 
     fn from_parts(
         engine: &Engine,
-        info: ModuleInfo,
+        mut info: ModuleInfo,
         parts: ArtifactParts,
         codegen: CodegenTarget,
         trampolines: Vec<Arc<SignatureTrampolines>>,
@@ -294,7 +289,8 @@ impl Module {
             .iter()
             .map(|&(start, _)| base + start as usize)
             .collect();
-        let type_ids: Arc<[u32]> = info.types.iter().map(|t| engine.type_id(t)).collect();
+        let type_ids: Arc<[u32]> = engine.register_module_types(&info).into();
+        info.to_engine_form(&type_ids);
         let source_map = if engine.backtrace_details() {
             crate::debug::DwarfSourceMap::new(&info, &parts.wasm)
                 .map(|map| Arc::new(map) as Arc<dyn wazerox_runtime::code_registry::SourceMap>)

@@ -94,7 +94,12 @@ impl ExnRef {
         let ptr = tag.ptr(store);
         // SAFETY: the store's tags are live.
         let params = unsafe { (*ptr).ty.params().to_vec() };
-        if params.len() != fields.len() || params.iter().zip(fields).any(|(t, v)| v.ty() != *t) {
+        if params.len() != fields.len()
+            || params
+                .iter()
+                .zip(fields)
+                .any(|(t, v)| !v.matches_ty(store, *t))
+        {
             return Err(Error::usage("exception fields do not match the tag's type"));
         }
         let raws = fields

@@ -4,7 +4,7 @@ use crate::func::Func;
 use crate::store::{AsContextMut, StoreOpaque};
 use std::any::Any;
 use std::sync::Arc;
-use wazerox_environ::{EntityType, FuncType, ValType};
+use wazerox_environ::{ConcreteType, EntityType, FuncType, HeapType, RefKind, ValType};
 
 /// A Wasm value.
 #[derive(Debug, Clone)]
@@ -29,9 +29,37 @@ impl Val {
             Val::F32(_) => ValType::F32,
             Val::F64(_) => ValType::F64,
             Val::V128(_) => ValType::V128,
-            Val::FuncRef(_) => ValType::FuncRef,
-            Val::ExternRef(_) => ValType::ExternRef,
-            Val::ExnRef(_) => ValType::ExnRef,
+            Val::FuncRef(_) => ValType::FUNCREF,
+            Val::ExternRef(_) => ValType::EXTERNREF,
+            Val::ExnRef(_) => ValType::EXNREF,
+        }
+    }
+
+    /// Whether this value has type `ty` or a subtype of it: null only for a
+    /// nullable reference type, a function only for a function type it has.
+    /// References of another store are left to `val_to_raw`, which refuses them.
+    pub(crate) fn matches_ty(&self, store: &StoreOpaque, ty: ValType) -> bool {
+        let ValType::Ref(expected) = ty else {
+            return self.ty() == ty;
+        };
+        let (kind, is_null) = match self {
+            Val::FuncRef(f) => (RefKind::Func, f.is_none()),
+            Val::ExternRef(e) => (RefKind::Extern, e.is_none()),
+            Val::ExnRef(e) => (RefKind::Exn, e.is_none()),
+            _ => return false,
+        };
+        if kind != expected.kind() {
+            return false;
+        }
+        if is_null {
+            return expected.nullable;
+        }
+        match (self, expected.heap) {
+            (_, HeapType::Func | HeapType::Extern | HeapType::Exn) => true,
+            (Val::FuncRef(Some(f)), HeapType::Concrete(ConcreteType::Engine(id))) => {
+                f.store != store.id || store.engine().is_subtype(Func::type_id(*f, store), id)
+            }
+            _ => false,
         }
     }
     pub fn i32(&self) -> Option<i32> {
@@ -78,9 +106,11 @@ impl Val {
             ValType::F32 => Val::F32(0),
             ValType::F64 => Val::F64(0),
             ValType::V128 => Val::V128(0),
-            ValType::FuncRef => Val::FuncRef(None),
-            ValType::ExternRef => Val::ExternRef(None),
-            ValType::ExnRef => Val::ExnRef(None),
+            ValType::Ref(r) => match r.kind() {
+                RefKind::Func => Val::FuncRef(None),
+                RefKind::Extern => Val::ExternRef(None),
+                RefKind::Exn => Val::ExnRef(None),
+            },
         }
     }
 }

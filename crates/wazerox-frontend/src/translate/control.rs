@@ -9,6 +9,7 @@ use crate::trap::CraneliftTrapCode;
 use cranelift_codegen::ir::{self, BlockArg, BlockCall, InstBuilder, JumpTableData, types};
 use wasmparser::{BlockType, Operator};
 use wazerox_environ::TrapCode;
+use wazerox_environ::builtins::Builtin;
 use wazerox_environ::parse::WasmError;
 use wazerox_environ::types::{FuncIndex, TableIndex, TypeIndex, ValType};
 use wazerox_environ::vmoffsets::{self, VMOffsets};
@@ -278,9 +279,34 @@ impl FuncTranslation<'_, '_> {
                 TableIndex(*table_index),
                 CallKind::Tail,
             ),
-            // `return_call_ref` (function references) will load the code and vmctx
-            // from the popped `VMFuncRef` after a null check and end in
-            // `finish_indirect_call(.., CallKind::Tail)`, like `return_call_indirect`.
+            Operator::CallRef { type_index } => {
+                self.translate_call_ref(TypeIndex(*type_index), CallKind::Call)
+            }
+            Operator::ReturnCallRef { type_index } => {
+                self.translate_call_ref(TypeIndex(*type_index), CallKind::Tail)
+            }
+            Operator::BrOnNull { relative_depth } => {
+                // The reference stays on the stack when not null; the branch
+                // carries the values below it.
+                let reference = self.pop1();
+                let next = self.builder.create_block();
+                let (target, args) = self.branch_target(*relative_depth);
+                self.builder.ins().brif(reference, next, &[], target, &args);
+                self.builder.seal_block(next);
+                self.builder.switch_to_block(next);
+                self.push1(reference);
+            }
+            Operator::BrOnNonNull { relative_depth } => {
+                // The branch carries the reference (the target's last value); a
+                // null one is dropped and execution falls through.
+                let reference = *self.stack.last().expect("validated");
+                let next = self.builder.create_block();
+                let (target, args) = self.branch_target(*relative_depth);
+                self.builder.ins().brif(reference, target, &args, next, &[]);
+                self.builder.seal_block(next);
+                self.builder.switch_to_block(next);
+                self.pop1();
+            }
             Operator::Drop => {
                 self.pop1();
             }
@@ -373,6 +399,45 @@ impl FuncTranslation<'_, '_> {
         }
     }
 
+    /// `call_ref`/`return_call_ref`: the popped reference is a `*const VMFuncRef`
+    /// whose type validation already proved to be `ty` (or a subtype), so only
+    /// null needs a check.
+    fn translate_call_ref(&mut self, ty: TypeIndex, kind: CallKind) {
+        let num_params = self.env.module.types[ty.index()].params().len();
+        let func_ref = self.pop1();
+        let params = self.popn(num_params);
+        self.builder
+            .ins()
+            .trapz(func_ref, TrapCode::NullReference.to_cranelift());
+        self.call_func_ref(ty, func_ref, params, kind);
+    }
+
+    /// Calls through a non-null `VMFuncRef` of type `ty`.
+    fn call_func_ref(
+        &mut self,
+        ty: TypeIndex,
+        func_ref: ir::Value,
+        params: Vec<ir::Value>,
+        kind: CallKind,
+    ) {
+        let code = self.builder.ins().load(
+            types::I64,
+            super::environ::trusted(),
+            func_ref,
+            vmoffsets::VMFUNCREF_WASM_CALL as i32,
+        );
+        let callee_vmctx = self.builder.ins().load(
+            types::I64,
+            super::environ::trusted(),
+            func_ref,
+            vmoffsets::VMFUNCREF_VMCTX as i32,
+        );
+        let sig = self.env.signature(&mut self.builder, ty);
+        let mut args = vec![callee_vmctx, self.env.vmctx()];
+        args.extend(params);
+        self.finish_indirect_call(kind, sig, code, &args);
+    }
+
     fn translate_call_indirect(&mut self, ty: TypeIndex, table: TableIndex, kind: CallKind) {
         let num_params = self.env.module.types[ty.index()].params().len();
         let index = self.pop1();
@@ -402,24 +467,32 @@ impl FuncTranslation<'_, '_> {
             .builder
             .ins()
             .icmp(ir::condcodes::IntCC::NotEqual, expected, actual);
-        self.builder
-            .ins()
-            .trapnz(mismatch, TrapCode::BadSignature.to_cranelift());
-        let code = self.builder.ins().load(
-            types::I64,
-            super::environ::trusted(),
-            func_ref,
-            vmoffsets::VMFUNCREF_WASM_CALL as i32,
-        );
-        let callee_vmctx = self.builder.ins().load(
-            types::I64,
-            super::environ::trusted(),
-            func_ref,
-            vmoffsets::VMFUNCREF_VMCTX as i32,
-        );
-        let sig = self.env.signature(&mut self.builder, ty);
-        let mut args = vec![callee_vmctx, self.env.vmctx()];
-        args.extend(params);
-        self.finish_indirect_call(kind, sig, code, &args);
+        let may_have_subtypes = self
+            .env
+            .module
+            .subtypes
+            .get(ty.index())
+            .is_some_and(|s| !s.is_final);
+        if may_have_subtypes {
+            // A declared subtype (GC) has another id: ask the engine's registry.
+            let slow = self.builder.create_block();
+            let checked = self.builder.create_block();
+            self.builder.ins().brif(mismatch, slow, &[], checked, &[]);
+            self.builder.seal_block(slow);
+            self.builder.switch_to_block(slow);
+            self.call_failing_builtin(
+                Builtin::IsSubtype,
+                &[actual, expected],
+                TrapCode::BadSignature,
+            );
+            self.builder.ins().jump(checked, &[]);
+            self.builder.seal_block(checked);
+            self.builder.switch_to_block(checked);
+        } else {
+            self.builder
+                .ins()
+                .trapnz(mismatch, TrapCode::BadSignature.to_cranelift());
+        }
+        self.call_func_ref(ty, func_ref, params, kind);
     }
 }

@@ -139,7 +139,7 @@ impl FuncTranslation<'_, '_> {
             validator
                 .define_locals(offset, count, local_ty)
                 .map_err(invalid)?;
-            let local_ty = wazerox_environ::parse::val_type(local_ty);
+            let local_ty = wazerox_environ::parse::checked_val_type(local_ty)?;
             for _ in 0..count {
                 let var = self.builder.declare_var(ir_type(local_ty));
                 let zero = self.zero_value(local_ty);
@@ -212,9 +212,7 @@ impl FuncTranslation<'_, '_> {
         let ins = self.builder.ins();
         match ty {
             ValType::I32 => ins.iconst(ir::types::I32, 0),
-            ValType::I64 | ValType::FuncRef | ValType::ExternRef | ValType::ExnRef => {
-                ins.iconst(ir::types::I64, 0)
-            }
+            ValType::I64 | ValType::Ref(_) => ins.iconst(ir::types::I64, 0),
             ValType::F32 => ins.f32const(0.0),
             ValType::F64 => ins.f64const(0.0),
             ValType::V128 => {

@@ -191,6 +191,12 @@ impl FuncTranslation<'_, '_> {
                 let v = self.builder.ins().uextend(I32, c);
                 self.push1(v);
             }
+            Operator::RefAsNonNull => {
+                let r = *self.stack.last().expect("validated");
+                self.builder
+                    .ins()
+                    .trapz(r, TrapCode::NullReference.to_cranelift());
+            }
             Operator::RefFunc { function_index } => {
                 let offset = self.env.offsets.func_ref(FuncIndex(*function_index));
                 let v = self

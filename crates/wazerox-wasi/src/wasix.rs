@@ -109,6 +109,7 @@ impl SnapshotTable {
         self.inner.lock().unwrap().entries.len()
     }
 
+    /// Whether no snapshot is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

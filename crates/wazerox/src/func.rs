@@ -382,6 +382,7 @@ impl<P, R> Copy for TypedFunc<P, R> {}
 const MAX_TYPED_VALUES: usize = 16;
 
 impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
+    /// Calls the function with `params`; a trap or host error ends the call with an `Error`.
     pub fn call<T>(
         &self,
         mut store: impl AsContextMut<Data = T>,
@@ -403,6 +404,7 @@ impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
         Ok(Results::load(ctx.opaque_mut(), &values))
     }
 
+    /// The untyped function.
     pub fn func(&self) -> Func {
         self.func
     }
@@ -410,6 +412,7 @@ impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
 
 /// A Rust type that is a Wasm value type.
 pub trait WasmTy: Sized + 'static {
+    /// The Wasm type of values of this Rust type.
     fn valtype() -> ValType;
     #[doc(hidden)]
     fn store(self, store: &StoreOpaque, slot: &mut ValRaw) -> Result<(), Error>;
@@ -474,6 +477,7 @@ impl WasmTy for Option<ExternRef> {
 pub trait WasmParams: Sized + 'static {
     /// Number of values.
     const COUNT: usize;
+    /// The Wasm types of the values, in order.
     fn valtypes() -> Vec<ValType>;
     #[doc(hidden)]
     fn store(self, store: &StoreOpaque, slots: &mut [ValRaw]) -> Result<(), Error>;
@@ -483,6 +487,7 @@ pub trait WasmParams: Sized + 'static {
 pub trait WasmResults: Sized + 'static {
     /// Number of values.
     const COUNT: usize;
+    /// The Wasm types of the values, in order.
     fn valtypes() -> Vec<ValType>;
     #[doc(hidden)]
     fn load(store: &mut StoreOpaque, slots: &[ValRaw]) -> Self;
@@ -562,6 +567,7 @@ tuples! {
 
 /// What a host closure may return: results, or `Result<results, Error>`.
 pub trait WasmRet: 'static {
+    /// The results the closure returns on success.
     type Results: WasmResults;
     #[doc(hidden)]
     fn into_result(self) -> Result<Self::Results, Error>;
@@ -598,12 +604,15 @@ pub(crate) struct HostExit {
 }
 
 impl<T> Caller<'_, T> {
+    /// The store's host data.
     pub fn data(&self) -> &T {
         &self.store.data
     }
+    /// The store's host data, mutably.
     pub fn data_mut(&mut self) -> &mut T {
         &mut self.store.data
     }
+    /// The engine of the calling store.
     pub fn engine(&self) -> &crate::Engine {
         &self.store.opaque.engine
     }

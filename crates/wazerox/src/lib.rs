@@ -36,6 +36,8 @@
 //! tables, globals), `limits` (resource limiter), `linker`, `values`, `error`,
 //! `interrupt` (stopping a store's code from another thread).
 
+#![warn(missing_docs)]
+
 mod artifact;
 mod atomics;
 #[cfg(feature = "cranelift")]

@@ -85,7 +85,7 @@ pub struct Sampler {
 }
 
 /// One sample: when it was taken, and its PCs, innermost first (empty when the
-/// thread was not running Wasm).
+/// thread was not inside a call into Wasm).
 pub struct RawSample<'a> {
     pub time: Duration,
     pub pcs: &'a [usize],
@@ -268,7 +268,8 @@ unsafe extern "C" fn on_sigprof(
 }
 
 /// Copies the interrupted frame-pointer chain's PCs into `pcs`; 0 when the thread
-/// is not inside Wasm or its registers are not on its stack.
+/// is not inside a call into Wasm, only the PC when its stack pointer is not on
+/// its stack below the entry (a signal stack, the entry itself).
 ///
 /// # Safety
 /// `context` is the signal context of code interrupted on this thread.
@@ -285,10 +286,10 @@ unsafe fn capture(context: *mut libc::c_void, pcs: &mut [usize; MAX_FRAMES]) -> 
     // The interrupted code runs on this thread's stack below the entry (not on a
     // signal stack, not before the entry saved its stack pointer): everything in
     // [sp, entry_sp] and just above is mapped, live stack.
-    if !(low <= sp && sp < entry_sp && entry_sp < high) {
-        return 0;
-    }
     pcs[0] = pc;
+    if !(low <= sp && sp < entry_sp && entry_sp < high) {
+        return 1;
+    }
     let mut count = 1;
     while count < MAX_FRAMES {
         if fp < sp || fp >= entry_sp || !fp.is_multiple_of(16) {

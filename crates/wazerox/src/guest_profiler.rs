@@ -29,7 +29,7 @@ use wazerox_runtime::sampling::{RawSample, Sampler};
 /// let instance = Instance::new(&mut store, &module, &[])?;
 /// let spin = instance.get_typed_func::<i32, ()>(&mut store, "spin")?;
 /// let profiler = GuestProfiler::start(Duration::from_millis(1))?;
-/// spin.call(&mut store, 100_000_000)?;
+/// spin.call(&mut store, 200_000_000)?;
 /// let profile = profiler.finish();
 /// let mut json = Vec::new();
 /// profile.write_speedscope("spin", &mut json)?;
@@ -39,9 +39,11 @@ use wazerox_runtime::sampling::{RawSample, Sampler};
 ///
 /// One profiler runs per process at a time (`start` fails otherwise), and it
 /// samples only the thread that started it: in a threaded program, the main
-/// thread. A sample taken while that thread runs host code (a host function
-/// called from Wasm) shows the Wasm frames that called it, then `(host)`; one
-/// taken outside any Wasm call is `(outside wasm)`. The profiler interrupts the
+/// thread. A sample taken while that thread runs host code called from Wasm (a
+/// host function, a runtime builtin such as `memory.atomic.wait`) ends in
+/// `(host)`, under the Wasm frames that called it when the host code keeps frame
+/// pointers (otherwise `(host)` alone); one taken outside any call into Wasm is
+/// `(outside wasm)`. The profiler interrupts the
 /// thread with `SIGPROF` (docs/runtime.md, "Guest profiler"), so it replaces any
 /// `SIGPROF` handler of the process.
 pub struct GuestProfiler {
@@ -100,16 +102,23 @@ impl GuestProfile {
     }
 
     fn add(&mut self, sample: RawSample<'_>) {
+        if sample.pcs.is_empty() {
+            let outside = self.frame("(outside wasm)".into(), String::new());
+            self.samples.push((sample.time, vec![outside]));
+            return;
+        }
         let mut stack = Vec::new();
         for (i, &pc) in sample.pcs.iter().enumerate() {
-            let Some((module, offset)) = code_registry::lookup(pc) else {
-                // The innermost PC outside Wasm code: a host call from Wasm.
+            let function = code_registry::lookup(pc).and_then(|(module, offset)| {
+                let function = *module.function_at(offset)?;
+                Some((module, function))
+            });
+            let Some((module, function)) = function else {
+                // The interrupted PC outside Wasm functions: host code called
+                // from Wasm (a host function, a runtime builtin) or a trampoline.
                 if i == 0 {
                     stack.push(self.frame("(host)".into(), String::new()));
                 }
-                continue;
-            };
-            let Some(function) = module.function_at(offset) else {
                 continue;
             };
             let name = match module.func_name(function.func_index) {
@@ -118,10 +127,6 @@ impl GuestProfile {
             };
             let file = module.module_name.clone().unwrap_or_default();
             stack.push(self.frame(name, file));
-        }
-        // A leading `(host)` with no Wasm frame under it is not a host call.
-        if stack.is_empty() || (stack.len() == 1 && self.frames[stack[0]].0 == "(host)") {
-            stack = vec![self.frame("(outside wasm)".into(), String::new())];
         }
         stack.reverse();
         self.samples.push((sample.time, stack));

@@ -618,7 +618,7 @@ impl<T> Caller<'_, T> {
     }
 
     /// Captures the Wasm execution state at this host call, so that a later
-    /// [`Snapshot::restore`] (while the current call into Wasm is still running, on
+    /// [`Snapshot::restore`](crate::Snapshot::restore) (while the current call into Wasm is still running, on
     /// this thread) makes this host call return again, with other results.
     pub fn snapshot(&mut self) -> Result<crate::Snapshot, Error> {
         crate::checkpoint::take(self)

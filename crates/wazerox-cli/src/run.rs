@@ -1,11 +1,12 @@
 //! `wazerox run`: instantiate a module with WASI and run `_start`, or call an
 //! exported function with arguments parsed by its parameter types.
 //!
-//! Flags follow `wasmtime run`: `--dir HOST[::GUEST]` (`--dir-ro` for a read-only
-//! one), `--env NAME[=VALUE]`,
-//! `--tcplisten HOST:PORT` (a listening socket for `sock_accept`, numbered after the
-//! preopened directories), `--invoke NAME`, all before FILE; everything after FILE is
-//! the program's argv (`argv[0]` is FILE).
+//! Flags follow `wasmtime run` (see `options.rs` for `-W`/`-S`/`-C`/`-O`):
+//! `--dir HOST[::GUEST]` (`--dir-ro` for a read-only one), `--env NAME[=VALUE]`,
+//! `--preload NAME=PATH`, `--invoke NAME`, `--argv0`, `--profile`; everything after
+//! FILE is the program's argv (`argv[0]` is FILE unless `--argv0`).
+//! `-S tcplisten=HOST:PORT` (or `--tcplisten`) gives a listening socket for
+//! `sock_accept`, numbered after the preopened directories.
 //! A precompiled artifact (`wazerox compile`) is native code trusted like a shared
 //! library; `run` refuses one unless `--allow-precompiled` is given, as wasmtime
 //! does (docs/security.md).
@@ -17,119 +18,210 @@
 //! `wasi.thread-spawn`, `wasix_32v1.thread_spawn_v2` or a shared memory) run in a
 //! `ThreadGroup`: `proc_exit` or a trap in any thread ends the program with that
 //! status, after the other threads were stopped; they get epoch checks for that.
-//! Limits: `--max-memory BYTES` caps every memory (shared ones too, in every
-//! thread), `--fuel N` is given to every thread, `--max-threads N` (default
-//! 4096) caps the threads running at once, and `--timeout` also ends blocking
-//! WASI calls (exit status 134, as the `Interrupt` trap it is).
+//! Limits: `--max-memory BYTES` (`-W max-memory-size`) caps every memory (shared
+//! ones too, in every thread), `--fuel N` (`-W fuel`) is given to every thread,
+//! `--max-threads N` (`-S max-threads`, default 4096) caps the threads running at
+//! once, and `--timeout` (`-W timeout`) also ends blocking WASI calls (exit status
+//! 134, as the `Interrupt` trap it is).
 
+use crate::options::{self, Options};
+use crate::profile::Profile;
+use clap::Args;
 use std::process::ExitCode;
 use std::sync::Arc;
 use wazerox::{Engine, Linker, Module, Store, StoreLimitsBuilder, Val, ValType};
 use wazerox_wasi::threads;
 use wazerox_wasi::{I32Exit, WasiCtx, WasiCtxBuilder};
 
-struct RunArgs {
+/// `wazerox run`'s flags.
+#[derive(Args)]
+pub struct RunCommand {
+    /// Wasm features and limits, `-W help` to list them (e.g. `-W threads=y`,
+    /// `-W fuel=1000000`, `-W timeout=2s`).
+    #[arg(short = 'W', long = "wasm", value_name = "KEY[=VAL[,..]]")]
+    wasm: Vec<String>,
+    /// WASI options, `-S help` to list them (e.g. `-S threads=y`, `-S inherit-env`).
+    #[arg(short = 'S', long = "wasi", value_name = "KEY[=VAL[,..]]")]
+    wasi: Vec<String>,
+    /// Code generation options, `-C help` to list them (e.g. `-C cache=y`).
+    #[arg(short = 'C', long = "codegen", value_name = "KEY[=VAL[,..]]")]
+    codegen: Vec<String>,
+    /// Optimization and memory-layout options, `-O help` to list them (e.g.
+    /// `-O opt-level=0`).
+    #[arg(short = 'O', long = "optimize", value_name = "KEY[=VAL[,..]]")]
+    optimize: Vec<String>,
+    /// Give the program a directory: HOST as GUEST (default: the same path).
+    #[arg(long, value_name = "HOST_DIR[::GUEST_DIR]")]
+    dir: Vec<String>,
+    /// Like `--dir`, but the program may only read it.
+    #[arg(long = "dir-ro", value_name = "HOST_DIR[::GUEST_DIR]")]
+    dir_ro: Vec<String>,
+    /// Set an environment variable for the program; NAME alone passes this
+    /// process's value.
+    #[arg(long, value_name = "NAME[=VAL]")]
+    env: Vec<String>,
+    /// Instantiate MODULE_PATH first and give its exports to the program as
+    /// imports from module NAME.
+    #[arg(long, value_name = "NAME=MODULE_PATH")]
+    preload: Vec<String>,
+    /// Call this exported function instead of `_start`; the program arguments are
+    /// its parameters, and its results are printed one per line.
+    #[arg(long, value_name = "FUNCTION")]
+    invoke: Option<String>,
+    /// The program's `argv[0]` (default: FILE as given).
+    #[arg(long, value_name = "ARGV0")]
+    argv0: Option<String>,
+    /// Run a precompiled artifact (`wazerox compile`): its machine code runs as
+    /// is, so trust it like a native library.
+    #[arg(long)]
     allow_precompiled: bool,
+    /// Profile the run: `perfmap` (/tmp/perf-PID.map for `perf report`),
+    /// `jitdump` (/tmp/jit-PID.dump for `perf inject --jit`), or
+    /// `guest[,PATH][,INTERVAL]` (sample Wasm stacks every INTERVAL, default
+    /// 10ms, into PATH, default wazerox-guest-profile.json, for speedscope or the
+    /// Firefox profiler).
+    #[arg(long, value_name = "STRATEGY")]
+    profile: Option<Profile>,
+    /// Fuel for the program (each thread); running out traps. Same as `-W fuel=N`.
+    #[arg(long, value_name = "N")]
     fuel: Option<u64>,
+    /// End the program after this long (500ms, 2s, 1m); exit status 134. Same as
+    /// `-W timeout=D`.
+    #[arg(long, value_name = "DURATION", value_parser = options::parse_duration)]
     timeout: Option<std::time::Duration>,
+    /// Largest size of each memory and table, in bytes. Same as
+    /// `-W max-memory-size=N`.
+    #[arg(long = "max-memory", value_name = "BYTES", value_parser = parse_bytes)]
     max_memory: Option<usize>,
+    /// Threads the program may run at once (default 4096). Same as
+    /// `-S max-threads=N`.
+    #[arg(long = "max-threads", value_name = "N")]
     max_threads: Option<usize>,
+    /// A listening TCP socket for `sock_accept`. Same as `-S tcplisten=ADDR`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    tcplisten: Vec<String>,
+    /// The module (binary, text, or with `--allow-precompiled` an artifact), then
+    /// the program's arguments.
+    #[arg(
+        value_name = "WASM",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    module_and_args: Vec<String>,
+}
+
+/// `--max-memory`'s value; the message names the flag and the value, as the
+/// message of the hand-written parser before clap did.
+fn parse_bytes(text: &str) -> Result<usize, String> {
+    options::parse_size(text)
+        .ok()
+        .and_then(|bytes| usize::try_from(bytes).ok())
+        .ok_or(format!("--max-memory {text}: not a number of bytes"))
+}
+
+/// A run's settings: the flags, merged with their `-W`/`-S` spellings.
+struct RunArgs {
+    options: Options,
+    allow_precompiled: bool,
     file: String,
+    argv0: Option<String>,
     invoke: Option<String>,
     dirs: Vec<Preopen>,
     env: Vec<(String, String)>,
-    listen: Vec<String>,
+    preload: Vec<(String, String)>,
+    profile: Option<Profile>,
     args: Vec<String>,
 }
 
-fn parse(args: &[String]) -> Result<RunArgs, String> {
-    let mut run = RunArgs {
-        allow_precompiled: false,
-        fuel: None,
-        timeout: None,
-        max_memory: None,
-        max_threads: None,
-        file: String::new(),
-        invoke: None,
-        dirs: Vec::new(),
-        env: Vec::new(),
-        listen: Vec::new(),
-        args: Vec::new(),
-    };
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        let mut value = |flag: &str| rest.next().cloned().ok_or(format!("{flag} needs a value"));
-        match arg.as_str() {
-            "--invoke" => run.invoke = Some(value("--invoke")?),
-            "--allow-precompiled" => run.allow_precompiled = true,
-            "--fuel" => {
-                let fuel = value("--fuel")?;
-                run.fuel = Some(
-                    fuel.parse()
-                        .map_err(|_| format!("--fuel {fuel}: not a number"))?,
-                );
-            }
-            "--timeout" => run.timeout = Some(parse_duration(&value("--timeout")?)?),
-            "--max-memory" => {
-                let bytes = value("--max-memory")?;
-                run.max_memory = Some(
-                    bytes
-                        .parse()
-                        .map_err(|_| format!("--max-memory {bytes}: not a number of bytes"))?,
-                );
-            }
-            "--max-threads" => {
-                let count = value("--max-threads")?;
-                run.max_threads = Some(
-                    count
-                        .parse()
-                        .map_err(|_| format!("--max-threads {count}: not a number"))?,
-                );
-            }
-            "--dir" | "--dir-ro" => {
-                let spec = value(arg)?;
-                let (host, guest) = match spec.split_once("::") {
-                    Some((h, g)) => (h.to_string(), g.to_string()),
-                    None => (spec.clone(), spec.clone()),
-                };
-                run.dirs.push(Preopen {
-                    host,
-                    guest,
-                    read_only: arg == "--dir-ro",
-                });
-            }
-            "--env" => {
-                let spec = value("--env")?;
-                let (name, value) = match spec.split_once('=') {
-                    Some((n, v)) => (n.to_string(), v.to_string()),
-                    None => (spec.clone(), std::env::var(&spec).unwrap_or_default()),
-                };
-                run.env.push((name, value));
-            }
-            "--tcplisten" => run.listen.push(value("--tcplisten")?),
-            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
-            file => {
-                run.file = file.to_string();
-                run.args = rest.cloned().collect();
-                // Also accept `FILE --invoke NAME ARGS...` (the order the README's
-                // first example uses); a program argument can still be `--invoke`
-                // when the flag comes before FILE.
-                if run.invoke.is_none() && run.args.first().map(String::as_str) == Some("--invoke")
-                {
-                    if run.args.len() < 2 {
-                        return Err("--invoke needs a function name".into());
-                    }
-                    run.invoke = Some(run.args[1].clone());
-                    run.args.drain(..2);
-                }
-                break;
-            }
+/// What `-X help` printed, or the settings.
+enum Parsed {
+    Help(String),
+    Run(Box<RunArgs>),
+}
+
+fn parse(command: RunCommand) -> Result<Parsed, String> {
+    let groups = [
+        ('W', &command.wasm),
+        ('S', &command.wasi),
+        ('C', &command.codegen),
+        ('O', &command.optimize),
+    ];
+    for (flag, values) in groups {
+        if options::wants_help(values) {
+            return Ok(Parsed::Help(options::help(flag)));
         }
     }
-    if run.file.is_empty() {
-        return Err("missing FILE".into());
+    let mut options = Options::default();
+    for (flag, values) in groups {
+        options.parse(flag, values)?;
     }
-    Ok(run)
+    // The long flags are the same settings as their `-W`/`-S` keys.
+    options.fuel = command.fuel.or(options.fuel);
+    options.timeout = command.timeout.or(options.timeout);
+    options.max_memory_size = command.max_memory.or(options.max_memory_size);
+    options.max_threads = command.max_threads.or(options.max_threads);
+    options.tcplisten.extend(command.tcplisten);
+
+    let mut dirs = Vec::new();
+    for (specs, read_only) in [(&command.dir, false), (&command.dir_ro, true)] {
+        for spec in specs {
+            let (host, guest) = match spec.split_once("::") {
+                Some((h, g)) => (h.to_string(), g.to_string()),
+                None => (spec.clone(), spec.clone()),
+            };
+            dirs.push(Preopen {
+                host,
+                guest,
+                read_only,
+            });
+        }
+    }
+    let env = command
+        .env
+        .iter()
+        .map(|spec| match spec.split_once('=') {
+            Some((n, v)) => (n.to_string(), v.to_string()),
+            None => (spec.clone(), std::env::var(spec).unwrap_or_default()),
+        })
+        .collect();
+    let preload = command
+        .preload
+        .iter()
+        .map(|spec| {
+            spec.split_once('=')
+                .map(|(n, p)| (n.to_string(), p.to_string()))
+                .ok_or(format!("--preload {spec}: expected NAME=MODULE_PATH"))
+        })
+        .collect::<Result<_, _>>()?;
+
+    let mut rest = command.module_and_args.into_iter();
+    let file = rest
+        .next()
+        .ok_or("missing the module to run (`wazerox run --help`)")?;
+    let mut args: Vec<String> = rest.collect();
+    let mut invoke = command.invoke;
+    // Also accept `FILE --invoke NAME ARGS...` (the order the README's first
+    // example uses); a program argument can still be `--invoke` when the flag
+    // comes before FILE.
+    if invoke.is_none() && args.first().map(String::as_str) == Some("--invoke") {
+        if args.len() < 2 {
+            return Err("--invoke needs a function name".into());
+        }
+        invoke = Some(args[1].clone());
+        args.drain(..2);
+    }
+    Ok(Parsed::Run(Box::new(RunArgs {
+        options,
+        allow_precompiled: command.allow_precompiled,
+        file,
+        argv0: command.argv0,
+        invoke,
+        dirs,
+        env,
+        preload,
+        profile: command.profile,
+        args,
+    })))
 }
 
 /// A directory given to the guest: `--dir HOST[::GUEST]`, or `--dir-ro` for one the
@@ -138,23 +230,6 @@ struct Preopen {
     host: String,
     guest: String,
     read_only: bool,
-}
-
-/// `500ms`, `2s`, `1m`, or plain seconds.
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let bad = || format!("--timeout {text}: expected e.g. 500ms, 2s or 1m");
-    let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let value: f64 = number.parse().map_err(|_| bad())?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => return Err(bad()),
-    };
-    std::time::Duration::try_from_secs_f64(seconds).map_err(|_| bad())
 }
 
 fn parse_value(text: &str, ty: ValType) -> Result<Val, String> {
@@ -194,14 +269,26 @@ fn format_value(value: &Val) -> String {
 }
 
 fn run(args: RunArgs) -> Result<(), wazerox::Error> {
-    let bytes = std::fs::read(&args.file)
-        .map_err(|e| wazerox::Error::msg(format!("reading {}: {e}", args.file)))?;
+    let error = |text: String| wazerox::Error::msg(text);
+    let bytes =
+        std::fs::read(&args.file).map_err(|e| error(format!("reading {}: {e}", args.file)))?;
+    let cache_dir = match args.options.cache {
+        Some(true) => match crate::cache::usable_dir() {
+            Ok(dir) => Some(dir),
+            Err(why) => {
+                eprintln!("wazerox: warning: not using the compilation cache: {why}");
+                None
+            }
+        },
+        _ => None,
+    };
+    let engine_for = |threaded: bool| engine_for(&args, cache_dir.as_deref(), threaded);
     // Threaded programs get epoch checks so that an ending thread can stop busy
     // ones. A binary's imports are read before compiling; a text module is
     // compiled again if it turns out to be threaded.
     let (engine, module) = if Module::is_artifact(&bytes) {
         if !args.allow_precompiled {
-            return Err(wazerox::Error::msg(format!(
+            return Err(error(format!(
                 "{} is a precompiled module: running it requires the `--allow-precompiled` \
                  flag (its machine code runs as is, trusted like a native library)",
                 args.file
@@ -209,22 +296,35 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
         }
         // An artifact runs with the configuration it was compiled for; `wazerox
         // compile` gives threaded modules epoch checks.
-        let plain = engine_for(&args, false)?;
+        let plain = engine_for(false)?;
         match load_artifact(&plain, &bytes) {
             Ok(module) => (plain, module),
-            Err(error) => {
-                let checked = engine_for(&args, true)?;
-                let module = load_artifact(&checked, &bytes).map_err(|_| error)?;
+            Err(first) => {
+                let checked = engine_for(true)?;
+                let module = load_artifact(&checked, &bytes).map_err(|_| first)?;
                 (checked, module)
             }
         }
     } else {
-        compile_for_run(&bytes, |threaded| engine_for(&args, threaded))?
+        compile_for_run(&bytes, engine_for)?
     };
+    let options = &args.options;
     let mut builder = WasiCtxBuilder::new();
+    // Standard streams are inherited unless `-S inherit-std*=n`.
+    if options.inherit_stdin != Some(false) {
+        builder.inherit_stdin();
+    }
+    if options.inherit_stdout != Some(false) {
+        builder.inherit_stdout();
+    }
+    if options.inherit_stderr != Some(false) {
+        builder.inherit_stderr();
+    }
+    if options.inherit_env {
+        builder.inherit_env();
+    }
     builder
-        .inherit_stdio()
-        .arg(&args.file)
+        .arg(args.argv0.as_deref().unwrap_or(&args.file))
         .args(args.args.iter().cloned());
     for (name, value) in &args.env {
         builder.env(name, value);
@@ -237,12 +337,12 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
     {
         builder
             .preopened_dir(host, guest, *read_only)
-            .map_err(|e| wazerox::Error::msg(format!("--dir {host}: {e}")))?;
+            .map_err(|e| error(format!("--dir {host}: {e}")))?;
     }
-    for address in &args.listen {
+    for address in &options.tcplisten {
         let listener = std::net::TcpListener::bind(address)
             .and_then(|l| builder.preopened_socket(l).map(drop))
-            .map_err(|e| wazerox::Error::msg(format!("--tcplisten {address}: {e}")));
+            .map_err(|e| error(format!("--tcplisten {address}: {e}")));
         listener?;
     }
     let ctx: Arc<WasiCtx> = builder.build();
@@ -253,29 +353,42 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
     // Each memory of the program (shared ones included) and each table (its
     // elements counted in host bytes) is capped: growth beyond returns -1 to the
     // program (as an allocator failure), a larger initial size is an error.
-    let limits = args.max_memory.map(|bytes| {
+    let limits = options.max_memory_size.map(|bytes| {
         StoreLimitsBuilder::new()
             .memory_size(bytes)
             .table_bytes(bytes)
             .build()
     });
-    // A proc_exit or trap in any thread ends the whole program; the group stops the
-    // other threads and gives the one result back here. Every thread gets the
-    // limits and its own `--fuel`.
-    let thread_options = threads::ThreadOptions {
-        max_threads: args.max_threads.unwrap_or(threads::DEFAULT_MAX_THREADS),
-        fuel: args.fuel,
-        limits: limits.clone(),
-    };
-    let group = threads::enable_if_needed_with(&module, &mut linker, store.data(), thread_options)?;
-    if let Some(fuel) = args.fuel {
+    if let Some(fuel) = options.fuel {
         store.set_fuel(fuel)?;
     }
-    if let Some(limits) = limits {
+    if let Some(limits) = limits.clone() {
         store.set_limiter(limits);
     }
+    // Preloaded modules are instantiated in the program's store, in order, each
+    // seeing the ones before it; their exports become importable under NAME.
+    for (name, path) in &args.preload {
+        let bytes = std::fs::read(path).map_err(|e| error(format!("--preload {path}: {e}")))?;
+        let preloaded = Module::new(&engine, &bytes)
+            .map_err(|e| error(format!("--preload {name}={path}: {e}")))?;
+        let instance = linker.instantiate(&mut store, &preloaded)?;
+        linker.instance(&mut store, name, instance)?;
+    }
+    // A proc_exit or trap in any thread ends the whole program; the group stops the
+    // other threads and gives the one result back here. Every thread gets the
+    // limits and its own fuel. `-S threads=n` leaves thread-spawn undefined.
+    let group = if options.wasi_threads == Some(false) {
+        None
+    } else {
+        let thread_options = threads::ThreadOptions {
+            max_threads: options.max_threads.unwrap_or(threads::DEFAULT_MAX_THREADS),
+            fuel: options.fuel,
+            limits,
+        };
+        threads::enable_if_needed_with(&module, &mut linker, store.data(), thread_options)?
+    };
     let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    if let Some(timeout) = args.timeout {
+    if let Some(timeout) = options.timeout {
         // Interrupting the main thread's store stops its code and its waits;
         // cancelling the context ends every blocking WASI call (sleeps, reads of
         // stdin, accepts) in every thread; in a threaded program, the main
@@ -298,12 +411,12 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
     };
     let main = |store: &mut Store<Arc<WasiCtx>>| -> Result<Vec<Val>, wazerox::Error> {
         let instance = linker.instantiate(&mut *store, &module)?;
-        let func = instance.get_func(&mut *store, name).ok_or_else(|| {
-            wazerox::Error::msg(format!("module has no exported function `{name}`"))
-        })?;
+        let func = instance
+            .get_func(&mut *store, name)
+            .ok_or_else(|| error(format!("module has no exported function `{name}`")))?;
         let ty = func.ty(&*store);
         if invoke_args.len() != ty.params().len() {
-            return Err(wazerox::Error::msg(format!(
+            return Err(error(format!(
                 "`{name}` takes {} arguments, {} given",
                 ty.params().len(),
                 invoke_args.len()
@@ -319,10 +432,13 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
         func.call(&mut *store, &params, &mut results)?;
         Ok(results)
     };
+    // The guest profiler samples this thread, the one that runs `_start`.
+    let profiler = crate::profile::start_guest(args.profile.as_ref())?;
     let results = match &group {
         Some(group) => group.run_main(&mut store, main),
         None => main(&mut store),
     };
+    crate::profile::finish_guest(profiler, &args.file);
     // Whichever thread or call noticed the timeout first, it ends the run as the
     // `Interrupt` trap of an expired deadline.
     let results = match results {
@@ -340,7 +456,7 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
 
 /// Compiles `bytes` with the engine `engine_for(threaded)` gives, `threaded` saying
 /// whether the module imports `thread-spawn` or a shared memory.
-fn compile_for_run(
+pub(crate) fn compile_for_run(
     bytes: &[u8],
     engine_for: impl Fn(bool) -> Result<Engine, wazerox::Error>,
 ) -> Result<(Engine, Module), wazerox::Error> {
@@ -355,15 +471,38 @@ fn compile_for_run(
     Ok((engine, module))
 }
 
-/// The engine for a run: fuel and epoch checks as the flags (and threads) need.
-fn engine_for(args: &RunArgs, threaded: bool) -> Result<Engine, wazerox::Error> {
-    let mut config = wazerox::Config::new();
-    // Real toolchains still emit the legacy exception encoding (C++ exceptions,
-    // setjmp/longjmp lowered to Wasm EH).
-    config.wasm_legacy_exceptions(true);
-    config.consume_fuel(args.fuel.is_some());
-    config.epoch_interruption(args.timeout.is_some() || threaded);
+/// The engine for a run: the options' settings, plus fuel and epoch checks as
+/// the flags (and threads) need.
+fn engine_for(
+    args: &RunArgs,
+    cache_dir: Option<&std::path::Path>,
+    threaded: bool,
+) -> Result<Engine, wazerox::Error> {
+    let options = &args.options;
+    let mut config = base_config(options)?;
+    config.consume_fuel(options.fuel.is_some());
+    config.epoch_interruption(
+        options.epoch_interruption.unwrap_or(false) || options.timeout.is_some() || threaded,
+    );
+    if let Some(dir) = cache_dir {
+        config.cache_dir(dir);
+    }
+    if let Some(profile) = &args.profile {
+        config.profiler(profile.native_strategy());
+    }
     Engine::new(&config)
+}
+
+/// The configuration `run` and `compile` share: the legacy exception encoding
+/// (real toolchains still emit it for C++ exceptions and setjmp/longjmp), then
+/// whatever `-W`, `-C` and `-O` say.
+pub(crate) fn base_config(options: &Options) -> Result<wazerox::Config, wazerox::Error> {
+    let mut config = wazerox::Config::new();
+    config.wasm_legacy_exceptions(true);
+    options
+        .configure(&mut config)
+        .map_err(wazerox::Error::msg)?;
+    Ok(config)
 }
 
 /// Whether a binary module imports `wasi.thread-spawn`, `wasix_32v1.thread_spawn_v2`
@@ -408,50 +547,16 @@ fn load_artifact(engine: &Engine, bytes: &[u8]) -> Result<Module, wazerox::Error
     unsafe { Module::deserialize(engine, bytes) }
 }
 
-/// `wazerox compile FILE [-o OUT]`: writes a compiled artifact (default:
-/// FILE with extension `.cwasm`) for engines with the default configuration, plus
-/// epoch checks for threaded modules.
-pub fn compile(args: &[String]) -> ExitCode {
-    let (file, out) = match args {
-        [file] => (
-            file.clone(),
-            std::path::Path::new(file).with_extension("cwasm"),
-        ),
-        [file, flag, out] if flag == "-o" => (file.clone(), std::path::PathBuf::from(out)),
-        _ => {
-            eprintln!("usage: wazerox compile FILE [-o OUT.cwasm]");
-            return ExitCode::from(2);
+/// Runs `wazerox run`; the process's exit status.
+pub fn main(command: RunCommand) -> ExitCode {
+    let args = match parse(command) {
+        Ok(Parsed::Run(args)) => *args,
+        Ok(Parsed::Help(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
         }
-    };
-    let result = std::fs::read(&file)
-        .map_err(|e| wazerox::Error::msg(format!("reading {file}: {e}")))
-        .and_then(|bytes| {
-            // Threaded modules get the epoch checks `run` needs to end them.
-            compile_for_run(&bytes, |threaded| {
-                let mut config = wazerox::Config::new();
-                config.wasm_legacy_exceptions(true);
-                config.epoch_interruption(threaded);
-                Engine::new(&config)
-            })
-        })
-        .and_then(|(_, m)| {
-            std::fs::write(&out, m.serialize())
-                .map_err(|e| wazerox::Error::msg(format!("writing {}: {e}", out.display())))
-        });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-pub fn main(args: &[String]) -> ExitCode {
-    let args = match parse(args) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("wazerox run: {e}\n{}", super::USAGE);
             return ExitCode::from(2);
         }
     };

@@ -21,6 +21,7 @@ pub mod mmap;
 pub mod parking;
 pub mod pooling;
 pub mod profiling;
+pub mod sampling;
 pub mod table;
 pub mod traphandlers;
 pub mod vmcontext;

@@ -21,6 +21,7 @@ use wazerox::InterruptHandle;
 pub struct MemoryPipe(Arc<Mutex<Vec<u8>>>);
 
 impl MemoryPipe {
+    /// An empty pipe.
     pub fn new() -> Self {
         Self::default()
     }
@@ -375,6 +376,7 @@ impl WasiCtxBuilder {
         self.args.push(arg.into());
         self
     }
+    /// Appends program arguments (after `argv[0]`, given with [`arg`](Self::arg)).
     pub fn args(&mut self, args: impl IntoIterator<Item = impl Into<String>>) -> &mut Self {
         self.args.extend(args.into_iter().map(Into::into));
         self
@@ -384,6 +386,7 @@ impl WasiCtxBuilder {
         self.args.extend(std::env::args());
         self
     }
+    /// Sets the environment variable `name` to `value` for the guest.
     pub fn env(&mut self, name: impl Into<String>, value: impl Into<String>) -> &mut Self {
         self.env.push((name.into(), value.into()));
         self
@@ -393,18 +396,22 @@ impl WasiCtxBuilder {
         self.env.extend(std::env::vars());
         self
     }
+    /// The guest reads this process's stdin (default: an empty stdin).
     pub fn inherit_stdin(&mut self) -> &mut Self {
         self.stdin = Input::Inherit;
         self
     }
+    /// The guest writes to this process's stdout (default: discarded).
     pub fn inherit_stdout(&mut self) -> &mut Self {
         self.stdout = Output::Inherit(1);
         self
     }
+    /// The guest writes to this process's stderr (default: discarded).
     pub fn inherit_stderr(&mut self) -> &mut Self {
         self.stderr = Output::Inherit(2);
         self
     }
+    /// Inherits stdin, stdout and stderr.
     pub fn inherit_stdio(&mut self) -> &mut Self {
         self.inherit_stdin().inherit_stdout().inherit_stderr()
     }
@@ -423,14 +430,17 @@ impl WasiCtxBuilder {
         self.stdout = Output::Pipe(pipe.clone());
         self
     }
+    /// The guest's stderr goes to `pipe` (read it with [`MemoryPipe::contents`]).
     pub fn stderr_pipe(&mut self, pipe: &MemoryPipe) -> &mut Self {
         self.stderr = Output::Pipe(pipe.clone());
         self
     }
+    /// The guest's stdout is written to `file`.
     pub fn stdout_file(&mut self, file: File) -> &mut Self {
         self.stdout = Output::File(file);
         self
     }
+    /// The guest's stderr is written to `file`.
     pub fn stderr_file(&mut self, file: File) -> &mut Self {
         self.stderr = Output::File(file);
         self

@@ -6,7 +6,10 @@ pub struct Errno(pub u16);
 
 macro_rules! errnos {
     ($($name:ident = $value:literal,)*) => {
-        $(pub const $name: Errno = Errno($value);)*
+        $(
+            #[doc = concat!("WASI errno `", stringify!($name), "` (", stringify!($value), ").")]
+            pub const $name: Errno = Errno($value);
+        )*
     };
 }
 

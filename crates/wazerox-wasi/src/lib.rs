@@ -49,6 +49,8 @@
 //! `threads` (wasi-threads: `thread-spawn`, and the `ThreadGroup` that ends a program
 //! from any of its threads, WASIX threads included).
 
+#![warn(missing_docs)]
+
 mod clock;
 mod ctx;
 pub mod errno;

@@ -43,7 +43,7 @@ pub use thread::{MAIN_TID, ThreadExit};
 pub const MAX_SNAPSHOTS: usize = 4096;
 
 /// Bytes the snapshots of one program hold at most (native stack copies, plus
-/// [`ENTRY_BYTES`] each).
+/// `ENTRY_BYTES` each).
 pub const MAX_SNAPSHOT_BYTES: usize = 64 << 20;
 
 /// What a snapshot costs besides its stack copy: the record, the saved globals.
@@ -109,6 +109,7 @@ impl SnapshotTable {
         self.inner.lock().unwrap().entries.len()
     }
 
+    /// Whether no snapshot is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

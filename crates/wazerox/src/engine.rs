@@ -69,6 +69,7 @@ impl Default for PoolingConfig {
 }
 
 impl PoolingConfig {
+    /// A pooling configuration with the defaults: 1000 memories of at most 4 GiB.
     pub fn new() -> Self {
         Self::default()
     }
@@ -138,12 +139,15 @@ impl Config {
     pub fn wasm_simd(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::SIMD, enable)
     }
+    /// Bulk memory operations (`memory.copy`, `memory.fill`, passive segments). On by default.
     pub fn wasm_bulk_memory(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::BULK_MEMORY, enable)
     }
+    /// Reference types (`funcref`/`externref` values, several tables). On by default.
     pub fn wasm_reference_types(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::REFERENCE_TYPES, enable)
     }
+    /// Functions and blocks with several results. On by default.
     pub fn wasm_multi_value(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::MULTI_VALUE, enable)
     }
@@ -156,6 +160,7 @@ impl Config {
     pub fn wasm_extended_const(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::EXTENDED_CONST, enable)
     }
+    /// Shared memories and atomic instructions (threads proposal). On by default.
     pub fn wasm_threads(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::THREADS, enable)
     }
@@ -449,6 +454,7 @@ impl Default for Engine {
 }
 
 impl Engine {
+    /// An engine with `config`'s settings; fails if they are inconsistent or unsupported (e.g. a proposal wazerox does not implement), or if the profiler's file cannot be opened.
     pub fn new(config: &Config) -> Result<Engine, Error> {
         config
             .translation
@@ -488,6 +494,7 @@ impl Engine {
         self.0.backtrace_details
     }
 
+    /// The configuration the engine was made with.
     pub fn config(&self) -> &Config {
         &self.0.config
     }

@@ -89,8 +89,11 @@ pub struct FrameInfo {
 /// A source position of a backtrace frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameSymbol {
+    /// The source file, as the DWARF names it.
     pub file: Option<String>,
+    /// The line in that file (1-based).
     pub line: Option<u32>,
+    /// The column in that line (1-based).
     pub column: Option<u32>,
 }
 
@@ -133,6 +136,7 @@ impl Trap {
     pub(crate) fn new(code: TrapCode, backtrace: Vec<FrameInfo>) -> Self {
         Trap { code, backtrace }
     }
+    /// What trapped.
     pub fn code(&self) -> TrapCode {
         self.code
     }
@@ -285,10 +289,12 @@ impl Error {
         }
     }
 
+    /// The stage that produced the error (validation, linking, a trap...).
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
 
+    /// The trap, when the error is one.
     pub fn as_trap(&self) -> Option<&Trap> {
         match &self.inner {
             Inner::Trap(t) => Some(t),

@@ -13,9 +13,13 @@ use wazerox_runtime::vmcontext::{VMGlobalDefinition, ValRaw};
 /// Anything an instance can import or export.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Extern {
+    /// A function.
     Func(Func),
+    /// A global.
     Global(Global),
+    /// A table.
     Table(Table),
+    /// A memory owned by one store.
     Memory(Memory),
     /// A memory shared between threads and stores (threads proposal).
     SharedMemory(SharedMemory),
@@ -24,6 +28,7 @@ pub enum Extern {
 }
 
 impl Extern {
+    /// The function, if this is one.
     pub fn into_func(self) -> Option<Func> {
         if let Extern::Func(f) = self {
             Some(f)
@@ -31,6 +36,7 @@ impl Extern {
             None
         }
     }
+    /// The global, if this is one.
     pub fn into_global(self) -> Option<Global> {
         if let Extern::Global(g) = self {
             Some(g)
@@ -38,6 +44,7 @@ impl Extern {
             None
         }
     }
+    /// The table, if this is one.
     pub fn into_table(self) -> Option<Table> {
         if let Extern::Table(t) = self {
             Some(t)
@@ -45,6 +52,7 @@ impl Extern {
             None
         }
     }
+    /// The (unshared) memory, if this is one.
     pub fn into_memory(self) -> Option<Memory> {
         if let Extern::Memory(m) = self {
             Some(m)
@@ -52,6 +60,7 @@ impl Extern {
             None
         }
     }
+    /// The shared memory, if this is one.
     pub fn into_shared_memory(self) -> Option<SharedMemory> {
         if let Extern::SharedMemory(m) = self {
             Some(m)
@@ -59,6 +68,7 @@ impl Extern {
             None
         }
     }
+    /// The item's type.
     pub fn ty(&self, store: impl AsContext) -> ExternType {
         let ctx = store.as_context();
         let store = ctx.opaque();
@@ -150,6 +160,7 @@ impl SharedMemory {
         Ok(SharedMemory(std::sync::Arc::new(memory)))
     }
 
+    /// The memory's type (limits in pages, shared).
     pub fn ty(&self) -> MemoryType {
         MemoryType { inner: self.0.ty() }
     }
@@ -159,6 +170,7 @@ impl SharedMemory {
         self.0.size_pages()
     }
 
+    /// Current size in bytes.
     pub fn data_size(&self) -> usize {
         self.0.byte_size() as usize
     }
@@ -302,6 +314,7 @@ impl Memory {
         }
     }
 
+    /// The memory's type, with its current size as the minimum.
     pub fn ty(&self, store: impl AsContext) -> MemoryType {
         self.ty_in(store.as_context().opaque())
     }
@@ -311,6 +324,7 @@ impl Memory {
         self.linear(store.into().opaque()).data()
     }
 
+    /// The memory's bytes, for reading and writing from the host.
     pub fn data_mut<'a, T: 'a>(
         &self,
         store: impl Into<crate::StoreContextMut<'a, T>>,
@@ -326,6 +340,7 @@ impl Memory {
         self.linear(store.as_context().opaque()).size_pages()
     }
 
+    /// Current size in bytes.
     pub fn data_size(&self, store: impl AsContext) -> usize {
         self.linear(store.as_context().opaque()).byte_size() as usize
     }
@@ -362,6 +377,7 @@ impl Memory {
             .ok_or_else(|| Error::usage(format!("failed to grow memory by {delta} pages")))
     }
 
+    /// Copies `buffer.len()` bytes at `offset` into `buffer`; an error if the range is out of bounds.
     pub fn read(
         &self,
         store: impl AsContext,
@@ -377,6 +393,7 @@ impl Memory {
         Ok(())
     }
 
+    /// Copies `buffer` to `offset`; an error if the range is out of bounds.
     pub fn write(
         &self,
         mut store: impl AsContextMut,
@@ -410,6 +427,7 @@ pub struct Global {
 }
 
 impl Global {
+    /// A new global of type `ty` holding `value`, owned by `store` (for imports); an error if `value` is not of `ty`'s type.
     pub fn new(mut store: impl AsContextMut, ty: GlobalType, value: Val) -> Result<Global, Error> {
         let mut ctx = store.as_context_mut();
         let store = ctx.opaque_mut();
@@ -461,10 +479,12 @@ impl Global {
         GlobalType::from_frontend(self.data(store).ty)
     }
 
+    /// The global's type.
     pub fn ty(&self, store: impl AsContext) -> GlobalType {
         self.ty_in(store.as_context().opaque())
     }
 
+    /// The global's current value.
     pub fn get(&self, mut store: impl AsContextMut) -> Val {
         let mut ctx = store.as_context_mut();
         let store = ctx.opaque_mut();
@@ -477,6 +497,7 @@ impl Global {
         val_from_raw(store, ty, &raw).unwrap_or(Val::default_for(ty))
     }
 
+    /// Sets the global; an error if it is immutable or `value` has another type.
     pub fn set(&self, mut store: impl AsContextMut, value: Val) -> Result<(), Error> {
         let mut ctx = store.as_context_mut();
         let store = ctx.opaque_mut();
@@ -518,6 +539,7 @@ fn ref_to_raw(store: &StoreOpaque, element: ValType, value: Ref) -> Result<usize
 }
 
 impl Table {
+    /// A new table of type `ty`, every element `init`, owned by `store` (for imports).
     pub fn new(mut store: impl AsContextMut, ty: TableType, init: Ref) -> Result<Table, Error> {
         let mut ctx = store.as_context_mut();
         ctx.0.check_counts(0, 0, 1)?;
@@ -573,15 +595,18 @@ impl Table {
         }
     }
 
+    /// The table's type, with its current size as the minimum.
     pub fn ty(&self, store: impl AsContext) -> TableType {
         self.ty_in(store.as_context().opaque())
     }
 
+    /// Current number of elements.
     pub fn size(&self, store: impl AsContext) -> u64 {
         // SAFETY: tables live as long as their store.
         unsafe { (*self.ptr(store.as_context().opaque())).size() }
     }
 
+    /// Element `index`, or `None` past the end.
     pub fn get(&self, mut store: impl AsContextMut, index: u64) -> Option<Ref> {
         let mut ctx = store.as_context_mut();
         let store = ctx.opaque_mut();
@@ -595,6 +620,7 @@ impl Table {
         }
     }
 
+    /// Sets element `index`; an error past the end or for a reference of another type.
     pub fn set(&self, mut store: impl AsContextMut, index: u64, value: Ref) -> Result<(), Error> {
         let mut ctx = store.as_context_mut();
         let store = ctx.opaque_mut();

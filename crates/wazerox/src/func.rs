@@ -395,6 +395,7 @@ impl<P, R> Copy for TypedFunc<P, R> {}
 const MAX_TYPED_VALUES: usize = 16;
 
 impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
+    /// Calls the function with `params`; a trap or host error ends the call with an `Error`.
     pub fn call<T>(
         &self,
         mut store: impl AsContextMut<Data = T>,
@@ -416,6 +417,7 @@ impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
         Ok(Results::load(ctx.opaque_mut(), &values))
     }
 
+    /// The untyped function.
     pub fn func(&self) -> Func {
         self.func
     }
@@ -423,6 +425,7 @@ impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
 
 /// A Rust type that is a Wasm value type.
 pub trait WasmTy: Sized + 'static {
+    /// The Wasm type of values of this Rust type.
     fn valtype() -> ValType;
     #[doc(hidden)]
     fn store(self, store: &StoreOpaque, slot: &mut ValRaw) -> Result<(), Error>;
@@ -487,6 +490,7 @@ impl WasmTy for Option<ExternRef> {
 pub trait WasmParams: Sized + 'static {
     /// Number of values.
     const COUNT: usize;
+    /// The Wasm types of the values, in order.
     fn valtypes() -> Vec<ValType>;
     #[doc(hidden)]
     fn store(self, store: &StoreOpaque, slots: &mut [ValRaw]) -> Result<(), Error>;
@@ -496,6 +500,7 @@ pub trait WasmParams: Sized + 'static {
 pub trait WasmResults: Sized + 'static {
     /// Number of values.
     const COUNT: usize;
+    /// The Wasm types of the values, in order.
     fn valtypes() -> Vec<ValType>;
     #[doc(hidden)]
     fn load(store: &mut StoreOpaque, slots: &[ValRaw]) -> Self;
@@ -575,6 +580,7 @@ tuples! {
 
 /// What a host closure may return: results, or `Result<results, Error>`.
 pub trait WasmRet: 'static {
+    /// The results the closure returns on success.
     type Results: WasmResults;
     #[doc(hidden)]
     fn into_result(self) -> Result<Self::Results, Error>;
@@ -611,18 +617,21 @@ pub(crate) struct HostExit {
 }
 
 impl<T> Caller<'_, T> {
+    /// The store's host data.
     pub fn data(&self) -> &T {
         &self.store.data
     }
+    /// The store's host data, mutably.
     pub fn data_mut(&mut self) -> &mut T {
         &mut self.store.data
     }
+    /// The engine of the calling store.
     pub fn engine(&self) -> &crate::Engine {
         &self.store.opaque.engine
     }
 
     /// Captures the Wasm execution state at this host call, so that a later
-    /// [`Snapshot::restore`] (while the current call into Wasm is still running, on
+    /// [`Snapshot::restore`](crate::Snapshot::restore) (while the current call into Wasm is still running, on
     /// this thread) makes this host call return again, with other results.
     pub fn snapshot(&mut self) -> Result<crate::Snapshot, Error> {
         crate::checkpoint::take(self)

@@ -280,6 +280,7 @@ impl Instance {
         Func::register(store, func_ref, type_id, ty, array_call)
     }
 
+    /// The export `name`, if any.
     pub fn get_export(&self, mut store: impl AsContextMut, name: &str) -> Option<Extern> {
         let mut ctx = store.as_context_mut();
         let store = ctx.opaque_mut();
@@ -287,10 +288,12 @@ impl Instance {
         export_by_index(store, self.index, name)
     }
 
+    /// The exported function `name`, if any.
     pub fn get_func(&self, store: impl AsContextMut, name: &str) -> Option<Func> {
         self.get_export(store, name)?.into_func()
     }
 
+    /// The exported function `name` with a static signature; an error if it is missing or its type is not `Params -> Results`.
     pub fn get_typed_func<Params: WasmParams, Results: WasmResults>(
         &self,
         mut store: impl AsContextMut,
@@ -302,6 +305,7 @@ impl Instance {
         func.typed(&store)
     }
 
+    /// The exported (unshared) memory `name`, if any.
     pub fn get_memory(&self, store: impl AsContextMut, name: &str) -> Option<Memory> {
         self.get_export(store, name)?.into_memory()
     }
@@ -311,10 +315,12 @@ impl Instance {
         self.get_export(store, name)?.into_shared_memory()
     }
 
+    /// The exported global `name`, if any.
     pub fn get_global(&self, store: impl AsContextMut, name: &str) -> Option<Global> {
         self.get_export(store, name)?.into_global()
     }
 
+    /// The exported table `name`, if any.
     pub fn get_table(&self, store: impl AsContextMut, name: &str) -> Option<Table> {
         self.get_export(store, name)?.into_table()
     }

@@ -32,6 +32,7 @@ pub struct InterruptHandle {
 }
 
 impl InterruptHandle {
+    /// Stops the store's running code at its next epoch check (an `Interrupt` trap) and ends its waits, from any thread; later calls trap too.
     pub fn interrupt(&self) {
         self.interrupter.interrupt();
     }

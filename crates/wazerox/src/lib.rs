@@ -36,6 +36,8 @@
 //! tables, globals), `limits` (resource limiter), `linker`, `values`, `error`,
 //! `interrupt` (stopping a store's code from another thread).
 
+#![warn(missing_docs)]
+
 mod artifact;
 mod atomics;
 #[cfg(feature = "cranelift")]
@@ -47,6 +49,7 @@ mod engine;
 mod error;
 mod externals;
 mod func;
+mod guest_profiler;
 mod instance;
 mod interrupt;
 mod limits;
@@ -64,6 +67,7 @@ pub use engine::{Config, Engine, InstanceAllocationStrategy, PoolingConfig};
 pub use error::{Error, ErrorKind, FrameInfo, FrameSymbol, Trap};
 pub use externals::{Extern, Global, Memory, SharedMemory, Table};
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
+pub use guest_profiler::{GuestProfile, GuestProfiler};
 pub use instance::Instance;
 pub use interrupt::InterruptHandle;
 pub use limits::{ResourceLimiter, StoreLimits, StoreLimitsBuilder, TABLE_ELEMENT_BYTES};

@@ -137,6 +137,7 @@ impl ResourceLimiter for StoreLimits {
 pub struct StoreLimitsBuilder(StoreLimits);
 
 impl StoreLimitsBuilder {
+    /// Limits that allow everything (build them up with the methods below).
     pub fn new() -> Self {
         Self::default()
     }
@@ -161,16 +162,19 @@ impl StoreLimitsBuilder {
         self.table_elements(bytes / TABLE_ELEMENT_BYTES)
     }
 
+    /// Most instances the store may create.
     pub fn instances(mut self, count: usize) -> Self {
         self.0.instances = count;
         self
     }
 
+    /// Most memories the store may create.
     pub fn memories(mut self, count: usize) -> Self {
         self.0.memories = count;
         self
     }
 
+    /// Most tables the store may create.
     pub fn tables(mut self, count: usize) -> Self {
         self.0.tables = count;
         self
@@ -183,6 +187,7 @@ impl StoreLimitsBuilder {
         self
     }
 
+    /// The limits, for [`Store::set_limiter`](crate::Store::set_limiter).
     pub fn build(self) -> StoreLimits {
         self.0
     }

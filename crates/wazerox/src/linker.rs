@@ -39,6 +39,7 @@ impl<T> Clone for Linker<T> {
 }
 
 impl<T: 'static> Linker<T> {
+    /// An empty linker for modules of `engine`.
     pub fn new(engine: &Engine) -> Linker<T> {
         Linker {
             engine: engine.clone(),
@@ -47,6 +48,7 @@ impl<T: 'static> Linker<T> {
         }
     }
 
+    /// The linker's engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
@@ -240,6 +242,7 @@ impl<T> Clone for InstancePre<T> {
 }
 
 impl<T: 'static> InstancePre<T> {
+    /// The module this pre-instantiation instantiates.
     pub fn module(&self) -> &Module {
         &self.module
     }

@@ -45,12 +45,15 @@ pub struct ImportType {
 }
 
 impl ImportType {
+    /// The module name the import is from.
     pub fn module(&self) -> &str {
         &self.module
     }
+    /// The imported item's name.
     pub fn name(&self) -> &str {
         &self.name
     }
+    /// The imported item's type.
     pub fn ty(&self) -> ExternType {
         self.ty.clone()
     }
@@ -64,9 +67,11 @@ pub struct ExportType {
 }
 
 impl ExportType {
+    /// The export's name.
     pub fn name(&self) -> &str {
         &self.name
     }
+    /// The exported item's type.
     pub fn ty(&self) -> ExternType {
         self.ty.clone()
     }
@@ -353,6 +358,7 @@ impl Module {
         Ok(())
     }
 
+    /// The engine the module was compiled for.
     pub fn engine(&self) -> &Engine {
         &self.0.engine
     }
@@ -362,6 +368,7 @@ impl Module {
         self.0.info.module_name.as_deref()
     }
 
+    /// The module's imports, in order.
     pub fn imports(&self) -> impl ExactSizeIterator<Item = ImportType> + '_ {
         let info = &self.0.info;
         info.imports.iter().map(move |i| ImportType {
@@ -371,6 +378,7 @@ impl Module {
         })
     }
 
+    /// The module's exports, in order.
     pub fn exports(&self) -> impl ExactSizeIterator<Item = ExportType> + '_ {
         let info = &self.0.info;
         info.exports.iter().map(move |e| ExportType {

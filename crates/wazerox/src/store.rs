@@ -147,6 +147,7 @@ pub struct Store<T> {
 }
 
 impl<T> Store<T> {
+    /// A store for instances of `engine`'s modules, holding the host data `data`.
     pub fn new(engine: &Engine, data: T) -> Store<T> {
         let vm_store_context = Arc::new(VMStoreContext::new());
         // SAFETY: the context is ours; the engine (and its counter) outlives the
@@ -186,15 +187,19 @@ impl<T> Store<T> {
         }
     }
 
+    /// The store's engine.
     pub fn engine(&self) -> &Engine {
         &self.inner.opaque.engine
     }
+    /// The host data.
     pub fn data(&self) -> &T {
         &self.inner.data
     }
+    /// The host data, mutably.
     pub fn data_mut(&mut self) -> &mut T {
         &mut self.inner.data
     }
+    /// Drops the store's instances and returns the host data.
     pub fn into_data(self) -> T {
         self.inner.data
     }
@@ -259,6 +264,7 @@ impl<'a, T> StoreContext<'a, T> {
     pub(crate) fn opaque(&self) -> &'a StoreOpaque {
         &self.0.opaque
     }
+    /// The store's host data.
     pub fn data(&self) -> &'a T {
         &self.0.data
     }
@@ -271,9 +277,11 @@ impl<T> StoreContextMut<'_, T> {
     pub(crate) fn opaque_mut(&mut self) -> &mut StoreOpaque {
         &mut self.0.opaque
     }
+    /// The store's host data.
     pub fn data(&self) -> &T {
         &self.0.data
     }
+    /// The store's host data, mutably.
     pub fn data_mut(&mut self) -> &mut T {
         &mut self.0.data
     }
@@ -282,12 +290,15 @@ impl<T> StoreContextMut<'_, T> {
 /// Anything that gives shared access to a store: `&Store<T>`, `&mut Store<T>`,
 /// `Caller<'_, T>`, …
 pub trait AsContext {
+    /// The store's host data type.
     type Data;
+    /// A shared view of the store.
     fn as_context(&self) -> StoreContext<'_, Self::Data>;
 }
 
 /// Anything that gives exclusive access to a store.
 pub trait AsContextMut: AsContext {
+    /// A mutable view of the store.
     fn as_context_mut(&mut self) -> StoreContextMut<'_, Self::Data>;
 }
 

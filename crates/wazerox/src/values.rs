@@ -9,19 +9,26 @@ use wazerox_environ::{ConcreteType, EntityType, FuncType, HeapType, RefKind, Val
 /// A Wasm value.
 #[derive(Debug, Clone)]
 pub enum Val {
+    /// A 32-bit integer.
     I32(i32),
+    /// A 64-bit integer.
     I64(i64),
     /// Bits of an `f32` (NaN payloads are preserved).
     F32(u32),
     /// Bits of an `f64`.
     F64(u64),
+    /// A 128-bit vector, lane 0 in the lowest bits.
     V128(u128),
+    /// A function reference (`None`: null).
     FuncRef(Option<Func>),
+    /// A host reference (`None`: null).
     ExternRef(Option<ExternRef>),
+    /// An exception reference (`None`: null).
     ExnRef(Option<crate::ExnRef>),
 }
 
 impl Val {
+    /// The value's type.
     pub fn ty(&self) -> ValType {
         match self {
             Val::I32(_) => ValType::I32,
@@ -62,6 +69,7 @@ impl Val {
             _ => false,
         }
     }
+    /// The value, if it is an `i32`.
     pub fn i32(&self) -> Option<i32> {
         if let Val::I32(v) = self {
             Some(*v)
@@ -77,6 +85,7 @@ impl Val {
             None
         }
     }
+    /// The value, if it is an `i64`.
     pub fn i64(&self) -> Option<i64> {
         if let Val::I64(v) = self {
             Some(*v)
@@ -84,6 +93,7 @@ impl Val {
             None
         }
     }
+    /// The value, if it is an `f32`.
     pub fn f32(&self) -> Option<f32> {
         if let Val::F32(v) = self {
             Some(f32::from_bits(*v))
@@ -91,6 +101,7 @@ impl Val {
             None
         }
     }
+    /// The value, if it is an `f64`.
     pub fn f64(&self) -> Option<f64> {
         if let Val::F64(v) = self {
             Some(f64::from_bits(*v))
@@ -139,11 +150,14 @@ impl From<f64> for Val {
 /// A reference value, for table operations.
 #[derive(Debug, Clone)]
 pub enum Ref {
+    /// A function reference (`None`: null).
     Func(Option<Func>),
+    /// A host reference (`None`: null).
     Extern(Option<ExternRef>),
 }
 
 impl Ref {
+    /// The reference as a [`Val`].
     pub fn into_val(self) -> Val {
         match self {
             Ref::Func(f) => Val::FuncRef(f),
@@ -162,6 +176,7 @@ pub struct ExternRef {
 }
 
 impl ExternRef {
+    /// A reference to the host value `value`, owned by `store`.
     pub fn new<T: Any + Send + Sync>(mut store: impl AsContextMut, value: T) -> ExternRef {
         let mut ctx = store.as_context_mut();
         let store = ctx.opaque_mut();
@@ -194,12 +209,16 @@ impl ExternRef {
     }
 }
 
+/// Whether a global can be set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mutability {
+    /// Immutable.
     Const,
+    /// Mutable (`global.set`, [`Global::set`](crate::Global::set)).
     Var,
 }
 
+/// The type of a global: its value type and mutability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GlobalType {
     content: ValType,
@@ -207,15 +226,18 @@ pub struct GlobalType {
 }
 
 impl GlobalType {
+    /// A global type.
     pub fn new(content: ValType, mutability: Mutability) -> Self {
         GlobalType {
             content,
             mutability,
         }
     }
+    /// The type of the global's value.
     pub fn content(&self) -> ValType {
         self.content
     }
+    /// Whether the global can be set.
     pub fn mutability(&self) -> Mutability {
         self.mutability
     }
@@ -231,12 +253,14 @@ impl GlobalType {
     }
 }
 
+/// The type of a table: element type and limits (in elements).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableType {
     pub(crate) inner: wazerox_environ::TableType,
 }
 
 impl TableType {
+    /// A 32-bit table type of `element`s, with `minimum` elements, growing to at most `maximum`.
     pub fn new(element: ValType, minimum: u32, maximum: Option<u32>) -> Self {
         TableType {
             inner: wazerox_environ::TableType {
@@ -262,17 +286,21 @@ impl TableType {
     pub fn is_64(&self) -> bool {
         self.inner.table64
     }
+    /// The type of the table's elements.
     pub fn element(&self) -> ValType {
         self.inner.element
     }
+    /// Minimum (initial) number of elements.
     pub fn minimum(&self) -> u64 {
         self.inner.minimum
     }
+    /// Maximum number of elements, if any.
     pub fn maximum(&self) -> Option<u64> {
         self.inner.maximum
     }
 }
 
+/// The type of a memory: limits in pages, 64-bit or not, shared or not, page size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryType {
     pub(crate) inner: wazerox_environ::MemoryType,
@@ -315,12 +343,15 @@ impl MemoryType {
         ty.inner.shared = true;
         ty
     }
+    /// Minimum (initial) size in pages.
     pub fn minimum(&self) -> u64 {
         self.inner.minimum
     }
+    /// Maximum size in pages, if any.
     pub fn maximum(&self) -> Option<u64> {
         self.inner.maximum
     }
+    /// Whether the memory is shared between threads.
     pub fn is_shared(&self) -> bool {
         self.inner.shared
     }
@@ -329,9 +360,13 @@ impl MemoryType {
 /// The type of an import or export.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExternType {
+    /// A function's type.
     Func(FuncType),
+    /// A global's type.
     Global(GlobalType),
+    /// A table's type.
     Table(TableType),
+    /// A memory's type.
     Memory(MemoryType),
     /// An exception tag: its params are the exception's values.
     Tag(FuncType),

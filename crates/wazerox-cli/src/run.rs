@@ -363,6 +363,9 @@ fn engine_for(args: &RunArgs, threaded: bool) -> Result<Engine, wazerox::Error> 
     config.wasm_legacy_exceptions(true);
     config.consume_fuel(args.fuel.is_some());
     config.epoch_interruption(args.timeout.is_some() || threaded);
+    // WAZEROX_LAZY=1: compile each function on its first call
+    // (docs/lazy-compilation.md).
+    config.lazy_compilation(std::env::var_os("WAZEROX_LAZY").is_some_and(|v| v == "1"));
     Engine::new(&config)
 }
 

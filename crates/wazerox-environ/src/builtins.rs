@@ -49,10 +49,14 @@ pub enum Builtin {
     /// handler, or ends the activation with the exception. The table entry is an
     /// assembly stub that adds the caller's return address and frame pointer.
     Throw,
+    /// `(vmctx, func_ref: i64) -> i64` the code address of the defined function
+    /// `func_ref` refers to, compiled now if it was not yet (lazy compilation,
+    /// docs/lazy-compilation.md); also stored in the function reference.
+    LazyCompile,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 15] = [
+    pub const ALL: [Builtin; 16] = [
         Builtin::MemoryGrow,
         Builtin::MemoryFill,
         Builtin::MemoryCopy,
@@ -68,6 +72,7 @@ impl Builtin {
         Builtin::MemoryAtomicWait64,
         Builtin::ExnNew,
         Builtin::Throw,
+        Builtin::LazyCompile,
     ];
 
     /// Position in the builtin table.
@@ -96,6 +101,7 @@ impl Builtin {
             Builtin::MemoryAtomicWait64 => (&[I32, I64, I64, I64], &[I32]),
             Builtin::ExnNew => (&[I32], &[I64]),
             Builtin::Throw => (&[I64], &[]),
+            Builtin::LazyCompile => (&[I64], &[I64]),
         }
     }
 }

@@ -34,6 +34,7 @@ struct BuiltinTable {
     memory_atomic_wait64: unsafe extern "C" fn(*mut u8, u32, u64, u64, i64) -> u32,
     exn_new: unsafe extern "C" fn(*mut u8, u32) -> u64,
     throw: unsafe extern "C" fn(*mut u8, usize) -> !,
+    lazy_compile: unsafe extern "C" fn(*mut u8, *const crate::vmcontext::VMFuncRef) -> usize,
 }
 
 static BUILTINS: BuiltinTable = BuiltinTable {
@@ -52,6 +53,7 @@ static BUILTINS: BuiltinTable = BuiltinTable {
     memory_atomic_wait64,
     exn_new: crate::exceptions::exn_new,
     throw: crate::exceptions::wazerox_throw_stub,
+    lazy_compile: crate::lazy::lazy_compile,
 };
 
 pub(crate) fn table_address() -> usize {
@@ -73,7 +75,7 @@ fn status(ok: bool) -> u32 {
 /// Called from a builtin invoked by compiled code, with nothing in the builtin's
 /// own frame that needs dropping (everything lives in `body`).
 #[inline]
-unsafe fn catching<R>(body: impl FnOnce() -> R) -> R {
+pub(crate) unsafe fn catching<R>(body: impl FnOnce() -> R) -> R {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
         Ok(result) => result,
         // SAFETY: per the contract; `body` and its captures are gone, the payload

@@ -49,6 +49,8 @@ mod externals;
 mod func;
 mod instance;
 mod interrupt;
+#[cfg(feature = "cranelift")]
+mod lazy;
 mod limits;
 mod linker;
 mod module;

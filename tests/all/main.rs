@@ -7,6 +7,7 @@ mod checkpoint;
 mod exceptions;
 mod hostile;
 mod interrupt;
+mod lazy;
 mod limits;
 mod memories;
 mod profiling;

@@ -112,7 +112,11 @@ fn first_calls_from_eight_threads_compile_each_function_once() {
         .collect();
     for worker in workers {
         let (wrong, sum, expected) = worker.join().unwrap();
-        assert!(wrong.is_empty(), "wrong results: {:?}", &wrong[..wrong.len().min(5)]);
+        assert!(
+            wrong.is_empty(),
+            "wrong results: {:?}",
+            &wrong[..wrong.len().min(5)]
+        );
         assert_eq!(sum, expected);
     }
     // The 10^4 functions, `call`, `sum` and its 100 helpers, each once.

@@ -149,7 +149,8 @@ impl Instance {
     /// Allocates the instance and its defined memories and tables and fills in the
     /// VMContext. A defined memory with an image (`images`, by defined memory index,
     /// from [`crate::memory_image::memory_images`]) starts with it; the remaining
-    /// segments are applied by [`Instance::initialize`].
+    /// segments are applied by [`Instance::initialize`]. A null entry of
+    /// `defined_function_code` is a function not compiled yet (see `crate::lazy`).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         module: Arc<ModuleInfo>,

@@ -44,7 +44,7 @@ impl LazyCode {
         bodies: Vec<LazyBody>,
         source_map: Option<Arc<dyn SourceMap>>,
     ) -> LazyCode {
-        let mut translation = engine.config().translation.clone();
+        let mut translation = engine.config().translation;
         translation.lazy_calls = true;
         let (ranges, validators) = bodies
             .into_iter()

@@ -38,11 +38,27 @@ impl WastReport {
 /// Runs `contents` on a thread with a large stack and catches panics, so one bad
 /// script cannot take a whole test run down.
 pub fn run_wast_isolated(name: &str, contents: &str) -> WastReport {
+    run_wast_isolated_with(name, contents, |_| {})
+}
+
+/// [`run_wast_isolated`] with `adjust` applied to the script's configuration
+/// ([`config_for`]).
+pub fn run_wast_isolated_with(
+    name: &str,
+    contents: &str,
+    adjust: fn(&mut wazerox::Config),
+) -> WastReport {
     let (name_owned, contents_owned) = (name.to_string(), contents.to_string());
     let result = std::thread::Builder::new()
         .name(format!("wast {name}"))
         .stack_size(32 << 20)
-        .spawn(move || std::panic::catch_unwind(|| run_wast(&name_owned, &contents_owned)))
+        .spawn(move || {
+            std::panic::catch_unwind(|| {
+                let mut config = config_for(&name_owned);
+                adjust(&mut config);
+                run_wast_with(&name_owned, &contents_owned, &config)
+            })
+        })
         .expect("spawn a wast thread")
         .join();
     match result {
@@ -132,6 +148,14 @@ pub fn suite_files(suite: &str) -> Option<Vec<(String, &'static str)>> {
 /// Runs `files` on all cores (each isolated, see [`run_wast_isolated`]) and returns
 /// their reports in the original order.
 pub fn run_files_parallel(files: &[(String, &'static str)]) -> Vec<(String, WastReport)> {
+    run_files_parallel_with(files, |_| {})
+}
+
+/// [`run_files_parallel`] with `adjust` applied to every script's configuration.
+pub fn run_files_parallel_with(
+    files: &[(String, &'static str)],
+    adjust: fn(&mut wazerox::Config),
+) -> Vec<(String, WastReport)> {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let next = std::sync::atomic::AtomicUsize::new(0);
     let slots: Vec<std::sync::Mutex<Option<WastReport>>> =
@@ -144,7 +168,8 @@ pub fn run_files_parallel(files: &[(String, &'static str)]) -> Vec<(String, Wast
                     let Some((name, contents)) = files.get(i) else {
                         break;
                     };
-                    *slots[i].lock().unwrap() = Some(run_wast_isolated(name, contents));
+                    *slots[i].lock().unwrap() =
+                        Some(run_wast_isolated_with(name, contents, adjust));
                 }
             });
         }
@@ -159,13 +184,23 @@ pub fn run_files_parallel(files: &[(String, &'static str)]) -> Vec<(String, Wast
 /// Runs a whole suite (minus files whose name contains `exclude`, if given),
 /// prints failures, and returns the total.
 pub fn check_suite(suite: &str, exclude: Option<&str>) -> WastReport {
+    check_suite_with(suite, exclude, |_| {})
+}
+
+/// [`check_suite`] with `adjust` applied to every script's configuration (e.g.
+/// lazy compilation, a second configuration of the same suite).
+pub fn check_suite_with(
+    suite: &str,
+    exclude: Option<&str>,
+    adjust: fn(&mut wazerox::Config),
+) -> WastReport {
     let files: Vec<_> = suite_files(suite)
         .unwrap_or_else(|| panic!("unknown suite {suite}"))
         .into_iter()
         .filter(|(name, _)| exclude.is_none_or(|e| !name.contains(e)))
         .collect();
     let mut total = WastReport::default();
-    for (name, report) in run_files_parallel(&files) {
+    for (name, report) in run_files_parallel_with(&files, adjust) {
         if report.failed > 0 {
             println!("{name}: {} passed, {} failed", report.passed, report.failed);
             for failure in report.failures.iter().take(20) {

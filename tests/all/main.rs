@@ -8,6 +8,7 @@ mod exceptions;
 mod function_references;
 mod hostile;
 mod interrupt;
+mod lazy;
 mod limits;
 mod memories;
 mod profiling;

@@ -490,6 +490,9 @@ fn engine_for(
     if let Some(profile) = &args.profile {
         config.profiler(profile.native_strategy());
     }
+    // WAZEROX_LAZY=1: compile each function on its first call
+    // (docs/lazy-compilation.md).
+    config.lazy_compilation(std::env::var_os("WAZEROX_LAZY").is_some_and(|v| v == "1"));
     Engine::new(&config)
 }
 

@@ -16,15 +16,16 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, FinalizedMachExceptionHandler, FinalizedRelocTarget};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use wasmparser::{FuncToValidate, FuncValidatorAllocations, ValidatorResources};
 use wazerox_environ::{
-    ExceptionHandler, FuncType, ModuleTranslation, SignatureTrampolinesCode, TranslationConfig,
-    TrapCode, VMOffsets, WasmError, WasmErrorKind,
+    ExceptionHandler, FuncIndex, FuncType, FunctionBodyData, ModuleInfo, ModuleTranslation,
+    SignatureTrampolinesCode, TranslationConfig, TrapCode, VMOffsets, WasmError, WasmErrorKind,
 };
 use wazerox_frontend::FuncTranslator;
 use wazerox_frontend::translate::{RelaxedSimdLowering, TranslationInputs};
 use wazerox_frontend::trap::trap_code_from_cranelift;
 
-pub use link::CompiledModule;
+pub use link::{CompiledFunctionImage, CompiledModule};
 
 /// Compiler settings that affect generated code.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -55,6 +56,15 @@ impl Default for CompilerConfig {
             checkpoints: true,
         }
     }
+}
+
+/// A function body validated ahead of its lazy compilation.
+pub struct LazyBody {
+    /// The body's bytes in the module binary.
+    pub range: std::ops::Range<usize>,
+    /// The validator to translate it with (translation validates again, operator
+    /// by operator, as it always does).
+    pub validator: FuncToValidate<ValidatorResources>,
 }
 
 /// A Cranelift code generator for the host CPU.
@@ -228,6 +238,97 @@ impl Compiler {
             }
         }
         link::link(info, functions)
+    }
+
+    /// Validates every function body, in parallel, without compiling any: the
+    /// first step of lazy compilation (docs/lazy-compilation.md), which rejects an
+    /// invalid module as a whole before running any of it. Returns, per defined
+    /// function, a fresh validator for its later translation and its body's byte
+    /// range in the binary.
+    pub fn validate_bodies(
+        &self,
+        bodies: Vec<FunctionBodyData<'_>>,
+    ) -> Result<Vec<LazyBody>, WasmError> {
+        let count = bodies.len();
+        let work: Vec<Mutex<Option<_>>> = bodies.into_iter().map(|b| Mutex::new(Some(b))).collect();
+        let results: Vec<Mutex<Option<Result<LazyBody, WasmError>>>> =
+            (0..count).map(|_| Mutex::new(None)).collect();
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..self.threads(count) {
+                scope.spawn(|| {
+                    let mut allocations = FuncValidatorAllocations::default();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= count {
+                            break;
+                        }
+                        let body = work[i]
+                            .lock()
+                            .unwrap()
+                            .take()
+                            .expect("each body taken once");
+                        let later = FuncToValidate {
+                            resources: body.validator.resources.clone(),
+                            index: body.validator.index,
+                            ty: body.validator.ty,
+                            features: body.validator.features,
+                        };
+                        let mut validator = body.validator.into_validator(allocations);
+                        let result = validator
+                            .validate(&body.body)
+                            .map(|()| LazyBody {
+                                range: body.body.range(),
+                                validator: later,
+                            })
+                            .map_err(|e| WasmError::from_reader(WasmErrorKind::Validation, e));
+                        allocations = validator.into_allocations();
+                        let failed = result.is_err();
+                        *results[i].lock().unwrap() = Some(result);
+                        if failed {
+                            next.store(count, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        let mut validated = Vec::with_capacity(count);
+        for result in results {
+            match result.into_inner().unwrap() {
+                Some(Ok(body)) => validated.push(body),
+                Some(Err(e)) => return Err(e),
+                None => continue,
+            }
+        }
+        Ok(validated)
+    }
+
+    /// Compiles one defined function on its own, for lazy compilation: `config`
+    /// must have `lazy_calls` set, so the code reaches other functions only
+    /// through their function references and needs no linking.
+    pub fn compile_function_lazily(
+        &self,
+        info: &ModuleInfo,
+        offsets: &VMOffsets,
+        config: &TranslationConfig,
+        func: FuncIndex,
+        body: FunctionBodyData<'_>,
+    ) -> Result<CompiledFunctionImage, WasmError> {
+        debug_assert!(config.lazy_calls);
+        let inputs = TranslationInputs {
+            module: info,
+            offsets,
+            config,
+            frontend_config: self.isa.frontend_config(),
+            relaxed_simd: RelaxedSimdLowering::for_isa(
+                &*self.isa,
+                config.relaxed_simd_deterministic,
+            ),
+        };
+        let mut translator = FuncTranslator::new();
+        let mut context = Context::new();
+        let function = translator.translate(&inputs, func, body)?;
+        link::function_image(self.compile_function(&mut context, function)?)
     }
 
     /// Compiles both trampolines of function type `ty` into one code image:

@@ -25,6 +25,54 @@ pub struct CompiledModule {
     pub address_map: Vec<(u32, u32)>,
 }
 
+/// One lazily compiled function's code and tables, offsets relative to its first
+/// byte (docs/lazy-compilation.md). It calls other functions only through their
+/// function references, so it has no call relocations.
+#[derive(Debug, Clone)]
+pub struct CompiledFunctionImage {
+    pub code: Vec<u8>,
+    /// Trap sites, sorted by offset.
+    pub traps: Vec<(u32, TrapCode)>,
+    /// `try_call` sites, sorted by return address.
+    pub handlers: Vec<ExceptionHandler>,
+    pub libcall_relocations: Vec<LibcallRelocation>,
+    /// `(code offset, Wasm offset in the binary)`, sorted by code offset.
+    pub address_map: Vec<(u32, u32)>,
+}
+
+/// The image of a function compiled on its own.
+pub(crate) fn function_image(f: CompiledFunction) -> Result<CompiledFunctionImage, WasmError> {
+    if let Some((_, _, callee, _)) = f.calls.first() {
+        return Err(link_error(format!(
+            "lazily compiled code calls function {callee} directly"
+        )));
+    }
+    let mut libcall_relocations = Vec::with_capacity(f.libcalls.len());
+    for (offset, kind, libcall, addend) in f.libcalls {
+        if kind != Reloc::Abs8 {
+            return Err(link_error(format!(
+                "unsupported libcall relocation {kind:?}"
+            )));
+        }
+        libcall_relocations.push(LibcallRelocation {
+            offset,
+            libcall,
+            addend,
+        });
+    }
+    let mut traps = f.traps;
+    traps.sort_by_key(|t| t.0);
+    let mut handlers = f.handlers;
+    handlers.sort_by_key(|h| h.return_address);
+    Ok(CompiledFunctionImage {
+        code: f.code,
+        traps,
+        handlers,
+        libcall_relocations,
+        address_map: f.address_map,
+    })
+}
+
 fn link_error(message: String) -> WasmError {
     WasmError {
         kind: WasmErrorKind::Unsupported,

@@ -53,10 +53,14 @@ pub enum Builtin {
     /// `actual` is `expected` or declares it as a (transitive) supertype. The slow
     /// path of `call_indirect` to a non-final type (GC's declared subtyping).
     IsSubtype,
+    /// `(vmctx, func_ref: i64) -> i64` the code address of the defined function
+    /// `func_ref` refers to, compiled now if it was not yet (lazy compilation,
+    /// docs/lazy-compilation.md); also stored in the function reference.
+    LazyCompile,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 16] = [
+    pub const ALL: [Builtin; 17] = [
         Builtin::MemoryGrow,
         Builtin::MemoryFill,
         Builtin::MemoryCopy,
@@ -73,6 +77,7 @@ impl Builtin {
         Builtin::ExnNew,
         Builtin::Throw,
         Builtin::IsSubtype,
+        Builtin::LazyCompile,
     ];
 
     /// Position in the builtin table.
@@ -102,6 +107,7 @@ impl Builtin {
             Builtin::ExnNew => (&[I32], &[I64]),
             Builtin::Throw => (&[I64], &[]),
             Builtin::IsSubtype => (&[I32, I32], &[I32]),
+            Builtin::LazyCompile => (&[I64], &[I64]),
         }
     }
 }

@@ -35,6 +35,7 @@ struct BuiltinTable {
     exn_new: unsafe extern "C" fn(*mut u8, u32) -> u64,
     throw: unsafe extern "C" fn(*mut u8, usize) -> !,
     is_subtype: unsafe extern "C" fn(*mut u8, u32, u32) -> u32,
+    lazy_compile: unsafe extern "C" fn(*mut u8, *const crate::vmcontext::VMFuncRef) -> usize,
 }
 
 static BUILTINS: BuiltinTable = BuiltinTable {
@@ -54,6 +55,7 @@ static BUILTINS: BuiltinTable = BuiltinTable {
     exn_new: crate::exceptions::exn_new,
     throw: crate::exceptions::wazerox_throw_stub,
     is_subtype,
+    lazy_compile: crate::lazy::lazy_compile,
 };
 
 pub(crate) fn table_address() -> usize {
@@ -75,7 +77,7 @@ fn status(ok: bool) -> u32 {
 /// Called from a builtin invoked by compiled code, with nothing in the builtin's
 /// own frame that needs dropping (everything lives in `body`).
 #[inline]
-unsafe fn catching<R>(body: impl FnOnce() -> R) -> R {
+pub(crate) unsafe fn catching<R>(body: impl FnOnce() -> R) -> R {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
         Ok(result) => result,
         // SAFETY: per the contract; `body` and its captures are gone, the payload

@@ -8,6 +8,7 @@
 //! pointers, i.e. until the store is dropped.
 
 use crate::exceptions::VMTag;
+use crate::lazy::LazyFunctions;
 use crate::memory::{LinearMemory, MemoryStyle};
 use crate::memory_image::MemoryImage;
 use crate::pooling::{MemoryPool, PooledMemory};
@@ -142,6 +143,8 @@ pub struct Instance {
     #[allow(clippy::vec_box)]
     _owned_tags: Vec<Box<VMTag>>,
     growth_hook: Option<GrowthHook>,
+    /// The module's code, when it is compiled lazily (see `crate::lazy`).
+    lazy_functions: Option<Arc<dyn LazyFunctions>>,
 }
 
 // SAFETY: the raw pointers refer to memories, tables and globals owned by this
@@ -155,7 +158,8 @@ impl Instance {
     /// Allocates the instance and its defined memories and tables and fills in the
     /// VMContext. A defined memory with an image (`images`, by defined memory index,
     /// from [`crate::memory_image::memory_images`]) starts with it; the remaining
-    /// segments are applied by [`Instance::initialize`].
+    /// segments are applied by [`Instance::initialize`]. A null entry of
+    /// `defined_function_code` is a function not compiled yet (see `crate::lazy`).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         module: Arc<ModuleInfo>,
@@ -234,6 +238,7 @@ impl Instance {
             imaged,
             store_context: store,
             growth_hook: None,
+            lazy_functions: None,
             module,
             types,
         });
@@ -382,6 +387,28 @@ impl Instance {
     }
 
     /// Makes Wasm's `memory.grow`/`table.grow` ask `hook` first.
+    /// Makes this instance compile its module's functions on demand: `lazy`
+    /// provides the code of defined functions whose references were created with
+    /// a null code address (see `crate::lazy`).
+    pub fn set_lazy_functions(&mut self, lazy: Arc<dyn LazyFunctions>) {
+        self.lazy_functions = Some(lazy);
+    }
+
+    pub(crate) fn lazy_functions(&self) -> Option<&Arc<dyn LazyFunctions>> {
+        self.lazy_functions.as_ref()
+    }
+
+    /// The index of the function `func_ref` is this instance's reference of, if
+    /// it points at one of the function references in our VMContext.
+    pub fn func_index_of_ref(&self, func_ref: *const VMFuncRef) -> Option<FuncIndex> {
+        crate::lazy::func_index_in(
+            self.vmctx.ptr,
+            self.offsets.func_ref(FuncIndex(0)),
+            self.module.functions.len(),
+            func_ref,
+        )
+    }
+
     pub fn set_growth_hook(&mut self, hook: GrowthHook) {
         self.growth_hook = Some(hook);
     }

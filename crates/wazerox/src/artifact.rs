@@ -31,6 +31,7 @@ const MAGIC: &[u8; 8] = b"WZRXCWSM";
 const FORMAT_VERSION: u32 = 4;
 
 /// The parts of a compiled module an artifact holds.
+#[derive(Default)]
 pub(crate) struct ArtifactParts {
     pub wasm: Vec<u8>,
     pub code: Vec<u8>,

@@ -28,6 +28,7 @@ pub struct Config {
     pub(crate) cache_dir: Option<std::path::PathBuf>,
     pub(crate) profiler: crate::ProfilingStrategy,
     pub(crate) backtrace_details: crate::WasmBacktraceDetails,
+    pub(crate) lazy_compilation: bool,
 }
 
 /// Where instances get their linear memories from.
@@ -126,7 +127,19 @@ impl Config {
             cache_dir: None,
             profiler: crate::ProfilingStrategy::None,
             backtrace_details: crate::WasmBacktraceDetails::Environment,
+            lazy_compilation: false,
         }
+    }
+
+    /// Compile each function on its first call instead of all of them before the
+    /// module can run (docs/lazy-compilation.md). The module is still validated as
+    /// a whole when it is created. Off by default. Lazily compiled modules are not
+    /// written to the code cache ([`Config::cache_dir`]); they use an entry an
+    /// eager compilation wrote, and [`crate::Module::serialize`] compiles the
+    /// functions not compiled yet first.
+    pub fn lazy_compilation(&mut self, enable: bool) -> &mut Self {
+        self.lazy_compilation = enable;
+        self
     }
 
     fn feature(&mut self, feature: WasmFeatures, enable: bool) -> &mut Self {

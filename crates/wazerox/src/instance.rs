@@ -57,10 +57,14 @@ fn resolve_imports(
                         store.funcs[f.index].ty
                     )));
                 }
+                let func_ref = store.funcs[f.index].func_ref;
+                // The importing instance calls the copy without looking for null
+                // code: a lazily compiled export is compiled now.
                 // SAFETY: function references of this store are live.
-                resolved
-                    .functions
-                    .push(unsafe { *store.funcs[f.index].func_ref });
+                unsafe { wazerox_runtime::lazy::resolve(func_ref) }
+                    .map_err(|e| Error::link(format!("`{name}`: lazy compilation failed: {e}")))?;
+                // SAFETY: as above.
+                resolved.functions.push(unsafe { *func_ref });
             }
             (ImportKind::Table(ty), Extern::Table(t)) => {
                 let actual = t.ty_in(store);
@@ -206,12 +210,7 @@ impl Instance {
             module.info().clone(),
             opaque.engine.type_hierarchy(),
             module.0.type_ids.clone(),
-            &module
-                .0
-                .function_addresses
-                .iter()
-                .map(|a| *a as *const u8)
-                .collect::<Vec<_>>(),
+            &module.function_code(),
             imports,
             &*opaque.vm_store_context,
             &opaque.engine.config().memory_style(),
@@ -220,6 +219,9 @@ impl Instance {
         )
         .map_err(|e| Error::with_kind(ErrorKind::Instantiation, e.to_string()))?;
         runtime.set_growth_hook(crate::limits::growth_hook::<T>);
+        if let Some(lazy) = module.lazy_functions() {
+            runtime.set_lazy_functions(lazy);
+        }
         for index in 0..info.memories.len() as u32 {
             // SAFETY: this thread holds the store (`&mut`), none of its compiled code
             // executes now (at most suspended in a host call), and the memory lives

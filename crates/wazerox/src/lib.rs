@@ -52,6 +52,8 @@ mod func;
 mod guest_profiler;
 mod instance;
 mod interrupt;
+#[cfg(feature = "cranelift")]
+mod lazy;
 mod limits;
 mod linker;
 mod module;

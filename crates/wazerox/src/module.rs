@@ -16,10 +16,14 @@ use wazerox_runtime::memory_image::{self, MemoryImage};
 pub(crate) struct ModuleInner {
     pub engine: Engine,
     pub info: Arc<ModuleInfo>,
-    /// Keeps the code mapped and registered for as long as the module lives.
-    pub _code: Arc<ModuleCode>,
-    /// Address of each defined function's code.
+    /// Keeps the code mapped and registered for as long as the module lives
+    /// (none for a lazily compiled module: see `lazy`).
+    pub _code: Option<Arc<ModuleCode>>,
+    /// Address of each defined function's code (empty when compiled lazily).
     pub function_addresses: Vec<usize>,
+    /// The functions compiled so far, when the module is compiled lazily.
+    #[cfg(feature = "cranelift")]
+    pub lazy: Option<Arc<crate::lazy::LazyCode>>,
     /// Engine-wide type id of each type index.
     pub type_ids: Arc<[u32]>,
     /// What `serialize` writes (the code as compiled, before relocation).
@@ -126,14 +130,24 @@ impl Module {
 
     #[cfg(feature = "cranelift")]
     fn compile_cached(engine: &Engine, binary: &[u8]) -> Result<Module, Error> {
+        let lazy = engine.config().lazy_compilation;
         let Some(dir) = &engine.config().cache_dir else {
-            return Module::compile(engine, binary);
+            return if lazy {
+                Module::compile_lazily(engine, binary)
+            } else {
+                Module::compile(engine, binary)
+            };
         };
         let path = cache::entry_path(dir, engine, binary);
         if let Some((parts, extras)) = cache::load(&path, engine, binary)
             && let Ok(module) = Module::from_checked_parts(engine, parts, extras)
         {
             return Ok(module);
+        }
+        if lazy {
+            // Writing an entry would compile every function, which is what lazy
+            // compilation avoids; an eager compilation writes it.
+            return Module::compile_lazily(engine, binary);
         }
         let module = Module::compile(engine, binary)?;
         cache::store(&path, &module.serialize());
@@ -142,6 +156,50 @@ impl Module {
 
     #[cfg(feature = "cranelift")]
     fn compile(engine: &Engine, binary: &[u8]) -> Result<Module, Error> {
+        let (info, parts) = Module::compile_parts(engine, binary)?;
+        let type_ids = engine.register_module_types(&info);
+        let trampolines = engine.trampolines_of(&type_ids)?;
+        Module::from_parts(engine, info, parts, engine.codegen_target(), trampolines)
+    }
+
+    /// Validates the module and compiles nothing yet: each function is compiled
+    /// on its first call (docs/lazy-compilation.md).
+    #[cfg(feature = "cranelift")]
+    fn compile_lazily(engine: &Engine, binary: &[u8]) -> Result<Module, Error> {
+        let translation = wazerox_environ::parse(binary, engine.config().features)?;
+        let bodies = engine.compiler()?.validate_bodies(translation.bodies)?;
+        let mut info = translation.info;
+        let type_ids: Arc<[u32]> = engine.register_module_types(&info).into();
+        let trampolines = engine.trampolines_of(&type_ids)?;
+        // The translator reads module-relative types; the runtime compares engine ids.
+        let translation_info = Arc::new(info.clone());
+        info.to_engine_form(&type_ids);
+        let source_map = if engine.backtrace_details() {
+            crate::debug::DwarfSourceMap::new(&info, binary)
+                .map(|map| Arc::new(map) as Arc<dyn wazerox_runtime::code_registry::SourceMap>)
+        } else {
+            None
+        };
+        let info = Arc::new(info);
+        let lazy =
+            crate::lazy::LazyCode::new(engine, translation_info, binary.into(), bodies, source_map);
+        Ok(Module(Arc::new(ModuleInner {
+            engine: engine.clone(),
+            info,
+            _code: None,
+            function_addresses: Vec::new(),
+            lazy: Some(Arc::new(lazy)),
+            type_ids,
+            parts: ArtifactParts::default(),
+            codegen: engine.codegen_target(),
+            trampolines,
+            memory_images: OnceLock::new(),
+        })))
+    }
+
+    /// Compiles every function of `binary` into one code image.
+    #[cfg(feature = "cranelift")]
+    fn compile_parts(engine: &Engine, binary: &[u8]) -> Result<(ModuleInfo, ArtifactParts), Error> {
         let config = engine.config();
         let translation = wazerox_environ::parse(binary, config.features)?;
         let compiled = engine
@@ -156,20 +214,37 @@ impl Module {
             libcalls: compiled.libcall_relocations,
             address_map: compiled.address_map,
         };
-        let type_ids = engine.register_module_types(&compiled.info);
-        let trampolines = engine.trampolines_of(&type_ids)?;
-        Module::from_parts(
-            engine,
-            compiled.info,
-            parts,
-            engine.codegen_target(),
-            trampolines,
-        )
+        Ok((compiled.info, parts))
     }
 
     /// A compiled artifact of this module (see [`Module::deserialize`]), to skip
     /// compilation next time.
+    ///
+    /// # Panics
+    /// A lazily compiled module compiles all its functions first; if one of them
+    /// fails to compile (which its first call would report as an error), this
+    /// panics: use [`Module::try_serialize`] to get the error instead.
     pub fn serialize(&self) -> Vec<u8> {
+        match self.try_serialize() {
+            Ok(artifact) => artifact,
+            Err(e) => panic!("serializing a lazily compiled module: {e}"),
+        }
+    }
+
+    /// [`Module::serialize`], with the error of a lazily compiled module whose
+    /// remaining functions fail to compile. An eagerly compiled module never fails.
+    pub fn try_serialize(&self) -> Result<Vec<u8>, Error> {
+        #[cfg(feature = "cranelift")]
+        if let Some(lazy) = &self.0.lazy {
+            // The artifact holds one code image of every function, as an eager
+            // compilation makes it; the lazily compiled images are not reused.
+            let (_, parts) = Module::compile_parts(&self.0.engine, lazy.wasm())?;
+            return Ok(self.artifact(&parts));
+        }
+        Ok(self.artifact(&self.0.parts))
+    }
+
+    fn artifact(&self, parts: &ArtifactParts) -> Vec<u8> {
         let extras = ArtifactExtras {
             codegen: self.0.codegen.clone(),
             trampolines: self
@@ -180,7 +255,7 @@ impl Module {
                 .map(|(index, t)| (index as u32, (*t.code).clone()))
                 .collect(),
         };
-        artifact::write(&self.0.engine, &self.0.parts, &extras)
+        artifact::write(&self.0.engine, parts, &extras)
     }
 
     /// Loads an artifact written by [`Module::serialize`] with an engine of the same
@@ -334,8 +409,10 @@ impl Module {
         Ok(Module(Arc::new(ModuleInner {
             engine: engine.clone(),
             info: Arc::new(info),
-            _code: module_code,
+            _code: Some(module_code),
             function_addresses,
+            #[cfg(feature = "cranelift")]
+            lazy: None,
             type_ids,
             parts,
             codegen,
@@ -397,6 +474,39 @@ impl Module {
         self.0
             .memory_images
             .get_or_init(|| memory_image::memory_images(&self.0.info))
+    }
+
+    /// The code address each defined function's reference starts with in a new
+    /// instance: null for a function not compiled yet.
+    pub(crate) fn function_code(&self) -> Vec<*const u8> {
+        #[cfg(feature = "cranelift")]
+        if let Some(lazy) = &self.0.lazy {
+            return lazy.current_addresses();
+        }
+        self.0
+            .function_addresses
+            .iter()
+            .map(|a| *a as *const u8)
+            .collect()
+    }
+
+    /// What compiles the functions of a lazily compiled module on demand.
+    pub(crate) fn lazy_functions(&self) -> Option<Arc<dyn wazerox_runtime::lazy::LazyFunctions>> {
+        #[cfg(feature = "cranelift")]
+        if let Some(lazy) = &self.0.lazy {
+            return Some(lazy.clone());
+        }
+        None
+    }
+
+    /// How many functions of a lazily compiled module have been compiled so far;
+    /// `None` for a module compiled eagerly (all of them are).
+    pub fn lazily_compiled_functions(&self) -> Option<usize> {
+        #[cfg(feature = "cranelift")]
+        if let Some(lazy) = &self.0.lazy {
+            return Some(lazy.compiled_count());
+        }
+        None
     }
 
     pub(crate) fn type_id_of_func(&self, func: FuncIndex) -> u32 {

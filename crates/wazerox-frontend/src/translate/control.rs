@@ -8,11 +8,10 @@ use crate::signatures::ir_type;
 use crate::trap::CraneliftTrapCode;
 use cranelift_codegen::ir::{self, BlockArg, BlockCall, InstBuilder, JumpTableData, types};
 use wasmparser::{BlockType, Operator};
-use wazerox_environ::TrapCode;
-use wazerox_environ::builtins::Builtin;
 use wazerox_environ::parse::WasmError;
 use wazerox_environ::types::{FuncIndex, TableIndex, TypeIndex, ValType};
 use wazerox_environ::vmoffsets::{self, VMOffsets};
+use wazerox_environ::{Builtin, TrapCode};
 
 fn block_args(values: &[ir::Value]) -> Vec<BlockArg> {
     values.iter().map(|v| BlockArg::Value(*v)).collect()
@@ -381,6 +380,26 @@ impl FuncTranslation<'_, '_> {
             let mut args = vec![callee_vmctx, vmctx];
             args.extend(params);
             self.finish_indirect_call(kind, sig, code, &args);
+        } else if self.env.config.lazy_calls {
+            // Lazy compilation: the callee lives in its own code image, found
+            // through our VMContext's reference to it (docs/lazy-compilation.md).
+            let func_ref = self
+                .builder
+                .ins()
+                .iadd_imm_u(vmctx, i64::from(self.env.offsets.func_ref(func)));
+            let code = self.builder.ins().load(
+                types::I64,
+                super::environ::trusted(),
+                func_ref,
+                vmoffsets::VMFUNCREF_WASM_CALL as i32,
+            );
+            let code = self.compiled_code(func_ref, code);
+            let sig = self
+                .env
+                .signature(&mut self.builder, self.env.module.functions[func.index()]);
+            let mut args = vec![vmctx, vmctx];
+            args.extend(params);
+            self.finish_indirect_call(kind, sig, code, &args);
         } else {
             let callee = self.env.direct_callee(&mut self.builder, func);
             let mut args = vec![vmctx, vmctx];
@@ -426,6 +445,11 @@ impl FuncTranslation<'_, '_> {
             func_ref,
             vmoffsets::VMFUNCREF_WASM_CALL as i32,
         );
+        let code = if self.env.config.lazy_calls {
+            self.compiled_code(func_ref, code)
+        } else {
+            code
+        };
         let callee_vmctx = self.builder.ins().load(
             types::I64,
             super::environ::trusted(),
@@ -494,5 +518,29 @@ impl FuncTranslation<'_, '_> {
                 .trapnz(mismatch, TrapCode::BadSignature.to_cranelift());
         }
         self.call_func_ref(ty, func_ref, params, kind);
+    }
+
+    /// Lazy compilation's resolution point: `code`, the code address loaded from
+    /// `func_ref`, or, when it is still null (the function is not compiled yet),
+    /// the address the `LazyCompile` builtin returns after compiling it. The null
+    /// branch is taken once per function reference.
+    fn compiled_code(&mut self, func_ref: ir::Value, code: ir::Value) -> ir::Value {
+        let compile = self.builder.create_block();
+        let done = self.builder.create_block();
+        self.builder.append_block_param(done, types::I64);
+        self.builder
+            .ins()
+            .brif(code, done, &[BlockArg::Value(code)], compile, &[]);
+        self.builder.set_cold_block(compile);
+        self.builder.seal_block(compile);
+        self.builder.switch_to_block(compile);
+        let compiled = self
+            .env
+            .call_builtin(&mut self.builder, Builtin::LazyCompile, &[func_ref])
+            .expect("LazyCompile returns the code address");
+        self.builder.ins().jump(done, &[BlockArg::Value(compiled)]);
+        self.builder.seal_block(done);
+        self.builder.switch_to_block(done);
+        self.builder.block_params(done)[0]
     }
 }

@@ -1,0 +1,42 @@
+//! Lazy compilation (docs/lazy-compilation.md) is a second configuration of the
+//! spec suites: every function compiled on its first call must behave exactly as
+//! the eagerly compiled one, through direct calls, `call_indirect`, exports,
+//! imports across instances, traps and exceptions.
+
+use wazerox::Config;
+use wazerox_spectest::check_suite_with;
+
+fn lazy(config: &mut Config) {
+    config.lazy_compilation(true);
+}
+
+fn passes_lazily(suite: &str, at_least: usize) {
+    let total = check_suite_with(suite, None, lazy);
+    assert_eq!(total.failed, 0, "every {suite} assertion passes lazily");
+    assert!(
+        total.passed >= at_least,
+        "all assertions of {suite} ran ({} passed)",
+        total.passed
+    );
+}
+
+#[test]
+fn wasm_v2_passes_lazily() {
+    passes_lazily("wasm-v2", 28_000);
+}
+
+#[test]
+fn simd_proposal_passes_lazily() {
+    passes_lazily("proposals/simd", 25_000);
+}
+
+#[test]
+fn threads_proposal_passes_lazily() {
+    passes_lazily("proposals/threads", 600);
+}
+
+#[test]
+fn exceptions_pass_lazily() {
+    passes_lazily("proposals/exceptions", 105);
+    passes_lazily("legacy-exceptions", 96);
+}

@@ -1,6 +1,7 @@
 //! Integration tests of the public API, one module per feature.
 
 mod api;
+mod async_calls;
 mod artifact;
 mod backtraces;
 mod checkpoint;

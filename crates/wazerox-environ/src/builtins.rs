@@ -49,10 +49,18 @@ pub enum Builtin {
     /// handler, or ends the activation with the exception. The table entry is an
     /// assembly stub that adds the caller's return address and frame pointer.
     Throw,
+    /// `(vmctx) -> i32` failed. Called when an epoch check finds the deadline
+    /// reached: moves the deadline on (after yielding, in an async call) when the
+    /// store asks for that, else fails (trap `Interrupt`).
+    EpochDeadline,
+    /// `(vmctx) -> i32` failed. Called when a fuel check finds the fuel spent:
+    /// refills from the store's reserve (after yielding, in an async call with a
+    /// fuel yield interval), else fails (trap `OutOfFuel`).
+    FuelExhausted,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 15] = [
+    pub const ALL: [Builtin; 17] = [
         Builtin::MemoryGrow,
         Builtin::MemoryFill,
         Builtin::MemoryCopy,
@@ -68,6 +76,8 @@ impl Builtin {
         Builtin::MemoryAtomicWait64,
         Builtin::ExnNew,
         Builtin::Throw,
+        Builtin::EpochDeadline,
+        Builtin::FuelExhausted,
     ];
 
     /// Position in the builtin table.
@@ -96,6 +106,7 @@ impl Builtin {
             Builtin::MemoryAtomicWait64 => (&[I32, I64, I64, I64], &[I32]),
             Builtin::ExnNew => (&[I32], &[I64]),
             Builtin::Throw => (&[I64], &[]),
+            Builtin::EpochDeadline | Builtin::FuelExhausted => (&[], &[I32]),
         }
     }
 }

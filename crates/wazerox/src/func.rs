@@ -50,8 +50,8 @@ pub(crate) struct HostFuncContext {
 #[derive(Clone)]
 pub(crate) struct HostFuncTemplate {
     pub ty: FuncType,
-    callback: HostCallback,
-    closure: Arc<dyn Any + Send + Sync>,
+    pub(crate) callback: HostCallback,
+    pub(crate) closure: Arc<dyn Any + Send + Sync>,
 }
 
 impl HostFuncContext {
@@ -291,6 +291,7 @@ pub(crate) fn invoke<T>(
     func: Func,
     values: &mut [ValRaw],
 ) -> Result<(), Error> {
+    crate::async_call::refuse_sync_call(&store.opaque)?;
     let data = &store.opaque.funcs[func.index];
     let func_ref = data.func_ref;
     let array_call = data.array_call;
@@ -477,6 +478,8 @@ pub trait WasmParams: Sized + 'static {
     fn valtypes() -> Vec<ValType>;
     #[doc(hidden)]
     fn store(self, store: &StoreOpaque, slots: &mut [ValRaw]) -> Result<(), Error>;
+    #[doc(hidden)]
+    fn load_params(store: &mut StoreOpaque, slots: &[ValRaw]) -> Self;
 }
 
 /// Results of a typed call: `()`, one [`WasmTy`], or a tuple of them.
@@ -497,6 +500,9 @@ impl<T: WasmTy> WasmParams for T {
     }
     fn store(self, store: &StoreOpaque, slots: &mut [ValRaw]) -> Result<(), Error> {
         WasmTy::store(self, store, &mut slots[0])
+    }
+    fn load_params(store: &mut StoreOpaque, slots: &[ValRaw]) -> Self {
+        T::load(store, &slots[0])
     }
 }
 
@@ -524,6 +530,10 @@ macro_rules! tuples {
             fn store(self, store: &StoreOpaque, slots: &mut [ValRaw]) -> Result<(), Error> {
                 $( WasmTy::store(self.$n, store, &mut slots[$n])?; )*
                 Ok(())
+            }
+            #[allow(unused_variables, clippy::unused_unit)]
+            fn load_params(store: &mut StoreOpaque, slots: &[ValRaw]) -> Self {
+                ($($t::load(store, &slots[$n]),)*)
             }
         }
         impl<$($t: WasmTy),*> WasmResults for ($($t,)*) {
@@ -662,7 +672,7 @@ impl<T> AsContextMut for Caller<'_, T> {
 /// # Safety
 /// `context` is a live `HostFuncContext` whose store has data type `T`; `values`
 /// and `frame` are what the trampoline (and shim) passed.
-unsafe fn enter_host<T>(
+pub(crate) unsafe fn enter_host<T>(
     context: *mut HostFuncContext,
     caller_vmctx: *mut u8,
     values: *mut ValRaw,

@@ -37,6 +37,7 @@
 //! `interrupt` (stopping a store's code from another thread).
 
 mod artifact;
+mod async_call;
 mod atomics;
 #[cfg(feature = "cranelift")]
 mod cache;

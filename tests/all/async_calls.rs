@@ -603,3 +603,41 @@ fn async_call_futures_are_send() {
     assert_send(&future);
     drop(future);
 }
+
+/// A panicking async host function resumes its panic in the poll of the call;
+/// the fiber ended, and the store works on.
+#[test]
+fn panic_in_async_host_function_reaches_the_poller() {
+    let engine = async_engine(|_| {});
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (import "host" "boom" (func $boom (param i32) (result i32)))
+            (func (export "run") (param i32) (result i32) local.get 0 call $boom))"#,
+    )
+    .unwrap();
+    let mut linker: Linker<()> = Linker::new(&engine);
+    linker
+        .func_wrap_async("host", "boom", |_caller: Caller<'_, ()>, x: i32| {
+            Box::new(async move {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                if x == 13 {
+                    panic!("unlucky {x}");
+                }
+                x
+            })
+        })
+        .unwrap();
+    let rt = runtime(2);
+    let mut store = Store::new(&engine, ());
+    let instance = rt
+        .block_on(linker.instantiate_async(&mut store, &module))
+        .unwrap();
+    let run = instance.get_typed_func::<i32, i32>(&mut store, "run").unwrap();
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(run.call_async(&mut store, 13))
+    }))
+    .unwrap_err();
+    assert_eq!(panic.downcast_ref::<String>().unwrap(), "unlucky 13");
+    assert_eq!(rt.block_on(run.call_async(&mut store, 12)).unwrap(), 12);
+}

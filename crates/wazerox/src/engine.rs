@@ -458,6 +458,12 @@ impl Engine {
         self.0.backtrace_details
     }
 
+    /// Whether the engine was made with `Config::async_support(true)`: calls
+    /// into Wasm then go through the async API.
+    pub fn is_async(&self) -> bool {
+        self.0.config.async_support
+    }
+
     pub fn config(&self) -> &Config {
         &self.0.config
     }

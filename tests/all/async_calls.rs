@@ -49,16 +49,20 @@ fn thousand_concurrent_calls_await_a_host_timer() {
     let mut linker: Linker<()> = Linker::new(&engine);
     let counter = in_flight.clone();
     linker
-        .func_wrap_async("host", "sleep_double", move |_caller: Caller<'_, ()>, x: i32| {
-            let counter = counter.clone();
-            Box::new(async move {
-                let now = counter.now.fetch_add(1, Ordering::SeqCst) + 1;
-                counter.max.fetch_max(now, Ordering::SeqCst);
-                tokio::time::sleep(TIMER).await;
-                counter.now.fetch_sub(1, Ordering::SeqCst);
-                x * 2
-            })
-        })
+        .func_wrap_async(
+            "host",
+            "sleep_double",
+            move |_caller: Caller<'_, ()>, x: i32| {
+                let counter = counter.clone();
+                Box::new(async move {
+                    let now = counter.now.fetch_add(1, Ordering::SeqCst) + 1;
+                    counter.max.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(TIMER).await;
+                    counter.now.fetch_sub(1, Ordering::SeqCst);
+                    x * 2
+                })
+            },
+        )
         .unwrap();
     let pre = Arc::new(linker.instantiate_pre(&module).unwrap());
     let rt = runtime(2);
@@ -153,7 +157,9 @@ fn spinning_guest_yields_on_epoch_deadlines() {
             .instantiate_async(&mut store, &module)
             .await
             .unwrap();
-        let spin = instance.get_typed_func::<(), ()>(&mut store, "spin").unwrap();
+        let spin = instance
+            .get_typed_func::<(), ()>(&mut store, "spin")
+            .unwrap();
         let ticks = Arc::new(AtomicUsize::new(0));
         let counter = ticks.clone();
         let other = tokio::spawn(async move {
@@ -190,7 +196,9 @@ fn epoch_deadline_traps_in_async_call_by_default() {
             .instantiate_async(&mut store, &module)
             .await
             .unwrap();
-        let spin = instance.get_typed_func::<(), ()>(&mut store, "spin").unwrap();
+        let spin = instance
+            .get_typed_func::<(), ()>(&mut store, "spin")
+            .unwrap();
         let error = spin.call_async(&mut store, ()).await.unwrap_err();
         assert_eq!(error.as_trap().unwrap().code(), TrapCode::Interrupt);
     });
@@ -215,7 +223,9 @@ fn fuel_yields_and_still_runs_out() {
             .instantiate_async(&mut store, &module)
             .await
             .unwrap();
-        let spin = instance.get_typed_func::<(), ()>(&mut store, "spin").unwrap();
+        let spin = instance
+            .get_typed_func::<(), ()>(&mut store, "spin")
+            .unwrap();
         let ticks = Arc::new(AtomicUsize::new(0));
         let counter = ticks.clone();
         // Another task on the same thread runs while the guest burns its fuel.
@@ -327,7 +337,9 @@ fn async_host_function_error_ends_the_call() {
     runtime(2).block_on(async {
         let mut store = Store::new(&engine, ());
         let instance = linker.instantiate_async(&mut store, &module).await.unwrap();
-        let run = instance.get_typed_func::<i32, i32>(&mut store, "run").unwrap();
+        let run = instance
+            .get_typed_func::<i32, i32>(&mut store, "run")
+            .unwrap();
         let error = run.call_async(&mut store, -5).await.unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Host);
         assert!(error.to_string().contains("negative input -5"), "{error}");
@@ -371,8 +383,12 @@ fn dropping_a_suspended_call_cancels_it_cleanly() {
     runtime(2).block_on(async {
         let mut store = Store::new(&engine, ());
         let instance = linker.instantiate_async(&mut store, &module).await.unwrap();
-        let hang = instance.get_typed_func::<(), ()>(&mut store, "hang").unwrap();
-        let after = instance.get_typed_func::<(), i32>(&mut store, "after").unwrap();
+        let hang = instance
+            .get_typed_func::<(), ()>(&mut store, "hang")
+            .unwrap();
+        let after = instance
+            .get_typed_func::<(), i32>(&mut store, "after")
+            .unwrap();
         for round in 0..200 {
             dropped.store(false, Ordering::SeqCst);
             let outcome =
@@ -403,7 +419,9 @@ fn dropping_an_unpolled_call_runs_nothing() {
             .instantiate_async(&mut store, &module)
             .await
             .unwrap();
-        let set = instance.get_typed_func::<(), ()>(&mut store, "set").unwrap();
+        let set = instance
+            .get_typed_func::<(), ()>(&mut store, "set")
+            .unwrap();
         drop(set.call_async(&mut store, ()));
         let g = instance.get_global(&mut store, "g").unwrap();
         assert_eq!(g.get(&mut store).i32(), Some(0));
@@ -447,9 +465,11 @@ fn sync_and_async_mismatches_are_usage_errors() {
     assert!(error.to_string().contains("async support"), "{error}");
     let mut linker: Linker<()> = Linker::new(&engine);
     let error = linker
-        .func_wrap_async("host", "f", |_caller: Caller<'_, ()>, ()| {
-            Box::new(async {})
-        })
+        .func_wrap_async(
+            "host",
+            "f",
+            |_caller: Caller<'_, ()>, ()| Box::new(async {}),
+        )
         .map(|_| ())
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Usage);
@@ -494,7 +514,9 @@ fn nested_calls_inside_an_async_call_run_on_its_fiber() {
     runtime(2).block_on(async {
         let mut store = Store::new(&engine, ());
         let instance = linker.instantiate_async(&mut store, &module).await.unwrap();
-        let outer = instance.get_typed_func::<i32, i32>(&mut store, "outer").unwrap();
+        let outer = instance
+            .get_typed_func::<i32, i32>(&mut store, "outer")
+            .unwrap();
         assert_eq!(outer.call_async(&mut store, 4).await.unwrap(), 51);
     });
 }
@@ -561,7 +583,9 @@ fn checkpoint_restore_inside_an_async_call() {
     runtime(2).block_on(async {
         let mut store = Store::new(&engine, State::default());
         let instance = linker.instantiate_async(&mut store, &module).await.unwrap();
-        let run = instance.get_typed_func::<(), i32>(&mut store, "run").unwrap();
+        let run = instance
+            .get_typed_func::<(), i32>(&mut store, "run")
+            .unwrap();
         assert_eq!(run.call_async(&mut store, ()).await.unwrap(), 3);
         assert_eq!(store.data().restores, 3);
         // The snapshot's activation (and fiber) has ended: another call cannot
@@ -586,9 +610,10 @@ fn checkpoint_restore_inside_an_async_call() {
 fn wrap_async_needs_async_support() {
     let engine = Engine::default();
     let mut store = Store::new(&engine, ());
-    Func::wrap_async(&mut store, |_caller: Caller<'_, ()>, ()| -> Box<
-        dyn Future<Output = ()> + Send,
-    > { Box::new(async {}) });
+    Func::wrap_async(
+        &mut store,
+        |_caller: Caller<'_, ()>, ()| -> Box<dyn Future<Output = ()> + Send> { Box::new(async {}) },
+    );
 }
 
 /// Futures of async calls are `Send`, so they run on multi-threaded executors.
@@ -633,7 +658,9 @@ fn panic_in_async_host_function_reaches_the_poller() {
     let instance = rt
         .block_on(linker.instantiate_async(&mut store, &module))
         .unwrap();
-    let run = instance.get_typed_func::<i32, i32>(&mut store, "run").unwrap();
+    let run = instance
+        .get_typed_func::<i32, i32>(&mut store, "run")
+        .unwrap();
     let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(run.call_async(&mut store, 13))
     }))

@@ -1,8 +1,8 @@
 //! Integration tests of the public API, one module per feature.
 
 mod api;
-mod async_calls;
 mod artifact;
+mod async_calls;
 mod backtraces;
 mod checkpoint;
 mod exceptions;

@@ -22,7 +22,7 @@
 //!
 //! A fiber always runs to completion before its stack is reused or freed:
 //! dropping a suspended [`Fiber`] resumes it with a cancellation, which
-//! [`suspend`] reports as [`Cancelled`] to whatever awaited (a host future, an
+//! [`block_on`] and [`yield_now`] report to whatever awaited (a host future, an
 //! epoch or fuel yield); the Wasm call then ends with an error and the fiber's
 //! function returns. Nothing is ever unwound by force or leaked.
 
@@ -242,7 +242,7 @@ pub struct Fiber<'a, R> {
 // data), our trap-catching frames (raw pointers to the store and activations,
 // which follow the fiber: `switch_in` relinks them to the resuming thread), and
 // the frames of host code, which only suspends inside futures the API requires
-// to be `Send`, with a `Send` store. Per-thread state is never cached across a
+// to be `Send`, with a `Send` store; the function itself is `Send` (`new`). Per-thread state is never cached across a
 // suspension (see the module docs); the fiber runs on one thread at a time.
 unsafe impl<R: Send> Send for Fiber<'_, R> {}
 
@@ -331,9 +331,8 @@ impl<'a, R> Fiber<'a, R> {
         let state: &FiberState = &self.state;
         // SAFETY: the fiber's saved chain is `suspended_innermost` down to the
         // activation before `link`; no other thread runs it (we hold `&mut self`).
-        let outer = unsafe {
-            traphandlers::switch_in(state.suspended_innermost.get(), state.link.get())
-        };
+        let outer =
+            unsafe { traphandlers::switch_in(state.suspended_innermost.get(), state.link.get()) };
         let _restore = Restore {
             state,
             previous: replace_current(state),

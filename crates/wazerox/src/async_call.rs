@@ -16,8 +16,8 @@
 
 use crate::error::{Error, ErrorKind};
 use crate::func::{
-    Caller, Func, HostFuncContext, HostFuncTemplate, TypedFunc, WasmParams,
-    WasmResults, WasmRet, enter_host,
+    Caller, Func, HostFuncContext, HostFuncTemplate, TypedFunc, WasmParams, WasmResults, WasmRet,
+    enter_host,
 };
 use crate::instance::Instance;
 use crate::linker::{InstancePre, Linker};
@@ -165,7 +165,10 @@ where
         let ctx = store.as_context_mut();
         require_async(&ctx.0.opaque, "call_async")?;
         let func = *self;
-        on_fiber(ctx.0, move |store| func.call(StoreContextMut(store), params)).await
+        on_fiber(ctx.0, move |store| {
+            func.call(StoreContextMut(store), params)
+        })
+        .await
     }
 }
 

@@ -25,8 +25,8 @@ use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::I64;
 use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData};
 use wasmparser::Operator;
-use wazerox_environ::{Builtin, TrapCode};
 use wazerox_environ::vmoffsets::{self, VMOffsets};
+use wazerox_environ::{Builtin, TrapCode};
 
 /// Operators after which the fuel counted so far is charged: everything that ends a
 /// straight-line region.

@@ -10,13 +10,13 @@
 //! - the chain of activations (`traphandlers`): the fiber's activations are
 //!   unlinked from the thread's chain when it suspends and relinked to the
 //!   resuming thread's chain (and to that thread's backtrace buffer) when it
-//!   resumes ([`traphandlers::switch_in`] / [`traphandlers::switch_out`]);
+//!   resumes (`traphandlers::switch_in` / `traphandlers::switch_out`);
 //! - the stack floor the signal handler uses to recognise a stack overflow and
 //!   the stack limit: an activation on a fiber takes the fiber's floor
-//!   ([`current_floor`]), so its limit and its guard page are the fiber's;
+//!   (`current_floor`), so its limit and its guard page are the fiber's;
 //! - the alternate signal stack: every thread that resumes a fiber gets one
 //!   before the switch (`switch_in`);
-//! - the current fiber itself ([`CURRENT`]), read through `#[inline(never)]`
+//! - the current fiber itself (`CURRENT`), read through `#[inline(never)]`
 //!   accessors: code running on a fiber may move threads at any suspension, and
 //!   a thread-local address computed before one must not be reused after it.
 //!
@@ -56,7 +56,7 @@ impl std::fmt::Display for Cancelled {
 impl std::error::Error for Cancelled {}
 
 /// State of one fiber, shared between its resumer and the code on its stack
-/// through [`CURRENT`]. Boxed, so its address is stable.
+/// through `CURRENT`. Boxed, so its address is stable.
 struct FiberState {
     yielder: Cell<*const Yielder<Resume, ()>>,
     /// The `Context` of the poll that is running the fiber now.

@@ -163,7 +163,7 @@ pub(crate) struct Activation {
     /// The running thread's buffer for the PCs of a trap's frames
     /// (`MAX_BACKTRACE_FRAMES` words), written by the handler and read right after
     /// the trap. A `Cell` (like `previous`): an activation on a fiber is relinked
-    /// to the resuming thread's buffer and chain ([`switch_in`]).
+    /// to the resuming thread's buffer and chain (`switch_in`).
     frames: Cell<*mut usize>,
     previous: Cell<*const Activation>,
     trap: UnsafeCell<TrapRecord>,

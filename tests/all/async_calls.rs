@@ -668,3 +668,83 @@ fn panic_in_async_host_function_reaches_the_poller() {
     assert_eq!(panic.downcast_ref::<String>().unwrap(), "unlucky 13");
     assert_eq!(rt.block_on(run.call_async(&mut store, 12)).unwrap(), 12);
 }
+
+/// An async host function keeps its `Caller` across awaits (the future is
+/// `Send`), reaches the store after them, and may make a nested async call
+/// into the same store, which runs on a fiber of its own. A snapshot of the
+/// outer call cannot be restored from that nested call: it lives on another
+/// fiber's stack.
+#[test]
+fn async_host_function_uses_its_caller_across_awaits_and_nests_calls() {
+    #[derive(Default)]
+    struct State {
+        snapshot: Option<Snapshot>,
+        seen: Vec<i32>,
+    }
+    let engine = async_engine(|_| {});
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (import "host" "checkpoint" (func $checkpoint (result i32)))
+            (import "host" "visit" (func $visit (param i32) (result i32)))
+            (import "host" "restore" (func $restore (param i32)))
+            (func (export "inner") (param i32) (result i32)
+              local.get 0 i32.const 3 i32.mul)
+            (func (export "restore_outer") i32.const 5 call $restore)
+            (func (export "outer") (param i32) (result i32)
+              call $checkpoint drop
+              local.get 0 call $visit))"#,
+    )
+    .unwrap();
+    let mut linker: Linker<State> = Linker::new(&engine);
+    linker
+        .func_wrap(
+            "host",
+            "checkpoint",
+            |mut caller: Caller<'_, State>| -> Result<i32, Error> {
+                let snapshot = caller.snapshot()?;
+                caller.data_mut().snapshot = Some(snapshot);
+                Ok(0)
+            },
+        )
+        .unwrap();
+    linker
+        .func_wrap(
+            "host",
+            "restore",
+            |caller: Caller<'_, State>, value: i32| -> Result<(), Error> {
+                let snapshot = caller.data().snapshot.clone().expect("a snapshot");
+                Err(snapshot.restore(&[Val::I32(value)]).into())
+            },
+        )
+        .unwrap();
+    linker
+        .func_wrap_async("host", "visit", |mut caller: Caller<'_, State>, x: i32| {
+            Box::new(async move {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                caller.data_mut().seen.push(x);
+                let inner = caller.get_export("inner").unwrap().into_func().unwrap();
+                let inner = inner.typed::<i32, i32>(&caller)?;
+                let tripled = inner.call_async(&mut caller, x).await?;
+                caller.data_mut().seen.push(tripled);
+                let restore = caller.get_export("restore_outer").unwrap();
+                let restore = restore.into_func().unwrap().typed::<(), ()>(&caller)?;
+                let error = restore.call_async(&mut caller, ()).await.unwrap_err();
+                assert!(
+                    error.to_string().contains("another thread or fiber"),
+                    "{error}"
+                );
+                Ok::<i32, Error>(tripled + 1)
+            })
+        })
+        .unwrap();
+    runtime(2).block_on(async {
+        let mut store = Store::new(&engine, State::default());
+        let instance = linker.instantiate_async(&mut store, &module).await.unwrap();
+        let outer = instance
+            .get_typed_func::<i32, i32>(&mut store, "outer")
+            .unwrap();
+        assert_eq!(outer.call_async(&mut store, 7).await.unwrap(), 22);
+        assert_eq!(store.data().seen, vec![7, 21]);
+    });
+}

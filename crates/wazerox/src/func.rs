@@ -650,6 +650,14 @@ impl<T> Caller<'_, T> {
     }
 }
 
+// SAFETY: besides the store (whose data is `Send`), a `Caller` holds addresses
+// of the calling instance's VMContext and of the host call's exit state (its
+// value array and trampoline frame, on the stack of the running Wasm call). They
+// belong to the exclusively borrowed store or to this host call's own Wasm
+// frames, which stay put while it runs — also when an async call's fiber, with
+// the future holding this `Caller`, resumes on another thread (docs/async.md).
+unsafe impl<T: Send> Send for Caller<'_, T> {}
+
 impl<T> AsContext for Caller<'_, T> {
     type Data = T;
     fn as_context(&self) -> crate::StoreContext<'_, T> {

@@ -748,3 +748,25 @@ fn async_host_function_uses_its_caller_across_awaits_and_nests_calls() {
         assert_eq!(store.data().seen, vec![7, 21]);
     });
 }
+
+/// Without async support an epoch "yield" would only move the deadline on, so
+/// a spinning guest could never be stopped: asking for it is refused.
+#[test]
+#[should_panic(expected = "without enabling async support")]
+fn epoch_yield_needs_async_support() {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config).unwrap();
+    let mut store = Store::new(&engine, ());
+    store.epoch_deadline_async_yield_and_update(1);
+}
+
+#[test]
+fn fuel_yield_interval_needs_async_support() {
+    let mut config = Config::new();
+    config.consume_fuel(true);
+    let engine = Engine::new(&config).unwrap();
+    let mut store = Store::new(&engine, ());
+    let error = store.fuel_async_yield_interval(Some(100)).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Usage);
+}

@@ -231,8 +231,14 @@ impl<T> Store<T> {
     /// executor polls it again soon) and, when resumed, continues with the
     /// deadline `delta` ticks past the epoch then current. Also sets that
     /// deadline now. Needs `Config::epoch_interruption`; an interrupted store
-    /// still traps. Outside async calls the deadline just moves on.
+    /// still traps. Panics if the engine has no async support (without fibers
+    /// there is nothing to yield, and a spinning guest could never be stopped).
     pub fn epoch_deadline_async_yield_and_update(&mut self, delta: u64) {
+        assert!(
+            self.engine().is_async(),
+            "cannot use `epoch_deadline_async_yield_and_update` without enabling async \
+             support on the config"
+        );
         // SAFETY: no code of this store runs while we hold `&mut self`.
         unsafe { *self.inner.opaque.vm_store_context.epoch_yield.get() = Some(delta) };
         self.set_epoch_deadline(delta);

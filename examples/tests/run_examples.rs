@@ -68,3 +68,17 @@ fn precompiled() {
     let out = run("precompiled");
     assert!(out.contains("fib(25) = 75025"), "{out}");
 }
+
+#[test]
+fn async_calls() {
+    let out = run("async");
+    // sum over 0..100 of (10 * key + 1).
+    assert!(
+        out.contains("100 concurrent calls answered (sum 49600) in about one lookup: yes"),
+        "{out}"
+    );
+    assert!(
+        out.contains("the spinning guest was stopped by its timeout: true"),
+        "{out}"
+    );
+}

@@ -2,6 +2,7 @@
 
 mod api;
 mod artifact;
+mod async_calls;
 mod backtraces;
 mod checkpoint;
 mod exceptions;

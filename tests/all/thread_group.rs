@@ -364,3 +364,22 @@ fn thread_options_cap_the_running_threads() {
     .unwrap_err();
     assert!(error.to_string().contains("fuel"), "{error}");
 }
+
+/// Threads and async calls do not mix (yet): a threaded program in an engine
+/// with async support is refused with a clear error, before anything runs.
+#[test]
+fn a_threaded_program_in_an_async_engine_is_refused() {
+    let mut config = Config::new();
+    config.epoch_interruption(true).async_support(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, PROGRAM).unwrap();
+    let ctx = WasiCtxBuilder::new().build();
+    let mut linker: Linker<Arc<WasiCtx>> = Linker::new(&engine);
+    wazerox_wasi::add_to_linker(&mut linker, |c| c).unwrap();
+    let error = wazerox_wasi::threads::enable_if_needed(&module, &mut linker, &ctx).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("unsupported feature"), "{message}");
+    assert!(message.contains("async_support"), "{message}");
+    let error = ThreadGroup::new(module, linker).unwrap_err();
+    assert!(error.to_string().contains("async_support"), "{error}");
+}

@@ -57,10 +57,18 @@ pub enum Builtin {
     /// `func_ref` refers to, compiled now if it was not yet (lazy compilation,
     /// docs/lazy-compilation.md); also stored in the function reference.
     LazyCompile,
+    /// `(vmctx) -> i32` failed. Called when an epoch check finds the deadline
+    /// reached: moves the deadline on (after yielding, in an async call) when the
+    /// store asks for that, else fails (trap `Interrupt`).
+    EpochDeadline,
+    /// `(vmctx) -> i32` failed. Called when a fuel check finds the fuel spent:
+    /// refills from the store's reserve (after yielding, in an async call with a
+    /// fuel yield interval), else fails (trap `OutOfFuel`).
+    FuelExhausted,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 17] = [
+    pub const ALL: [Builtin; 19] = [
         Builtin::MemoryGrow,
         Builtin::MemoryFill,
         Builtin::MemoryCopy,
@@ -78,6 +86,8 @@ impl Builtin {
         Builtin::Throw,
         Builtin::IsSubtype,
         Builtin::LazyCompile,
+        Builtin::EpochDeadline,
+        Builtin::FuelExhausted,
     ];
 
     /// Position in the builtin table.
@@ -108,6 +118,7 @@ impl Builtin {
             Builtin::Throw => (&[I64], &[]),
             Builtin::IsSubtype => (&[I32, I32], &[I32]),
             Builtin::LazyCompile => (&[I64], &[I64]),
+            Builtin::EpochDeadline | Builtin::FuelExhausted => (&[], &[I32]),
         }
     }
 }

@@ -36,6 +36,8 @@ struct BuiltinTable {
     throw: unsafe extern "C" fn(*mut u8, usize) -> !,
     is_subtype: unsafe extern "C" fn(*mut u8, u32, u32) -> u32,
     lazy_compile: unsafe extern "C" fn(*mut u8, *const crate::vmcontext::VMFuncRef) -> usize,
+    epoch_deadline: unsafe extern "C" fn(*mut u8) -> u32,
+    fuel_exhausted: unsafe extern "C" fn(*mut u8) -> u32,
 }
 
 static BUILTINS: BuiltinTable = BuiltinTable {
@@ -56,6 +58,8 @@ static BUILTINS: BuiltinTable = BuiltinTable {
     throw: crate::exceptions::wazerox_throw_stub,
     is_subtype,
     lazy_compile: crate::lazy::lazy_compile,
+    epoch_deadline,
+    fuel_exhausted,
 };
 
 pub(crate) fn table_address() -> usize {
@@ -404,6 +408,64 @@ unsafe fn finish_wait(result: crate::parking::WaitResult) -> u32 {
         unsafe { crate::traphandlers::raise_trap(TrapCode::Interrupt) }
     }
     result as u32
+}
+
+/// The store context of the instance `vmctx`.
+///
+/// # Safety
+/// As for `instance`: every VMContext holds its store's context, which outlives
+/// the running call.
+unsafe fn store_context<'a>(vmctx: *mut u8) -> &'a VMStoreContext {
+    // SAFETY: per the contract.
+    unsafe {
+        &**vmctx
+            .add(VMOffsets::STORE_CONTEXT as usize)
+            .cast::<*const VMStoreContext>()
+    }
+}
+
+unsafe extern "C" fn epoch_deadline(vmctx: *mut u8) -> u32 {
+    let body = || {
+        // SAFETY: see `store_context`.
+        let store = unsafe { store_context(vmctx) };
+        // SAFETY: only this thread, running the store's code, writes the setting.
+        let delta = unsafe { *store.epoch_yield.get() };
+        let Some(delta) = delta else {
+            return FAILED;
+        };
+        // Interrupted (deadline forced to 0): stop for good, never yield.
+        if store.is_interrupted() || crate::fiber::yield_now().is_err() {
+            return FAILED;
+        }
+        // SAFETY: the engine's counter outlives its stores' running code.
+        let epoch = unsafe { (**store.epoch.get()).load(std::sync::atomic::Ordering::SeqCst) };
+        store.set_epoch_deadline(epoch.saturating_add(delta));
+        status(!store.is_interrupted())
+    };
+    // SAFETY: called by compiled code; `body` owns everything of this call.
+    unsafe { catching(body) }
+}
+
+unsafe extern "C" fn fuel_exhausted(vmctx: *mut u8) -> u32 {
+    let body = || {
+        // SAFETY: see `store_context`.
+        let store = unsafe { store_context(vmctx) };
+        // SAFETY: a builtin of the store's running code (see `fuel_left`).
+        unsafe {
+            // The last region charged more than the reserve holds: out of fuel,
+            // as without a reserve.
+            if store.fuel_overspent() {
+                return FAILED;
+            }
+            if store.fuel_yield_interval() != 0 && crate::fiber::yield_now().is_err() {
+                return FAILED;
+            }
+            store.set_fuel(store.fuel_left());
+        }
+        OK
+    };
+    // SAFETY: called by compiled code; `body` owns everything of this call.
+    unsafe { catching(body) }
 }
 
 /// A wait of the store `vmctx` runs in.

@@ -30,6 +30,23 @@ use std::fmt;
 use std::sync::Arc;
 use std::thread::ThreadId;
 
+/// The native stack a snapshot's frames live on: a thread's own, or a fiber's
+/// (an async call, which may move between threads; docs/async.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StackId {
+    Thread(ThreadId),
+    Fiber(u64),
+}
+
+impl StackId {
+    fn current() -> StackId {
+        match crate::fiber::current_fiber_id() {
+            Some(id) => StackId::Fiber(id),
+            None => StackId::Thread(std::thread::current().id()),
+        }
+    }
+}
+
 #[cfg_attr(target_arch = "x86_64", path = "checkpoint/x86_64.rs")]
 #[cfg_attr(target_arch = "aarch64", path = "checkpoint/aarch64.rs")]
 mod arch;
@@ -57,11 +74,12 @@ pub struct StackSnapshot {
     results: *mut ValRaw,
     activation: u64,
     store: *const VMStoreContext,
-    thread: ThreadId,
+    stack: StackId,
 }
 
 // SAFETY: the raw pointers are addresses, only dereferenced by `restore` on the
-// thread that took the snapshot (checked), while its activation is live (checked).
+// stack (thread or fiber) that took the snapshot (checked), while its activation
+// is live (checked).
 unsafe impl Send for StackSnapshot {}
 // SAFETY: as above; the bytes are immutable after capture.
 unsafe impl Sync for StackSnapshot {}
@@ -82,7 +100,9 @@ pub enum CheckpointError {
     NoActivation,
     /// The activation the snapshot belongs to has ended.
     Stale,
-    /// The snapshot was taken on another thread.
+    /// The snapshot was taken on another thread, or on another fiber (another
+    /// async call), or on a fiber while this is a thread's own stack or the
+    /// reverse: its frames are on another native stack.
     OtherThread,
     /// The snapshot belongs to another store.
     OtherStore,
@@ -95,7 +115,9 @@ impl fmt::Display for CheckpointError {
             CheckpointError::Stale => {
                 "stale snapshot: the Wasm activation it was taken in has ended"
             }
-            CheckpointError::OtherThread => "snapshot taken on another thread",
+            CheckpointError::OtherThread => {
+                "snapshot taken on another thread or fiber (another call's native stack)"
+            }
             CheckpointError::OtherStore => "snapshot taken in another store",
         })
     }
@@ -132,7 +154,7 @@ impl StackSnapshot {
             results,
             activation,
             store,
-            thread: std::thread::current().id(),
+            stack: StackId::current(),
         })
     }
 
@@ -159,7 +181,7 @@ impl StackSnapshot {
 
     /// The checks that need no store: same thread, activation still running.
     pub fn check_thread_and_liveness(&self) -> Result<(), CheckpointError> {
-        if self.thread != std::thread::current().id() {
+        if self.stack != StackId::current() {
             return Err(CheckpointError::OtherThread);
         }
         if !traphandlers::activation_is_live(self.activation) {
@@ -173,7 +195,7 @@ impl StackSnapshot {
     /// the inner activations).
     pub fn owned_by_innermost_activation(&self) -> bool {
         traphandlers::innermost_activation().is_some_and(|(id, _, _)| id == self.activation)
-            && self.thread == std::thread::current().id()
+            && self.stack == StackId::current()
     }
 }
 

@@ -13,6 +13,7 @@ pub mod checkpoint;
 pub mod code_memory;
 pub mod code_registry;
 pub mod exceptions;
+pub mod fiber;
 pub mod instance;
 pub mod lazy;
 pub mod libcalls;

@@ -160,10 +160,12 @@ pub(crate) struct Activation {
     /// it is the Wasm stack overflowing.
     stack_floor: usize,
     jmp_buf: UnsafeCell<arch::JmpBuf>,
-    /// The thread's buffer for the PCs of a trap's frames (`MAX_BACKTRACE_FRAMES`
-    /// words), written by the handler and read right after the trap.
-    frames: *mut usize,
-    previous: *const Activation,
+    /// The running thread's buffer for the PCs of a trap's frames
+    /// (`MAX_BACKTRACE_FRAMES` words), written by the handler and read right after
+    /// the trap. A `Cell` (like `previous`): an activation on a fiber is relinked
+    /// to the resuming thread's buffer and chain (`switch_in`).
+    frames: Cell<*mut usize>,
+    previous: Cell<*const Activation>,
     trap: UnsafeCell<TrapRecord>,
     pending: RefCell<Option<Pending>>,
 }
@@ -204,28 +206,89 @@ pub(crate) fn activation_is_live(id: u64) -> bool {
         if a.id == id {
             return true;
         }
-        activation = a.previous;
+        activation = a.previous.get();
     }
     false
 }
 
-/// Whether an activation of `store` is on this thread's chain.
-fn store_is_active_on_this_thread(store: *const VMStoreContext) -> bool {
+/// Whether an activation of `store` runs on the stack whose floor is `floor`
+/// (the thread's own stack or one fiber's): the chain may continue into other
+/// stacks (a fiber resumed from a host call), whose limits mean nothing here.
+fn store_is_active_on_this_stack(store: *const VMStoreContext, floor: usize) -> bool {
     let mut activation = current_activation();
     while !activation.is_null() {
         // SAFETY: as in `innermost_activation`.
         let a = unsafe { &*activation };
-        if a.store == store {
+        if a.store == store && a.stack_floor == floor {
             return true;
         }
-        activation = a.previous;
+        activation = a.previous.get();
     }
     false
 }
 
 /// The innermost activation of this thread (null if none). Async-signal-safe.
+/// Never inlined: code on a fiber may change threads at a suspension, and a
+/// thread-local address computed before one must not be reused after it.
+#[inline(never)]
 fn current_activation() -> *const Activation {
     ACTIVATION.with(|a| a.get())
+}
+
+#[inline(never)]
+fn set_current_activation(activation: *const Activation) {
+    ACTIVATION.with(|a| a.set(activation));
+}
+
+/// Moves a fiber's activations onto this thread, before the switch onto the
+/// fiber: `innermost` (its innermost activation when it was suspended) down to
+/// the one linked to `link` are linked to this thread's chain and backtrace
+/// buffer instead, and become the chain. Also readies this thread for traps
+/// (alternate signal stack). Returns this thread's previous chain, for
+/// [`switch_out`].
+///
+/// # Safety
+/// `innermost`..`link` is the chain of a suspended fiber (or `innermost ==
+/// link` when it has none), whose frames stay live; no other thread uses it.
+pub(crate) unsafe fn switch_in(
+    innermost: *const Activation,
+    link: *const Activation,
+) -> *const Activation {
+    init_traps();
+    let frames = THREAD_STATE
+        // SAFETY: as in `enter_thread`.
+        .try_with(|s| unsafe { (*s.frames.get()).as_mut_ptr() })
+        .ok();
+    let outer = current_activation();
+    let mut activation = innermost;
+    while activation != link && !activation.is_null() {
+        // SAFETY: per the contract, a live activation of the fiber.
+        let a = unsafe { &*activation };
+        if let Some(frames) = frames {
+            a.frames.set(frames);
+        }
+        if a.previous.get() == link {
+            a.previous.set(outer);
+            break;
+        }
+        activation = a.previous.get();
+    }
+    if innermost != link {
+        set_current_activation(innermost);
+    }
+    outer
+}
+
+/// The other half of [`switch_in`], after the fiber suspended or returned:
+/// makes `outer` this thread's chain again and returns the fiber's innermost
+/// activation (`outer` itself when the fiber has none).
+///
+/// # Safety
+/// `outer` is what the matching `switch_in` returned.
+pub(crate) unsafe fn switch_out(outer: *const Activation) -> *const Activation {
+    let innermost = current_activation();
+    set_current_activation(outer);
+    innermost
 }
 
 impl Activation {
@@ -248,7 +311,7 @@ impl Activation {
         // (JIT code) holds no reference into it; the trapped frames are intact
         // because the handler runs on the alternate signal stack (or below them).
         unsafe {
-            let frames = capture_frames(pc, fp, entry_sp, self.frames);
+            let frames = capture_frames(pc, fp, entry_sp, self.frames.get());
             *self.trap.get() = TrapRecord {
                 pc,
                 fault_address,
@@ -366,6 +429,8 @@ pub unsafe fn raise_trap(code: TrapCode) -> ! {
     }
 }
 
+pub(crate) use signals::STACK_MARGIN;
+
 /// Per-thread facts `catch_traps` needs, computed when the thread first enters Wasm.
 struct ThreadState {
     frames: UnsafeCell<Box<[usize]>>,
@@ -405,7 +470,8 @@ fn enter_thread() -> Entry {
             s.next_activation.set(id);
             Entry {
                 id,
-                stack_floor: s.stack_floor,
+                // On a fiber, its stack is the one Wasm grows into.
+                stack_floor: crate::fiber::current_floor().unwrap_or(s.stack_floor),
                 // SAFETY: the buffer is written only by the signal handler for a trap
                 // of this thread's innermost activation and read right after it,
                 // never both at once; the pointer does not outlive the thread.
@@ -417,7 +483,8 @@ fn enter_thread() -> Entry {
             let mut frames = vec![0; MAX_BACKTRACE_FRAMES].into_boxed_slice();
             Entry {
                 id: new_thread_number() | 1,
-                stack_floor: signals::thread_stack_floor(),
+                stack_floor: crate::fiber::current_floor()
+                    .unwrap_or_else(signals::thread_stack_floor),
                 frames: frames.as_mut_ptr(),
                 _own_frames: Some(frames),
             }
@@ -468,7 +535,7 @@ pub unsafe fn catch_traps<F: FnMut()>(
     // one (another thread's, if that thread is suspended in a host call whose
     // `Caller` was sent here; `usize::MAX` otherwise). Nested activations on the
     // same thread keep the outer limit.
-    let outermost = !store_is_active_on_this_thread(store);
+    let outermost = !store_is_active_on_this_stack(store, entry.stack_floor);
     // SAFETY: only this thread uses the store now, and no compiled code of this
     // store is running between here and the call below.
     let previous_limit = unsafe { *stack_limit };
@@ -483,12 +550,12 @@ pub unsafe fn catch_traps<F: FnMut()>(
         store,
         stack_floor: entry.stack_floor,
         jmp_buf: UnsafeCell::new(arch::JmpBuf::default()),
-        frames: entry.frames,
-        previous: current_activation(),
+        frames: Cell::new(entry.frames),
+        previous: Cell::new(current_activation()),
         trap: UnsafeCell::new(TrapRecord::default()),
         pending: RefCell::new(None),
     };
-    ACTIVATION.with(|a| a.set(&activation));
+    set_current_activation(&activation);
     let mut call = Call {
         closure: &mut f,
         panic: None,
@@ -503,7 +570,9 @@ pub unsafe fn catch_traps<F: FnMut()>(
             (&mut call as *mut Call<'_, F>).cast(),
         )
     };
-    ACTIVATION.with(|a| a.set(activation.previous));
+    // The chain may have moved threads meanwhile (a fiber resumed elsewhere):
+    // `previous` is the current thread's, as `switch_in` relinked it.
+    set_current_activation(activation.previous.get());
     if outermost {
         // SAFETY: as above; the compiled code that read the limit has finished.
         unsafe { *stack_limit = previous_limit };
@@ -529,7 +598,7 @@ pub unsafe fn catch_traps<F: FnMut()>(
     }
     // SAFETY: the handler wrote `record.frames` PCs into the buffer, and no other
     // trap of this thread can overwrite them before we are done with them.
-    let pcs = unsafe { std::slice::from_raw_parts(activation.frames, record.frames) };
+    let pcs = unsafe { std::slice::from_raw_parts(activation.frames.get(), record.frames) };
     Err(TrapReason::Wasm {
         code,
         pc: record.pc,

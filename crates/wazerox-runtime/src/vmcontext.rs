@@ -41,6 +41,16 @@ pub struct VMStoreContext {
     memory_reservations: UnsafeCell<Vec<std::ops::Range<usize>>>,
     /// The store's exception objects (see `exceptions`).
     pub exceptions: crate::exceptions::ExceptionHeap,
+    /// What reaching the epoch deadline does: `None` traps; `Some(delta)` yields
+    /// (in an async call) and moves the deadline `delta` ticks past the current
+    /// epoch. Written by the thread holding the store while none of its code runs.
+    pub epoch_yield: UnsafeCell<Option<u64>>,
+    /// Fuel not yet handed to `fuel_consumed`: with a yield interval, compiled code
+    /// sees at most one interval at a time, and the `FuelExhausted` builtin refills
+    /// it from here (yielding first in an async call).
+    fuel_reserve: UnsafeCell<u64>,
+    /// The fuel yield interval (0: none, all the fuel is handed out at once).
+    fuel_yield_interval: UnsafeCell<u64>,
 }
 
 impl VMStoreContext {
@@ -54,7 +64,75 @@ impl VMStoreContext {
             waits: WaitCancel::default(),
             memory_reservations: UnsafeCell::new(Vec::new()),
             exceptions: Default::default(),
+            epoch_yield: UnsafeCell::new(None),
+            fuel_reserve: UnsafeCell::new(0),
+            fuel_yield_interval: UnsafeCell::new(0),
         }
+    }
+
+    /// Fuel left: the reserve plus what compiled code has not consumed yet.
+    ///
+    /// # Safety
+    /// Called by the thread holding the store, while none of its code runs or from
+    /// a builtin of its running code (the only writers).
+    pub unsafe fn fuel_left(&self) -> u64 {
+        // SAFETY: per the contract.
+        let (consumed, reserve) = unsafe { (*self.fuel_consumed.get(), *self.fuel_reserve.get()) };
+        if consumed <= 0 {
+            reserve.saturating_add(consumed.unsigned_abs())
+        } else {
+            reserve.saturating_sub(consumed as u64)
+        }
+    }
+
+    /// Sets the fuel left to `fuel`, handing compiled code at most one yield
+    /// interval of it.
+    ///
+    /// # Safety
+    /// As for [`fuel_left`](Self::fuel_left).
+    pub unsafe fn set_fuel(&self, fuel: u64) {
+        // SAFETY: per the contract.
+        unsafe {
+            let interval = match *self.fuel_yield_interval.get() {
+                0 => i64::MAX as u64,
+                n => n.min(i64::MAX as u64),
+            };
+            let active = fuel.min(interval);
+            *self.fuel_reserve.get() = fuel - active;
+            *self.fuel_consumed.get() = -(active as i64);
+        }
+    }
+
+    /// Sets the fuel yield interval (`0`: none), keeping the fuel left.
+    ///
+    /// # Safety
+    /// As for [`fuel_left`](Self::fuel_left).
+    pub unsafe fn set_fuel_yield_interval(&self, interval: u64) {
+        // SAFETY: per the contract.
+        unsafe {
+            let left = self.fuel_left();
+            *self.fuel_yield_interval.get() = interval;
+            self.set_fuel(left);
+        }
+    }
+
+    /// Whether compiled code consumed more than the reserve can cover.
+    ///
+    /// # Safety
+    /// As for [`fuel_left`](Self::fuel_left).
+    pub(crate) unsafe fn fuel_overspent(&self) -> bool {
+        // SAFETY: per the contract.
+        let (consumed, reserve) = unsafe { (*self.fuel_consumed.get(), *self.fuel_reserve.get()) };
+        consumed > 0 && consumed as u64 > reserve
+    }
+
+    /// The yield interval, if any.
+    ///
+    /// # Safety
+    /// As for [`fuel_left`](Self::fuel_left).
+    pub(crate) unsafe fn fuel_yield_interval(&self) -> u64 {
+        // SAFETY: per the contract.
+        unsafe { *self.fuel_yield_interval.get() }
     }
 
     /// Records that the store's code may access `range` (a memory's reservation).

@@ -148,7 +148,9 @@ impl ThreadGroup {
     /// [`WasiCtx::set_thread_group`] so that `thread-spawn` finds it
     /// ([`enable_if_needed`] does all of this).
     ///
-    /// Fails unless the module's engine compiles epoch checks
+    /// Fails for an engine with async support (its threads would need an
+    /// executor of their own; docs/async.md), and unless the module's engine
+    /// compiles epoch checks
     /// ([`Config::epoch_interruption`](wazerox::Config::epoch_interruption)):
     /// without them a spinning thread could not be stopped, and the run could not
     /// end.
@@ -163,6 +165,13 @@ impl ThreadGroup {
         linker: Linker<Arc<WasiCtx>>,
         options: ThreadOptions,
     ) -> Result<Arc<ThreadGroup>, Error> {
+        if module.engine().is_async() {
+            return Err(Error::msg(
+                "unsupported feature: threads of a program (wasi-threads, WASIX) in an engine \
+                 with Config::async_support: each thread runs synchronously on an OS thread \
+                 of its own; use an engine without async support for threaded programs",
+            ));
+        }
         let mut probe = Store::new(module.engine(), ());
         if !probe.interrupt_handle().stops_running_code() {
             return Err(Error::msg(

@@ -29,6 +29,7 @@ pub struct Config {
     pub(crate) profiler: crate::ProfilingStrategy,
     pub(crate) backtrace_details: crate::WasmBacktraceDetails,
     pub(crate) lazy_compilation: bool,
+    pub(crate) async_support: bool,
 }
 
 /// Where instances get their linear memories from.
@@ -128,6 +129,7 @@ impl Config {
             profiler: crate::ProfilingStrategy::None,
             backtrace_details: crate::WasmBacktraceDetails::Environment,
             lazy_compilation: false,
+            async_support: false,
         }
     }
 
@@ -248,6 +250,22 @@ impl Config {
     /// `StackOverflow`. Default 512 KiB.
     pub fn max_wasm_stack(&mut self, bytes: usize) -> &mut Self {
         self.max_wasm_stack = bytes;
+        self
+    }
+
+    /// Async calls (docs/async.md): with it, Wasm is called with
+    /// [`Func::call_async`](crate::Func::call_async),
+    /// [`TypedFunc::call_async`](crate::TypedFunc::call_async) and instantiated
+    /// with [`Linker::instantiate_async`](crate::Linker::instantiate_async) (the
+    /// synchronous forms then fail with a usage error, except from a host
+    /// function that already runs inside an async call), and host functions may
+    /// be async ([`Func::wrap_async`](crate::Func::wrap_async),
+    /// [`Linker::func_wrap_async`](crate::Linker::func_wrap_async)). Each async
+    /// call runs on a stack of its own of `max_wasm_stack` plus 512 KiB for host
+    /// code, taken from a pool the engine keeps; a host future that is not ready
+    /// suspends the call, which returns `Pending` to the executor. Off by default.
+    pub fn async_support(&mut self, enable: bool) -> &mut Self {
+        self.async_support = enable;
         self
     }
 
@@ -454,6 +472,8 @@ pub(crate) struct EngineInner {
     pub memory_pool: Option<Arc<MemoryPool>>,
     /// `Config::wasm_backtrace_details`, resolved when the engine was made.
     pub backtrace_details: bool,
+    /// Stacks of async calls (`Config::async_support`), reused across stores.
+    pub fiber_stacks: Arc<wazerox_runtime::fiber::StackPool>,
 }
 
 /// Compiles modules and owns what they share. Cheap to clone; `Send + Sync`.
@@ -500,11 +520,20 @@ impl Engine {
             epoch: std::sync::atomic::AtomicU64::new(0),
             memory_pool,
             backtrace_details: config.backtrace_details.enabled(),
+            fiber_stacks: Arc::new(wazerox_runtime::fiber::StackPool::new(
+                config.max_wasm_stack,
+            )),
         })))
     }
 
     pub(crate) fn backtrace_details(&self) -> bool {
         self.0.backtrace_details
+    }
+
+    /// Whether the engine was made with `Config::async_support(true)`: calls
+    /// into Wasm then go through the async API.
+    pub fn is_async(&self) -> bool {
+        self.0.config.async_support
     }
 
     /// The configuration the engine was made with.

@@ -50,8 +50,8 @@ pub(crate) struct HostFuncContext {
 #[derive(Clone)]
 pub(crate) struct HostFuncTemplate {
     pub ty: FuncType,
-    callback: HostCallback,
-    closure: Arc<dyn Any + Send + Sync>,
+    pub(crate) callback: HostCallback,
+    pub(crate) closure: Arc<dyn Any + Send + Sync>,
 }
 
 impl HostFuncContext {
@@ -304,6 +304,7 @@ pub(crate) fn invoke<T>(
     func: Func,
     values: &mut [ValRaw],
 ) -> Result<(), Error> {
+    crate::async_call::refuse_sync_call(&store.opaque)?;
     let data = &store.opaque.funcs[func.index];
     let func_ref = data.func_ref;
     let array_call = data.array_call;
@@ -502,6 +503,8 @@ pub trait WasmParams: Sized + 'static {
     fn valtypes() -> Vec<ValType>;
     #[doc(hidden)]
     fn store(self, store: &StoreOpaque, slots: &mut [ValRaw]) -> Result<(), Error>;
+    #[doc(hidden)]
+    fn load_params(store: &mut StoreOpaque, slots: &[ValRaw]) -> Self;
 }
 
 /// Results of a typed call: `()`, one [`WasmTy`], or a tuple of them.
@@ -523,6 +526,9 @@ impl<T: WasmTy> WasmParams for T {
     }
     fn store(self, store: &StoreOpaque, slots: &mut [ValRaw]) -> Result<(), Error> {
         WasmTy::store(self, store, &mut slots[0])
+    }
+    fn load_params(store: &mut StoreOpaque, slots: &[ValRaw]) -> Self {
+        T::load(store, &slots[0])
     }
 }
 
@@ -550,6 +556,10 @@ macro_rules! tuples {
             fn store(self, store: &StoreOpaque, slots: &mut [ValRaw]) -> Result<(), Error> {
                 $( WasmTy::store(self.$n, store, &mut slots[$n])?; )*
                 Ok(())
+            }
+            #[allow(unused_variables, clippy::unused_unit)]
+            fn load_params(store: &mut StoreOpaque, slots: &[ValRaw]) -> Self {
+                ($($t::load(store, &slots[$n]),)*)
             }
         }
         impl<$($t: WasmTy),*> WasmResults for ($($t,)*) {
@@ -670,6 +680,14 @@ impl<T> Caller<'_, T> {
     }
 }
 
+// SAFETY: besides the store (whose data is `Send`), a `Caller` holds addresses
+// of the calling instance's VMContext and of the host call's exit state (its
+// value array and trampoline frame, on the stack of the running Wasm call). They
+// belong to the exclusively borrowed store or to this host call's own Wasm
+// frames, which stay put while it runs — also when an async call's fiber, with
+// the future holding this `Caller`, resumes on another thread (docs/async.md).
+unsafe impl<T: Send> Send for Caller<'_, T> {}
+
 impl<T> AsContext for Caller<'_, T> {
     type Data = T;
     fn as_context(&self) -> crate::StoreContext<'_, T> {
@@ -692,7 +710,7 @@ impl<T> AsContextMut for Caller<'_, T> {
 /// # Safety
 /// `context` is a live `HostFuncContext` whose store has data type `T`; `values`
 /// and `frame` are what the trampoline (and shim) passed.
-unsafe fn enter_host<T>(
+pub(crate) unsafe fn enter_host<T>(
     context: *mut HostFuncContext,
     caller_vmctx: *mut u8,
     values: *mut ValRaw,

@@ -161,6 +161,7 @@ impl Instance {
         imports: &[Extern],
     ) -> Result<Instance, Error> {
         let opaque = &mut store.opaque;
+        crate::async_call::refuse_sync_call(opaque)?;
         if !opaque.engine.same(module.engine()) {
             return Err(Error::usage("module compiled by another engine"));
         }

@@ -34,11 +34,13 @@
 //! generated code), `module` (compiled code), `store` (everything instantiated, owned
 //! per store), `instance`, `func` (calls in both directions), `externals` (memories,
 //! tables, globals), `limits` (resource limiter), `linker`, `values`, `error`,
-//! `interrupt` (stopping a store's code from another thread).
+//! `interrupt` (stopping a store's code from another thread), `async_call`
+//! (async calls on fibers and async host functions, docs/async.md).
 
 #![warn(missing_docs)]
 
 mod artifact;
+mod async_call;
 mod atomics;
 #[cfg(feature = "cranelift")]
 mod cache;
@@ -62,6 +64,7 @@ mod store;
 mod tag;
 mod values;
 
+pub use async_call::Cancelled;
 pub use atomics::WaitResult;
 pub use checkpoint::{Restore, Snapshot};
 pub use debug::WasmBacktraceDetails;

@@ -81,6 +81,15 @@ impl<T: 'static> Linker<T> {
         Ok(self.insert(module, name, Definition::HostFunc(template)))
     }
 
+    pub(crate) fn insert_host_func(
+        &mut self,
+        module: &str,
+        name: &str,
+        template: crate::func::HostFuncTemplate,
+    ) -> &mut Self {
+        self.insert(module, name, Definition::HostFunc(template))
+    }
+
     /// Defines a host function with a signature chosen at run time.
     pub fn func_new(
         &mut self,

@@ -226,9 +226,8 @@ impl<T> Store<T> {
         if !self.engine().config().translation.consume_fuel {
             return Err(Error::usage("fuel is not enabled in this engine's Config"));
         }
-        let consumed = -(fuel.min(i64::MAX as u64) as i64);
         // SAFETY: no Wasm runs in this store while we hold `&mut self`.
-        unsafe { *self.inner.opaque.vm_store_context.fuel_consumed.get() = consumed };
+        unsafe { self.inner.opaque.vm_store_context.set_fuel(fuel) };
         Ok(())
     }
 
@@ -238,8 +237,7 @@ impl<T> Store<T> {
             return Err(Error::usage("fuel is not enabled in this engine's Config"));
         }
         // SAFETY: as for `set_fuel`, with shared access.
-        let consumed = unsafe { *self.inner.opaque.vm_store_context.fuel_consumed.get() };
-        Ok(u64::try_from(-consumed).unwrap_or(0))
+        Ok(unsafe { self.inner.opaque.vm_store_context.fuel_left() })
     }
 
     /// Traps running code once the engine's epoch has advanced `ticks` beyond its

@@ -4,21 +4,29 @@
 //! - **Fuel**: the store's `fuel_consumed` counts up towards zero (negative = fuel
 //!   left). Operators are counted during translation and charged in one add at the
 //!   end of each straight-line region (before any branch, call, or block boundary);
-//!   function entries and loop headers trap with `OutOfFuel` once it is positive.
-//!   An infinite loop therefore always reaches a check.
+//!   function entries and loop headers call the `FuelExhausted` builtin once it is
+//!   positive, which refills from the store's reserve (yielding first in an async
+//!   call with a fuel yield interval) or fails: then the code traps with
+//!   `OutOfFuel`. An infinite loop therefore always reaches a check.
 //! - **Epochs**: function entries and loop headers compare the engine's epoch
-//!   counter with the store's deadline and trap with `Interrupt` once it is reached,
-//!   so another thread can stop any running code by incrementing the epoch.
+//!   counter with the store's deadline and, once it is reached, call the
+//!   `EpochDeadline` builtin, which either moves the deadline on (yielding first in
+//!   an async call, `epoch_deadline_async_yield_and_update`) or fails: then the
+//!   code traps with `Interrupt`. So another thread can stop, or make yield, any
+//!   running code by incrementing the epoch.
+//!
+//! The builtin calls sit in cold blocks: the path taken on every check is still
+//! one load, one compare and a not-taken branch.
 
 use super::FuncTranslation;
 use super::environ::{readonly, trusted};
 use crate::trap::CraneliftTrapCode;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::I64;
-use cranelift_codegen::ir::{InstBuilder, MemFlagsData};
+use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData};
 use wasmparser::Operator;
-use wazerox_environ::TrapCode;
 use wazerox_environ::vmoffsets::{self, VMOffsets};
+use wazerox_environ::{Builtin, TrapCode};
 
 /// Operators after which the fuel counted so far is charged: everything that ends a
 /// straight-line region.
@@ -79,9 +87,7 @@ impl FuncTranslation<'_, '_> {
                 .builder
                 .ins()
                 .icmp_imm_s(IntCC::SignedGreaterThan, consumed, 0);
-            self.builder
-                .ins()
-                .trapnz(exhausted, TrapCode::OutOfFuel.to_cranelift());
+            self.cold_builtin_check(exhausted, Builtin::FuelExhausted, TrapCode::OutOfFuel);
         }
         if config.epoch_interruption {
             let counter =
@@ -104,9 +110,26 @@ impl FuncTranslation<'_, '_> {
                 self.builder
                     .ins()
                     .icmp(IntCC::UnsignedGreaterThanOrEqual, epoch, deadline);
-            self.builder
-                .ins()
-                .trapnz(reached, TrapCode::Interrupt.to_cranelift());
+            self.cold_builtin_check(reached, Builtin::EpochDeadline, TrapCode::Interrupt);
         }
+    }
+
+    /// When `condition` holds, calls `builtin` (no arguments but the VMContext)
+    /// in a cold block and traps with `code` if it fails; continues otherwise.
+    fn cold_builtin_check(&mut self, condition: ir::Value, builtin: Builtin, code: TrapCode) {
+        let slow = self.builder.create_block();
+        let next = self.builder.create_block();
+        self.builder.set_cold_block(slow);
+        self.builder.ins().brif(condition, slow, &[], next, &[]);
+        self.builder.switch_to_block(slow);
+        self.builder.seal_block(slow);
+        let failed = self
+            .env
+            .call_builtin(&mut self.builder, builtin, &[])
+            .expect("the builtin returns a status");
+        self.builder.ins().trapnz(failed, code.to_cranelift());
+        self.builder.ins().jump(next, &[]);
+        self.builder.switch_to_block(next);
+        self.builder.seal_block(next);
     }
 }

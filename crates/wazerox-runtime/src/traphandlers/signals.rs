@@ -298,7 +298,7 @@ impl Drop for AlternateStack {
 /// Margin kept free above the thread's stack bottom, below the Wasm stack limit,
 /// for host functions called from Wasm and for signal handling on threads without
 /// an alternate stack.
-const STACK_MARGIN: usize = 128 * 1024;
+pub(crate) const STACK_MARGIN: usize = 128 * 1024;
 
 /// The lowest address Wasm code of this thread may use (0 if unknown).
 pub(crate) fn thread_stack_floor() -> usize {

@@ -428,3 +428,47 @@ fn host_functions_use_question_mark_on_any_error_and_traps_stay_traps() {
     let boxed: Box<dyn std::error::Error + Send + Sync> = error.into();
     assert_eq!(boxed.to_string(), text);
 }
+
+#[test]
+fn host_functions_return_anyhow_results_and_traps_survive_the_round_trip() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (import "host" "check" (func $check (param i32) (result i32)))
+            (func (export "run") (param i32) (result i32) (call $check (local.get 0)))
+            (func (export "trap") unreachable))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let check = Func::wrap(&mut store, |x: i32| -> anyhow::Result<i32> {
+        anyhow::ensure!(x != 0, "zero is refused");
+        let n: i32 = "41".parse()?;
+        Ok(n + x)
+    });
+    let instance = Instance::new(&mut store, &module, &[check.into()]).unwrap();
+    let run = instance
+        .get_typed_func::<i32, i32>(&mut store, "run")
+        .unwrap();
+    assert_eq!(run.call(&mut store, 1).unwrap(), 42);
+    let error = run.call(&mut store, 0).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Host);
+    assert!(error.to_string().contains("zero is refused"), "{error}");
+
+    // A wazerox trap travels through anyhow (`?` into anyhow::Error) and back
+    // (`Error::from_anyhow`) as the same trap, printed once.
+    let trap = instance
+        .get_typed_func::<(), ()>(&mut store, "trap")
+        .unwrap();
+    let as_anyhow: anyhow::Error = trap.call(&mut store, ()).unwrap_err().into();
+    let back = wazerox::Error::from_anyhow(as_anyhow);
+    assert_eq!(back.kind(), ErrorKind::Trap);
+    let found = back
+        .downcast_ref::<wazerox::Trap>()
+        .expect("a trap is found");
+    assert_eq!(found.code(), TrapCode::UnreachableCodeReached);
+    assert_eq!(format!("{back:#}").matches("wasm trap").count(), 1);
+    // An anyhow error made from a bare Trap is a trap too.
+    let bare = anyhow::Error::new(found.clone());
+    assert_eq!(wazerox::Error::from_anyhow(bare).kind(), ErrorKind::Trap);
+}

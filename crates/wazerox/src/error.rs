@@ -337,6 +337,31 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
     }
 }
 
+#[cfg(feature = "anyhow")]
+impl Error {
+    /// Converts an `anyhow::Error` (`anyhow` feature): a wazerox error or a
+    /// [`Trap`] inside it comes back as itself, so a trap stays a trap.
+    pub fn from_anyhow(error: anyhow::Error) -> Self {
+        match error.downcast::<ErrorBox>() {
+            Ok(inner) => inner.0,
+            Err(error) => match error.downcast::<Trap>() {
+                Ok(trap) => Error::from(trap),
+                Err(error) => Error::from_boxed(error.into()),
+            },
+        }
+    }
+}
+
+/// `?` from wazerox into `anyhow` (`anyhow` feature). The other direction is
+/// [`Error::from_anyhow`]: a `From` impl would overlap the one for every
+/// `std::error::Error`, which `anyhow::Error` may implement some day.
+#[cfg(feature = "anyhow")]
+impl From<Error> for anyhow::Error {
+    fn from(error: Error) -> Self {
+        anyhow::Error::new(ErrorBox(error))
+    }
+}
+
 impl From<Error> for Box<dyn std::error::Error + Send + Sync + 'static> {
     fn from(error: Error) -> Self {
         error.into_boxed()

@@ -618,6 +618,15 @@ impl<R: WasmResults> WasmRet for Result<R, Error> {
     }
 }
 
+/// Host closures may return `anyhow::Result` (`anyhow` feature).
+#[cfg(feature = "anyhow")]
+impl<R: WasmResults> WasmRet for Result<R, anyhow::Error> {
+    type Results = R;
+    fn into_result(self) -> Result<R, Error> {
+        self.map_err(Error::from_anyhow)
+    }
+}
+
 /// Access to the store (and the calling instance's exports) from a host function.
 pub struct Caller<'a, T> {
     pub(crate) store: &'a mut StoreInner<T>,

@@ -194,49 +194,16 @@ impl Compiler {
                 translation_config.relaxed_simd_deterministic,
             ),
         };
-        let count = bodies.len();
-        let work: Vec<Mutex<Option<_>>> = bodies.into_iter().map(|b| Mutex::new(Some(b))).collect();
-        let results: Vec<Mutex<Option<Result<CompiledFunction, WasmError>>>> =
-            (0..count).map(|_| Mutex::new(None)).collect();
-        let next = AtomicUsize::new(0);
-        std::thread::scope(|scope| {
-            for _ in 0..self.threads(count) {
-                scope.spawn(|| {
-                    let mut translator = FuncTranslator::new();
-                    let mut context = Context::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= count {
-                            break;
-                        }
-                        let body = work[i]
-                            .lock()
-                            .unwrap()
-                            .take()
-                            .expect("each body taken once");
-                        let func = info.defined_to_func_index(i as u32);
-                        let result = translator
-                            .translate(&inputs, func, body)
-                            .and_then(|f| self.compile_function(&mut context, f));
-                        let failed = result.is_err();
-                        *results[i].lock().unwrap() = Some(result);
-                        if failed {
-                            // Stop early: the module is rejected anyway.
-                            next.store(count, Ordering::Relaxed);
-                        }
-                    }
-                });
-            }
-        });
-        let mut functions = Vec::with_capacity(count);
-        for result in results {
-            match result.into_inner().unwrap() {
-                Some(Ok(f)) => functions.push(f),
-                Some(Err(e)) => return Err(e),
-                // Not compiled because another body failed first; that error wins.
-                None => continue,
-            }
-        }
+        let functions = self.parallel_try_map(
+            bodies,
+            || (FuncTranslator::new(), Context::new()),
+            |(translator, context), i, body| {
+                let func = info.defined_to_func_index(i as u32);
+                translator
+                    .translate(&inputs, func, body)
+                    .and_then(|f| self.compile_function(context, f))
+            },
+        )?;
         link::link(info, functions)
     }
 
@@ -249,40 +216,60 @@ impl Compiler {
         &self,
         bodies: Vec<FunctionBodyData<'_>>,
     ) -> Result<Vec<LazyBody>, WasmError> {
-        let count = bodies.len();
-        let work: Vec<Mutex<Option<_>>> = bodies.into_iter().map(|b| Mutex::new(Some(b))).collect();
-        let results: Vec<Mutex<Option<Result<LazyBody, WasmError>>>> =
+        self.parallel_try_map(
+            bodies,
+            FuncValidatorAllocations::default,
+            |allocations, _, body| {
+                let later = FuncToValidate {
+                    resources: body.validator.resources.clone(),
+                    index: body.validator.index,
+                    ty: body.validator.ty,
+                    features: body.validator.features,
+                };
+                let mut validator = body.validator.into_validator(std::mem::take(allocations));
+                let result = validator
+                    .validate(&body.body)
+                    .map(|()| LazyBody {
+                        range: body.body.range(),
+                        validator: later,
+                    })
+                    .map_err(|e| WasmError::from_reader(WasmErrorKind::Validation, e));
+                *allocations = validator.into_allocations();
+                result
+            },
+        )
+    }
+
+    /// Runs `job` on every item, in parallel on [`Compiler::threads`] threads,
+    /// each thread with its own `state` (translator, validator allocations); the
+    /// results come back in item order. The first error stops the remaining
+    /// items: the module is rejected anyway.
+    fn parallel_try_map<T: Send, R: Send, S>(
+        &self,
+        items: Vec<T>,
+        state: impl Fn() -> S + Sync,
+        job: impl Fn(&mut S, usize, T) -> Result<R, WasmError> + Sync,
+    ) -> Result<Vec<R>, WasmError> {
+        let count = items.len();
+        let work: Vec<Mutex<Option<T>>> = items.into_iter().map(|t| Mutex::new(Some(t))).collect();
+        let results: Vec<Mutex<Option<Result<R, WasmError>>>> =
             (0..count).map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
         std::thread::scope(|scope| {
             for _ in 0..self.threads(count) {
                 scope.spawn(|| {
-                    let mut allocations = FuncValidatorAllocations::default();
+                    let mut state = state();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         if i >= count {
                             break;
                         }
-                        let body = work[i]
+                        let item = work[i]
                             .lock()
                             .unwrap()
                             .take()
-                            .expect("each body taken once");
-                        let later = FuncToValidate {
-                            resources: body.validator.resources.clone(),
-                            index: body.validator.index,
-                            ty: body.validator.ty,
-                            features: body.validator.features,
-                        };
-                        let mut validator = body.validator.into_validator(allocations);
-                        let result = validator
-                            .validate(&body.body)
-                            .map(|()| LazyBody {
-                                range: body.body.range(),
-                                validator: later,
-                            })
-                            .map_err(|e| WasmError::from_reader(WasmErrorKind::Validation, e));
-                        allocations = validator.into_allocations();
+                            .expect("each item taken once");
+                        let result = job(&mut state, i, item);
                         let failed = result.is_err();
                         *results[i].lock().unwrap() = Some(result);
                         if failed {
@@ -292,15 +279,16 @@ impl Compiler {
                 });
             }
         });
-        let mut validated = Vec::with_capacity(count);
+        let mut done = Vec::with_capacity(count);
         for result in results {
             match result.into_inner().unwrap() {
-                Some(Ok(body)) => validated.push(body),
+                Some(Ok(r)) => done.push(r),
                 Some(Err(e)) => return Err(e),
+                // Not run because another item failed first; that error wins.
                 None => continue,
             }
         }
-        Ok(validated)
+        Ok(done)
     }
 
     /// Compiles one defined function on its own, for lazy compilation: `config`

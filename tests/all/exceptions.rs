@@ -279,3 +279,237 @@ fn legacy_exceptions_are_rejected_unless_enabled() {
     )
     .expect("exnref encoding is on by default");
 }
+
+/// Interplay with checkpoint/restore: a restore discards frames that sit inside
+/// `try_table` and legacy `try` blocks. Their handlers must be gone with them: the
+/// restore itself is not an exception (no handler of the discarded frames runs), and
+/// a throw after the restore reaches the handler live at that point.
+#[test]
+fn a_restore_across_handler_frames_leaves_no_stale_handler_behind() {
+    #[derive(Default)]
+    struct State {
+        snapshot: Option<wazerox::Snapshot>,
+    }
+    let engine = engine();
+    let mut linker = wazerox::Linker::<State>::new(&engine);
+    linker
+        .func_wrap(
+            "host",
+            "checkpoint",
+            |mut caller: Caller<'_, State>| -> Result<i32, Error> {
+                let snapshot = caller.snapshot()?;
+                caller.data_mut().snapshot = Some(snapshot);
+                Ok(0)
+            },
+        )
+        .unwrap();
+    linker
+        .func_wrap(
+            "host",
+            "restore",
+            |caller: Caller<'_, State>, value: i32| -> Result<(), Error> {
+                let snapshot = caller.data().snapshot.clone().expect("a snapshot");
+                Err(snapshot.restore(&[Val::I32(value)]).into())
+            },
+        )
+        .unwrap();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (import "host" "checkpoint" (func $checkpoint (result i32)))
+            (import "host" "restore" (func $restore (param i32)))
+            (tag $e (param i32))
+            (global $stale_handlers (mut i32) (i32.const 0))
+            ;; Each level sits inside a handler for $e (exnref encoding on even
+            ;; levels, legacy on odd ones); the deepest one restores.
+            (func $deep (param i32)
+              (if (i32.eqz (local.get 0)) (then (call $restore (i32.const 7)) (return)))
+              (if (i32.and (local.get 0) (i32.const 1))
+                (then
+                  try
+                    (call $deep (i32.sub (local.get 0) (i32.const 1)))
+                  catch $e
+                    (drop)
+                    (global.set $stale_handlers (i32.add (global.get $stale_handlers) (i32.const 1)))
+                  catch_all
+                    (global.set $stale_handlers (i32.add (global.get $stale_handlers) (i32.const 1)))
+                  end)
+                (else
+                  (block $h
+                    (try_table (catch_all $h)
+                      (call $deep (i32.sub (local.get 0) (i32.const 1))))
+                    (return))
+                  (global.set $stale_handlers (i32.add (global.get $stale_handlers) (i32.const 1))))))
+            (func (export "run") (result i32)
+              (local $r i32)
+              (block $outer (result i32)
+                (try_table (result i32) (catch $e $outer)
+                  (local.set $r (call $checkpoint))
+                  (if (i32.eqz (local.get $r))
+                    (then (call $deep (i32.const 6)) (unreachable)))
+                  ;; Back from the restore: throw; only $outer may catch it.
+                  (throw $e (i32.add (local.get $r) (i32.const 100))))))
+            (func (export "stale_handlers") (result i32) (global.get $stale_handlers))
+            ;; A throw after the restore, in a later call with no handler: uncaught.
+            (func (export "throw_uncaught") (param i32) (throw $e (local.get 0))))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, State::default());
+    let instance = linker.instantiate(&mut store, &module).unwrap();
+    let run = instance
+        .get_typed_func::<(), i32>(&mut store, "run")
+        .unwrap();
+    let stale = instance
+        .get_typed_func::<(), i32>(&mut store, "stale_handlers")
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(run.call(&mut store, ()).unwrap(), 107);
+        assert_eq!(
+            stale.call(&mut store, ()).unwrap(),
+            0,
+            "a discarded handler ran"
+        );
+    }
+    let uncaught = instance.get_func(&mut store, "throw_uncaught").unwrap();
+    let error = uncaught
+        .call(&mut store, &[Val::I32(9)], &mut [])
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Exception, "{error}");
+    let exn = *error.as_exception().unwrap();
+    assert_eq!(exn.fields(&mut store).unwrap()[0].i32(), Some(9));
+    assert_eq!(run.call(&mut store, ()).unwrap(), 107);
+}
+
+/// Exceptions are per thread: four threads throw and catch in a loop at the same
+/// time (each its own store, one shared memory), and an uncaught exception in one
+/// of them ends only that thread's call.
+#[test]
+fn threads_throw_and_catch_independently() {
+    let engine = engine();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (import "env" "memory" (memory 1 1 shared))
+            (tag $e (param i32))
+            (func $thrower (param i32) (throw $e (local.get 0)))
+            ;; Sums 0..n by throwing each value through a handler.
+            (func (export "sum") (param $n i32) (result i32)
+              (local $i i32) (local $sum i32)
+              (loop $l
+                (block $h (result i32)
+                  (try_table (catch $e $h) (call $thrower (local.get $i)))
+                  (unreachable))
+                (local.set $sum (i32.add (local.get $sum)))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+              (drop (i32.atomic.rmw.add (i32.const 0) (i32.const 1)))
+              (local.get $sum))
+            (func (export "escape") (param i32) (call $thrower (local.get 0))))"#,
+    )
+    .unwrap();
+    let memory = wazerox::SharedMemory::new(&engine, wazerox::MemoryType::shared(1, 1)).unwrap();
+    let barrier = Arc::new(std::sync::Barrier::new(5));
+    let threads: Vec<_> = (0..5)
+        .map(|index| {
+            let (engine, module, memory, barrier) = (
+                engine.clone(),
+                module.clone(),
+                memory.clone(),
+                barrier.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut store = Store::new(&engine, ());
+                let instance = Instance::new(&mut store, &module, &[memory.into()]).unwrap();
+                barrier.wait();
+                if index == 4 {
+                    let escape = instance.get_func(&mut store, "escape").unwrap();
+                    let error = escape
+                        .call(&mut store, &[Val::I32(-3)], &mut [])
+                        .unwrap_err();
+                    assert_eq!(error.kind(), ErrorKind::Exception, "{error}");
+                    let exn = *error.as_exception().unwrap();
+                    return exn.fields(&mut store).unwrap()[0].i32().unwrap();
+                }
+                let sum = instance
+                    .get_typed_func::<i32, i32>(&mut store, "sum")
+                    .unwrap();
+                let mut last = 0;
+                for _ in 0..5 {
+                    last = sum.call(&mut store, 20_000).unwrap();
+                }
+                last
+            })
+        })
+        .collect();
+    let results: Vec<i32> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let expected = (0..20_000i64).sum::<i64>() as i32;
+    assert_eq!(results, [expected, expected, expected, expected, -3]);
+    let mut count = [0u8; 4];
+    memory.read(0, &mut count).unwrap();
+    assert_eq!(u32::from_le_bytes(count), 20, "every sum call finished");
+}
+
+/// Fuel and epoch interruptions are traps, so no handler catches them, also not a
+/// `catch_all` around the loop; the store stays usable and its exceptions work.
+#[test]
+fn fuel_and_epoch_interruptions_pass_through_handlers() {
+    const SPIN: &str = r#"(module
+        (tag $e (param i32))
+        (func $spin (loop $l (br $l)))
+        (func (export "spin_in_try") (result i32)
+          (block $h
+            (try_table (catch_all $h) (call $spin)))
+          (i32.const 1))
+        (func (export "spin_in_legacy_try") (result i32)
+          try (result i32)
+            (call $spin) (i32.const 0)
+          catch_all
+            (i32.const 2)
+          end)
+        (func (export "throw_catch") (param i32) (result i32)
+          (block $h (result i32)
+            (try_table (catch $e $h) (throw $e (local.get 0)))
+            (unreachable))))"#;
+    for fuel in [true, false] {
+        let mut config = Config::new();
+        config.wasm_legacy_exceptions(true);
+        if fuel {
+            config.consume_fuel(true);
+        } else {
+            config.epoch_interruption(true);
+        }
+        let engine = Engine::new(&config).unwrap();
+        let module = Module::new(&engine, SPIN).unwrap();
+        let mut store = Store::new(&engine, ());
+        let instance = Instance::new(&mut store, &module, &[]).unwrap();
+        let throw_catch = instance
+            .get_typed_func::<i32, i32>(&mut store, "throw_catch")
+            .unwrap();
+        for name in ["spin_in_try", "spin_in_legacy_try"] {
+            let expected = if fuel {
+                store.set_fuel(50_000).unwrap();
+                TrapCode::OutOfFuel
+            } else {
+                store.set_epoch_deadline(1);
+                engine.increment_epoch();
+                TrapCode::Interrupt
+            };
+            let spin = instance
+                .get_typed_func::<(), i32>(&mut store, name)
+                .unwrap();
+            let error = spin.call(&mut store, ()).unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::Trap, "{name}: {error}");
+            assert_eq!(error.as_trap().unwrap().code(), expected, "{name}");
+            if fuel {
+                store.set_fuel(10_000).unwrap();
+            } else {
+                store.set_epoch_deadline(1_000_000);
+            }
+            assert_eq!(
+                throw_catch.call(&mut store, 41).unwrap(),
+                41,
+                "after {name}"
+            );
+        }
+    }
+}

@@ -19,6 +19,7 @@
 pub mod api;
 pub mod differential;
 pub mod instantiate;
+pub mod relaxed_nans;
 pub mod report;
 pub mod resources;
 pub mod validate;

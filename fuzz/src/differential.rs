@@ -96,18 +96,30 @@ pub fn check(data: &[u8]) -> Result<Result<(), Skip>, String> {
 pub fn compare(wasm: &[u8], args_seed: u64) -> Result<Result<(), Skip>, String> {
     let ours = run_wazerox(wasm, args_seed)?;
     let reference = run_wasmi(wasm, args_seed)?;
+    compare_reports(&ours, &reference, "wasmi", args_seed)
+}
+
+/// The verdict on wazerox's report against a reference runtime's (named
+/// `reference_name` in the message) for one module and argument seed: equal, not
+/// compared to the end (a stack overflow on either side; the calls before it still
+/// compare), or the first difference.
+pub fn compare_reports(
+    ours: &Report,
+    reference: &Report,
+    reference_name: &str,
+    args_seed: u64,
+) -> Result<Result<(), Skip>, String> {
     if ours.calls.is_some() != reference.calls.is_some() {
         return Err(format!(
             "instantiation succeeded in {} only",
             if ours.calls.is_some() {
                 "wazerox"
             } else {
-                "wasmi"
+                reference_name
             }
         ));
     }
     if ours.stack_exhausted() || reference.stack_exhausted() {
-        // The calls before the first overflow (on either side) still compare.
         let (a, b) = (
             ours.calls_before_overflow(),
             reference.calls_before_overflow(),
@@ -116,7 +128,7 @@ pub fn compare(wasm: &[u8], args_seed: u64) -> Result<Result<(), Skip>, String> 
         if a[..n] != b[..n] {
             let i = (0..n).find(|i| a[*i] != b[*i]).expect("they differ");
             return Err(format!(
-                "args seed {args_seed}: call {i} differs before a stack overflow\n  wazerox: {:?}\n  wasmi:   {:?}",
+                "args seed {args_seed}: call {i} differs before a stack overflow\n  wazerox: {:?}\n  {reference_name}: {:?}",
                 a[i], b[i]
             ));
         }
@@ -126,10 +138,10 @@ pub fn compare(wasm: &[u8], args_seed: u64) -> Result<Result<(), Skip>, String> 
         return Ok(Ok(()));
     }
     let (a, b) = ours
-        .first_difference(&reference)
+        .first_difference(reference)
         .unwrap_or_else(|| ("<memory contents>".into(), "<memory contents>".into()));
     Err(format!(
-        "args seed {args_seed}: reports differ\n  wazerox: {a}\n  wasmi:   {b}"
+        "args seed {args_seed}: reports differ\n  wazerox: {a}\n  {reference_name}: {b}"
     ))
 }
 
@@ -180,7 +192,7 @@ pub fn kind_ours(ty: wazerox::ValType) -> Kind {
         ValType::Ref(r) => match r.kind() {
             wazerox::RefKind::Func => Kind::FuncRef,
             wazerox::RefKind::Extern => Kind::ExternRef,
-            wazerox::RefKind::Exn => unreachable!("wasm-smith generates no exceptions here"),
+            wazerox::RefKind::Exn => Kind::ExnRef,
         },
     }
 }
@@ -196,6 +208,7 @@ pub fn val_ours(v: Value) -> wazerox::Val {
         Value::V128(x) => Val::V128(x),
         Value::FuncRef(_) => Val::FuncRef(None),
         Value::ExternRef(_) => Val::ExternRef(None),
+        Value::ExnRef(_) => Val::ExnRef(None),
     }
 }
 
@@ -209,7 +222,7 @@ pub fn value_ours(v: &wazerox::Val) -> Value {
         Val::V128(x) => Value::V128(*x),
         Val::FuncRef(f) => Value::FuncRef(f.is_some()),
         Val::ExternRef(e) => Value::ExternRef(e.is_some()),
-        Val::ExnRef(_) => unreachable!("wasm-smith generates no exceptions here"),
+        Val::ExnRef(e) => Value::ExnRef(e.is_some()),
     }
 }
 
@@ -267,6 +280,15 @@ pub fn run_wazerox(wasm: &[u8], args_seed: u64) -> Result<Report, String> {
         return Ok(Report::instantiation_failed());
     };
     let exports = instance.exports(&mut store);
+    // The tags the generator exported (`report::tag_export_name`), to name the tag
+    // of an uncaught exception.
+    let tags: Vec<(wazerox::Tag, u32)> = exports
+        .iter()
+        .filter_map(|(name, e)| match e {
+            Extern::Tag(t) => Some((*t, crate::report::tag_export_index(name)?)),
+            _ => None,
+        })
+        .collect();
     let funcs = exports
         .iter()
         .filter_map(|(name, e)| match e {
@@ -291,7 +313,10 @@ pub fn run_wazerox(wasm: &[u8], args_seed: u64) -> Result<Report, String> {
         let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
         let outcome = match func.call(&mut store, &params, &mut results) {
             Ok(()) => Outcome::Values(results.iter().map(value_ours).collect()),
-            Err(e) => Outcome::Trap(e.as_trap().map_or("host", |t| trap_kind_ours(t.code()))),
+            Err(e) => match e.as_exception() {
+                Some(exn) => uncaught_ours(&mut store, *exn, &tags)?,
+                None => Outcome::Trap(e.as_trap().map_or("host", |t| trap_kind_ours(t.code()))),
+            },
         };
         let stop = outcome == Outcome::Trap("stack");
         calls.push(Call {
@@ -319,6 +344,20 @@ pub fn run_wazerox(wasm: &[u8], args_seed: u64) -> Result<Report, String> {
     Ok(report)
 }
 
+/// The outcome of a call that threw `exn` out of Wasm.
+fn uncaught_ours(
+    store: &mut wazerox::Store<u64>,
+    exn: wazerox::ExnRef,
+    tags: &[(wazerox::Tag, u32)],
+) -> Result<Outcome, String> {
+    let tag = exn.tag(&mut *store).map_err(|e| e.to_string())?;
+    let payload = exn.fields(&mut *store).map_err(|e| e.to_string())?;
+    Ok(Outcome::Exception {
+        tag: tags.iter().find(|(t, _)| *t == tag).map(|(_, i)| *i),
+        payload: payload.iter().map(value_ours).collect(),
+    })
+}
+
 fn kind_wasmi(ty: &wasmi::ValType) -> Kind {
     use wasmi::ValType;
     match ty {
@@ -342,6 +381,7 @@ fn val_wasmi(v: Value) -> wasmi::Val {
         Value::V128(x) => Val::V128(wasmi::V128::from(x)),
         Value::FuncRef(_) => Val::default(ValType::FuncRef),
         Value::ExternRef(_) => Val::default(ValType::ExternRef),
+        Value::ExnRef(_) => unreachable!("wasmi has no exceptions; its cases have none"),
     }
 }
 

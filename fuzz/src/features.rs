@@ -40,11 +40,7 @@ pub fn features(wasm: &[u8]) -> Result<Vec<&'static str>, String> {
                     }
                 }
             }
-            Payload::TagSection(reader) => {
-                if reader.count() > 0 {
-                    add("tag");
-                }
-            }
+            Payload::TagSection(reader) if reader.count() > 0 => add("tag"),
             Payload::GlobalSection(reader) => {
                 for global in reader {
                     let global = global.map_err(|e| e.to_string())?;

@@ -15,10 +15,19 @@
 //!   typed errors, and host memory and wall time per case stay bounded
 //!   ([`resources`]).
 //! - [`api`]: random sequences of embedding-API operations.
+//!
+//! [`exceptions`] builds the differential modules with exception handling, which
+//! run against wasmtime in the oracle of `benches/` (wasmi has no exceptions);
+//! [`campaign`] is the seeded-run loop both long-run drivers share; [`features`]
+//! says which features a generated module uses.
 
 pub mod api;
+pub mod campaign;
 pub mod differential;
+pub mod exceptions;
+pub mod features;
 pub mod instantiate;
+pub mod relaxed_nans;
 pub mod report;
 pub mod resources;
 pub mod validate;

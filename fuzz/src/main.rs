@@ -6,23 +6,27 @@
 //! wazerox-fuzz repro TARGET (SEED | INPUT-FILE) [--out DIR]
 //! wazerox-fuzz compare MODULE.wasm ARGS-SEED
 //! wazerox-fuzz corpus TARGET DIR [--count N]
+//! wazerox-fuzz features (differential | exceptions) [--from SEED] [--count N]
 //! ```
 //! TARGET is differential, validate, instantiate or api. `repro` of a differential
 //! case writes the module and both runtimes' reports to DIR (default `.`) so they can
 //! be diffed with the wasmtime oracle's output (`benches`: `cargo run --release --bin
-//! oracle -- MODULE.wasm ARGS-SEED`).
+//! oracle -- MODULE.wasm ARGS-SEED`). `features` counts how many of the modules of
+//! seeds SEED.. (default 0, 300 of them) use each tracked feature.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
-use wazerox_fuzz::{Target, differential, run_one, seeded_input};
+use std::time::Duration;
+use wazerox_fuzz::campaign::run_seeds;
+use wazerox_fuzz::{Target, differential, exceptions, features, run_one, seeded_input};
 
 fn usage() -> ExitCode {
     eprintln!(
         "usage:\n  wazerox-fuzz run TARGET [--from SEED] [--count N] [--seconds S]\n  \
          wazerox-fuzz repro TARGET (SEED | INPUT-FILE) [--out DIR]\n  \
          wazerox-fuzz compare MODULE.wasm ARGS-SEED\n  \
-         wazerox-fuzz corpus TARGET DIR [--count N]\n\
+         wazerox-fuzz corpus TARGET DIR [--count N]\n  \
+         wazerox-fuzz features (differential | exceptions) [--from SEED] [--count N]\n\
          TARGET: differential | validate | instantiate | api"
     );
     ExitCode::from(2)
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
             Some(dir) => corpus(target, dir, &args),
             None => usage(),
         },
+        (Some("features"), _) => feature_counts(&args),
         (Some("compare"), _) => match (args.get(1), args.get(2).and_then(|s| s.parse().ok())) {
             (Some(path), Some(args_seed)) => compare(path, args_seed),
             _ => usage(),
@@ -65,47 +70,12 @@ fn run(target: Target, args: &[String]) -> ExitCode {
     let budget = option(args, "--seconds")
         .and_then(|s| s.parse().ok())
         .map(Duration::from_secs);
-    let start = Instant::now();
-    let mut last_progress = start;
-    let mut labels: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut failures = Vec::new();
-    let mut seed = from;
-    let print = |seed: u64, labels: &BTreeMap<&str, u64>, failures: usize| {
-        let execs: u64 = labels.values().sum();
-        let secs = start.elapsed().as_secs_f64();
-        eprintln!(
-            "{} seeds {from}..{seed}: {execs} execs in {secs:.0} s ({:.0}/s), {labels:?}, {failures} failures",
-            target.name(),
-            execs as f64 / secs.max(1e-9)
-        );
-    };
-    while seed - from < count && budget.is_none_or(|b| start.elapsed() < b) {
-        let data = seeded_input(target, seed);
-        match std::panic::catch_unwind(|| run_one(target, &data)) {
-            Ok(Ok(label)) => *labels.entry(label).or_default() += 1,
-            Ok(Err(message)) => {
-                eprintln!("seed {seed}: {message}");
-                failures.push(seed);
-                *labels.entry("FAILED").or_default() += 1;
-            }
-            Err(_) => {
-                eprintln!("seed {seed}: panicked");
-                failures.push(seed);
-                *labels.entry("PANICKED").or_default() += 1;
-            }
-        }
-        seed += 1;
-        if last_progress.elapsed() > Duration::from_secs(60) {
-            print(seed, &labels, failures.len());
-            last_progress = Instant::now();
-        }
-    }
-    print(seed, &labels, failures.len());
+    let failures = run_seeds(target.name(), from, count, budget, |seed| {
+        run_one(target, &seeded_input(target, seed))
+    });
     if failures.is_empty() {
         ExitCode::SUCCESS
     } else {
-        let shown = &failures[..failures.len().min(20)];
-        eprintln!("{} failing seeds, the first: {shown:?}", failures.len());
         ExitCode::FAILURE
     }
 }
@@ -207,5 +177,45 @@ fn corpus(target: Target, dir: &str, args: &[String]) -> ExitCode {
         }
     }
     println!("{count} inputs in {dir}");
+    ExitCode::SUCCESS
+}
+
+/// How many generated modules use each feature (`features::features`).
+fn feature_counts(args: &[String]) -> ExitCode {
+    let generate = match args.get(1).map(String::as_str) {
+        Some("differential") => differential::generate,
+        Some("exceptions") => exceptions::generate,
+        _ => return usage(),
+    };
+    let from: u64 = option(args, "--from")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let count: u64 = option(args, "--count")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    let mut modules = 0;
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for seed in from..from + count {
+        let Some(case) = generate(&seeded_input(Target::Differential, seed)) else {
+            continue;
+        };
+        modules += 1;
+        match features::features(&case.wasm) {
+            Ok(names) => names
+                .into_iter()
+                .for_each(|n| *counts.entry(n).or_default() += 1),
+            Err(e) => {
+                eprintln!("seed {seed}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    println!("{modules} modules of seeds {from}..{}:", from + count);
+    for (name, n) in counts {
+        println!(
+            "  {name}: {n} ({:.0} %)",
+            100.0 * n as f64 / modules.max(1) as f64
+        );
+    }
     ExitCode::SUCCESS
 }

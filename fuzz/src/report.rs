@@ -19,6 +19,8 @@ pub enum Kind {
     V128,
     FuncRef,
     ExternRef,
+    /// `exnref` (the exceptions campaign only: wasmi has no exceptions).
+    ExnRef,
 }
 
 /// A value, with float NaNs canonicalized: which NaN an operation produces is
@@ -33,6 +35,7 @@ pub enum Value {
     /// A reference; `true` when non-null (identities differ between runtimes).
     FuncRef(bool),
     ExternRef(bool),
+    ExnRef(bool),
 }
 
 impl Value {
@@ -63,6 +66,7 @@ impl fmt::Display for Value {
             Value::V128(x) => write!(f, "v128:{x:#034x}"),
             Value::FuncRef(non_null) => write!(f, "funcref:{}", null_or_not(*non_null)),
             Value::ExternRef(non_null) => write!(f, "externref:{}", null_or_not(*non_null)),
+            Value::ExnRef(non_null) => write!(f, "exnref:{}", null_or_not(*non_null)),
         }
     }
 }
@@ -78,6 +82,27 @@ pub enum Outcome {
     /// A trap, by kind (see [`TRAP_KINDS`]); "instantiation" when instantiation
     /// itself failed.
     Trap(&'static str),
+    /// An exception that left the call uncaught: the index of its tag among the
+    /// module's tags (the generator exports each as [`tag_export_name`]) and its
+    /// payload. `None` for a tag the module does not export.
+    Exception {
+        tag: Option<u32>,
+        payload: Vec<Value>,
+    },
+}
+
+/// The export name under which the exceptions campaign's modules export their tag
+/// number `index` (wasm-smith exports no tags), so that every runtime can name the
+/// tag of an uncaught exception.
+pub fn tag_export_name(index: u32) -> String {
+    format!("{TAG_EXPORT_PREFIX}{index}")
+}
+
+const TAG_EXPORT_PREFIX: &str = "wazerox-fuzz tag ";
+
+/// The tag number of an export name made by [`tag_export_name`].
+pub fn tag_export_index(name: &str) -> Option<u32> {
+    name.strip_prefix(TAG_EXPORT_PREFIX)?.parse().ok()
 }
 
 /// Trap kinds every runtime maps its own codes to. A code outside this list maps to
@@ -205,6 +230,19 @@ impl fmt::Display for Report {
                     writeln!(f, "]")?;
                 }
                 Outcome::Trap(kind) => writeln!(f, "trap {kind}")?,
+                Outcome::Exception { tag, payload } => {
+                    match tag {
+                        Some(tag) => write!(f, "exception tag {tag} [")?,
+                        None => write!(f, "exception of an unexported tag [")?,
+                    }
+                    for (i, v) in payload.iter().enumerate() {
+                        if i > 0 {
+                            write!(f, ", ")?;
+                        }
+                        write!(f, "{v}")?;
+                    }
+                    writeln!(f, "]")?;
+                }
             }
         }
         if let Some(memory) = &self.memory {
@@ -260,6 +298,7 @@ fn zero(kind: Kind) -> Value {
         Kind::V128 => Value::V128(0),
         Kind::FuncRef => Value::FuncRef(false),
         Kind::ExternRef => Value::ExternRef(false),
+        Kind::ExnRef => Value::ExnRef(false),
     }
 }
 
@@ -337,6 +376,7 @@ fn argument(kind: Kind, h: u64) -> Value {
         Kind::V128 => Value::V128(((bits as u128) << 64) | mix(bits) as u128),
         Kind::FuncRef => Value::FuncRef(false),
         Kind::ExternRef => Value::ExternRef(false),
+        Kind::ExnRef => Value::ExnRef(false),
     }
 }
 
@@ -363,7 +403,7 @@ pub fn host_call(name: &str, calls: u64, args: &[Value], results: &[Kind]) -> Ve
             Value::I32(x) | Value::F32(x) => x as u128,
             Value::I64(x) | Value::F64(x) => x as u128,
             Value::V128(x) => x,
-            Value::FuncRef(b) | Value::ExternRef(b) => b as u128,
+            Value::FuncRef(b) | Value::ExternRef(b) | Value::ExnRef(b) => b as u128,
         };
         h = mix(h ^ bits as u64 ^ mix((bits >> 64) as u64));
     }

@@ -379,3 +379,55 @@ fn arguments_in_registers_and_on_the_stack_survive_the_stub() {
     assert_eq!(run(&lazy, "direct"), (expected, expected));
     assert_eq!(run(&lazy, "indirect"), (expected, expected));
 }
+
+/// More functions than Linux's default `vm.max_map_count` (65,530) allows
+/// mappings: lazily compiled code must not take a mapping per function.
+const MANY: u32 = 70_000;
+
+#[test]
+fn seventy_thousand_lazily_compiled_functions_fit_in_a_few_mappings() {
+    let mut wat = String::from("(module\n  (type $f (func (result i32)))\n");
+    wat.push_str(&format!("  (table {MANY} funcref)\n  (elem (i32.const 0) func"));
+    for i in 0..MANY {
+        wat.push_str(&format!(" $f{i}"));
+    }
+    wat.push_str(")\n");
+    for i in 0..MANY {
+        wat.push_str(&format!(
+            "  (func $f{i} (type $f) i32.const {i} i32.const 7 i32.mul i32.const 3 i32.add)\n"
+        ));
+    }
+    wat.push_str(&format!(
+        r#"  (func (export "sum") (result i32) (local $i i32) (local $sum i32)
+    loop $next
+      local.get $sum local.get $i call_indirect (type $f) i32.add local.set $sum
+      local.get $i i32.const 1 i32.add local.tee $i
+      i32.const {MANY} i32.lt_u br_if $next
+    end
+    local.get $sum)
+)"#
+    ));
+    let mappings = || {
+        std::fs::read_to_string("/proc/self/maps")
+            .map(|maps| maps.lines().count())
+            .unwrap_or(0)
+    };
+    let engine = lazy_engine();
+    let module = Module::new(&engine, &wat).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let sum = instance
+        .get_typed_func::<(), i32>(&mut store, "sum")
+        .unwrap();
+    let before = mappings();
+    let expected = (0..MANY).fold(0i32, |s, i| s.wrapping_add(value_of(i)));
+    assert_eq!(sum.call(&mut store, ()).unwrap(), expected);
+    assert_eq!(module.lazily_compiled_functions(), Some(MANY as usize + 1));
+    // Other tests map and unmap memory meanwhile; a mapping per function would
+    // add 70,000 (and fail before the end at the default limit).
+    let after = mappings();
+    assert!(
+        after < before + 5_000,
+        "{before} mappings before, {after} after"
+    );
+}

@@ -1,5 +1,6 @@
 //! A lazily compiled module's code: each function compiled on its first call into
-//! its own code image (docs/lazy-compilation.md).
+//! its own code image, in pages of the module's code arena
+//! (docs/lazy-compilation.md).
 
 use crate::engine::Engine;
 use std::collections::HashMap;
@@ -7,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use wasmparser::{BinaryReader, FuncToValidate, FunctionBody, ValidatorResources};
 use wazerox_compiler::LazyBody;
 use wazerox_environ::{FunctionBodyData, ModuleInfo, TranslationConfig, VMOffsets};
-use wazerox_runtime::code_memory::CodeMemory;
+use wazerox_runtime::code_memory::CodeArena;
 use wazerox_runtime::code_registry::{self, FunctionRange, ModuleCode, SourceMap};
 use wazerox_runtime::lazy::LazyFunctions;
 
@@ -34,6 +35,9 @@ pub(crate) struct LazyCode {
     /// concurrent first calls wait for the thread that compiles.
     compiled: Vec<OnceLock<Result<CompiledFunction, String>>>,
     source_map: Option<Arc<dyn SourceMap>>,
+    /// Where the compiled functions' code goes: pages of a few large mappings, not
+    /// one mapping per function.
+    arena: CodeArena,
 }
 
 impl LazyCode {
@@ -62,6 +66,7 @@ impl LazyCode {
             ranges,
             validators,
             source_map,
+            arena: CodeArena::new(),
         }
     }
 
@@ -107,7 +112,7 @@ impl LazyCode {
                 FunctionBodyData { body, validator },
             )
             .map_err(|e| e.to_string())?;
-        let code = CodeMemory::new(&image.code, |text| {
+        let code = self.arena.allocate(&image.code, |text| {
             for reloc in &image.libcall_relocations {
                 let Some(address) = wazerox_runtime::libcalls::address(&reloc.libcall) else {
                     return Err(format!("unknown libcall {}", reloc.libcall));

@@ -378,6 +378,11 @@ fn arguments_in_registers_and_on_the_stack_survive_the_stub() {
     let lazy = lazy_engine();
     assert_eq!(run(&lazy, "direct"), (expected, expected));
     assert_eq!(run(&lazy, "indirect"), (expected, expected));
+    let mut config = Config::new();
+    config.lazy_compilation(true).lazy_fast_tier(true);
+    let fast = Engine::new(&config).unwrap();
+    assert_eq!(run(&fast, "direct"), (expected, expected));
+    assert_eq!(run(&fast, "indirect"), (expected, expected));
 }
 
 /// More functions than Linux's default `vm.max_map_count` (65,530) allows

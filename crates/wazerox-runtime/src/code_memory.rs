@@ -34,10 +34,11 @@ pub struct CodeMemory {
     len: usize,
 }
 
+#[allow(dead_code)] // held only to keep the pages mapped
 enum Pages {
     Own(Mmap),
     /// A piece of an arena's chunk, unmapped with the chunk.
-    Shared(#[allow(dead_code)] Arc<Mmap>),
+    Shared(Arc<Mmap>),
 }
 
 impl std::fmt::Debug for CodeMemory {

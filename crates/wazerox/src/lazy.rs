@@ -6,7 +6,7 @@ use crate::engine::Engine;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use wasmparser::{BinaryReader, FuncToValidate, FunctionBody, ValidatorResources};
-use wazerox_compiler::LazyBody;
+use wazerox_compiler::{LazyBody, Tier};
 use wazerox_environ::{FunctionBodyData, ModuleInfo, TranslationConfig, VMOffsets};
 use wazerox_runtime::code_memory::CodeArena;
 use wazerox_runtime::code_registry::{self, FunctionRange, ModuleCode, SourceMap};
@@ -25,6 +25,8 @@ pub(crate) struct LazyCode {
     info: Arc<ModuleInfo>,
     offsets: VMOffsets,
     translation: TranslationConfig,
+    /// Which code generator compiles the functions (`Config::lazy_fast_tier`).
+    tier: Tier,
     wasm: Arc<[u8]>,
     /// Per defined function: its body's range in `wasm`.
     ranges: Vec<std::ops::Range<usize>>,
@@ -62,6 +64,11 @@ impl LazyCode {
                 .collect(),
             info,
             translation,
+            tier: if engine.config().lazy_fast_tier {
+                Tier::Fast
+            } else {
+                Tier::Optimized
+            },
             wasm,
             ranges,
             validators,
@@ -110,6 +117,7 @@ impl LazyCode {
                 &self.translation,
                 func,
                 FunctionBodyData { body, validator },
+                self.tier,
             )
             .map_err(|e| e.to_string())?;
         let code = self.arena.allocate(&image.code, |text| {

@@ -256,7 +256,8 @@ fn a_function_not_compiled_yet_is_reachable_through_every_call_path() {
     let lazy = Instance::new(&mut store, &callees, &[]).unwrap();
     let table = lazy.get_table(&mut store, "table").unwrap();
     let eager = Instance::new(&mut store, &table_user, &[table.into()]).unwrap();
-    let compiled = |expected: usize| assert_eq!(callees.lazily_compiled_functions(), Some(expected));
+    let compiled =
+        |expected: usize| assert_eq!(callees.lazily_compiled_functions(), Some(expected));
     compiled(0);
 
     // Host `Func::call` of an export.
@@ -264,7 +265,9 @@ fn a_function_not_compiled_yet_is_reachable_through_every_call_path() {
     assert_eq!(f3.call(&mut store, 1).unwrap(), 301);
     compiled(1);
     // A direct call (`direct` and `$f0`).
-    let direct = lazy.get_typed_func::<i32, i32>(&mut store, "direct").unwrap();
+    let direct = lazy
+        .get_typed_func::<i32, i32>(&mut store, "direct")
+        .unwrap();
     assert_eq!(direct.call(&mut store, 2).unwrap(), 2);
     compiled(3);
     // `ref.func` + `call_ref` inside the lazy module (`via_call_ref` and `$f1`).
@@ -369,7 +372,10 @@ fn arguments_in_registers_and_on_the_stack_survive_the_stub() {
             .get_typed_func::<(), i64>(&mut store, export)
             .unwrap();
         // First call (through the stub), second call (compiled code).
-        (f.call(&mut store, ()).unwrap(), f.call(&mut store, ()).unwrap())
+        (
+            f.call(&mut store, ()).unwrap(),
+            f.call(&mut store, ()).unwrap(),
+        )
     };
     let eager = Engine::default();
     let (expected, again) = run(&eager, "direct");
@@ -392,7 +398,9 @@ const MANY: u32 = 70_000;
 #[test]
 fn seventy_thousand_lazily_compiled_functions_fit_in_a_few_mappings() {
     let mut wat = String::from("(module\n  (type $f (func (result i32)))\n");
-    wat.push_str(&format!("  (table {MANY} funcref)\n  (elem (i32.const 0) func"));
+    wat.push_str(&format!(
+        "  (table {MANY} funcref)\n  (elem (i32.const 0) func"
+    ));
     for i in 0..MANY {
         wat.push_str(&format!(" $f{i}"));
     }

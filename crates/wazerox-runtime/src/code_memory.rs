@@ -317,9 +317,15 @@ mod tests {
         }
         let first = pieces[0].base();
         let last = pieces[63].base();
-        assert_eq!(last - first, 63 * page_size(), "consecutive pages of a chunk");
+        assert_eq!(
+            last - first,
+            63 * page_size(),
+            "consecutive pages of a chunk"
+        );
         // A piece bigger than a chunk gets a chunk of its own.
-        let big = arena.allocate(&vec![7; CHUNK_SIZE + 1], |_| Ok(())).unwrap();
+        let big = arena
+            .allocate(&vec![7; CHUNK_SIZE + 1], |_| Ok(()))
+            .unwrap();
         assert_eq!(big.len(), CHUNK_SIZE + 1);
         drop(pieces);
         assert_eq!(big.text()[CHUNK_SIZE], 7);

@@ -401,7 +401,8 @@ impl Instance {
             ..self.module.functions.len() as u32)
             .map(|i| {
                 // SAFETY: `func_ref(i)` is within the VMContext allocation.
-                unsafe { vmctx.add(self.offsets.func_ref(FuncIndex(i)) as usize) }.cast::<VMFuncRef>()
+                unsafe { vmctx.add(self.offsets.func_ref(FuncIndex(i)) as usize) }
+                    .cast::<VMFuncRef>()
             })
             // SAFETY: `new` wrote every reference; no code of the instance runs yet.
             .filter(|func_ref| unsafe { (**func_ref).wasm_call.is_null() })

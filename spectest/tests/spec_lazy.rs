@@ -10,8 +10,17 @@ fn lazy(config: &mut Config) {
     config.lazy_compilation(true);
 }
 
+/// Lazy compilation's cheap first tier (`Config::lazy_fast_tier`).
+fn lazy_fast(config: &mut Config) {
+    config.lazy_compilation(true).lazy_fast_tier(true);
+}
+
 fn passes_lazily(suite: &str, at_least: usize) {
-    let total = check_suite_with(suite, None, lazy);
+    passes_with(suite, at_least, lazy);
+}
+
+fn passes_with(suite: &str, at_least: usize, configure: fn(&mut Config)) {
+    let total = check_suite_with(suite, None, configure);
     assert_eq!(total.failed, 0, "every {suite} assertion passes lazily");
     assert!(
         total.passed >= at_least,
@@ -39,4 +48,14 @@ fn threads_proposal_passes_lazily() {
 fn exceptions_pass_lazily() {
     passes_lazily("proposals/exceptions", 105);
     passes_lazily("legacy-exceptions", 96);
+}
+
+#[test]
+fn wasm_v2_passes_with_the_fast_tier() {
+    passes_with("wasm-v2", 28_000, lazy_fast);
+}
+
+#[test]
+fn simd_proposal_passes_with_the_fast_tier() {
+    passes_with("proposals/simd", 25_000, lazy_fast);
 }

@@ -490,9 +490,11 @@ fn engine_for(
     if let Some(profile) = &args.profile {
         config.profiler(profile.native_strategy());
     }
-    // WAZEROX_LAZY=1: compile each function on its first call
-    // (docs/lazy-compilation.md).
-    config.lazy_compilation(std::env::var_os("WAZEROX_LAZY").is_some_and(|v| v == "1"));
+    // WAZEROX_LAZY=1: compile each function on its first call; WAZEROX_LAZY=fast:
+    // the same with Cranelift's cheapest settings (docs/lazy-compilation.md).
+    let lazy = std::env::var("WAZEROX_LAZY").ok();
+    config.lazy_compilation(matches!(lazy.as_deref(), Some("1" | "fast")));
+    config.lazy_fast_tier(lazy.as_deref() == Some("fast"));
     Engine::new(&config)
 }
 

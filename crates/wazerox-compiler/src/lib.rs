@@ -70,7 +70,20 @@ pub struct LazyBody {
 /// A Cranelift code generator for the host CPU.
 pub struct Compiler {
     isa: OwnedTargetIsa,
+    /// The cheap first tier of lazy compilation: the same target and flags with
+    /// `opt_level=none` and the single-pass register allocator.
+    fast_isa: OwnedTargetIsa,
     config: CompilerConfig,
+}
+
+/// Which code generator compiles a function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// The engine's configured optimization level (`CompilerConfig::opt_level`).
+    Optimized,
+    /// Cranelift without optimization and with its single-pass register
+    /// allocator: several times cheaper to compile, slower code.
+    Fast,
 }
 
 /// A function's machine code before linking.
@@ -120,15 +133,26 @@ impl Compiler {
         // Multi-value functions may return more values than there are return
         // registers; Cranelift then returns the rest through a hidden pointer.
         set(&mut flags, "enable_multi_ret_implicit_sret", "true")?;
-        let isa_builder = if config.baseline_cpu {
-            isa::lookup(target_lexicon::Triple::host()).map_err(|e| format!("host ISA: {e}"))?
-        } else {
-            cranelift_native::builder().map_err(|e| format!("host ISA: {e}"))?
+        let isa_builder = || {
+            if config.baseline_cpu {
+                isa::lookup(target_lexicon::Triple::host()).map_err(|e| format!("host ISA: {e}"))
+            } else {
+                cranelift_native::builder().map_err(|e| format!("host ISA: {e}"))
+            }
         };
-        let isa = isa_builder
+        let isa = isa_builder()?
+            .finish(settings::Flags::new(flags.clone()))
+            .map_err(|e| format!("host ISA: {e}"))?;
+        set(&mut flags, "opt_level", "none")?;
+        set(&mut flags, "regalloc_algorithm", "single_pass")?;
+        let fast_isa = isa_builder()?
             .finish(settings::Flags::new(flags))
             .map_err(|e| format!("host ISA: {e}"))?;
-        Ok(Compiler { isa, config })
+        Ok(Compiler {
+            isa,
+            fast_isa,
+            config,
+        })
     }
 
     pub fn isa(&self) -> &dyn isa::TargetIsa {
@@ -291,9 +315,9 @@ impl Compiler {
         Ok(done)
     }
 
-    /// Compiles one defined function on its own, for lazy compilation: `config`
-    /// must have `lazy_calls` set, so the code reaches other functions only
-    /// through their function references and needs no linking.
+    /// Compiles one defined function on its own, for lazy compilation, by `tier`:
+    /// `config` must have `lazy_calls` set, so the code reaches other functions
+    /// only through their function references and needs no linking.
     pub fn compile_function_lazily(
         &self,
         info: &ModuleInfo,
@@ -301,6 +325,7 @@ impl Compiler {
         config: &TranslationConfig,
         func: FuncIndex,
         body: FunctionBodyData<'_>,
+        tier: Tier,
     ) -> Result<CompiledFunctionImage, WasmError> {
         debug_assert!(config.lazy_calls);
         let inputs = TranslationInputs {
@@ -316,7 +341,11 @@ impl Compiler {
         let mut translator = FuncTranslator::new();
         let mut context = Context::new();
         let function = translator.translate(&inputs, func, body)?;
-        link::function_image(self.compile_function(&mut context, function)?)
+        let isa = match tier {
+            Tier::Optimized => &*self.isa,
+            Tier::Fast => &*self.fast_isa,
+        };
+        link::function_image(self.compile_function_for(isa, &mut context, function)?)
     }
 
     /// Compiles both trampolines of function type `ty` into one code image:
@@ -341,11 +370,20 @@ impl Compiler {
         context: &mut Context,
         func: ir::Function,
     ) -> Result<CompiledFunction, WasmError> {
+        self.compile_function_for(&*self.isa, context, func)
+    }
+
+    fn compile_function_for(
+        &self,
+        isa: &dyn isa::TargetIsa,
+        context: &mut Context,
+        func: ir::Function,
+    ) -> Result<CompiledFunction, WasmError> {
         context.clear();
         context.func = func;
         let names = context.func.params.user_named_funcs().clone();
         let compiled = context
-            .compile(&*self.isa, &mut ControlPlane::default())
+            .compile(isa, &mut ControlPlane::default())
             .map_err(|e| compile_error(format!("code generation failed: {:?}", e.inner)))?;
         let mut calls = Vec::new();
         let mut libcalls = Vec::new();
@@ -414,7 +452,7 @@ impl Compiler {
             alignment: compiled
                 .buffer
                 .alignment
-                .max(self.isa.function_alignment().preferred),
+                .max(isa.function_alignment().preferred),
             calls,
             libcalls,
             traps,

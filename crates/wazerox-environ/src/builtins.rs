@@ -53,10 +53,6 @@ pub enum Builtin {
     /// `actual` is `expected` or declares it as a (transitive) supertype. The slow
     /// path of `call_indirect` to a non-final type (GC's declared subtyping).
     IsSubtype,
-    /// `(vmctx, func_ref: i64) -> i64` the code address of the defined function
-    /// `func_ref` refers to, compiled now if it was not yet (lazy compilation,
-    /// docs/lazy-compilation.md); also stored in the function reference.
-    LazyCompile,
     /// `(vmctx) -> i32` failed. Called when an epoch check finds the deadline
     /// reached: moves the deadline on (after yielding, in an async call) when the
     /// store asks for that, else fails (trap `Interrupt`).
@@ -68,7 +64,7 @@ pub enum Builtin {
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 19] = [
+    pub const ALL: [Builtin; 18] = [
         Builtin::MemoryGrow,
         Builtin::MemoryFill,
         Builtin::MemoryCopy,
@@ -85,7 +81,6 @@ impl Builtin {
         Builtin::ExnNew,
         Builtin::Throw,
         Builtin::IsSubtype,
-        Builtin::LazyCompile,
         Builtin::EpochDeadline,
         Builtin::FuelExhausted,
     ];
@@ -117,7 +112,6 @@ impl Builtin {
             Builtin::ExnNew => (&[I32], &[I64]),
             Builtin::Throw => (&[I64], &[]),
             Builtin::IsSubtype => (&[I32, I32], &[I32]),
-            Builtin::LazyCompile => (&[I64], &[I64]),
             Builtin::EpochDeadline | Builtin::FuelExhausted => (&[], &[I32]),
         }
     }

@@ -46,10 +46,10 @@ pub struct TranslationConfig {
     /// Give every relaxed SIMD operator its x86-64 (SSE4.1) result on every CPU
     /// instead of the fastest native one.
     pub relaxed_simd_deterministic: bool,
-    /// Call functions of the same module through their function references (with a
-    /// `LazyCompile` builtin call when the code is not compiled yet) instead of
-    /// direct PC-relative calls: set only for lazily compiled modules, whose
-    /// functions live in separate code images (docs/lazy-compilation.md).
+    /// Call functions of the same module through their function references (whose
+    /// code address is a lazy stub until the callee is compiled) instead of direct
+    /// PC-relative calls: set only for lazily compiled modules, whose functions
+    /// live in separate code images (docs/lazy-compilation.md).
     pub lazy_calls: bool,
 }
 

@@ -35,7 +35,6 @@ struct BuiltinTable {
     exn_new: unsafe extern "C" fn(*mut u8, u32) -> u64,
     throw: unsafe extern "C" fn(*mut u8, usize) -> !,
     is_subtype: unsafe extern "C" fn(*mut u8, u32, u32) -> u32,
-    lazy_compile: unsafe extern "C" fn(*mut u8, *const crate::vmcontext::VMFuncRef) -> usize,
     epoch_deadline: unsafe extern "C" fn(*mut u8) -> u32,
     fuel_exhausted: unsafe extern "C" fn(*mut u8) -> u32,
 }
@@ -57,7 +56,6 @@ static BUILTINS: BuiltinTable = BuiltinTable {
     exn_new: crate::exceptions::exn_new,
     throw: crate::exceptions::wazerox_throw_stub,
     is_subtype,
-    lazy_compile: crate::lazy::lazy_compile,
     epoch_deadline,
     fuel_exhausted,
 };

@@ -13,13 +13,32 @@
 //! Other threads may later run the code on other cores; on Linux a `membarrier`
 //! "sync core" makes every core of the process discard instructions it may have
 //! fetched from a reused address (the loop's `isb` only covers the current core).
+//!
+//! Code compiled one function at a time (lazy compilation) comes from a
+//! [`CodeArena`] instead of a mapping of its own: Linux limits a process to
+//! `vm.max_map_count` mappings (65,530 by default), fewer than the functions a big
+//! program calls. The arena hands out fresh page-aligned pieces of large
+//! reservations; each piece is made writable, written and made executable on its
+//! own (the same W^X as above: no page is writable once executable, and no page
+//! that may be executing is written), and adjacent executable pieces merge into
+//! one kernel mapping.
 
 use crate::mmap::{Mmap, page_size};
+use std::sync::{Arc, Mutex};
 
 /// An immutable, executable copy of compiled code.
 pub struct CodeMemory {
-    mmap: Mmap,
+    /// What keeps the pages mapped.
+    _pages: Pages,
+    base: usize,
     len: usize,
+}
+
+#[allow(dead_code)] // held only to keep the pages mapped
+enum Pages {
+    Own(Mmap),
+    /// A piece of an arena's chunk, unmapped with the chunk.
+    Shared(Arc<Mmap>),
 }
 
 impl std::fmt::Debug for CodeMemory {
@@ -52,7 +71,8 @@ impl CodeMemory {
             .map_err(|e| format!("cannot make code executable: {e}"))?;
         icache::flush(mmap.as_ptr(), code.len());
         Ok(CodeMemory {
-            mmap,
+            base: mmap.as_ptr() as usize,
+            _pages: Pages::Own(mmap),
             len: code.len(),
         })
     }
@@ -60,12 +80,12 @@ impl CodeMemory {
     /// The code bytes (readable, not writable).
     pub fn text(&self) -> &[u8] {
         // SAFETY: the first `len` bytes are mapped readable and never change.
-        unsafe { std::slice::from_raw_parts(self.mmap.as_ptr(), self.len) }
+        unsafe { std::slice::from_raw_parts(self.base as *const u8, self.len) }
     }
 
     /// Address of the first code byte.
     pub fn base(&self) -> usize {
-        self.mmap.as_ptr() as usize
+        self.base
     }
 
     /// Code bytes (not rounded to pages).
@@ -81,6 +101,78 @@ impl CodeMemory {
     pub fn contains(&self, pc: usize) -> bool {
         pc.checked_sub(self.base())
             .is_some_and(|offset| offset < self.len)
+    }
+}
+
+/// Reserved address space per arena chunk: inaccessible (and costing no memory)
+/// until used.
+const CHUNK_SIZE: usize = 64 << 20;
+
+/// Executable memory for many separately compiled pieces of code, carved from
+/// large reservations (see the module docs).
+#[derive(Default)]
+pub struct CodeArena {
+    /// The chunk being filled and the offset of its first unused page.
+    current: Mutex<Option<(Arc<Mmap>, usize)>>,
+}
+
+impl CodeArena {
+    pub fn new() -> CodeArena {
+        CodeArena::default()
+    }
+
+    /// Like [`CodeMemory::new`], in fresh pages of this arena. The pieces keep
+    /// their chunk mapped for as long as any of them lives.
+    pub fn allocate(
+        &self,
+        code: &[u8],
+        patch: impl FnOnce(&mut [u8]) -> Result<(), String>,
+    ) -> Result<CodeMemory, String> {
+        let size = code
+            .len()
+            .max(1)
+            .checked_next_multiple_of(page_size())
+            .ok_or("code too large")?;
+        let (chunk, start) = {
+            let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+            match &mut *current {
+                Some((chunk, next)) if chunk.len() - *next >= size => {
+                    let start = *next;
+                    *next += size;
+                    (chunk.clone(), start)
+                }
+                _ => {
+                    let chunk = Arc::new(
+                        Mmap::reserve(size.max(CHUNK_SIZE))
+                            .map_err(|e| format!("cannot reserve code memory: {e}"))?,
+                    );
+                    *current = Some((chunk.clone(), size));
+                    (chunk, 0)
+                }
+            }
+        };
+        // From here the pages `start..start + size` are ours alone: no other
+        // piece overlaps them, and nothing executes them before we return.
+        chunk
+            .make_accessible(start, size)
+            .map_err(|e| format!("cannot map code memory: {e}"))?;
+        // SAFETY: the range lies in the chunk (handed out above), is read-write now
+        // and is written by no one else; `chunk` outlives the slice.
+        let text = unsafe {
+            std::slice::from_raw_parts_mut(chunk.as_ptr().add(start).cast_mut(), code.len())
+        };
+        text.copy_from_slice(code);
+        patch(text)?;
+        chunk
+            .make_range_executable(start, size)
+            .map_err(|e| format!("cannot make code executable: {e}"))?;
+        let base = chunk.as_ptr() as usize + start;
+        icache::flush(base as *const u8, code.len());
+        Ok(CodeMemory {
+            _pages: Pages::Shared(chunk),
+            base,
+            len: code.len(),
+        })
     }
 }
 
@@ -202,6 +294,41 @@ mod tests {
         let code = CodeMemory::new(&[], |_| Ok(())).unwrap();
         assert!(code.is_empty());
         assert!(!code.contains(code.base()));
+    }
+
+    #[test]
+    fn arena_pieces_are_separate_pages_of_one_mapping() {
+        let arena = CodeArena::new();
+        let pieces: Vec<CodeMemory> = (0..64u8)
+            .map(|i| {
+                arena
+                    .allocate(&[i; 100], |text| {
+                        text[0] = i.wrapping_add(1);
+                        Ok(())
+                    })
+                    .unwrap()
+            })
+            .collect();
+        for (i, piece) in pieces.iter().enumerate() {
+            assert_eq!(piece.len(), 100);
+            assert_eq!(piece.text()[0], i as u8 + 1);
+            assert!(piece.text()[1..].iter().all(|b| *b == i as u8));
+            assert_eq!(piece.base() % page_size(), 0);
+        }
+        let first = pieces[0].base();
+        let last = pieces[63].base();
+        assert_eq!(
+            last - first,
+            63 * page_size(),
+            "consecutive pages of a chunk"
+        );
+        // A piece bigger than a chunk gets a chunk of its own.
+        let big = arena
+            .allocate(&vec![7; CHUNK_SIZE + 1], |_| Ok(()))
+            .unwrap();
+        assert_eq!(big.len(), CHUNK_SIZE + 1);
+        drop(pieces);
+        assert_eq!(big.text()[CHUNK_SIZE], 7);
     }
 
     #[cfg(target_arch = "x86_64")]

@@ -8,7 +8,7 @@
 //! pointers, i.e. until the store is dropped.
 
 use crate::exceptions::VMTag;
-use crate::lazy::LazyFunctions;
+use crate::lazy::{LazyFunctions, LazyStubs};
 use crate::memory::{LinearMemory, MemoryStyle};
 use crate::memory_image::MemoryImage;
 use crate::pooling::{MemoryPool, PooledMemory};
@@ -145,6 +145,8 @@ pub struct Instance {
     growth_hook: Option<GrowthHook>,
     /// The module's code, when it is compiled lazily (see `crate::lazy`).
     lazy_functions: Option<Arc<dyn LazyFunctions>>,
+    /// The stubs the references of functions not compiled yet point at.
+    _lazy_stubs: Option<LazyStubs>,
 }
 
 // SAFETY: the raw pointers refer to memories, tables and globals owned by this
@@ -239,6 +241,7 @@ impl Instance {
             store_context: store,
             growth_hook: None,
             lazy_functions: None,
+            _lazy_stubs: None,
             module,
             types,
         });
@@ -389,9 +392,33 @@ impl Instance {
     /// Makes Wasm's `memory.grow`/`table.grow` ask `hook` first.
     /// Makes this instance compile its module's functions on demand: `lazy`
     /// provides the code of defined functions whose references were created with
-    /// a null code address (see `crate::lazy`).
-    pub fn set_lazy_functions(&mut self, lazy: Arc<dyn LazyFunctions>) {
+    /// a null code address, which now get a stub that compiles the function on
+    /// its first call (see `crate::lazy`). Called before any code of the
+    /// instance runs.
+    pub fn set_lazy_functions(&mut self, lazy: Arc<dyn LazyFunctions>) -> Result<(), String> {
+        let vmctx = self.vmctx.ptr;
+        let uncompiled: Vec<*mut VMFuncRef> = (self.module.num_imported_functions
+            ..self.module.functions.len() as u32)
+            .map(|i| {
+                // SAFETY: `func_ref(i)` is within the VMContext allocation.
+                unsafe { vmctx.add(self.offsets.func_ref(FuncIndex(i)) as usize) }
+                    .cast::<VMFuncRef>()
+            })
+            // SAFETY: `new` wrote every reference; no code of the instance runs yet.
+            .filter(|func_ref| unsafe { (**func_ref).wasm_call.is_null() })
+            .collect();
         self.lazy_functions = Some(lazy);
+        if uncompiled.is_empty() {
+            return Ok(());
+        }
+        let refs: Vec<*const VMFuncRef> = uncompiled.iter().map(|r| r.cast_const()).collect();
+        let stubs = LazyStubs::new(&refs)?;
+        for (i, func_ref) in uncompiled.into_iter().enumerate() {
+            // SAFETY: as above; the stub lives as long as the instance.
+            unsafe { (*func_ref).wasm_call = stubs.stub(i) };
+        }
+        self._lazy_stubs = Some(stubs);
+        Ok(())
     }
 
     pub(crate) fn lazy_functions(&self) -> Option<&Arc<dyn LazyFunctions>> {

@@ -155,6 +155,13 @@ impl Mmap {
         self.protect(start, len, libc::PROT_READ | libc::PROT_EXEC)
     }
 
+    /// Like [`Mmap::make_executable`], through a shared reference: for a range
+    /// that only the caller writes (a fresh part of a shared code chunk, see
+    /// `code_memory::CodeArena`).
+    pub(crate) fn make_range_executable(&self, start: usize, len: usize) -> io::Result<()> {
+        self.protect(start, len, libc::PROT_READ | libc::PROT_EXEC)
+    }
+
     /// Makes `start..start+len` inaccessible.
     pub fn make_inaccessible(&mut self, start: usize, len: usize) -> io::Result<()> {
         self.protect(start, len, libc::PROT_NONE)

@@ -29,6 +29,7 @@ pub struct Config {
     pub(crate) profiler: crate::ProfilingStrategy,
     pub(crate) backtrace_details: crate::WasmBacktraceDetails,
     pub(crate) lazy_compilation: bool,
+    pub(crate) lazy_fast_tier: bool,
     pub(crate) async_support: bool,
 }
 
@@ -129,6 +130,7 @@ impl Config {
             profiler: crate::ProfilingStrategy::None,
             backtrace_details: crate::WasmBacktraceDetails::Environment,
             lazy_compilation: false,
+            lazy_fast_tier: false,
             async_support: false,
         }
     }
@@ -141,6 +143,17 @@ impl Config {
     /// functions not compiled yet first.
     pub fn lazy_compilation(&mut self, enable: bool) -> &mut Self {
         self.lazy_compilation = enable;
+        self
+    }
+
+    /// With [`Config::lazy_compilation`]: compile each function on its first call
+    /// with Cranelift's cheapest settings (`opt_level=none`, single-pass register
+    /// allocation) instead of the engine's optimization level: a faster first run
+    /// of big programs, slower code afterwards (no tier-up to optimized code yet;
+    /// docs/lazy-compilation.md, "Tiers"). Off by default. Artifacts
+    /// ([`crate::Module::serialize`]) are always fully optimized.
+    pub fn lazy_fast_tier(&mut self, enable: bool) -> &mut Self {
+        self.lazy_fast_tier = enable;
         self
     }
 

@@ -308,14 +308,6 @@ pub(crate) fn invoke<T>(
     let data = &store.opaque.funcs[func.index];
     let func_ref = data.func_ref;
     let array_call = data.array_call;
-    // A function of a lazily compiled module is compiled on its first call.
-    // SAFETY: function references of this store are live.
-    unsafe { wazerox_runtime::lazy::resolve(func_ref) }.map_err(|e| {
-        Error::with_kind(
-            ErrorKind::Unsupported,
-            format!("lazy compilation failed: {e}"),
-        )
-    })?;
     let max_stack = store.opaque.engine.config().max_wasm_stack;
     let store_id = store.opaque.id;
     let store_ptr: *mut StoreInner<T> = store;

@@ -58,8 +58,9 @@ fn resolve_imports(
                     )));
                 }
                 let func_ref = store.funcs[f.index].func_ref;
-                // The importing instance calls the copy without looking for null
-                // code: a lazily compiled export is compiled now.
+                // A lazily compiled export is compiled now: the importing instance's
+                // copy of the reference would otherwise keep the stub, a detour on
+                // every call (the stub never updates copies).
                 // SAFETY: function references of this store are live.
                 unsafe { wazerox_runtime::lazy::resolve(func_ref) }
                     .map_err(|e| Error::link(format!("`{name}`: lazy compilation failed: {e}")))?;
@@ -221,7 +222,9 @@ impl Instance {
         .map_err(|e| Error::with_kind(ErrorKind::Instantiation, e.to_string()))?;
         runtime.set_growth_hook(crate::limits::growth_hook::<T>);
         if let Some(lazy) = module.lazy_functions() {
-            runtime.set_lazy_functions(lazy);
+            runtime
+                .set_lazy_functions(lazy)
+                .map_err(|e| Error::with_kind(ErrorKind::Instantiation, e))?;
         }
         for index in 0..info.memories.len() as u32 {
             // SAFETY: this thread holds the store (`&mut`), none of its compiled code

@@ -1,13 +1,14 @@
 //! A lazily compiled module's code: each function compiled on its first call into
-//! its own code image (docs/lazy-compilation.md).
+//! its own code image, in pages of the module's code arena
+//! (docs/lazy-compilation.md).
 
 use crate::engine::Engine;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use wasmparser::{BinaryReader, FuncToValidate, FunctionBody, ValidatorResources};
-use wazerox_compiler::LazyBody;
+use wazerox_compiler::{LazyBody, Tier};
 use wazerox_environ::{FunctionBodyData, ModuleInfo, TranslationConfig, VMOffsets};
-use wazerox_runtime::code_memory::CodeMemory;
+use wazerox_runtime::code_memory::CodeArena;
 use wazerox_runtime::code_registry::{self, FunctionRange, ModuleCode, SourceMap};
 use wazerox_runtime::lazy::LazyFunctions;
 
@@ -24,6 +25,8 @@ pub(crate) struct LazyCode {
     info: Arc<ModuleInfo>,
     offsets: VMOffsets,
     translation: TranslationConfig,
+    /// Which code generator compiles the functions (`Config::lazy_fast_tier`).
+    tier: Tier,
     wasm: Arc<[u8]>,
     /// Per defined function: its body's range in `wasm`.
     ranges: Vec<std::ops::Range<usize>>,
@@ -34,6 +37,9 @@ pub(crate) struct LazyCode {
     /// concurrent first calls wait for the thread that compiles.
     compiled: Vec<OnceLock<Result<CompiledFunction, String>>>,
     source_map: Option<Arc<dyn SourceMap>>,
+    /// Where the compiled functions' code goes: pages of a few large mappings, not
+    /// one mapping per function.
+    arena: CodeArena,
 }
 
 impl LazyCode {
@@ -58,10 +64,16 @@ impl LazyCode {
                 .collect(),
             info,
             translation,
+            tier: if engine.config().lazy_fast_tier {
+                Tier::Fast
+            } else {
+                Tier::Optimized
+            },
             wasm,
             ranges,
             validators,
             source_map,
+            arena: CodeArena::new(),
         }
     }
 
@@ -105,9 +117,10 @@ impl LazyCode {
                 &self.translation,
                 func,
                 FunctionBodyData { body, validator },
+                self.tier,
             )
             .map_err(|e| e.to_string())?;
-        let code = CodeMemory::new(&image.code, |text| {
+        let code = self.arena.allocate(&image.code, |text| {
             for reloc in &image.libcall_relocations {
                 let Some(address) = wazerox_runtime::libcalls::address(&reloc.libcall) else {
                     return Err(format!("unknown libcall {}", reloc.libcall));

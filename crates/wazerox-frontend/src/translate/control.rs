@@ -381,19 +381,16 @@ impl FuncTranslation<'_, '_> {
             args.extend(params);
             self.finish_indirect_call(kind, sig, code, &args);
         } else if self.env.config.lazy_calls {
-            // Lazy compilation: the callee lives in its own code image, found
-            // through our VMContext's reference to it (docs/lazy-compilation.md).
-            let func_ref = self
-                .builder
-                .ins()
-                .iadd_imm_u(vmctx, i64::from(self.env.offsets.func_ref(func)));
+            // Lazy compilation: the callee lives in its own code image (or is not
+            // compiled yet: then the reference holds its stub), found through our
+            // VMContext's reference to it (docs/lazy-compilation.md).
+            // Not `readonly`: the resolution stores the code address there.
             let code = self.builder.ins().load(
                 types::I64,
                 super::environ::trusted(),
-                func_ref,
-                vmoffsets::VMFUNCREF_WASM_CALL as i32,
+                vmctx,
+                (self.env.offsets.func_ref(func) + vmoffsets::VMFUNCREF_WASM_CALL) as i32,
             );
-            let code = self.compiled_code(func_ref, code);
             let sig = self
                 .env
                 .signature(&mut self.builder, self.env.module.functions[func.index()]);
@@ -445,11 +442,6 @@ impl FuncTranslation<'_, '_> {
             func_ref,
             vmoffsets::VMFUNCREF_WASM_CALL as i32,
         );
-        let code = if self.env.config.lazy_calls {
-            self.compiled_code(func_ref, code)
-        } else {
-            code
-        };
         let callee_vmctx = self.builder.ins().load(
             types::I64,
             super::environ::trusted(),
@@ -518,29 +510,5 @@ impl FuncTranslation<'_, '_> {
                 .trapnz(mismatch, TrapCode::BadSignature.to_cranelift());
         }
         self.call_func_ref(ty, func_ref, params, kind);
-    }
-
-    /// Lazy compilation's resolution point: `code`, the code address loaded from
-    /// `func_ref`, or, when it is still null (the function is not compiled yet),
-    /// the address the `LazyCompile` builtin returns after compiling it. The null
-    /// branch is taken once per function reference.
-    fn compiled_code(&mut self, func_ref: ir::Value, code: ir::Value) -> ir::Value {
-        let compile = self.builder.create_block();
-        let done = self.builder.create_block();
-        self.builder.append_block_param(done, types::I64);
-        self.builder
-            .ins()
-            .brif(code, done, &[BlockArg::Value(code)], compile, &[]);
-        self.builder.set_cold_block(compile);
-        self.builder.seal_block(compile);
-        self.builder.switch_to_block(compile);
-        let compiled = self
-            .env
-            .call_builtin(&mut self.builder, Builtin::LazyCompile, &[func_ref])
-            .expect("LazyCompile returns the code address");
-        self.builder.ins().jump(done, &[BlockArg::Value(compiled)]);
-        self.builder.seal_block(done);
-        self.builder.switch_to_block(done);
-        self.builder.block_params(done)[0]
     }
 }

@@ -8,7 +8,7 @@ use crate::vmcontext::VMTableDefinition;
 use wazerox_environ::TableType;
 
 /// Upper bound on table elements, whatever the declared maximum: keeps a hostile
-/// `table.grow` from exhausting host memory.
+/// `table.grow` from exhausting host memory. A pooled table's limit may be lower.
 pub const MAX_TABLE_ELEMENTS: u64 = 10_000_000;
 
 #[derive(Debug)]
@@ -16,6 +16,9 @@ pub struct Table {
     ty: TableType,
     elements: Vec<usize>,
     definition: Box<VMTableDefinition>,
+    /// Most elements the table may ever hold: [`MAX_TABLE_ELEMENTS`], or a
+    /// pooling allocator's `table_elements`.
+    limit: u64,
 }
 
 // SAFETY: the raw pointer in `definition` points into `elements`, owned by the same
@@ -37,22 +40,58 @@ impl std::error::Error for TableError {}
 
 impl Table {
     pub fn new(ty: TableType, init: usize) -> Result<Table, TableError> {
-        if ty.minimum > MAX_TABLE_ELEMENTS {
+        Self::with_limit(ty, init, MAX_TABLE_ELEMENTS, None)
+    }
+
+    /// A table that may never hold more than `limit` elements (a pool's slot),
+    /// initialised as [`Table::reuse`] does.
+    pub fn with_limit(
+        ty: TableType,
+        init: usize,
+        limit: u64,
+        image: Option<(&crate::table_image::TableImage, usize)>,
+    ) -> Result<Table, TableError> {
+        let mut table = Table {
+            ty,
+            elements: Vec::new(),
+            definition: Box::new(VMTableDefinition {
+                base: std::ptr::null_mut(),
+                current_elements: 0,
+            }),
+            limit: limit.min(MAX_TABLE_ELEMENTS),
+        };
+        table.reuse(ty, init, image)?;
+        Ok(table)
+    }
+
+    /// Readies this table (new, or released by a previous instance) for a table
+    /// of type `ty` whose elements are `init`, or `image` written relative to
+    /// `vmctx` (see [`crate::table_image`]). Keeps its allocation, so a pooled
+    /// table of the same size allocates nothing.
+    pub fn reuse(
+        &mut self,
+        ty: TableType,
+        init: usize,
+        image: Option<(&crate::table_image::TableImage, usize)>,
+    ) -> Result<(), TableError> {
+        if ty.minimum > self.limit {
             return Err(TableError(format!(
-                "table minimum of {} elements exceeds the limit of {MAX_TABLE_ELEMENTS}",
-                ty.minimum
+                "table minimum of {} elements exceeds the limit of {} elements per table",
+                ty.minimum, self.limit
             )));
         }
-        let mut elements = vec![init; ty.minimum as usize];
-        let definition = Box::new(VMTableDefinition {
-            base: elements.as_mut_ptr(),
-            current_elements: elements.len(),
-        });
-        Ok(Table {
-            ty,
-            elements,
-            definition,
-        })
+        self.ty = ty;
+        let minimum = ty.minimum as usize;
+        self.elements.clear();
+        match image {
+            Some((image, vmctx)) => {
+                self.elements.resize(minimum, 0);
+                image.write_to(vmctx, &mut self.elements);
+            }
+            None => self.elements.resize(minimum, init),
+        }
+        self.sync_definition();
+        Ok(())
     }
 
     pub fn ty(&self) -> TableType {
@@ -84,7 +123,7 @@ impl Table {
     pub fn grow(&mut self, delta: u64, init: usize) -> Option<u64> {
         let old = self.size();
         let new = old.checked_add(delta)?;
-        if new > self.ty.maximum.unwrap_or(u64::from(u32::MAX)) || new > MAX_TABLE_ELEMENTS {
+        if new > self.ty.maximum.unwrap_or(u64::from(u32::MAX)) || new > self.limit {
             return None;
         }
         self.elements.resize(new as usize, init);

@@ -19,13 +19,16 @@ fn engine(pooling: &PoolingConfig) -> Engine {
 /// all of them, `observe` reports what it sees as one number.
 const STATEFUL: &str = r#"(module
   (type $t (func (result i32)))
-  (table $table 4 8 funcref)
+  (table $table (export "table") 4 8 funcref)
   (global $g (mut i32) (i32.const 7))
   (memory 1 2)
   (data (i32.const 16) "\2a")
   (func $one (type $t) (i32.const 1))
   (func $two (type $t) (i32.const 2))
   (elem (table $table) (i32.const 1) func $one $two)
+  ;; Only the inline `table.set` path: no runtime call touches the table.
+  (func (export "set_only")
+    (table.set $table (i32.const 2) (ref.func $one)))
   (func (export "dirty")
     (table.set $table (i32.const 0) (ref.func $two))
     (table.set $table (i32.const 1) (ref.func $two))
@@ -62,25 +65,42 @@ fn a_pooled_instance_sees_fresh_table_globals_and_memory() {
     let engine = engine(&pooling);
     let module = Module::new(&engine, STATEFUL).unwrap();
     let pre = Linker::new(&engine).instantiate_pre(&module).unwrap();
-    for round in 0..5 {
+    // Each round dirties the instance a different way: everything at once,
+    // only compiled `table.set` (inline, no runtime call), only the host's
+    // `Table::set`, or nothing (the table slot is then reused as it is).
+    for round in 0..8 {
         let mut store = Store::new(&engine, ());
         let instance = pre.instantiate(&mut store).unwrap();
         let fresh = instance
             .get_typed_func::<(), i32>(&mut store, "fresh")
             .unwrap();
         assert_eq!(fresh.call(&mut store, ()).unwrap(), 1, "round {round}");
-        instance
-            .get_typed_func::<(), ()>(&mut store, "dirty")
-            .unwrap()
-            .call(&mut store, ())
-            .unwrap();
-        assert_eq!(
-            fresh.call(&mut store, ()).unwrap(),
-            0,
-            "dirty in round {round}"
-        );
-        let table = instance.get_table(&mut store, "table");
-        assert!(table.is_none(), "not exported");
+        let dirtied = match round % 4 {
+            0 => {
+                let dirty = instance.get_typed_func::<(), ()>(&mut store, "dirty");
+                dirty.unwrap().call(&mut store, ()).unwrap();
+                true
+            }
+            1 => {
+                let set = instance.get_typed_func::<(), ()>(&mut store, "set_only");
+                set.unwrap().call(&mut store, ()).unwrap();
+                true
+            }
+            2 => {
+                let table = instance.get_table(&mut store, "table").unwrap();
+                let one = table.get(&mut store, 1).unwrap();
+                table.set(&mut store, 0, one).unwrap();
+                true
+            }
+            _ => false,
+        };
+        if dirtied {
+            assert_eq!(
+                fresh.call(&mut store, ()).unwrap(),
+                0,
+                "dirty in round {round}"
+            );
+        }
     }
     // The same holds for a store that stays alive while another is used: the
     // pool then is exhausted, cleanly.

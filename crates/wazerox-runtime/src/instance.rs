@@ -257,7 +257,7 @@ impl Instance {
             let image = table_images
                 .get(defined)
                 .and_then(Option::as_ref)
-                .map(|image| (&**image, vmctx.ptr as usize));
+                .map(|image| (image, vmctx.ptr as usize));
             imaged_tables[tables.len()] = image.is_some();
             let (table, owned): (*mut Table, OwnedTable) = match pool {
                 Some(pool) => {

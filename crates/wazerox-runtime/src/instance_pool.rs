@@ -214,7 +214,7 @@ impl InstancePool {
         self: &Arc<Self>,
         ty: TableType,
         init: usize,
-        image: Option<(&TableImage, usize)>,
+        image: Option<(&Arc<TableImage>, usize)>,
     ) -> Result<PooledTable, PoolLimitError> {
         if ty.minimum > self.limits.table_elements {
             return Err(PoolLimitError::Table(TableError(format!(

@@ -35,15 +35,13 @@ impl TableImage {
         self.offsets.is_empty()
     }
 
-    /// Writes the image, relative to the VMContext at `vmctx`, over `elements`
-    /// (which must be exactly as long).
-    pub(crate) fn write_to(&self, vmctx: usize, elements: &mut [usize]) {
-        assert_eq!(elements.len(), self.offsets.len(), "table image size");
-        for (element, &offset) in elements.iter_mut().zip(self.offsets.iter()) {
-            // Branch-free, so the loop vectorises: a null offset stays 0.
-            let mask = (offset != 0) as usize;
-            *element = (vmctx + offset as usize) * mask;
-        }
+    /// Appends the image, relative to the VMContext at `vmctx`, to `elements`.
+    pub(crate) fn extend(&self, vmctx: usize, elements: &mut Vec<usize>) {
+        // Branch-free, so the loop vectorises: a null offset stays 0.
+        elements.extend(self.offsets.iter().map(|&offset| {
+            let keep = ((offset != 0) as usize).wrapping_neg();
+            (vmctx + offset as usize) & keep
+        }));
     }
 }
 
@@ -151,8 +149,8 @@ mod tests {
         let images = table_images(&info);
         let image = images[0].as_ref().expect("constant segments get an image");
         let offsets = VMOffsets::new(&info);
-        let mut elements = vec![7usize; 6];
-        image.write_to(0x10000, &mut elements);
+        let mut elements = Vec::new();
+        image.extend(0x10000, &mut elements);
         let at = |f: u32| 0x10000 + offsets.func_ref(FuncIndex(f)) as usize;
         assert_eq!(elements, [0, at(2), 0, 0, at(0), 0]);
     }

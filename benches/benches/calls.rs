@@ -66,6 +66,49 @@ fn calls(c: &mut Criterion) {
         b.iter(|| plain_run.call(&mut plain_store, CALLS).unwrap())
     });
     group.finish();
+
+    // Dynamic host functions (`Func::new`: values as `Val` slices) against the
+    // typed ones, both runtimes in one group so that they alternate under the
+    // same load.
+    let mut group = c.benchmark_group("wasm->host call x1M (Func::new vs Func::wrap)");
+    group.sample_size(20);
+    let ty = wazerox::FuncType::new([wazerox::ValType::I32], [wazerox::ValType::I32]);
+    let mut new_store = wazerox::Store::new(&engine, ());
+    let new_inc = wazerox::Func::new(&mut new_store, ty, |_, params, results| {
+        results[0] = Val::I32(params[0].i32().unwrap().wrapping_add(1));
+        Ok(())
+    });
+    let new_run = wazerox::Instance::new(&mut new_store, &module, &[new_inc.into()])
+        .unwrap()
+        .get_typed_func::<i32, i32>(&mut new_store, "loop")
+        .unwrap();
+    let wt_ty = wasmtime::FuncType::new(
+        &wt_engine,
+        [wasmtime::ValType::I32],
+        [wasmtime::ValType::I32],
+    );
+    let mut wt_new_store = wasmtime::Store::new(&wt_engine, ());
+    let wt_new_inc = wasmtime::Func::new(&mut wt_new_store, wt_ty, |_, params, results| {
+        results[0] = wasmtime::Val::I32(params[0].unwrap_i32().wrapping_add(1));
+        Ok(())
+    });
+    let wt_new_run = wasmtime::Instance::new(&mut wt_new_store, &wt_module, &[wt_new_inc.into()])
+        .unwrap()
+        .get_typed_func::<i32, i32>(&mut wt_new_store, "loop")
+        .unwrap();
+    group.bench_function("wazerox Func::new", |b| {
+        b.iter(|| new_run.call(&mut new_store, CALLS).unwrap())
+    });
+    group.bench_function("wasmtime Func::new", |b| {
+        b.iter(|| wt_new_run.call(&mut wt_new_store, CALLS).unwrap())
+    });
+    group.bench_function("wazerox Func::wrap", |b| {
+        b.iter(|| run.call(&mut store, CALLS).unwrap())
+    });
+    group.bench_function("wasmtime Func::wrap", |b| {
+        b.iter(|| wt_run.call(&mut wt_store, CALLS).unwrap())
+    });
+    group.finish();
 }
 
 /// A module that recurses to `depth`, then snapshots (`snap`) or restores.

@@ -187,7 +187,7 @@ fn an_exhausted_pool_fails_instantiation_cleanly() {
     let _b = Instance::new(&mut other, &module, &[]).unwrap();
     let mut third = Store::new(&engine, ());
     let err = Instance::new(&mut third, &module, &[]).unwrap_err();
-    assert_eq!(err.kind(), wazerox::ErrorKind::Instantiation);
+    assert_eq!(err.kind(), wazerox::ErrorKind::PoolExhausted);
     assert!(
         err.to_string().contains("all 2 memory slots are in use"),
         "{err}"

@@ -12,6 +12,7 @@ mod interrupt;
 mod lazy;
 mod limits;
 mod memories;
+mod pooling;
 mod profiling;
 mod relaxed_simd;
 mod shared_memory;

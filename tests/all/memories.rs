@@ -248,7 +248,10 @@ fn three_memories(engine: &Engine) -> Module {
 #[test]
 fn multi_memory_works_with_the_pooling_allocator_and_images() {
     let mut pooling = PoolingConfig::new();
-    pooling.total_memories(3).max_memory_size(1 << 20);
+    pooling
+        .total_memories(3)
+        .max_memories_per_module(3)
+        .max_memory_size(1 << 20);
     let mut config = Config::new();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     let engine = Engine::new(&config).unwrap();

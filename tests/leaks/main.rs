@@ -13,8 +13,12 @@ fn resident_kib() -> u64 {
 /// CHECKPOINT.md §4: restoring 10^5 times grows neither the native stack (a
 /// deeper stack would hit the 512 KiB Wasm stack limit within a few thousand
 /// iterations) nor memory, and the snapshot held stays one.
+/// The tests here measure the whole process's memory: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn restoring_100k_times_leaks_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let engine = Engine::default();
     let module = Module::new(
         &engine,
@@ -73,5 +77,55 @@ fn restoring_100k_times_leaks_nothing() {
         store.data().as_ref().unwrap().stack_bytes(),
         stack_bytes,
         "same stack depth"
+    );
+}
+
+/// Issue 22: 10^4 plugin requests (new store, pooled instance with 1 MiB of
+/// data, a call that writes memory, drop) leave resident memory flat.
+#[test]
+fn pooled_plugin_requests_leave_rss_flat() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut config = wazerox::Config::new();
+    config.allocation_strategy(wazerox::InstanceAllocationStrategy::pooling());
+    let engine = Engine::new(&config).unwrap();
+    let data: String = (0..16)
+        .map(|i| {
+            format!(
+                "(data (i32.const {}) \"{}\")",
+                i * 65536,
+                "\\2a".repeat(65536)
+            )
+        })
+        .collect();
+    let module = Module::new(
+        &engine,
+        format!(
+            r#"(module (memory 17) {data} (table 100 funcref)
+                (func (export "run") (param i32) (result i32)
+                  (i32.store (local.get 0) (i32.const 7))
+                  (i32.load8_u (i32.const 1048575))))"#
+        ),
+    )
+    .unwrap();
+    let pre = Linker::new(&engine).instantiate_pre(&module).unwrap();
+    let request = |i: i32| {
+        let mut store = Store::new(&engine, ());
+        let instance = pre.instantiate(&mut store).unwrap();
+        let run = instance
+            .get_typed_func::<i32, i32>(&mut store, "run")
+            .unwrap();
+        assert_eq!(run.call(&mut store, (i * 4096) % 1_000_000).unwrap(), 42);
+    };
+    for i in 0..1000 {
+        request(i);
+    }
+    let before = resident_kib();
+    for i in 0..10_000 {
+        request(i);
+    }
+    let after = resident_kib();
+    assert!(
+        after < before + 2048,
+        "resident memory grew from {before} KiB to {after} KiB"
     );
 }

@@ -38,6 +38,9 @@ pub const VMMEMORY_CURRENT_LENGTH: u32 = 8;
 /// Offsets inside `VMTableDefinition`.
 pub const VMTABLE_BASE: u32 = 0;
 pub const VMTABLE_CURRENT_ELEMENTS: u32 = 8;
+/// Set (non-zero) by every write of an element since the table was last filled
+/// from its image: a pooled table that was not written needs no refill.
+pub const VMTABLE_WRITTEN: u32 = 16;
 
 /// Offsets inside `VMStoreContext`.
 pub const VMSTORE_STACK_LIMIT: u32 = 0;

@@ -188,18 +188,54 @@ pub const HOST_HEADROOM: usize = 512 * 1024;
 pub struct StackPool {
     size: usize,
     free: Mutex<Vec<DefaultStack>>,
+    /// Stacks held by fibers, and how many may be (the pooling allocator's
+    /// `total_stacks`; `None`: no limit). A leaked suspended fiber keeps its count.
+    in_use: Mutex<usize>,
+    limit: Option<usize>,
 }
+
+/// The error inside the `io::Error` of [`Fiber::new`] when every stack the
+/// pool may hand out is in use.
+#[derive(Debug)]
+pub struct StacksExhausted {
+    pub limit: usize,
+}
+
+impl std::fmt::Display for StacksExhausted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pooling allocator exhausted: all {} stack slots are in use",
+            self.limit
+        )
+    }
+}
+
+impl std::error::Error for StacksExhausted {}
 
 /// Most stacks a pool keeps; more are unmapped when their fibers end.
 const MAX_POOLED_STACKS: usize = 256;
 
 impl StackPool {
-    /// A pool of stacks of `wasm_stack + HOST_HEADROOM` bytes.
-    pub fn new(wasm_stack: usize) -> StackPool {
+    /// A pool of stacks of `wasm_stack + HOST_HEADROOM` bytes, at most `limit`
+    /// of them in use at once.
+    pub fn new(wasm_stack: usize, limit: Option<usize>) -> StackPool {
         StackPool {
             size: wasm_stack.saturating_add(HOST_HEADROOM),
             free: Mutex::new(Vec::new()),
+            in_use: Mutex::new(0),
+            limit,
         }
+    }
+
+    /// Stacks held by fibers now.
+    pub fn in_use(&self) -> usize {
+        *self.in_use.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A fiber's stack is gone (returned or unmapped).
+    fn release(&self) {
+        *self.in_use.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
     }
 
     /// Usable bytes of each stack.
@@ -213,14 +249,24 @@ impl StackPool {
     }
 
     fn take(&self) -> std::io::Result<DefaultStack> {
+        {
+            let mut in_use = self.in_use.lock().unwrap_or_else(|e| e.into_inner());
+            if self.limit.is_some_and(|limit| *in_use >= limit) {
+                return Err(std::io::Error::other(StacksExhausted {
+                    limit: self.limit.unwrap_or(0),
+                }));
+            }
+            *in_use += 1;
+        }
         let reused = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match reused {
             Some(stack) => Ok(stack),
-            None => DefaultStack::new(self.size),
+            None => DefaultStack::new(self.size).inspect_err(|_| self.release()),
         }
     }
 
     fn give_back(&self, stack: DefaultStack) {
+        self.release();
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
         if free.len() < MAX_POOLED_STACKS {
             free.push(stack);
@@ -348,6 +394,7 @@ impl<'a, R> Fiber<'a, R> {
                 self.pool.give_back(coroutine.into_stack());
             } else {
                 drop(coroutine);
+                self.pool.release();
             }
         }
     }
@@ -362,8 +409,10 @@ impl<'a, R> Fiber<'a, R> {
             return None;
         }
         if !coroutine.started() {
-            // Dropping an unstarted coroutine drops its closure, nothing else.
+            // Dropping an unstarted coroutine drops its closure (and unmaps
+            // its stack), nothing else.
             self.coroutine = None;
+            self.pool.release();
             return None;
         }
         loop {

@@ -8,11 +8,13 @@
 //! pointers, i.e. until the store is dropped.
 
 use crate::exceptions::VMTag;
+use crate::instance_pool::{InstancePool, PoolLimitError, PooledTable};
 use crate::lazy::{LazyFunctions, LazyStubs};
 use crate::memory::{LinearMemory, MemoryStyle};
 use crate::memory_image::MemoryImage;
-use crate::pooling::{MemoryPool, PooledMemory};
+use crate::pooling::PooledMemory;
 use crate::table::Table;
+use crate::table_image::TableImage;
 use crate::vmcontext::{VMFuncRef, VMGlobalDefinition, VMStoreContext, ValRaw};
 use std::alloc::Layout;
 use std::sync::Arc;
@@ -37,6 +39,8 @@ pub struct Imports {
 pub enum InstantiationError {
     /// A resource (memory reservation, table) could not be created.
     Resource(String),
+    /// A limit of the pooling allocator was reached.
+    Pool(PoolLimitError),
     /// A segment did not fit; per the spec this is a trap during instantiation.
     Trap(TrapCode),
 }
@@ -45,6 +49,7 @@ impl std::fmt::Display for InstantiationError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             InstantiationError::Resource(m) => f.write_str(m),
+            InstantiationError::Pool(e) => e.fmt(f),
             InstantiationError::Trap(code) => write!(f, "trap during instantiation: {code}"),
         }
     }
@@ -77,29 +82,53 @@ pub type GrowthHook = unsafe fn(
     growth: Growth,
 ) -> Result<bool, Box<dyn std::error::Error + Send + Sync>>;
 
-/// A zeroed, 16-byte aligned VMContext allocation.
+/// A zeroed, 16-byte aligned VMContext allocation; with the pooling allocator it
+/// counts as one of the pool's instances and goes back to it when dropped.
 struct VMContextAllocation {
     ptr: *mut u8,
     layout: Layout,
+    pool: Option<Arc<InstancePool>>,
 }
 
 impl VMContextAllocation {
-    fn new(size: usize) -> Self {
+    fn new(size: usize, pool: Option<&Arc<InstancePool>>) -> Result<Self, PoolLimitError> {
         let layout = Layout::from_size_align(size.max(16), 16).expect("valid vmctx layout");
-        // SAFETY: the layout has a non-zero size.
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        if ptr.is_null() {
-            std::alloc::handle_alloc_error(layout);
-        }
-        VMContextAllocation { ptr, layout }
+        let ptr = match pool {
+            Some(pool) => pool.allocate_instance(layout)?,
+            None => {
+                // SAFETY: the layout has a non-zero size.
+                let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+                if ptr.is_null() {
+                    std::alloc::handle_alloc_error(layout);
+                }
+                ptr
+            }
+        };
+        Ok(VMContextAllocation {
+            ptr,
+            layout,
+            pool: pool.cloned(),
+        })
     }
 }
 
 impl Drop for VMContextAllocation {
     fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout.
-        unsafe { std::alloc::dealloc(self.ptr, self.layout) }
+        match &self.pool {
+            // SAFETY: allocated by the pool with this layout; the instance that
+            // used it is being dropped.
+            Some(pool) => unsafe { pool.release_instance(self.ptr, self.layout) },
+            // SAFETY: allocated in `new` with this layout.
+            None => unsafe { std::alloc::dealloc(self.ptr, self.layout) },
+        }
     }
+}
+
+/// A table an instance defines, boxed or pooled: VMContexts hold its address.
+enum OwnedTable {
+    OnDemand(#[allow(dead_code)] Box<Table>),
+    /// Returned to its pool when the instance is dropped.
+    Pooled(#[allow(dead_code)] PooledTable),
 }
 
 /// A memory an instance defines. Every kind is boxed: VMContexts hold their
@@ -131,8 +160,9 @@ pub struct Instance {
     memories: Vec<*mut LinearMemory>,
     _owned_memories: Vec<OwnedMemory>,
     tables: Vec<*mut Table>,
-    #[allow(clippy::vec_box)]
-    _owned_tables: Vec<Box<Table>>,
+    _owned_tables: Vec<OwnedTable>,
+    /// Per table index: whether an image already holds its active segments.
+    imaged_tables: Vec<bool>,
     dropped_data: Vec<bool>,
     dropped_elements: Vec<bool>,
     /// Per memory index: whether an image already holds its active segments.
@@ -172,9 +202,16 @@ impl Instance {
         store: *const VMStoreContext,
         memory_style: &MemoryStyle,
         images: &[Option<Arc<MemoryImage>>],
-        pool: Option<&Arc<MemoryPool>>,
+        table_images: &[Option<Arc<TableImage>>],
+        pool: Option<&Arc<InstancePool>>,
     ) -> Result<Box<Instance>, InstantiationError> {
         let offsets = VMOffsets::new(&module);
+        if let Some(pool) = pool {
+            pool.check_module(&module)
+                .map_err(InstantiationError::Pool)?;
+        }
+        let vmctx = VMContextAllocation::new(offsets.size() as usize, pool)
+            .map_err(InstantiationError::Pool)?;
         let mut owned_memories = Vec::new();
         let mut memories = imports.memories.clone();
         let mut imaged = vec![false; module.memories.len()];
@@ -184,7 +221,15 @@ impl Instance {
             let image = images.get(defined).and_then(Option::as_ref);
             let (memory, owned): (*mut LinearMemory, OwnedMemory) = match pool {
                 Some(pool) if !ty.shared => {
-                    let mut pooled = pool.allocate(ty, image).map_err(|e| resource(&e))?;
+                    let mut pooled = pool.memories().allocate(ty, image).map_err(|e| match e {
+                        crate::pooling::PoolError::Exhausted { slots } => {
+                            InstantiationError::Pool(PoolLimitError::Exhausted {
+                                resource: "memory",
+                                limit: slots,
+                            })
+                        }
+                        e => resource(&e),
+                    })?;
                     (pooled.memory_mut(), OwnedMemory::Pooled(pooled))
                 }
                 _ => {
@@ -208,12 +253,31 @@ impl Instance {
         }
         let mut owned_tables = Vec::new();
         let mut tables = imports.tables.clone();
-        for table in &module.tables[module.num_imported_tables as usize..] {
-            let mut table = Box::new(
-                Table::new(table.ty, 0).map_err(|e| InstantiationError::Resource(e.to_string()))?,
-            );
-            tables.push(&mut *table);
-            owned_tables.push(table);
+        let mut imaged_tables = vec![false; module.tables.len()];
+        let defined_tables = &module.tables[module.num_imported_tables as usize..];
+        for (defined, desc) in defined_tables.iter().enumerate() {
+            let image = table_images
+                .get(defined)
+                .and_then(Option::as_ref)
+                .map(|image| (image, vmctx.ptr as usize));
+            imaged_tables[tables.len()] = image.is_some();
+            let (table, owned): (*mut Table, OwnedTable) = match pool {
+                Some(pool) => {
+                    let mut pooled = pool
+                        .allocate_table(desc.ty, 0, image)
+                        .map_err(InstantiationError::Pool)?;
+                    (pooled.table_mut(), OwnedTable::Pooled(pooled))
+                }
+                None => {
+                    let mut table = Box::new(
+                        Table::with_limit(desc.ty, 0, crate::table::MAX_TABLE_ELEMENTS, image)
+                            .map_err(|e| InstantiationError::Resource(e.to_string()))?,
+                    );
+                    (&mut *table, OwnedTable::OnDemand(table))
+                }
+            };
+            tables.push(table);
+            owned_tables.push(owned);
         }
         let mut owned_tags = Vec::new();
         let mut tags = imports.tags.clone();
@@ -228,13 +292,14 @@ impl Instance {
         let mut instance = Box::new(Instance {
             tags,
             _owned_tags: owned_tags,
-            vmctx: VMContextAllocation::new(offsets.size() as usize),
+            vmctx,
             offsets,
             _type_ids: type_ids.clone(),
             memories,
             _owned_memories: owned_memories,
             tables,
             _owned_tables: owned_tables,
+            imaged_tables,
             dropped_data: vec![false; module.data.len()],
             dropped_elements: vec![false; module.elements.len()],
             imaged,
@@ -333,6 +398,9 @@ impl Instance {
             .enumerate()
             .skip(module.num_imported_tables as usize)
         {
+            if self.imaged_tables[i] {
+                continue;
+            }
             if let Some(init) = &table.init {
                 let value = self.eval_const(init).get_ptr();
                 let table = self.table_mut(TableIndex(i as u32));
@@ -342,6 +410,10 @@ impl Instance {
         }
         for (i, segment) in module.elements.iter().enumerate() {
             match &segment.mode {
+                ElementMode::Active { table, .. } if self.imaged_tables[table.index()] => {
+                    // Its image holds it (and no segment of an imaged table traps).
+                    self.dropped_elements[i] = true;
+                }
                 ElementMode::Active { table, offset } => {
                     let offset = self.eval_offset(offset, module.tables[table.index()].ty.table64);
                     let values: Vec<usize> = segment

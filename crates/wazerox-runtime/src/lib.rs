@@ -15,6 +15,7 @@ pub mod code_registry;
 pub mod exceptions;
 pub mod fiber;
 pub mod instance;
+pub mod instance_pool;
 pub mod lazy;
 pub mod libcalls;
 pub mod memory;
@@ -25,6 +26,7 @@ pub mod pooling;
 pub mod profiling;
 pub mod sampling;
 pub mod table;
+pub mod table_image;
 pub mod traphandlers;
 pub mod vmcontext;
 

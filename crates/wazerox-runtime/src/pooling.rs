@@ -18,8 +18,8 @@
 //!   assumption of the full reservation plus guard. The limit only caps growth.
 //! - Only unshared memories are pooled; shared memories are created per process, not
 //!   per request, and outlive any one instance.
-//! - VMContexts and tables stay on the heap: they are single allocations whose cost
-//!   is a `malloc`, nothing like the address-space changes of memories.
+//! - VMContexts and tables are pooled by [`crate::instance_pool::InstancePool`],
+//!   which owns this pool.
 
 use crate::memory::{LinearMemory, MemoryError, MemoryStyle};
 use crate::memory_image::MemoryImage;

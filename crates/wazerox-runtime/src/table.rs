@@ -4,11 +4,13 @@
 //! externref tables; 0 is null. Compiled code reads the base and length through the
 //! boxed [`VMTableDefinition`], which is updated whenever growth reallocates.
 
+use crate::table_image::TableImage;
 use crate::vmcontext::VMTableDefinition;
+use std::sync::Arc;
 use wazerox_environ::TableType;
 
 /// Upper bound on table elements, whatever the declared maximum: keeps a hostile
-/// `table.grow` from exhausting host memory.
+/// `table.grow` from exhausting host memory. A pooled table's limit may be lower.
 pub const MAX_TABLE_ELEMENTS: u64 = 10_000_000;
 
 #[derive(Debug)]
@@ -16,6 +18,12 @@ pub struct Table {
     ty: TableType,
     elements: Vec<usize>,
     definition: Box<VMTableDefinition>,
+    /// Most elements the table may ever hold: [`MAX_TABLE_ELEMENTS`], or a
+    /// pooling allocator's `table_elements`.
+    limit: u64,
+    /// The image and VMContext address the elements were last filled from;
+    /// with `definition.written` still 0 they hold exactly that image.
+    filled_from: Option<(Arc<TableImage>, usize)>,
 }
 
 // SAFETY: the raw pointer in `definition` points into `elements`, owned by the same
@@ -37,22 +45,77 @@ impl std::error::Error for TableError {}
 
 impl Table {
     pub fn new(ty: TableType, init: usize) -> Result<Table, TableError> {
-        if ty.minimum > MAX_TABLE_ELEMENTS {
+        Self::with_limit(ty, init, MAX_TABLE_ELEMENTS, None)
+    }
+
+    /// A table that may never hold more than `limit` elements (a pool's slot),
+    /// initialised as [`Table::reuse`] does.
+    pub fn with_limit(
+        ty: TableType,
+        init: usize,
+        limit: u64,
+        image: Option<(&Arc<TableImage>, usize)>,
+    ) -> Result<Table, TableError> {
+        let mut table = Table {
+            ty,
+            elements: Vec::new(),
+            definition: Box::new(VMTableDefinition {
+                base: std::ptr::null_mut(),
+                current_elements: 0,
+                written: 0,
+            }),
+            limit: limit.min(MAX_TABLE_ELEMENTS),
+            filled_from: None,
+        };
+        table.reuse(ty, init, image)?;
+        Ok(table)
+    }
+
+    /// Readies this table (new, or released by a previous instance) for a table
+    /// of type `ty` whose elements are `init`, or `image` written relative to
+    /// `vmctx` (see [`crate::table_image`]). Keeps its allocation, so a pooled
+    /// table of the same size allocates nothing; and a table last filled from
+    /// the same image at the same VMContext address, with no element written
+    /// since (compiled `table.set` and every method here mark it), already
+    /// holds what it should and is left as it is.
+    pub fn reuse(
+        &mut self,
+        ty: TableType,
+        init: usize,
+        image: Option<(&Arc<TableImage>, usize)>,
+    ) -> Result<(), TableError> {
+        if ty.minimum > self.limit {
             return Err(TableError(format!(
-                "table minimum of {} elements exceeds the limit of {MAX_TABLE_ELEMENTS}",
-                ty.minimum
+                "table minimum of {} elements exceeds the limit of {} elements per table",
+                ty.minimum, self.limit
             )));
         }
-        let mut elements = vec![init; ty.minimum as usize];
-        let definition = Box::new(VMTableDefinition {
-            base: elements.as_mut_ptr(),
-            current_elements: elements.len(),
-        });
-        Ok(Table {
-            ty,
-            elements,
-            definition,
-        })
+        let minimum = ty.minimum as usize;
+        let unchanged = match (&self.filled_from, image) {
+            (Some((last, last_vmctx)), Some((image, vmctx))) => {
+                Arc::ptr_eq(last, image)
+                    && *last_vmctx == vmctx
+                    && self.definition.written == 0
+                    && self.elements.len() == minimum
+                    && self.ty == ty
+            }
+            _ => false,
+        };
+        self.ty = ty;
+        if !unchanged {
+            self.elements.clear();
+            match image {
+                Some((image, vmctx)) => {
+                    debug_assert_eq!(image.len(), minimum, "an image spans the minimum");
+                    image.extend(vmctx, &mut self.elements);
+                }
+                None => self.elements.resize(minimum, init),
+            }
+        }
+        self.filled_from = image.map(|(image, vmctx)| (image.clone(), vmctx));
+        self.sync_definition();
+        self.definition.written = 0;
+        Ok(())
     }
 
     pub fn ty(&self) -> TableType {
@@ -79,15 +142,21 @@ impl Table {
         self.definition.current_elements = self.elements.len();
     }
 
+    /// Every method that may change an element goes through here first.
+    fn elements_mut(&mut self) -> &mut Vec<usize> {
+        self.definition.written = 1;
+        &mut self.elements
+    }
+
     /// Grows by `delta` elements set to `init`; returns the old size, or `None` if the
     /// maximum (declared or [`MAX_TABLE_ELEMENTS`]) would be exceeded.
     pub fn grow(&mut self, delta: u64, init: usize) -> Option<u64> {
         let old = self.size();
         let new = old.checked_add(delta)?;
-        if new > self.ty.maximum.unwrap_or(u64::from(u32::MAX)) || new > MAX_TABLE_ELEMENTS {
+        if new > self.ty.maximum.unwrap_or(u64::from(u32::MAX)) || new > self.limit {
             return None;
         }
-        self.elements.resize(new as usize, init);
+        self.elements_mut().resize(new as usize, init);
         self.sync_definition();
         Some(old)
     }
@@ -99,7 +168,7 @@ impl Table {
     pub fn set(&mut self, index: u64, value: usize) -> Result<(), TableError> {
         let slot = usize::try_from(index)
             .ok()
-            .and_then(|i| self.elements.get_mut(i))
+            .and_then(|i| self.elements_mut().get_mut(i))
             .ok_or_else(|| TableError("out of bounds table access".into()))?;
         *slot = value;
         Ok(())
@@ -109,7 +178,7 @@ impl Table {
     pub fn fill(&mut self, dst: u64, value: usize, len: u64) -> bool {
         match range(dst, len, self.size()) {
             Some(r) => {
-                self.elements[r].fill(value);
+                self.elements_mut()[r].fill(value);
                 true
             }
             None => false,
@@ -120,7 +189,7 @@ impl Table {
     pub fn init(&mut self, dst: u64, values: &[usize]) -> bool {
         match range(dst, values.len() as u64, self.size()) {
             Some(r) => {
-                self.elements[r].copy_from_slice(values);
+                self.elements_mut()[r].copy_from_slice(values);
                 true
             }
             None => false,
@@ -132,7 +201,7 @@ impl Table {
         let size = self.size();
         match (range(dst, len, size), range(src, len, size)) {
             (Some(d), Some(s)) => {
-                self.elements.copy_within(s, d.start);
+                self.elements_mut().copy_within(s, d.start);
                 true
             }
             _ => false,
@@ -146,7 +215,7 @@ impl Table {
             range(src, len, src_table.size()),
         ) {
             (Some(d), Some(s)) => {
-                self.elements[d].copy_from_slice(&src_table.elements[s]);
+                self.elements_mut()[d].copy_from_slice(&src_table.elements[s]);
                 true
             }
             _ => false,

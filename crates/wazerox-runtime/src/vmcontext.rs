@@ -240,6 +240,10 @@ pub struct VMMemoryDefinition {
 pub struct VMTableDefinition {
     pub base: *mut usize,
     pub current_elements: usize,
+    /// Non-zero once any element was written since the table was filled
+    /// (compiled `table.set` stores 1 here; the runtime's table operations set
+    /// it too). A pooled table reused by the same module is refilled only then.
+    pub written: usize,
 }
 
 /// A function reference: everything needed to call a function from compiled code.
@@ -361,6 +365,10 @@ mod tests {
         assert_eq!(
             offset_of!(VMTableDefinition, current_elements),
             o::VMTABLE_CURRENT_ELEMENTS as usize
+        );
+        assert_eq!(
+            offset_of!(VMTableDefinition, written),
+            o::VMTABLE_WRITTEN as usize
         );
         assert_eq!(offset_of!(VMFuncRef, vmctx), o::VMFUNCREF_VMCTX as usize);
         assert_eq!(

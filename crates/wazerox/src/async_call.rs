@@ -98,8 +98,16 @@ async fn on_fiber<'a, T: Send, R: Send + 'a>(
         })
     }
     .map_err(|e| {
+        let exhausted = e
+            .get_ref()
+            .is_some_and(|e| e.is::<wazerox_runtime::fiber::StacksExhausted>());
+        let kind = if exhausted {
+            ErrorKind::PoolExhausted
+        } else {
+            ErrorKind::Instantiation
+        };
         Error::with_kind(
-            ErrorKind::Instantiation,
+            kind,
             format!("cannot allocate the stack of an async call: {e}"),
         )
     })?;

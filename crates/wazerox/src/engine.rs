@@ -13,8 +13,8 @@ use wazerox_environ::{
 };
 use wazerox_runtime::code_memory::CodeMemory;
 use wazerox_runtime::code_registry::{self, ModuleCode};
+use wazerox_runtime::instance_pool::{InstancePool, PoolLimits};
 use wazerox_runtime::memory::MemoryStyle;
-use wazerox_runtime::pooling::MemoryPool;
 
 /// Settings for an [`Engine`].
 #[derive(Debug, Clone)]
@@ -33,16 +33,17 @@ pub struct Config {
     pub(crate) async_support: bool,
 }
 
-/// Where instances get their linear memories from.
+/// Where instances get their VMContexts, linear memories and tables from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum InstanceAllocationStrategy {
-    /// A fresh address-space reservation per memory, unmapped when its store is
-    /// dropped. No limits beyond the module's own.
+    /// A fresh allocation per instance, memory reservation and table, freed when
+    /// its store is dropped. No limits beyond the module's own.
     #[default]
     OnDemand,
-    /// Memories come from an engine-wide pool of reservations that are reset and
-    /// reused (see [`PoolingConfig`]): instantiation then costs no address-space
-    /// changes, at the price of a fixed number of slots.
+    /// Instances, memories, tables (and async fiber stacks) come from engine-wide
+    /// pools that are reset and reused (see [`PoolingConfig`]): instantiation
+    /// then costs no address-space changes and no allocation of table storage,
+    /// at the price of fixed limits.
     Pooling(PoolingConfig),
 }
 
@@ -53,35 +54,59 @@ impl InstanceAllocationStrategy {
     }
 }
 
-/// Sizes of the pooling allocator.
+/// Sizes of the pooling allocator, with wasmtime's names. A limit reached by
+/// live objects is an [`ErrorKind::PoolExhausted`] error (retry once stores are
+/// dropped); a module over a per-module or per-object limit is an
+/// [`ErrorKind::Instantiation`] error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolingConfig {
+    pub(crate) total_core_instances: usize,
     pub(crate) total_memories: usize,
     pub(crate) max_memory_size: u64,
+    pub(crate) total_tables: usize,
+    pub(crate) table_elements: u64,
+    pub(crate) max_tables_per_module: usize,
+    pub(crate) max_memories_per_module: usize,
+    pub(crate) total_stacks: usize,
 }
 
 impl Default for PoolingConfig {
-    /// 1000 memory slots of up to 4 GiB each (address space only: a slot costs
-    /// memory only for the pages its instances touch).
+    /// 1000 instances, memories, tables and stacks; memories of up to 4 GiB
+    /// (address space only: a slot costs memory only for the pages its
+    /// instances touch), tables of up to 20,000 elements, one memory and one
+    /// table per module (wasmtime's defaults, but for `table_elements`, which
+    /// is 20,000 there too).
     fn default() -> Self {
         PoolingConfig {
+            total_core_instances: 1000,
             total_memories: 1000,
             max_memory_size: 4 << 30,
+            total_tables: 1000,
+            table_elements: 20_000,
+            max_tables_per_module: 1,
+            max_memories_per_module: 1,
+            total_stacks: 1000,
         }
     }
 }
 
 impl PoolingConfig {
-    /// A pooling configuration with the defaults: 1000 memories of at most 4 GiB.
+    /// A pooling configuration with the defaults (see [`PoolingConfig::default`]).
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// How many instances may be alive at once across all stores of the engine.
+    pub fn total_core_instances(&mut self, count: usize) -> &mut Self {
+        self.total_core_instances = count;
+        self
+    }
+
     /// How many linear memories may be alive at once across all stores of the
-    /// engine (each instance's defined, unshared memories count). Instantiating
-    /// beyond it fails with an `Instantiation` error. Each slot reserves address
-    /// space like any memory (6 GiB by default), so this is bounded by the
-    /// process's address space (128 TiB on x86-64 Linux: some 20,000 slots).
+    /// engine (each instance's defined, unshared memories count). Each slot
+    /// reserves address space like any memory (6 GiB by default), so this is
+    /// bounded by the process's address space (128 TiB on x86-64 Linux: some
+    /// 20,000 slots).
     pub fn total_memories(&mut self, slots: usize) -> &mut Self {
         self.total_memories = slots;
         self
@@ -92,6 +117,38 @@ impl PoolingConfig {
     /// returns -1.
     pub fn max_memory_size(&mut self, bytes: u64) -> &mut Self {
         self.max_memory_size = bytes;
+        self
+    }
+
+    /// How many tables instances may define at once across all stores.
+    pub fn total_tables(&mut self, count: usize) -> &mut Self {
+        self.total_tables = count;
+        self
+    }
+
+    /// Most elements a pooled table may have or grow to: a module whose table
+    /// starts larger fails to instantiate, and `table.grow` beyond it returns -1.
+    pub fn table_elements(&mut self, elements: u64) -> &mut Self {
+        self.table_elements = elements;
+        self
+    }
+
+    /// Most tables one module may define.
+    pub fn max_tables_per_module(&mut self, count: usize) -> &mut Self {
+        self.max_tables_per_module = count;
+        self
+    }
+
+    /// Most linear memories one module may define.
+    pub fn max_memories_per_module(&mut self, count: usize) -> &mut Self {
+        self.max_memories_per_module = count;
+        self
+    }
+
+    /// How many async calls (`Config::async_support`) may hold a fiber stack at
+    /// once across all stores; one more fails with `PoolExhausted`.
+    pub fn total_stacks(&mut self, count: usize) -> &mut Self {
+        self.total_stacks = count;
         self
     }
 }
@@ -481,8 +538,8 @@ pub(crate) struct EngineInner {
     trampolines: Mutex<HashMap<u32, Arc<SignatureTrampolines>>>,
     /// The epoch counter compiled code compares with store deadlines.
     pub epoch: std::sync::atomic::AtomicU64,
-    /// The memory pool of the pooling allocation strategy.
-    pub memory_pool: Option<Arc<MemoryPool>>,
+    /// The instance, table and memory pools of the pooling allocation strategy.
+    pub instance_pool: Option<Arc<InstancePool>>,
     /// `Config::wasm_backtrace_details`, resolved when the engine was made.
     pub backtrace_details: bool,
     /// Stacks of async calls (`Config::async_support`), reused across stores.
@@ -516,13 +573,23 @@ impl Engine {
         #[cfg(feature = "cranelift")]
         let compiler = crate::codegen::new_compiler(&config.codegen, config.checkpoints)
             .map_err(|e| Error::with_kind(ErrorKind::Unsupported, e))?;
-        let memory_pool = match &config.allocation {
-            InstanceAllocationStrategy::OnDemand => None,
-            InstanceAllocationStrategy::Pooling(pooling) => Some(Arc::new(MemoryPool::new(
-                pooling.total_memories,
-                pooling.max_memory_size,
-                config.memory_style(),
-            ))),
+        let (instance_pool, stack_limit) = match &config.allocation {
+            InstanceAllocationStrategy::OnDemand => (None, None),
+            InstanceAllocationStrategy::Pooling(pooling) => (
+                Some(Arc::new(InstancePool::new(
+                    PoolLimits {
+                        total_core_instances: pooling.total_core_instances,
+                        total_memories: pooling.total_memories,
+                        max_memory_size: pooling.max_memory_size,
+                        total_tables: pooling.total_tables,
+                        table_elements: pooling.table_elements,
+                        max_tables_per_module: pooling.max_tables_per_module,
+                        max_memories_per_module: pooling.max_memories_per_module,
+                    },
+                    config.memory_style(),
+                ))),
+                Some(pooling.total_stacks),
+            ),
         };
         Ok(Engine(Arc::new(EngineInner {
             config: config.clone(),
@@ -531,10 +598,11 @@ impl Engine {
             types: Arc::default(),
             trampolines: Mutex::default(),
             epoch: std::sync::atomic::AtomicU64::new(0),
-            memory_pool,
+            instance_pool,
             backtrace_details: config.backtrace_details.enabled(),
             fiber_stacks: Arc::new(wazerox_runtime::fiber::StackPool::new(
                 config.max_wasm_stack,
+                stack_limit,
             )),
         })))
     }

@@ -24,6 +24,10 @@ pub enum ErrorKind {
     Link,
     /// Instantiation failed for a reason other than a trap (e.g. resources).
     Instantiation,
+    /// Every slot of one of the pooling allocator's pools (instances, memories,
+    /// tables, fiber stacks) is in use: transient, unlike `Instantiation`; the
+    /// call may succeed once stores are dropped.
+    PoolExhausted,
     /// Wasm code trapped (see [`Error::as_trap`]).
     Trap,
     /// A host function returned an error.

@@ -196,7 +196,9 @@ impl Func {
         RefType::new(false, HeapType::Concrete(ConcreteType::Engine(id)))
     }
 
-    /// Calls the function with dynamically typed values.
+    /// Calls the function with dynamically typed values. Up to 16 values travel
+    /// in a stack array (more take a `Vec`); the type is read in place, not
+    /// cloned.
     pub fn call<T>(
         &self,
         mut store: impl AsContextMut<Data = T>,
@@ -206,14 +208,21 @@ impl Func {
         let mut ctx = store.as_context_mut();
         let opaque = ctx.opaque_mut();
         opaque.assert_owns(self.store, "function");
-        let ty = opaque.funcs[self.index].ty.clone();
+        let ty = &opaque.funcs[self.index].ty;
         if params.len() != ty.params().len() || results.len() != ty.results().len() {
             return Err(Error::usage(format!(
                 "wrong number of arguments or results for function of type {ty}"
             )));
         }
         let slots = ty.params().len().max(ty.results().len());
-        let mut values = vec![ValRaw::default(); slots];
+        let mut on_stack = [ValRaw::default(); MAX_TYPED_VALUES];
+        let mut on_heap = Vec::new();
+        let values: &mut [ValRaw] = if slots <= MAX_TYPED_VALUES {
+            &mut on_stack[..slots]
+        } else {
+            on_heap.resize(slots, ValRaw::default());
+            &mut on_heap
+        };
         for ((value, expected), slot) in params.iter().zip(ty.params()).zip(values.iter_mut()) {
             if !value.matches_ty(opaque, *expected) {
                 return Err(Error::usage(format!(
@@ -223,10 +232,11 @@ impl Func {
             }
             *slot = val_to_raw(opaque, value)?;
         }
-        invoke(ctx.0, *self, &mut values)?;
+        invoke(ctx.0, *self, values)?;
         let opaque = ctx.opaque_mut();
-        for ((result, ty), raw) in results.iter_mut().zip(ty.results()).zip(&values) {
-            *result = val_from_raw(opaque, *ty, raw)?;
+        for (i, (result, raw)) in results.iter_mut().zip(values.iter()).enumerate() {
+            let ty = opaque.funcs[self.index].ty.results()[i];
+            *result = val_from_raw(opaque, ty, raw)?;
         }
         Ok(())
     }
@@ -392,7 +402,8 @@ impl<P, R> Clone for TypedFunc<P, R> {
 }
 impl<P, R> Copy for TypedFunc<P, R> {}
 
-/// Most values any typed call passes in either direction.
+/// Most values any typed call (and `Func::call` without allocating) passes in
+/// either direction.
 const MAX_TYPED_VALUES: usize = 16;
 
 impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
@@ -885,49 +896,22 @@ pub(crate) fn dynamic_template<T: 'static>(
         exit_fp: usize,
     ) -> u8 {
         // SAFETY: the trampoline passes `len` slots; the context's closure is a
-        // `Box<DynamicClosure<T>>` in a store with data T (installed below).
+        // `Box<DynamicClosure<T>>` in a store with data T (installed below). The
+        // context lives (boxed, unmoved) as long as the store, so its type is
+        // borrowed for the call, not cloned.
         unsafe {
             let slots = std::slice::from_raw_parts_mut(values, len);
-            let ty = (*context).ty.clone();
+            let ty: &FuncType = &(*context).ty;
             let frame = ExitFrame {
                 sp: exit_sp,
                 fp: exit_fp,
             };
             enter_host::<T>(context, caller_vmctx, values, frame, |caller, closure| {
-                let values = slots;
-                let f = closure
-                    .downcast_ref::<Box<DynamicClosure<T>>>()
-                    .expect("dynamic host closure");
-                let mut params = Vec::with_capacity(ty.params().len());
-                for (t, raw) in ty.params().iter().zip(values.iter()) {
-                    params.push(val_from_raw(&mut caller.store.opaque, *t, raw)?);
-                }
-                let mut results: Vec<Val> =
-                    ty.results().iter().map(|t| Val::default_for(*t)).collect();
-                f(
-                    Caller {
-                        store: &mut *caller.store,
-                        caller_vmctx,
-                        exit: caller.exit,
-                    },
-                    &params,
-                    &mut results,
-                )?;
-                for ((value, expected), slot) in
-                    results.iter().zip(ty.results()).zip(values.iter_mut())
-                {
-                    if !value.matches_ty(&caller.store.opaque, *expected) {
-                        return Err(Error::with_kind(
-                            ErrorKind::Host,
-                            format!(
-                                "host function returned {} where {expected} was expected",
-                                value.ty()
-                            ),
-                        ));
-                    }
-                    *slot = val_to_raw(&caller.store.opaque, value)?;
-                }
-                Ok(())
+                // SAFETY: only ever installed with a `Box<DynamicClosure<T>>` (below);
+                // the cast skips `Any`'s virtual `type_id` call per host call.
+                let f = &*(&**closure as *const (dyn Any + Send + Sync))
+                    .cast::<Box<DynamicClosure<T>>>();
+                call_dynamic(f, ty, caller, slots)
             })
         }
     }
@@ -937,6 +921,80 @@ pub(crate) fn dynamic_template<T: 'static>(
         callback: callback::<T>,
         closure: Arc::new(closure),
     }
+}
+
+/// Runs a dynamic host closure over the raw value slots: parameters and results
+/// live in the store's reusable `dynamic_values` buffer (taken out for the call,
+/// so a nested host call gets its own and nothing aliases), so a call allocates
+/// nothing once the buffer has grown to the largest signature used.
+/// A dynamic host function's result in its slot, after the type check.
+fn checked_result_to_raw(
+    store: &StoreOpaque,
+    value: &Val,
+    expected: ValType,
+) -> Result<ValRaw, Error> {
+    if !value.matches_ty(store, expected) {
+        return Err(Error::with_kind(
+            ErrorKind::Host,
+            format!(
+                "host function returned {} where {expected} was expected",
+                value.ty()
+            ),
+        ));
+    }
+    val_to_raw(store, value)
+}
+
+fn call_dynamic<T>(
+    f: &DynamicClosure<T>,
+    ty: &FuncType,
+    caller: Caller<'_, T>,
+    slots: &mut [ValRaw],
+) -> Result<(), Error> {
+    let Caller {
+        store,
+        caller_vmctx,
+        exit,
+    } = caller;
+    let mut buffer = std::mem::take(&mut store.opaque.dynamic_values);
+    let outcome = (|| {
+        // Numbers are converted inline; an out-of-line call returning a
+        // `Result<Val, _>` through memory cost more than the rest of the call
+        // (store-forwarding stalls on its 32-byte copies).
+        for (t, raw) in ty.params().iter().zip(slots.iter()) {
+            buffer.push(match *t {
+                ValType::I32 => Val::I32(raw.get_i32()),
+                ValType::I64 => Val::I64(raw.get_i64()),
+                ValType::F32 => Val::F32(raw.get_f32()),
+                ValType::F64 => Val::F64(raw.get_f64()),
+                _ => val_from_raw(&mut store.opaque, *t, raw)?,
+            });
+        }
+        buffer.extend(ty.results().iter().map(|t| Val::default_for(*t)));
+        let (params, results) = buffer.split_at_mut(ty.params().len());
+        f(
+            Caller {
+                store: &mut *store,
+                caller_vmctx,
+                exit,
+            },
+            params,
+            results,
+        )?;
+        for ((value, expected), slot) in results.iter().zip(ty.results()).zip(slots.iter_mut()) {
+            *slot = match (value, *expected) {
+                (Val::I32(v), ValType::I32) => ValRaw::i32(*v),
+                (Val::I64(v), ValType::I64) => ValRaw::i64(*v),
+                (Val::F32(v), ValType::F32) => ValRaw::f32(*v),
+                (Val::F64(v), ValType::F64) => ValRaw::f64(*v),
+                _ => checked_result_to_raw(&store.opaque, value, *expected)?,
+            };
+        }
+        Ok(())
+    })();
+    buffer.clear();
+    store.opaque.dynamic_values = buffer;
+    outcome
 }
 
 pub(crate) fn template_into_func(

@@ -8,6 +8,7 @@ use crate::module::Module;
 use crate::store::{AsContextMut, InstanceData, StoreInner, StoreOpaque};
 use wazerox_environ::{ExportKind, FuncIndex, GlobalIndex, ImportKind, MemoryIndex, TableIndex};
 use wazerox_runtime::instance::{Growth, Imports, Instance as RuntimeInstance, InstantiationError};
+use wazerox_runtime::instance_pool::PoolLimitError;
 
 /// An instantiated module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -217,9 +218,18 @@ impl Instance {
             &*opaque.vm_store_context,
             &opaque.engine.config().memory_style(),
             module.memory_images(),
-            opaque.engine.0.memory_pool.as_ref(),
+            module.table_images(),
+            opaque.engine.0.instance_pool.as_ref(),
         )
-        .map_err(|e| Error::with_kind(ErrorKind::Instantiation, e.to_string()))?;
+        .map_err(|e| {
+            let kind = match e {
+                InstantiationError::Pool(PoolLimitError::Exhausted { .. }) => {
+                    ErrorKind::PoolExhausted
+                }
+                _ => ErrorKind::Instantiation,
+            };
+            Error::with_kind(kind, e.to_string())
+        })?;
         runtime.set_growth_hook(crate::limits::growth_hook::<T>);
         if let Some(lazy) = module.lazy_functions() {
             runtime
@@ -262,8 +272,8 @@ impl Instance {
             Err(InstantiationError::Trap(code)) => {
                 return Err(crate::error::Trap::new(code, Vec::new()).into());
             }
-            Err(InstantiationError::Resource(m)) => {
-                return Err(Error::with_kind(ErrorKind::Instantiation, m));
+            Err(e @ (InstantiationError::Resource(_) | InstantiationError::Pool(_))) => {
+                return Err(Error::with_kind(ErrorKind::Instantiation, e.to_string()));
             }
         }
         if let Some(start) = module.info().start {

@@ -12,6 +12,7 @@ use wazerox_environ::{FuncIndex, ModuleInfo};
 use wazerox_runtime::code_memory::CodeMemory;
 use wazerox_runtime::code_registry::{self, FunctionRange, ModuleCode};
 use wazerox_runtime::memory_image::{self, MemoryImage};
+use wazerox_runtime::table_image::TableImage;
 
 pub(crate) struct ModuleInner {
     pub engine: Engine,
@@ -34,6 +35,8 @@ pub(crate) struct ModuleInner {
     pub trampolines: Vec<Arc<SignatureTrampolines>>,
     /// Initial contents of each defined memory, laid out on first instantiation.
     pub memory_images: OnceLock<Vec<Option<Arc<MemoryImage>>>>,
+    /// Initial contents of each defined funcref table, laid out likewise.
+    pub table_images: OnceLock<Vec<Option<Arc<TableImage>>>>,
 }
 
 /// A compiled WebAssembly module. Cheap to clone; `Send + Sync`.
@@ -194,6 +197,7 @@ impl Module {
             codegen: engine.codegen_target(),
             trampolines,
             memory_images: OnceLock::new(),
+            table_images: OnceLock::new(),
         })))
     }
 
@@ -418,6 +422,7 @@ impl Module {
             codegen,
             trampolines,
             memory_images: OnceLock::new(),
+            table_images: OnceLock::new(),
         })))
     }
 
@@ -474,6 +479,14 @@ impl Module {
         self.0
             .memory_images
             .get_or_init(|| memory_image::memory_images(&self.0.info))
+    }
+
+    /// The table images (see `wazerox_runtime::table_image`), built like the
+    /// memory images.
+    pub(crate) fn table_images(&self) -> &[Option<Arc<TableImage>>] {
+        self.0
+            .table_images
+            .get_or_init(|| wazerox_runtime::table_image::table_images(&self.0.info))
     }
 
     /// The code address each defined function's reference starts with in a new

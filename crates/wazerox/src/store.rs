@@ -81,6 +81,9 @@ pub struct StoreOpaque {
     /// the limiter's count limits.
     pub(crate) memory_count: usize,
     pub(crate) table_count: usize,
+    /// Parameters and results of dynamic host calls (`Func::new`), reused across
+    /// calls so that they allocate nothing (see `func::call_dynamic`).
+    pub(crate) dynamic_values: Vec<crate::Val>,
 }
 
 // SAFETY: the raw pointers all point at objects owned by this store (or by the
@@ -180,6 +183,7 @@ impl<T> Store<T> {
                     instance_by_vmctx: HashMap::new(),
                     memory_count: 0,
                     table_count: 0,
+                    dynamic_values: Vec::new(),
                 },
                 limiter: None,
                 data,

@@ -110,6 +110,19 @@ impl FuncTranslation<'_, '_> {
                 let (index, value) = self.pop2();
                 let address = self.table_element_address(TableIndex(*table), index);
                 self.builder.ins().store(trusted(), value, address, 0);
+                // Tell the runtime the table no longer holds its initial image
+                // (a pooled table is refilled on reuse only then).
+                let definition = self.env.load_vmctx_ptr(
+                    &mut self.builder,
+                    self.env.offsets.table_pointer(TableIndex(*table)),
+                );
+                let written = self.builder.ins().iconst(I64, 1);
+                self.builder.ins().store(
+                    trusted(),
+                    written,
+                    definition,
+                    vmoffsets::VMTABLE_WRITTEN as i32,
+                );
             }
             Operator::TableSize { table } => {
                 let table64 = self.env.module.tables[*table as usize].ty.table64;

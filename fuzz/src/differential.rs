@@ -207,6 +207,7 @@ pub fn value_ours(v: &wazerox::Val) -> Value {
         Val::FuncRef(f) => Value::FuncRef(f.is_some()),
         Val::ExternRef(e) => Value::ExternRef(e.is_some()),
         Val::ExnRef(_) => unreachable!("wasm-smith generates no exceptions here"),
+        Val::AnyRef(_) => unreachable!("wasm-smith generates no GC references here"),
     }
 }
 

@@ -65,10 +65,14 @@ pub enum Builtin {
     /// refills from the store's reserve (after yielding, in an async call with a
     /// fuel yield interval), else fails (trap `OutOfFuel`).
     FuelExhausted,
+    /// `(vmctx, value: i64, test: i32, ty: i32) -> i32` 1 when the non-null
+    /// reference `value` has the type `test` names (`gc::TEST_*`: any struct,
+    /// any array, or defined type `ty` of the module or a subtype), else 0.
+    RefTest,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 19] = [
+    pub const ALL: [Builtin; 20] = [
         Builtin::MemoryGrow,
         Builtin::MemoryFill,
         Builtin::MemoryCopy,
@@ -88,6 +92,7 @@ impl Builtin {
         Builtin::LazyCompile,
         Builtin::EpochDeadline,
         Builtin::FuelExhausted,
+        Builtin::RefTest,
     ];
 
     /// Position in the builtin table.
@@ -119,6 +124,7 @@ impl Builtin {
             Builtin::IsSubtype => (&[I32, I32], &[I32]),
             Builtin::LazyCompile => (&[I64], &[I64]),
             Builtin::EpochDeadline | Builtin::FuelExhausted => (&[], &[I32]),
+            Builtin::RefTest => (&[I64, I32, I32], &[I32]),
         }
     }
 }

@@ -23,6 +23,12 @@ pub enum ConstOp {
     RefNull(ValType),
     RefFunc(FuncIndex),
     GlobalGet(GlobalIndex),
+    /// `ref.i31` (GC): the i32 on top becomes an i31 word (docs/gc.md).
+    RefI31,
+    /// `any.convert_extern`: an externref becomes an any word.
+    AnyConvertExtern,
+    /// `extern.convert_any`: an any word becomes an externref.
+    ExternConvertAny,
     I32Add,
     I32Sub,
     I32Mul,
@@ -126,6 +132,9 @@ pub struct ModuleInfo {
     pub types: Vec<FuncType>,
     /// Per type: finality and declared supertype.
     pub subtypes: Vec<SubtypeInfo>,
+    /// Per type: its struct or array type (GC), `None` for a function type. The
+    /// `types` entry of a struct or array type is an empty signature.
+    pub gc_types: Vec<Option<GcType>>,
     /// The recursion groups, as ranges of `types` (a type outside any `rec` is a
     /// group of one).
     pub rec_groups: Vec<std::ops::Range<u32>>,
@@ -178,6 +187,9 @@ impl ModuleInfo {
         for sub in &mut self.subtypes {
             sub.supertype = sub.supertype.map(map);
         }
+        for ty in self.gc_types.iter_mut().flatten() {
+            *ty = ty.map_concrete(&map);
+        }
         for table in &mut self.tables {
             val(&mut table.ty.element);
         }
@@ -209,6 +221,10 @@ impl ModuleInfo {
         }
     }
 
+    /// Whether type `ty` is a function type (not a struct or array type).
+    pub fn is_func_type(&self, ty: TypeIndex) -> bool {
+        self.gc_types.get(ty.index()).is_none_or(Option::is_none)
+    }
     pub fn func_type(&self, func: FuncIndex) -> &FuncType {
         &self.types[self.functions[func.index()].index()]
     }

@@ -23,6 +23,8 @@ impl ValType {
     pub const EXTERNREF: ValType = ValType::Ref(RefType::EXTERNREF);
     /// `exnref`, i.e. `(ref null exn)`.
     pub const EXNREF: ValType = ValType::Ref(RefType::EXNREF);
+    /// `anyref`, i.e. `(ref null any)`.
+    pub const ANYREF: ValType = ValType::Ref(RefType::ANYREF);
 
     pub fn is_ref(self) -> bool {
         matches!(self, ValType::Ref(_))
@@ -85,6 +87,7 @@ impl RefType {
     pub const FUNCREF: RefType = RefType::new(true, HeapType::Func);
     pub const EXTERNREF: RefType = RefType::new(true, HeapType::Extern);
     pub const EXNREF: RefType = RefType::new(true, HeapType::Exn);
+    pub const ANYREF: RefType = RefType::new(true, HeapType::Any);
 
     pub const fn new(nullable: bool, heap: HeapType) -> Self {
         RefType { nullable, heap }
@@ -108,6 +111,7 @@ impl fmt::Display for RefType {
             (true, HeapType::Func) => f.write_str("funcref"),
             (true, HeapType::Extern) => f.write_str("externref"),
             (true, HeapType::Exn) => f.write_str("exnref"),
+            (true, HeapType::Any) => f.write_str("anyref"),
             (true, heap) => write!(f, "(ref null {heap})"),
             (false, heap) => write!(f, "(ref {heap})"),
         }
@@ -124,6 +128,10 @@ pub enum RefKind {
     Extern,
     /// A `*const` exception object (0 = null).
     Exn,
+    /// A tagged word of the GC proposal's any hierarchy (docs/gc.md): 0 null,
+    /// low bit 1 an `i31`, low bits `10` an internalized externref, otherwise
+    /// a pointer to a GC object.
+    Any,
 }
 
 /// What a reference points to.
@@ -139,6 +147,19 @@ pub enum HeapType {
     Exn,
     /// The bottom of the exception hierarchy.
     NoExn,
+    /// The top of the GC hierarchy: `i31`s, structs, arrays, internalized
+    /// externrefs.
+    Any,
+    /// Values comparable with `ref.eq`: `i31`s, structs and arrays.
+    Eq,
+    /// Unboxed 31-bit integers.
+    I31,
+    /// Any struct.
+    Struct,
+    /// Any array.
+    Array,
+    /// The bottom of the any hierarchy (only null).
+    None,
     /// A defined (function) type.
     Concrete(ConcreteType),
 }
@@ -149,18 +170,27 @@ impl HeapType {
             HeapType::Func | HeapType::NoFunc | HeapType::Concrete(_) => RefKind::Func,
             HeapType::Extern | HeapType::NoExtern => RefKind::Extern,
             HeapType::Exn | HeapType::NoExn => RefKind::Exn,
+            HeapType::Any
+            | HeapType::Eq
+            | HeapType::I31
+            | HeapType::Struct
+            | HeapType::Array
+            | HeapType::None => RefKind::Any,
         }
     }
 
     fn is_bottom(self) -> bool {
         matches!(
             self,
-            HeapType::NoFunc | HeapType::NoExtern | HeapType::NoExn
+            HeapType::NoFunc | HeapType::NoExtern | HeapType::NoExn | HeapType::None
         )
     }
 
     fn is_top(self) -> bool {
-        matches!(self, HeapType::Func | HeapType::Extern | HeapType::Exn)
+        matches!(
+            self,
+            HeapType::Func | HeapType::Extern | HeapType::Exn | HeapType::Any
+        )
     }
 
     /// `self <: other` within one hierarchy: bottom below everything, top above
@@ -176,6 +206,7 @@ impl HeapType {
             return true;
         }
         match (self, other) {
+            (HeapType::I31 | HeapType::Struct | HeapType::Array, HeapType::Eq) => true,
             (
                 HeapType::Concrete(ConcreteType::Engine(mut a)),
                 HeapType::Concrete(ConcreteType::Engine(b)),
@@ -202,6 +233,12 @@ impl fmt::Display for HeapType {
             HeapType::NoExtern => f.write_str("noextern"),
             HeapType::Exn => f.write_str("exn"),
             HeapType::NoExn => f.write_str("noexn"),
+            HeapType::Any => f.write_str("any"),
+            HeapType::Eq => f.write_str("eq"),
+            HeapType::I31 => f.write_str("i31"),
+            HeapType::Struct => f.write_str("struct"),
+            HeapType::Array => f.write_str("array"),
+            HeapType::None => f.write_str("none"),
             HeapType::Concrete(ConcreteType::Module(t)) => write!(f, "{}", t.0),
             HeapType::Concrete(ConcreteType::Engine(id)) => write!(f, "<type {id}>"),
             HeapType::Concrete(ConcreteType::RecGroup(i)) => write!(f, "<rec {i}>"),
@@ -276,6 +313,71 @@ impl fmt::Display for FuncType {
             write!(f, ")")?;
         }
         write!(f, ")")
+    }
+}
+
+/// What a struct field or an array element stores: a packed integer or a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StorageType {
+    I8,
+    I16,
+    Val(ValType),
+}
+
+impl StorageType {
+    /// Bytes the field takes in an object (also its alignment).
+    pub fn size(self) -> u32 {
+        match self {
+            StorageType::I8 => 1,
+            StorageType::I16 => 2,
+            StorageType::Val(ValType::I32 | ValType::F32) => 4,
+            StorageType::Val(ValType::V128) => 16,
+            StorageType::Val(_) => 8,
+        }
+    }
+
+    /// The type a value of the field has on the operand stack.
+    pub fn unpacked(self) -> ValType {
+        match self {
+            StorageType::I8 | StorageType::I16 => ValType::I32,
+            StorageType::Val(v) => v,
+        }
+    }
+}
+
+/// A struct field or array element type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FieldType {
+    pub storage: StorageType,
+    pub mutable: bool,
+}
+
+impl FieldType {
+    fn map_concrete(self, map: &dyn Fn(ConcreteType) -> ConcreteType) -> FieldType {
+        let storage = match self.storage {
+            StorageType::Val(v) => StorageType::Val(v.map_concrete(map)),
+            packed => packed,
+        };
+        FieldType { storage, ..self }
+    }
+}
+
+/// A struct or array type (GC proposal); function types are [`FuncType`]s.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum GcType {
+    Struct(Box<[FieldType]>),
+    Array(FieldType),
+}
+
+impl GcType {
+    /// This type with every concrete type rewritten by `map`.
+    pub fn map_concrete(&self, map: &dyn Fn(ConcreteType) -> ConcreteType) -> GcType {
+        match self {
+            GcType::Struct(fields) => {
+                GcType::Struct(fields.iter().map(|f| f.map_concrete(map)).collect())
+            }
+            GcType::Array(element) => GcType::Array(element.map_concrete(map)),
+        }
     }
 }
 

@@ -38,6 +38,7 @@ struct BuiltinTable {
     lazy_compile: unsafe extern "C" fn(*mut u8, *const crate::vmcontext::VMFuncRef) -> usize,
     epoch_deadline: unsafe extern "C" fn(*mut u8) -> u32,
     fuel_exhausted: unsafe extern "C" fn(*mut u8) -> u32,
+    ref_test: unsafe extern "C" fn(*mut u8, u64, u32, u32) -> u32,
 }
 
 static BUILTINS: BuiltinTable = BuiltinTable {
@@ -60,6 +61,7 @@ static BUILTINS: BuiltinTable = BuiltinTable {
     lazy_compile: crate::lazy::lazy_compile,
     epoch_deadline,
     fuel_exhausted,
+    ref_test: crate::gc::ref_test,
 };
 
 pub(crate) fn table_address() -> usize {

@@ -224,11 +224,12 @@ impl Config {
     pub fn wasm_function_references(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::FUNCTION_REFERENCES, enable)
     }
-    /// The GC proposal's type system for function types: recursion groups and
-    /// subtype declarations, canonicalized iso-recursively across the engine's
-    /// modules (imports and `call_indirect` accept declared subtypes). Struct and
-    /// array types, GC heap types and GC instructions make a module unsupported.
-    /// Implies function references. Off by default.
+    /// The GC proposal (docs/gc.md): recursion groups and subtype declarations,
+    /// canonicalized iso-recursively across the engine's modules (imports and
+    /// `call_indirect` accept declared subtypes), the any hierarchy (`anyref`,
+    /// `eqref`, `i31ref`, …), `i31`, `ref.eq`, casts and the extern/any
+    /// conversions. Struct and array types make a module unsupported (not yet
+    /// implemented). Implies function references. Off by default.
     pub fn wasm_gc(&mut self, enable: bool) -> &mut Self {
         if enable {
             self.wasm_function_references(true);

@@ -263,7 +263,13 @@ pub(crate) fn val_to_raw(store: &StoreOpaque, value: &Val) -> Result<ValRaw, Err
         Val::F32(v) => ValRaw::f32(*v),
         Val::F64(v) => ValRaw::f64(*v),
         Val::V128(v) => ValRaw::u128(*v),
-        Val::FuncRef(None) | Val::ExternRef(None) | Val::ExnRef(None) => ValRaw::ptr(0),
+        Val::FuncRef(None) | Val::ExternRef(None) | Val::ExnRef(None) | Val::AnyRef(None) => {
+            ValRaw::ptr(0)
+        }
+        Val::AnyRef(Some(a)) => {
+            store.check(a.store)?;
+            ValRaw::ptr(a.to_word() as usize)
+        }
         Val::FuncRef(Some(f)) => {
             store.check(f.store)?;
             ValRaw::ptr(f.to_raw(store))
@@ -294,6 +300,7 @@ pub(crate) fn val_from_raw(
             RefKind::Func => Val::FuncRef(Func::from_raw(store, raw.get_ptr())?),
             RefKind::Extern => Val::ExternRef(ExternRef::from_raw(store, raw.get_ptr())),
             RefKind::Exn => Val::ExnRef(crate::ExnRef::from_raw(store, raw.get_ptr())),
+            RefKind::Any => Val::AnyRef(crate::AnyRef::from_word(store, raw.get_ptr() as u64)),
         },
     })
 }

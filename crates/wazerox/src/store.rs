@@ -61,6 +61,8 @@ pub struct StoreOpaque {
     #[allow(clippy::vec_box)]
     pub(crate) host_globals: Vec<Box<VMGlobalDefinition>>,
     pub(crate) externrefs: Vec<Arc<dyn Any + Send + Sync>>,
+    /// Host handles of GC objects (`AnyRef`), roots while alive (docs/gc.md).
+    pub(crate) gc_roots: Vec<std::sync::Weak<u64>>,
     /// Shared memories imported or defined by instances of this store, each once.
     pub(crate) shared_memories: Vec<crate::SharedMemory>,
     /// Handle of each object already handed out, keyed by its address, so the same
@@ -169,6 +171,7 @@ impl<T> Store<T> {
                     host_tables: Vec::new(),
                     host_globals: Vec::new(),
                     externrefs: Vec::new(),
+                    gc_roots: Vec::new(),
                     shared_memories: Vec::new(),
                     func_handles: HashMap::new(),
                     memory_handles: HashMap::new(),

@@ -69,10 +69,14 @@ pub enum Builtin {
     /// reference `value` has the type `test` names (`gc::TEST_*`: any struct,
     /// any array, or defined type `ty` of the module or a subtype), else 0.
     RefTest,
+    /// `(vmctx, ty: i32, length: i32) -> i64` a zeroed object of the module's
+    /// struct or array type `ty` (`length` elements for an array) in the store's
+    /// GC heap, or 0 when the heap's cap forbids it (trap `GcHeapExhausted`).
+    GcAlloc,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 20] = [
+    pub const ALL: [Builtin; 21] = [
         Builtin::MemoryGrow,
         Builtin::MemoryFill,
         Builtin::MemoryCopy,
@@ -93,6 +97,7 @@ impl Builtin {
         Builtin::EpochDeadline,
         Builtin::FuelExhausted,
         Builtin::RefTest,
+        Builtin::GcAlloc,
     ];
 
     /// Position in the builtin table.
@@ -125,6 +130,7 @@ impl Builtin {
             Builtin::LazyCompile => (&[I64], &[I64]),
             Builtin::EpochDeadline | Builtin::FuelExhausted => (&[], &[I32]),
             Builtin::RefTest => (&[I64, I32, I32], &[I32]),
+            Builtin::GcAlloc => (&[I32, I32], &[I64]),
         }
     }
 }

@@ -2,6 +2,8 @@
 //! the any hierarchy is tagged, the object header, and the targets of the
 //! `RefTest` builtin.
 
+use crate::types::{GcType, RefKind, StorageType, ValType};
+
 /// Low bit of an `i31` word.
 pub const I31_TAG: u64 = 1;
 /// Low two bits of an internalized externref (`any.convert_extern`).
@@ -87,9 +89,92 @@ pub const TEST_ARRAY: u32 = 1;
 /// operand, or one of its subtypes.
 pub const TEST_CONCRETE: u32 = 2;
 
+/// Where a struct's fields or an array's elements lie in an object, computed
+/// once per type from its definition, so the translator (field offsets) and
+/// the collector (which offsets hold references) agree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcLayout {
+    /// Bytes of a struct object, header included; for arrays, the header.
+    pub size: u32,
+    /// Offset of each struct field (empty for arrays).
+    pub field_offsets: Vec<u32>,
+    /// Offsets of a struct's fields that hold any-hierarchy references.
+    pub ref_offsets: Vec<u32>,
+    /// An array's element size (0 for structs).
+    pub element_size: u32,
+    /// Whether an array's elements are any-hierarchy references.
+    pub elements_are_refs: bool,
+    pub is_array: bool,
+}
+
+fn holds_any_ref(storage: StorageType) -> bool {
+    matches!(storage, StorageType::Val(ValType::Ref(r)) if r.kind() == RefKind::Any)
+}
+
+impl GcLayout {
+    pub fn new(ty: &GcType) -> GcLayout {
+        match ty {
+            GcType::Struct(fields) => {
+                let mut offset = HEADER_SIZE;
+                let mut field_offsets = Vec::with_capacity(fields.len());
+                let mut ref_offsets = Vec::new();
+                for field in fields.iter() {
+                    let size = field.storage.size();
+                    offset = offset.next_multiple_of(size);
+                    field_offsets.push(offset);
+                    if holds_any_ref(field.storage) {
+                        ref_offsets.push(offset);
+                    }
+                    offset += size;
+                }
+                GcLayout {
+                    size: offset.next_multiple_of(8),
+                    field_offsets,
+                    ref_offsets,
+                    element_size: 0,
+                    elements_are_refs: false,
+                    is_array: false,
+                }
+            }
+            GcType::Array(element) => GcLayout {
+                size: HEADER_SIZE,
+                field_offsets: Vec::new(),
+                ref_offsets: Vec::new(),
+                element_size: element.storage.size(),
+                elements_are_refs: holds_any_ref(element.storage),
+                is_array: true,
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn struct_fields_are_naturally_aligned_after_the_header() {
+        use crate::types::{FieldType, HeapType, RefType};
+        let field = |storage| FieldType {
+            storage,
+            mutable: true,
+        };
+        let anyref = StorageType::Val(ValType::Ref(RefType::new(true, HeapType::Any)));
+        let ty = GcType::Struct(
+            vec![
+                field(StorageType::I8),
+                field(StorageType::Val(ValType::I64)),
+                field(StorageType::I16),
+                field(anyref),
+                field(StorageType::Val(ValType::EXTERNREF)),
+            ]
+            .into(),
+        );
+        let layout = GcLayout::new(&ty);
+        assert_eq!(layout.field_offsets, [16, 24, 32, 40, 48]);
+        assert_eq!(layout.ref_offsets, [40]);
+        assert_eq!(layout.size, 56);
+    }
 
     #[test]
     fn i31_round_trips_31_bits() {

@@ -180,15 +180,41 @@ impl ModuleInfo {
             ConcreteType::Module(t) => ConcreteType::Engine(engine_ids[t.index()]),
             other => other,
         };
-        let val = |t: &mut ValType| *t = t.map_concrete(map);
-        for ty in &mut self.types {
-            *ty = ty.map_concrete(&map);
-        }
         for sub in &mut self.subtypes {
             sub.supertype = sub.supertype.map(map);
         }
+        self.map_heap_types(&|h| h.map_concrete(map));
+    }
+
+    /// Gives module-relative references to struct and array types their kind
+    /// (`HeapType::ConcreteStruct`/`ConcreteArray`; the parser reads every
+    /// defined type as `Concrete` first, since a recursion group may refer to
+    /// members not read yet).
+    pub fn classify_concrete_types(&mut self) {
+        let kinds: Vec<Option<bool>> = self
+            .gc_types
+            .iter()
+            .map(|t| t.as_ref().map(|t| matches!(t, GcType::Array(_))))
+            .collect();
+        self.map_heap_types(&|h| match h {
+            HeapType::Concrete(ConcreteType::Module(t)) => match kinds.get(t.index()) {
+                Some(Some(false)) => HeapType::ConcreteStruct(ConcreteType::Module(t)),
+                Some(Some(true)) => HeapType::ConcreteArray(ConcreteType::Module(t)),
+                _ => h,
+            },
+            other => other,
+        });
+    }
+
+    /// Rewrites every heap type the module mentions (types, imports, tables,
+    /// globals, element segments, `ref.null` in constant expressions).
+    fn map_heap_types(&mut self, map: &dyn Fn(HeapType) -> HeapType) {
+        let val = |t: &mut ValType| *t = t.map_heap(map);
+        for ty in &mut self.types {
+            *ty = ty.map_heap(map);
+        }
         for ty in self.gc_types.iter_mut().flatten() {
-            *ty = ty.map_concrete(&map);
+            *ty = ty.map_heap(map);
         }
         for table in &mut self.tables {
             val(&mut table.ty.element);

@@ -136,7 +136,22 @@ pub fn parse_validated(
     }
     match unsupported {
         Some(e) => Err(e),
-        None => Ok(ModuleTranslation { info, bodies }),
+        None => {
+            info.classify_concrete_types();
+            // Exception objects are not scanned by the collector (docs/gc.md).
+            let gc_payload = info.tags.iter().any(|ty| {
+                info.types[ty.index()]
+                    .params()
+                    .iter()
+                    .any(|p| p.as_ref().is_some_and(|r| r.kind() == RefKind::Any))
+            });
+            if gc_payload {
+                return Err(WasmError::unsupported(
+                    "GC references in exception payloads",
+                ));
+            }
+            Ok(ModuleTranslation { info, bodies })
+        }
     }
 }
 
@@ -146,17 +161,35 @@ fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmE
             for group in reader {
                 let start = info.types.len() as u32;
                 for sub in group?.into_types() {
-                    let wasmparser::CompositeInnerType::Func(func) = &sub.composite_type.inner
-                    else {
-                        return Err(WasmError::unsupported("GC struct and array types"));
-                    };
-                    let params = func.params().iter().map(|t| checked_val_type(*t));
-                    let results = func.results().iter().map(|t| checked_val_type(*t));
-                    info.types.push(FuncType::new(
-                        params.collect::<Result<Vec<_>, _>>()?,
-                        results.collect::<Result<Vec<_>, _>>()?,
-                    ));
-                    info.gc_types.push(None);
+                    if sub.composite_type.shared || sub.composite_type.descriptor_idx.is_some() {
+                        return Err(WasmError::unsupported(
+                            "shared composite types and type descriptors",
+                        ));
+                    }
+                    match &sub.composite_type.inner {
+                        wasmparser::CompositeInnerType::Func(func) => {
+                            let params = func.params().iter().map(|t| checked_val_type(*t));
+                            let results = func.results().iter().map(|t| checked_val_type(*t));
+                            info.types.push(FuncType::new(
+                                params.collect::<Result<Vec<_>, _>>()?,
+                                results.collect::<Result<Vec<_>, _>>()?,
+                            ));
+                            info.gc_types.push(None);
+                        }
+                        wasmparser::CompositeInnerType::Struct(st) => {
+                            let fields = st.fields.iter().map(|f| field_type(*f));
+                            info.types.push(FuncType::new([], []));
+                            info.gc_types
+                                .push(Some(GcType::Struct(fields.collect::<Result<_, _>>()?)));
+                        }
+                        wasmparser::CompositeInnerType::Array(at) => {
+                            info.types.push(FuncType::new([], []));
+                            info.gc_types.push(Some(GcType::Array(field_type(at.0)?)));
+                        }
+                        wasmparser::CompositeInnerType::Cont(_) => {
+                            return Err(WasmError::unsupported("stack switching"));
+                        }
+                    }
                     info.subtypes.push(SubtypeInfo {
                         is_final: sub.is_final,
                         supertype: sub
@@ -432,6 +465,18 @@ pub fn heap_type(h: wasmparser::HeapType) -> HeapType {
             A::Extern | A::Cont | A::NoCont => HeapType::Extern,
         },
     }
+}
+
+fn field_type(f: wasmparser::FieldType) -> Result<FieldType, WasmError> {
+    let storage = match f.element_type {
+        wasmparser::StorageType::I8 => StorageType::I8,
+        wasmparser::StorageType::I16 => StorageType::I16,
+        wasmparser::StorageType::Val(v) => StorageType::Val(checked_val_type(v)?),
+    };
+    Ok(FieldType {
+        storage,
+        mutable: f.mutable,
+    })
 }
 
 fn table_type(t: &wasmparser::TableType) -> Result<TableType, WasmError> {

@@ -51,12 +51,20 @@ impl ValType {
     /// This type with module-relative concrete types replaced by `map`'s result.
     pub fn map_concrete(self, map: impl FnOnce(ConcreteType) -> ConcreteType) -> ValType {
         match self {
-            ValType::Ref(RefType {
+            ValType::Ref(RefType { nullable, heap }) => ValType::Ref(RefType {
                 nullable,
-                heap: HeapType::Concrete(c),
-            }) => ValType::Ref(RefType {
+                heap: heap.map_concrete(map),
+            }),
+            other => other,
+        }
+    }
+
+    /// This type with its heap type (if a reference) rewritten by `map`.
+    pub fn map_heap(self, map: &dyn Fn(HeapType) -> HeapType) -> ValType {
+        match self {
+            ValType::Ref(RefType { nullable, heap }) => ValType::Ref(RefType {
                 nullable,
-                heap: HeapType::Concrete(map(c)),
+                heap: map(heap),
             }),
             other => other,
         }
@@ -160,8 +168,12 @@ pub enum HeapType {
     Array,
     /// The bottom of the any hierarchy (only null).
     None,
-    /// A defined (function) type.
+    /// A defined function type.
     Concrete(ConcreteType),
+    /// A defined struct type (GC).
+    ConcreteStruct(ConcreteType),
+    /// A defined array type (GC).
+    ConcreteArray(ConcreteType),
 }
 
 impl HeapType {
@@ -175,7 +187,29 @@ impl HeapType {
             | HeapType::I31
             | HeapType::Struct
             | HeapType::Array
-            | HeapType::None => RefKind::Any,
+            | HeapType::None
+            | HeapType::ConcreteStruct(_)
+            | HeapType::ConcreteArray(_) => RefKind::Any,
+        }
+    }
+
+    /// The defined type this is, if it is one.
+    pub fn concrete(self) -> Option<ConcreteType> {
+        match self {
+            HeapType::Concrete(c) | HeapType::ConcreteStruct(c) | HeapType::ConcreteArray(c) => {
+                Some(c)
+            }
+            _ => None,
+        }
+    }
+
+    /// This heap type with its defined type (if any) rewritten by `map`.
+    pub fn map_concrete(self, map: impl FnOnce(ConcreteType) -> ConcreteType) -> HeapType {
+        match self {
+            HeapType::Concrete(c) => HeapType::Concrete(map(c)),
+            HeapType::ConcreteStruct(c) => HeapType::ConcreteStruct(map(c)),
+            HeapType::ConcreteArray(c) => HeapType::ConcreteArray(map(c)),
+            other => other,
         }
     }
 
@@ -206,10 +240,23 @@ impl HeapType {
             return true;
         }
         match (self, other) {
-            (HeapType::I31 | HeapType::Struct | HeapType::Array, HeapType::Eq) => true,
             (
-                HeapType::Concrete(ConcreteType::Engine(mut a)),
-                HeapType::Concrete(ConcreteType::Engine(b)),
+                HeapType::I31
+                | HeapType::Struct
+                | HeapType::Array
+                | HeapType::ConcreteStruct(_)
+                | HeapType::ConcreteArray(_),
+                HeapType::Eq,
+            ) => true,
+            (HeapType::ConcreteStruct(_), HeapType::Struct) => true,
+            (HeapType::ConcreteArray(_), HeapType::Array) => true,
+            (
+                HeapType::Concrete(ConcreteType::Engine(mut a))
+                | HeapType::ConcreteStruct(ConcreteType::Engine(mut a))
+                | HeapType::ConcreteArray(ConcreteType::Engine(mut a)),
+                HeapType::Concrete(ConcreteType::Engine(b))
+                | HeapType::ConcreteStruct(ConcreteType::Engine(b))
+                | HeapType::ConcreteArray(ConcreteType::Engine(b)),
             ) => {
                 while let Some(parent) = supertype(a) {
                     if parent == b {
@@ -239,9 +286,13 @@ impl fmt::Display for HeapType {
             HeapType::Struct => f.write_str("struct"),
             HeapType::Array => f.write_str("array"),
             HeapType::None => f.write_str("none"),
-            HeapType::Concrete(ConcreteType::Module(t)) => write!(f, "{}", t.0),
-            HeapType::Concrete(ConcreteType::Engine(id)) => write!(f, "<type {id}>"),
-            HeapType::Concrete(ConcreteType::RecGroup(i)) => write!(f, "<rec {i}>"),
+            HeapType::Concrete(c) | HeapType::ConcreteStruct(c) | HeapType::ConcreteArray(c) => {
+                match c {
+                    ConcreteType::Module(t) => write!(f, "{}", t.0),
+                    ConcreteType::Engine(id) => write!(f, "<type {id}>"),
+                    ConcreteType::RecGroup(i) => write!(f, "<rec {i}>"),
+                }
+            }
         }
     }
 }
@@ -291,6 +342,13 @@ impl FuncType {
         FuncType {
             params: self.params.iter().map(|t| t.map_concrete(map)).collect(),
             results: self.results.iter().map(|t| t.map_concrete(map)).collect(),
+        }
+    }
+    /// This type with every heap type rewritten by `map`.
+    pub fn map_heap(&self, map: &dyn Fn(HeapType) -> HeapType) -> FuncType {
+        FuncType {
+            params: self.params.iter().map(|t| t.map_heap(map)).collect(),
+            results: self.results.iter().map(|t| t.map_heap(map)).collect(),
         }
     }
 }
@@ -360,6 +418,13 @@ impl FieldType {
         };
         FieldType { storage, ..self }
     }
+    fn map_heap(self, map: &dyn Fn(HeapType) -> HeapType) -> FieldType {
+        let storage = match self.storage {
+            StorageType::Val(v) => StorageType::Val(v.map_heap(map)),
+            packed => packed,
+        };
+        FieldType { storage, ..self }
+    }
 }
 
 /// A struct or array type (GC proposal); function types are [`FuncType`]s.
@@ -377,6 +442,15 @@ impl GcType {
                 GcType::Struct(fields.iter().map(|f| f.map_concrete(map)).collect())
             }
             GcType::Array(element) => GcType::Array(element.map_concrete(map)),
+        }
+    }
+    /// This type with every heap type rewritten by `map`.
+    pub fn map_heap(&self, map: &dyn Fn(HeapType) -> HeapType) -> GcType {
+        match self {
+            GcType::Struct(fields) => {
+                GcType::Struct(fields.iter().map(|f| f.map_heap(map)).collect())
+            }
+            GcType::Array(element) => GcType::Array(element.map_heap(map)),
         }
     }
 }

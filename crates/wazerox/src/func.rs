@@ -323,6 +323,10 @@ pub(crate) fn invoke<T>(
             format!("lazy compilation failed: {e}"),
         )
     })?;
+    store.opaque.maybe_collect_garbage();
+    // While the call runs, no collection may happen (its frames hold references
+    // the collector cannot see); nested calls come through here again.
+    store.opaque.wasm_calls += 1;
     let max_stack = store.opaque.engine.config().max_wasm_stack;
     let store_id = store.opaque.id;
     let store_ptr: *mut StoreInner<T> = store;
@@ -347,6 +351,8 @@ pub(crate) fn invoke<T>(
             )
         })
     };
+    // SAFETY: the call is over; `store_ptr` is our exclusive borrow again.
+    unsafe { (*store_ptr).opaque.wasm_calls -= 1 };
     result.map_err(|reason| trap_to_error(reason, store_id))
 }
 

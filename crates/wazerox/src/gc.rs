@@ -91,7 +91,8 @@ impl AnyRef {
             HeapType::Array => {
                 gc::is_object(word) && unsafe { wazerox_runtime::gc::is_array(word) }
             }
-            HeapType::Concrete(ConcreteType::Engine(id)) => {
+            HeapType::ConcreteStruct(ConcreteType::Engine(id))
+            | HeapType::ConcreteArray(ConcreteType::Engine(id)) => {
                 // SAFETY: the handle roots its object, so the object is alive.
                 gc::is_object(word)
                     && store

@@ -81,7 +81,7 @@ pub use limits::{ResourceLimiter, StoreLimits, StoreLimitsBuilder, TABLE_ELEMENT
 pub use linker::{InstancePre, Linker};
 pub use module::{ExportType, ImportType, Module};
 pub use profiling::ProfilingStrategy;
-pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut};
+pub use store::{AsContext, AsContextMut, GcHeapStats, Store, StoreContext, StoreContextMut};
 pub use tag::{ExnRef, Tag};
 pub use values::{ExternRef, ExternType, GlobalType, MemoryType, Mutability, Ref, TableType, Val};
 pub use wazerox_environ::{ConcreteType, FuncType, HeapType, RefKind, RefType, TrapCode, ValType};

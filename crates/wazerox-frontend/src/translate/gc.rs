@@ -3,6 +3,8 @@
 //! `ref.cast`; `br_on_cast*` in `control.rs` share [`FuncTranslation::ref_test`]).
 
 use super::FuncTranslation;
+use super::environ::trusted;
+use crate::signatures::ir_type;
 use crate::trap::CraneliftTrapCode;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I32, I64};
@@ -10,9 +12,9 @@ use cranelift_codegen::ir::{self, InstBuilder};
 use wasmparser::Operator;
 use wazerox_environ::TrapCode;
 use wazerox_environ::builtins::Builtin;
-use wazerox_environ::gc;
+use wazerox_environ::gc::{self, GcLayout};
 use wazerox_environ::parse::{WasmError, heap_type};
-use wazerox_environ::types::{ConcreteType, HeapType, RefType};
+use wazerox_environ::types::{ConcreteType, FieldType, GcType, HeapType, RefType, StorageType};
 
 impl FuncTranslation<'_, '_> {
     pub(crate) fn translate_gc(&mut self, op: &Operator<'_>) -> Result<bool, WasmError> {
@@ -69,9 +71,128 @@ impl FuncTranslation<'_, '_> {
                     .ins()
                     .trapz(matches, TrapCode::CastFailure.to_cranelift());
             }
+            Operator::StructNew { struct_type_index } => {
+                let ty = *struct_type_index;
+                let (layout, fields) = self.struct_layout(ty);
+                let values = self.popn(fields.len());
+                let object = self.gc_alloc(ty, None);
+                for ((value, field), offset) in
+                    values.iter().zip(&fields).zip(&layout.field_offsets)
+                {
+                    self.store_field(field.storage, *value, object, *offset);
+                }
+                self.push1(object);
+            }
+            Operator::StructNewDefault { struct_type_index } => {
+                // Objects are zeroed: every field starts at its default.
+                let object = self.gc_alloc(*struct_type_index, None);
+                self.push1(object);
+            }
+            Operator::StructGet {
+                struct_type_index,
+                field_index,
+            }
+            | Operator::StructGetS {
+                struct_type_index,
+                field_index,
+            }
+            | Operator::StructGetU {
+                struct_type_index,
+                field_index,
+            } => {
+                let (layout, fields) = self.struct_layout(*struct_type_index);
+                let object = self.pop1();
+                self.builder
+                    .ins()
+                    .trapz(object, TrapCode::NullReference.to_cranelift());
+                let i = *field_index as usize;
+                let signed = matches!(op, Operator::StructGetS { .. });
+                let v = self.load_field(fields[i].storage, signed, object, layout.field_offsets[i]);
+                self.push1(v);
+            }
+            Operator::StructSet {
+                struct_type_index,
+                field_index,
+            } => {
+                let (layout, fields) = self.struct_layout(*struct_type_index);
+                let (object, value) = self.pop2();
+                self.builder
+                    .ins()
+                    .trapz(object, TrapCode::NullReference.to_cranelift());
+                let i = *field_index as usize;
+                self.store_field(fields[i].storage, value, object, layout.field_offsets[i]);
+            }
             _ => return Ok(false),
         }
         Ok(true)
+    }
+
+    /// The layout and fields of the module's struct type `ty`.
+    fn struct_layout(&self, ty: u32) -> (GcLayout, Vec<FieldType>) {
+        let gc_type = self.env.module.gc_types[ty as usize]
+            .as_ref()
+            .expect("validated: a struct type");
+        let GcType::Struct(fields) = gc_type else {
+            unreachable!("validated: a struct type")
+        };
+        (GcLayout::new(gc_type), fields.to_vec())
+    }
+
+    /// A new zeroed object of type `ty` (`length` elements for an array);
+    /// traps `GcHeapExhausted` when the heap's cap forbids it.
+    fn gc_alloc(&mut self, ty: u32, length: Option<ir::Value>) -> ir::Value {
+        let ty = self.builder.ins().iconst(I32, i64::from(ty));
+        let length = match length {
+            Some(length) => length,
+            None => self.builder.ins().iconst(I32, 0),
+        };
+        let object = self
+            .env
+            .call_builtin(&mut self.builder, Builtin::GcAlloc, &[ty, length])
+            .expect("GcAlloc returns a value");
+        self.builder
+            .ins()
+            .trapz(object, TrapCode::GcHeapExhausted.to_cranelift());
+        object
+    }
+
+    fn store_field(
+        &mut self,
+        storage: StorageType,
+        value: ir::Value,
+        base: ir::Value,
+        offset: u32,
+    ) {
+        let offset = offset as i32;
+        match storage {
+            StorageType::I8 => {
+                self.builder.ins().istore8(trusted(), value, base, offset);
+            }
+            StorageType::I16 => {
+                self.builder.ins().istore16(trusted(), value, base, offset);
+            }
+            StorageType::Val(_) => {
+                self.builder.ins().store(trusted(), value, base, offset);
+            }
+        }
+    }
+
+    fn load_field(
+        &mut self,
+        storage: StorageType,
+        signed: bool,
+        base: ir::Value,
+        offset: u32,
+    ) -> ir::Value {
+        let offset = offset as i32;
+        let ins = self.builder.ins();
+        match (storage, signed) {
+            (StorageType::I8, true) => ins.sload8(I32, trusted(), base, offset),
+            (StorageType::I8, false) => ins.uload8(I32, trusted(), base, offset),
+            (StorageType::I16, true) => ins.sload16(I32, trusted(), base, offset),
+            (StorageType::I16, false) => ins.uload16(I32, trusted(), base, offset),
+            (StorageType::Val(v), _) => ins.load(ir_type(v), trusted(), base, offset),
+        }
     }
 
     /// `any.convert_extern` (see `gc::any_from_extern`), branch-free.
@@ -132,10 +253,14 @@ impl FuncTranslation<'_, '_> {
             }
             HeapType::Struct => self.ref_test_builtin(value, gc::TEST_STRUCT, 0),
             HeapType::Array => self.ref_test_builtin(value, gc::TEST_ARRAY, 0),
-            HeapType::Concrete(ConcreteType::Module(t)) => {
+            HeapType::Concrete(ConcreteType::Module(t))
+            | HeapType::ConcreteStruct(ConcreteType::Module(t))
+            | HeapType::ConcreteArray(ConcreteType::Module(t)) => {
                 self.ref_test_builtin(value, gc::TEST_CONCRETE, t.0)
             }
-            HeapType::Concrete(other) => {
+            HeapType::Concrete(other)
+            | HeapType::ConcreteStruct(other)
+            | HeapType::ConcreteArray(other) => {
                 unreachable!("the translator sees module-relative types, not {other:?}")
             }
         };

@@ -178,6 +178,7 @@ pub fn kind_ours(ty: wazerox::ValType) -> Kind {
             wazerox::RefKind::Func => Kind::FuncRef,
             wazerox::RefKind::Extern => Kind::ExternRef,
             wazerox::RefKind::Exn => unreachable!("wasm-smith generates no exceptions here"),
+            wazerox::RefKind::Any => unreachable!("wasm-smith generates no GC references here"),
         },
     }
 }

@@ -207,7 +207,7 @@ fn casts_follow_declared_subtyping() {
     let i31 = call(&mut store, instance, "i31", &[]).unwrap();
     let null = Val::AnyRef(None);
     let classify = |store: &mut Store<()>, v: &Val| {
-        call(store, instance, "classify", &[v.clone()])
+        call(store, instance, "classify", std::slice::from_ref(v))
             .unwrap()
             .i32()
             .unwrap()
@@ -217,12 +217,24 @@ fn casts_follow_declared_subtyping() {
     assert_eq!(classify(&mut store, &i31), 4);
     assert_eq!(classify(&mut store, &null), 0);
     for (v, expected) in [(&circle, 1), (&square, 1), (&i31, 0), (&null, 0)] {
-        let got = call(&mut store, instance, "is_shape", &[v.clone()]).unwrap();
+        let got = call(&mut store, instance, "is_shape", std::slice::from_ref(v)).unwrap();
         assert_eq!(got.i32(), Some(expected), "{v:?}");
     }
-    let tag = call(&mut store, instance, "shape_tag", &[square.clone()]).unwrap();
+    let tag = call(
+        &mut store,
+        instance,
+        "shape_tag",
+        std::slice::from_ref(&square),
+    )
+    .unwrap();
     assert_eq!(tag.i32(), Some(2));
-    let error = call(&mut store, instance, "shape_tag", &[i31.clone()]).unwrap_err();
+    let error = call(
+        &mut store,
+        instance,
+        "shape_tag",
+        std::slice::from_ref(&i31),
+    )
+    .unwrap_err();
     assert_eq!(
         error.as_trap().map(|t| t.code()),
         Some(TrapCode::CastFailure)

@@ -268,3 +268,18 @@ fn the_host_cannot_pass_a_reference_of_another_type() {
         assert_eq!(error.kind(), ErrorKind::Usage, "{error}");
     }
 }
+
+#[test]
+fn tags_carrying_gc_references_are_refused_until_exceptions_are_traced() {
+    use wazerox::{FuncType, Tag, ValType};
+    let engine = engine(64 << 20);
+    let mut store = Store::new(&engine, ());
+    let ty = FuncType::new([ValType::ANYREF], []);
+    let error = Tag::new(&mut store, &ty).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unsupported, "{error}");
+    let module = r#"(module (tag (param anyref)))"#;
+    let Err(error) = Module::new(&engine, module) else {
+        panic!("a tag with an anyref payload is refused")
+    };
+    assert_eq!(error.kind(), ErrorKind::Unsupported, "{error}");
+}

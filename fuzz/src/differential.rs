@@ -193,6 +193,7 @@ pub fn kind_ours(ty: wazerox::ValType) -> Kind {
             wazerox::RefKind::Func => Kind::FuncRef,
             wazerox::RefKind::Extern => Kind::ExternRef,
             wazerox::RefKind::Exn => Kind::ExnRef,
+            wazerox::RefKind::Any => unreachable!("wasm-smith generates no GC references here"),
         },
     }
 }
@@ -223,6 +224,7 @@ pub fn value_ours(v: &wazerox::Val) -> Value {
         Val::FuncRef(f) => Value::FuncRef(f.is_some()),
         Val::ExternRef(e) => Value::ExternRef(e.is_some()),
         Val::ExnRef(e) => Value::ExnRef(e.is_some()),
+        Val::AnyRef(_) => unreachable!("wasm-smith generates no GC references here"),
     }
 }
 

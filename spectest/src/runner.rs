@@ -504,6 +504,11 @@ pub fn trap_codes_for(message: &str) -> Option<&'static [TrapCode]> {
             &[TrapCode::IndirectCallToNull, TrapCode::NullReference],
         ),
         ("null reference", &[TrapCode::NullReference]),
+        ("null i31 reference", &[TrapCode::NullReference]),
+        ("null structure reference", &[TrapCode::NullReference]),
+        ("null array reference", &[TrapCode::NullReference]),
+        ("cast failure", &[TrapCode::CastFailure]),
+        ("out of bounds array access", &[TrapCode::ArrayOutOfBounds]),
     ];
     TABLE
         .iter()

@@ -3,7 +3,7 @@
 
 use wast::core::{HeapType, NanPattern, V128Const, V128Pattern, WastArgCore, WastRetCore};
 use wast::{WastArg, WastRet};
-use wazerox::{ExternRef, Store, Val};
+use wazerox::{AnyRef, ExternRef, Store, Val};
 
 pub fn arg_to_val(store: &mut Store<()>, arg: &WastArg<'_>) -> Result<Val, String> {
     let WastArg::Core(arg) = arg else {
@@ -25,9 +25,19 @@ pub fn arg_to_val(store: &mut Store<()>, arg: &WastArg<'_>) -> Result<Val, Strin
             wast::core::AbstractHeapType::Exn | wast::core::AbstractHeapType::NoExn => {
                 Val::ExnRef(None)
             }
+            wast::core::AbstractHeapType::Any
+            | wast::core::AbstractHeapType::Eq
+            | wast::core::AbstractHeapType::I31
+            | wast::core::AbstractHeapType::Struct
+            | wast::core::AbstractHeapType::Array
+            | wast::core::AbstractHeapType::None => Val::AnyRef(None),
             other => return Err(format!("unsupported: ref.null {other:?}")),
         },
-        WastArgCore::RefExtern(n) => Val::ExternRef(Some(ExternRef::new(store, *n))),
+        WastArgCore::RefExtern(n) => Val::ExternRef(Some(ExternRef::new(&mut *store, *n))),
+        WastArgCore::RefHost(n) => {
+            let host = ExternRef::new(&mut *store, *n);
+            Val::AnyRef(Some(AnyRef::convert_extern(store, host)))
+        }
         other => return Err(format!("unsupported: argument {other:?}")),
     })
 }
@@ -91,6 +101,20 @@ fn core_matches(
         (Val::FuncRef(f), WastRetCore::RefNull(_)) => f.is_none(),
         (Val::ExternRef(e), WastRetCore::RefNull(_)) => e.is_none(),
         (Val::ExnRef(e), WastRetCore::RefNull(_)) => e.is_none(),
+        (Val::AnyRef(a), WastRetCore::RefNull(_)) => a.is_none(),
+        (Val::AnyRef(a), WastRetCore::RefAny) => a.is_some(),
+        (Val::AnyRef(a), WastRetCore::RefEq) => a
+            .as_ref()
+            .is_some_and(|a| a.i31_s().is_some() || a.is_struct(store) || a.is_array(store)),
+        (Val::AnyRef(a), WastRetCore::RefI31) => a.as_ref().is_some_and(|a| a.i31_s().is_some()),
+        (Val::AnyRef(a), WastRetCore::RefStruct) => a.as_ref().is_some_and(|a| a.is_struct(store)),
+        (Val::AnyRef(a), WastRetCore::RefArray) => a.as_ref().is_some_and(|a| a.is_array(store)),
+        (Val::AnyRef(a), WastRetCore::RefHost(n)) => a.as_ref().is_some_and(|a| {
+            a.as_externref(store)
+                .and_then(|e| e.data(store))
+                .and_then(|d| d.downcast_ref::<u32>())
+                .is_some_and(|v| v == n)
+        }),
         (Val::FuncRef(f), WastRetCore::RefFunc(_)) => f.is_some(),
         (Val::ExternRef(e), WastRetCore::RefExtern(expected)) => match (e, expected) {
             (None, _) => false,
@@ -132,5 +156,10 @@ pub fn describe(value: &Val) -> String {
         Val::FuncRef(f) => format!("funcref:{}", if f.is_some() { "func" } else { "null" }),
         Val::ExternRef(e) => format!("externref:{}", if e.is_some() { "extern" } else { "null" }),
         Val::ExnRef(e) => format!("exnref:{}", if e.is_some() { "exn" } else { "null" }),
+        Val::AnyRef(None) => "anyref:null".to_string(),
+        Val::AnyRef(Some(a)) => match a.i31_s() {
+            Some(v) => format!("anyref:i31 {v}"),
+            None => "anyref:non-i31".to_string(),
+        },
     }
 }

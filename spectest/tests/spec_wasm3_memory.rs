@@ -1,6 +1,6 @@
 //! WebAssembly 3.0 memories: the multi-memory, memory64 (with table64) and
-//! custom-page-sizes proposals' testsuites must pass completely, and so must every
-//! `wasm-v3` file that needs no proposal wazerox lacks (all but two, which need GC).
+//! custom-page-sizes proposals' testsuites must pass completely, and so must the
+//! whole `wasm-v3` directory.
 
 use wazerox_spectest::{WastReport, check_suite, run_files_parallel, suite_files};
 
@@ -29,30 +29,14 @@ fn custom_page_sizes_proposal_passes_completely() {
     passes_completely("proposals/custom-page-sizes", 207);
 }
 
-/// `wasm-v3` files that need a proposal wazerox does not implement yet: GC's
-/// struct and array types and its abstract heap types (any, eq, i31, …). They are
-/// not run here — and not counted. Remove a file when its proposal lands.
-const NEEDS_OTHER_PROPOSALS: &[&str] = &[
-    "ref_null.wast", // GC (anyref, eqref, …)
-    "type-rec.wast", // GC (struct types in recursion groups)
-];
-
 #[test]
-fn wasm_v3_files_without_other_proposals_pass_completely() {
-    let files: Vec<_> = suite_files("wasm-v3")
-        .expect("the suite exists")
-        .into_iter()
-        .filter(|(name, _)| {
-            !NEEDS_OTHER_PROPOSALS
-                .iter()
-                .any(|skip| name.ends_with(&format!("/{skip}")))
-        })
-        .collect();
-    assert!(files.len() >= 95, "{} files", files.len());
+fn wasm_v3_passes_completely() {
+    let files = suite_files("wasm-v3").expect("the suite exists");
+    assert!(files.len() >= 97, "{} files", files.len());
     let mut total = WastReport::default();
     for (name, report) in run_files_parallel(&files) {
         assert_eq!(report.failures, Vec::<String>::new(), "{name}");
         total.merge(&report);
     }
-    assert!(total.passed >= 21_000, "{} passed", total.passed);
+    assert!(total.passed >= 21_228, "{} passed", total.passed);
 }

@@ -7,6 +7,7 @@ mod backtraces;
 mod checkpoint;
 mod exceptions;
 mod function_references;
+mod gc;
 mod hostile;
 mod interrupt;
 mod lazy;

@@ -24,9 +24,7 @@ use wasmtime::{
 };
 use wazerox_fuzz::campaign::run_seeds;
 use wazerox_fuzz::differential::{self, Skip, compare_reports};
-use wazerox_fuzz::report::{
-    Call, Kind, Outcome, Report, Value, host_call, plan, tag_export_index,
-};
+use wazerox_fuzz::report::{Call, Kind, Outcome, Report, Value, host_call, plan, tag_export_index};
 use wazerox_fuzz::{Target, exceptions, seeded_input};
 
 fn kind(ty: &ValType) -> Kind {
@@ -235,9 +233,11 @@ fn exceptions_case(seed: u64) -> Result<&'static str, String> {
     };
     let ours = differential::run_wazerox(&case.wasm, case.args_seed)?;
     let reference = run(&case.wasm, case.args_seed)?;
-    let threw = ours.calls.iter().flatten().any(|c| {
-        matches!(c.outcome, Outcome::Exception { .. })
-    });
+    let threw = ours
+        .calls
+        .iter()
+        .flatten()
+        .any(|c| matches!(c.outcome, Outcome::Exception { .. }));
     match compare_reports(&ours, &reference, "wasmtime", case.args_seed)? {
         Ok(()) if threw => Ok("compared, an exception escaped"),
         Ok(()) => Ok("compared"),
@@ -277,7 +277,10 @@ fn repro_exceptions(seed: u64, out: &str) -> ExitCode {
     };
     let stem = format!("{out}/seed-{seed}");
     let reports = [
-        ("wazerox", differential::run_wazerox(&case.wasm, case.args_seed)),
+        (
+            "wazerox",
+            differential::run_wazerox(&case.wasm, case.args_seed),
+        ),
         ("wasmtime", run(&case.wasm, case.args_seed)),
     ];
     let mut files = vec![(format!("{stem}.wasm"), case.wasm.clone())];

@@ -261,7 +261,13 @@ fn format_value(value: &Val) -> String {
         Val::F32(bits) => f32::from_bits(*bits).to_string(),
         Val::F64(bits) => f64::from_bits(*bits).to_string(),
         Val::V128(v) => format!("{v:#034x}"),
-        Val::FuncRef(None) | Val::ExternRef(None) | Val::ExnRef(None) => "null".to_string(),
+        Val::FuncRef(None) | Val::ExternRef(None) | Val::ExnRef(None) | Val::AnyRef(None) => {
+            "null".to_string()
+        }
+        Val::AnyRef(Some(a)) => match a.i31_s() {
+            Some(v) => format!("i31ref:{v}"),
+            None => "anyref".to_string(),
+        },
         Val::FuncRef(Some(_)) => "funcref".to_string(),
         Val::ExternRef(Some(_)) => "externref".to_string(),
         Val::ExnRef(Some(_)) => "exnref".to_string(),

@@ -61,10 +61,18 @@ pub enum Builtin {
     /// refills from the store's reserve (after yielding, in an async call with a
     /// fuel yield interval), else fails (trap `OutOfFuel`).
     FuelExhausted,
+    /// `(vmctx, value: i64, test: i32, ty: i32) -> i32` 1 when the non-null
+    /// reference `value` has the type `test` names (`gc::TEST_*`: any struct,
+    /// any array, or defined type `ty` of the module or a subtype), else 0.
+    RefTest,
+    /// `(vmctx, ty: i32, length: i32) -> i64` a zeroed object of the module's
+    /// struct or array type `ty` (`length` elements for an array) in the store's
+    /// GC heap, or 0 when the heap's cap forbids it (trap `GcHeapExhausted`).
+    GcAlloc,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 18] = [
+    pub const ALL: [Builtin; 20] = [
         Builtin::MemoryGrow,
         Builtin::MemoryFill,
         Builtin::MemoryCopy,
@@ -83,6 +91,8 @@ impl Builtin {
         Builtin::IsSubtype,
         Builtin::EpochDeadline,
         Builtin::FuelExhausted,
+        Builtin::RefTest,
+        Builtin::GcAlloc,
     ];
 
     /// Position in the builtin table.
@@ -113,6 +123,8 @@ impl Builtin {
             Builtin::Throw => (&[I64], &[]),
             Builtin::IsSubtype => (&[I32, I32], &[I32]),
             Builtin::EpochDeadline | Builtin::FuelExhausted => (&[], &[I32]),
+            Builtin::RefTest => (&[I64, I32, I32], &[I32]),
+            Builtin::GcAlloc => (&[I32, I32], &[I64]),
         }
     }
 }

@@ -16,6 +16,7 @@
 pub mod builtins;
 pub mod compiled;
 mod decode;
+pub mod gc;
 pub mod module_info;
 pub mod parse;
 mod throws;

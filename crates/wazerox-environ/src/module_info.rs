@@ -23,6 +23,12 @@ pub enum ConstOp {
     RefNull(ValType),
     RefFunc(FuncIndex),
     GlobalGet(GlobalIndex),
+    /// `ref.i31` (GC): the i32 on top becomes an i31 word (docs/gc.md).
+    RefI31,
+    /// `any.convert_extern`: an externref becomes an any word.
+    AnyConvertExtern,
+    /// `extern.convert_any`: an any word becomes an externref.
+    ExternConvertAny,
     I32Add,
     I32Sub,
     I32Mul,
@@ -126,6 +132,9 @@ pub struct ModuleInfo {
     pub types: Vec<FuncType>,
     /// Per type: finality and declared supertype.
     pub subtypes: Vec<SubtypeInfo>,
+    /// Per type: its struct or array type (GC), `None` for a function type. The
+    /// `types` entry of a struct or array type is an empty signature.
+    pub gc_types: Vec<Option<GcType>>,
     /// The recursion groups, as ranges of `types` (a type outside any `rec` is a
     /// group of one).
     pub rec_groups: Vec<std::ops::Range<u32>>,
@@ -171,12 +180,41 @@ impl ModuleInfo {
             ConcreteType::Module(t) => ConcreteType::Engine(engine_ids[t.index()]),
             other => other,
         };
-        let val = |t: &mut ValType| *t = t.map_concrete(map);
-        for ty in &mut self.types {
-            *ty = ty.map_concrete(&map);
-        }
         for sub in &mut self.subtypes {
             sub.supertype = sub.supertype.map(map);
+        }
+        self.map_heap_types(&|h| h.map_concrete(map));
+    }
+
+    /// Gives module-relative references to struct and array types their kind
+    /// (`HeapType::ConcreteStruct`/`ConcreteArray`; the parser reads every
+    /// defined type as `Concrete` first, since a recursion group may refer to
+    /// members not read yet).
+    pub fn classify_concrete_types(&mut self) {
+        let kinds: Vec<Option<bool>> = self
+            .gc_types
+            .iter()
+            .map(|t| t.as_ref().map(|t| matches!(t, GcType::Array(_))))
+            .collect();
+        self.map_heap_types(&|h| match h {
+            HeapType::Concrete(ConcreteType::Module(t)) => match kinds.get(t.index()) {
+                Some(Some(false)) => HeapType::ConcreteStruct(ConcreteType::Module(t)),
+                Some(Some(true)) => HeapType::ConcreteArray(ConcreteType::Module(t)),
+                _ => h,
+            },
+            other => other,
+        });
+    }
+
+    /// Rewrites every heap type the module mentions (types, imports, tables,
+    /// globals, element segments, `ref.null` in constant expressions).
+    fn map_heap_types(&mut self, map: &dyn Fn(HeapType) -> HeapType) {
+        let val = |t: &mut ValType| *t = t.map_heap(map);
+        for ty in &mut self.types {
+            *ty = ty.map_heap(map);
+        }
+        for ty in self.gc_types.iter_mut().flatten() {
+            *ty = ty.map_heap(map);
         }
         for table in &mut self.tables {
             val(&mut table.ty.element);
@@ -209,6 +247,10 @@ impl ModuleInfo {
         }
     }
 
+    /// Whether type `ty` is a function type (not a struct or array type).
+    pub fn is_func_type(&self, ty: TypeIndex) -> bool {
+        self.gc_types.get(ty.index()).is_none_or(Option::is_none)
+    }
     pub fn func_type(&self, func: FuncIndex) -> &FuncType {
         &self.types[self.functions[func.index()].index()]
     }

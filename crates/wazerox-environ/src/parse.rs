@@ -136,7 +136,22 @@ pub fn parse_validated(
     }
     match unsupported {
         Some(e) => Err(e),
-        None => Ok(ModuleTranslation { info, bodies }),
+        None => {
+            info.classify_concrete_types();
+            // Exception objects are not scanned by the collector (docs/gc.md).
+            let gc_payload = info.tags.iter().any(|ty| {
+                info.types[ty.index()]
+                    .params()
+                    .iter()
+                    .any(|p| p.as_ref().is_some_and(|r| r.kind() == RefKind::Any))
+            });
+            if gc_payload {
+                return Err(WasmError::unsupported(
+                    "GC references in exception payloads",
+                ));
+            }
+            Ok(ModuleTranslation { info, bodies })
+        }
     }
 }
 
@@ -146,16 +161,35 @@ fn read_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), WasmE
             for group in reader {
                 let start = info.types.len() as u32;
                 for sub in group?.into_types() {
-                    let wasmparser::CompositeInnerType::Func(func) = &sub.composite_type.inner
-                    else {
-                        return Err(WasmError::unsupported("GC struct and array types"));
-                    };
-                    let params = func.params().iter().map(|t| checked_val_type(*t));
-                    let results = func.results().iter().map(|t| checked_val_type(*t));
-                    info.types.push(FuncType::new(
-                        params.collect::<Result<Vec<_>, _>>()?,
-                        results.collect::<Result<Vec<_>, _>>()?,
-                    ));
+                    if sub.composite_type.shared || sub.composite_type.descriptor_idx.is_some() {
+                        return Err(WasmError::unsupported(
+                            "shared composite types and type descriptors",
+                        ));
+                    }
+                    match &sub.composite_type.inner {
+                        wasmparser::CompositeInnerType::Func(func) => {
+                            let params = func.params().iter().map(|t| checked_val_type(*t));
+                            let results = func.results().iter().map(|t| checked_val_type(*t));
+                            info.types.push(FuncType::new(
+                                params.collect::<Result<Vec<_>, _>>()?,
+                                results.collect::<Result<Vec<_>, _>>()?,
+                            ));
+                            info.gc_types.push(None);
+                        }
+                        wasmparser::CompositeInnerType::Struct(st) => {
+                            let fields = st.fields.iter().map(|f| field_type(*f));
+                            info.types.push(FuncType::new([], []));
+                            info.gc_types
+                                .push(Some(GcType::Struct(fields.collect::<Result<_, _>>()?)));
+                        }
+                        wasmparser::CompositeInnerType::Array(at) => {
+                            info.types.push(FuncType::new([], []));
+                            info.gc_types.push(Some(GcType::Array(field_type(at.0)?)));
+                        }
+                        wasmparser::CompositeInnerType::Cont(_) => {
+                            return Err(WasmError::unsupported("stack switching"));
+                        }
+                    }
                     info.subtypes.push(SubtypeInfo {
                         is_final: sub.is_final,
                         supertype: sub
@@ -374,15 +408,13 @@ pub fn val_type(ty: wasmparser::ValType) -> ValType {
     }
 }
 
-/// A reference type as the module declares it. Heap types of the GC proposal's
-/// other hierarchies (any, eq, struct, …) never reach here: modules using them
-/// are refused as unsupported before (see `unsupported_heap_type`).
+/// A reference type as the module declares it.
 pub fn ref_type(r: wasmparser::RefType) -> RefType {
     RefType::new(r.is_nullable(), heap_type(r.heap_type()))
 }
 
-/// Like [`val_type`], refusing the GC proposal's heap types that wazerox does
-/// not implement (any, eq, i31, struct, array, none) as unsupported.
+/// Like [`val_type`], refusing heap types that wazerox does not implement
+/// (shared ones, stack switching's `cont`) as unsupported.
 pub fn checked_val_type(ty: wasmparser::ValType) -> Result<ValType, WasmError> {
     if let wasmparser::ValType::Ref(r) = ty {
         checked_ref_type(r)?;
@@ -390,14 +422,11 @@ pub fn checked_val_type(ty: wasmparser::ValType) -> Result<ValType, WasmError> {
     Ok(val_type(ty))
 }
 
-/// Like [`ref_type`], refusing unimplemented GC heap types.
+/// Like [`ref_type`], refusing unimplemented heap types.
 pub fn checked_ref_type(r: wasmparser::RefType) -> Result<RefType, WasmError> {
     use wasmparser::AbstractHeapType as A;
     if let wasmparser::HeapType::Abstract { ty, shared } = r.heap_type() {
-        let implemented = matches!(
-            ty,
-            A::Func | A::NoFunc | A::Extern | A::NoExtern | A::Exn | A::NoExn
-        );
+        let implemented = !matches!(ty, A::Cont | A::NoCont);
         if !implemented || shared {
             return Err(WasmError::unsupported(format!(
                 "GC heap type {:?}",
@@ -408,7 +437,8 @@ pub fn checked_ref_type(r: wasmparser::RefType) -> Result<RefType, WasmError> {
     Ok(ref_type(r))
 }
 
-fn heap_type(h: wasmparser::HeapType) -> HeapType {
+/// A heap type as the module declares it (concrete types module-relative).
+pub fn heap_type(h: wasmparser::HeapType) -> HeapType {
     use wasmparser::AbstractHeapType as A;
     match h {
         wasmparser::HeapType::Concrete(index) | wasmparser::HeapType::Exact(index) => {
@@ -422,12 +452,31 @@ fn heap_type(h: wasmparser::HeapType) -> HeapType {
             A::Exn => HeapType::Exn,
             A::NoExn => HeapType::NoExn,
             A::NoExtern => HeapType::NoExtern,
-            // Refused by `checked_ref_type` where a module declares types; in a
-            // body, only null can have these types (their operators are not
-            // translated), and null is 0 in every representation.
-            _ => HeapType::Extern,
+            A::Any => HeapType::Any,
+            A::Eq => HeapType::Eq,
+            A::I31 => HeapType::I31,
+            A::Struct => HeapType::Struct,
+            A::Array => HeapType::Array,
+            A::None => HeapType::None,
+            // Refused by `checked_ref_type` where a module declares types (stack
+            // switching); in a body, only null can have these types (their
+            // operators are not translated), and null is 0 in every
+            // representation.
+            A::Extern | A::Cont | A::NoCont => HeapType::Extern,
         },
     }
+}
+
+fn field_type(f: wasmparser::FieldType) -> Result<FieldType, WasmError> {
+    let storage = match f.element_type {
+        wasmparser::StorageType::I8 => StorageType::I8,
+        wasmparser::StorageType::I16 => StorageType::I16,
+        wasmparser::StorageType::Val(v) => StorageType::Val(checked_val_type(v)?),
+    };
+    Ok(FieldType {
+        storage,
+        mutable: f.mutable,
+    })
 }
 
 fn table_type(t: &wasmparser::TableType) -> Result<TableType, WasmError> {
@@ -464,6 +513,9 @@ fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, WasmError> 
             }
             Operator::RefFunc { function_index } => ConstOp::RefFunc(FuncIndex(function_index)),
             Operator::GlobalGet { global_index } => ConstOp::GlobalGet(GlobalIndex(global_index)),
+            Operator::RefI31 => ConstOp::RefI31,
+            Operator::AnyConvertExtern => ConstOp::AnyConvertExtern,
+            Operator::ExternConvertAny => ConstOp::ExternConvertAny,
             Operator::I32Add => ConstOp::I32Add,
             Operator::I32Sub => ConstOp::I32Sub,
             Operator::I32Mul => ConstOp::I32Mul,

@@ -40,11 +40,19 @@ pub enum TrapCode {
     AtomicWaitNonSharedMemory,
     /// A host function (or a runtime builtin) failed; the error travels separately.
     HostError,
+    /// `ref.cast` of a value that does not have the target type (GC).
+    CastFailure,
+    /// An array access (`array.get/set/fill/copy/init_*`, `array.new_data/elem`)
+    /// outside the array or the segment.
+    ArrayOutOfBounds,
+    /// An allocation would take the store's GC heap past its cap
+    /// (`Config::gc_heap_limit`, docs/gc.md).
+    GcHeapExhausted,
 }
 
 impl TrapCode {
     /// Every trap code, for table-driven conversions.
-    pub const ALL: [TrapCode; 15] = [
+    pub const ALL: [TrapCode; 18] = [
         TrapCode::StackOverflow,
         TrapCode::MemoryOutOfBounds,
         TrapCode::HeapMisaligned,
@@ -60,6 +68,9 @@ impl TrapCode {
         TrapCode::Interrupt,
         TrapCode::AtomicWaitNonSharedMemory,
         TrapCode::HostError,
+        TrapCode::CastFailure,
+        TrapCode::ArrayOutOfBounds,
+        TrapCode::GcHeapExhausted,
     ];
 
     /// The stable byte used in trap tables and serialized artifacts.
@@ -90,6 +101,9 @@ impl TrapCode {
             TrapCode::Interrupt => "interrupt: epoch deadline reached",
             TrapCode::AtomicWaitNonSharedMemory => "atomic wait on non-shared memory",
             TrapCode::HostError => "host function error",
+            TrapCode::CastFailure => "cast failure",
+            TrapCode::ArrayOutOfBounds => "out of bounds array access",
+            TrapCode::GcHeapExhausted => "GC heap exhausted",
         }
     }
 }

@@ -23,6 +23,8 @@ impl ValType {
     pub const EXTERNREF: ValType = ValType::Ref(RefType::EXTERNREF);
     /// `exnref`, i.e. `(ref null exn)`.
     pub const EXNREF: ValType = ValType::Ref(RefType::EXNREF);
+    /// `anyref`, i.e. `(ref null any)`.
+    pub const ANYREF: ValType = ValType::Ref(RefType::ANYREF);
 
     pub fn is_ref(self) -> bool {
         matches!(self, ValType::Ref(_))
@@ -49,12 +51,20 @@ impl ValType {
     /// This type with module-relative concrete types replaced by `map`'s result.
     pub fn map_concrete(self, map: impl FnOnce(ConcreteType) -> ConcreteType) -> ValType {
         match self {
-            ValType::Ref(RefType {
+            ValType::Ref(RefType { nullable, heap }) => ValType::Ref(RefType {
                 nullable,
-                heap: HeapType::Concrete(c),
-            }) => ValType::Ref(RefType {
+                heap: heap.map_concrete(map),
+            }),
+            other => other,
+        }
+    }
+
+    /// This type with its heap type (if a reference) rewritten by `map`.
+    pub fn map_heap(self, map: &dyn Fn(HeapType) -> HeapType) -> ValType {
+        match self {
+            ValType::Ref(RefType { nullable, heap }) => ValType::Ref(RefType {
                 nullable,
-                heap: HeapType::Concrete(map(c)),
+                heap: map(heap),
             }),
             other => other,
         }
@@ -85,6 +95,7 @@ impl RefType {
     pub const FUNCREF: RefType = RefType::new(true, HeapType::Func);
     pub const EXTERNREF: RefType = RefType::new(true, HeapType::Extern);
     pub const EXNREF: RefType = RefType::new(true, HeapType::Exn);
+    pub const ANYREF: RefType = RefType::new(true, HeapType::Any);
 
     pub const fn new(nullable: bool, heap: HeapType) -> Self {
         RefType { nullable, heap }
@@ -108,6 +119,7 @@ impl fmt::Display for RefType {
             (true, HeapType::Func) => f.write_str("funcref"),
             (true, HeapType::Extern) => f.write_str("externref"),
             (true, HeapType::Exn) => f.write_str("exnref"),
+            (true, HeapType::Any) => f.write_str("anyref"),
             (true, heap) => write!(f, "(ref null {heap})"),
             (false, heap) => write!(f, "(ref {heap})"),
         }
@@ -124,6 +136,10 @@ pub enum RefKind {
     Extern,
     /// A `*const` exception object (0 = null).
     Exn,
+    /// A tagged word of the GC proposal's any hierarchy (docs/gc.md): 0 null,
+    /// low bit 1 an `i31`, low bits `10` an internalized externref, otherwise
+    /// a pointer to a GC object.
+    Any,
 }
 
 /// What a reference points to.
@@ -139,8 +155,25 @@ pub enum HeapType {
     Exn,
     /// The bottom of the exception hierarchy.
     NoExn,
-    /// A defined (function) type.
+    /// The top of the GC hierarchy: `i31`s, structs, arrays, internalized
+    /// externrefs.
+    Any,
+    /// Values comparable with `ref.eq`: `i31`s, structs and arrays.
+    Eq,
+    /// Unboxed 31-bit integers.
+    I31,
+    /// Any struct.
+    Struct,
+    /// Any array.
+    Array,
+    /// The bottom of the any hierarchy (only null).
+    None,
+    /// A defined function type.
     Concrete(ConcreteType),
+    /// A defined struct type (GC).
+    ConcreteStruct(ConcreteType),
+    /// A defined array type (GC).
+    ConcreteArray(ConcreteType),
 }
 
 impl HeapType {
@@ -149,18 +182,49 @@ impl HeapType {
             HeapType::Func | HeapType::NoFunc | HeapType::Concrete(_) => RefKind::Func,
             HeapType::Extern | HeapType::NoExtern => RefKind::Extern,
             HeapType::Exn | HeapType::NoExn => RefKind::Exn,
+            HeapType::Any
+            | HeapType::Eq
+            | HeapType::I31
+            | HeapType::Struct
+            | HeapType::Array
+            | HeapType::None
+            | HeapType::ConcreteStruct(_)
+            | HeapType::ConcreteArray(_) => RefKind::Any,
+        }
+    }
+
+    /// The defined type this is, if it is one.
+    pub fn concrete(self) -> Option<ConcreteType> {
+        match self {
+            HeapType::Concrete(c) | HeapType::ConcreteStruct(c) | HeapType::ConcreteArray(c) => {
+                Some(c)
+            }
+            _ => None,
+        }
+    }
+
+    /// This heap type with its defined type (if any) rewritten by `map`.
+    pub fn map_concrete(self, map: impl FnOnce(ConcreteType) -> ConcreteType) -> HeapType {
+        match self {
+            HeapType::Concrete(c) => HeapType::Concrete(map(c)),
+            HeapType::ConcreteStruct(c) => HeapType::ConcreteStruct(map(c)),
+            HeapType::ConcreteArray(c) => HeapType::ConcreteArray(map(c)),
+            other => other,
         }
     }
 
     fn is_bottom(self) -> bool {
         matches!(
             self,
-            HeapType::NoFunc | HeapType::NoExtern | HeapType::NoExn
+            HeapType::NoFunc | HeapType::NoExtern | HeapType::NoExn | HeapType::None
         )
     }
 
     fn is_top(self) -> bool {
-        matches!(self, HeapType::Func | HeapType::Extern | HeapType::Exn)
+        matches!(
+            self,
+            HeapType::Func | HeapType::Extern | HeapType::Exn | HeapType::Any
+        )
     }
 
     /// `self <: other` within one hierarchy: bottom below everything, top above
@@ -177,8 +241,22 @@ impl HeapType {
         }
         match (self, other) {
             (
-                HeapType::Concrete(ConcreteType::Engine(mut a)),
-                HeapType::Concrete(ConcreteType::Engine(b)),
+                HeapType::I31
+                | HeapType::Struct
+                | HeapType::Array
+                | HeapType::ConcreteStruct(_)
+                | HeapType::ConcreteArray(_),
+                HeapType::Eq,
+            ) => true,
+            (HeapType::ConcreteStruct(_), HeapType::Struct) => true,
+            (HeapType::ConcreteArray(_), HeapType::Array) => true,
+            (
+                HeapType::Concrete(ConcreteType::Engine(mut a))
+                | HeapType::ConcreteStruct(ConcreteType::Engine(mut a))
+                | HeapType::ConcreteArray(ConcreteType::Engine(mut a)),
+                HeapType::Concrete(ConcreteType::Engine(b))
+                | HeapType::ConcreteStruct(ConcreteType::Engine(b))
+                | HeapType::ConcreteArray(ConcreteType::Engine(b)),
             ) => {
                 while let Some(parent) = supertype(a) {
                     if parent == b {
@@ -202,9 +280,19 @@ impl fmt::Display for HeapType {
             HeapType::NoExtern => f.write_str("noextern"),
             HeapType::Exn => f.write_str("exn"),
             HeapType::NoExn => f.write_str("noexn"),
-            HeapType::Concrete(ConcreteType::Module(t)) => write!(f, "{}", t.0),
-            HeapType::Concrete(ConcreteType::Engine(id)) => write!(f, "<type {id}>"),
-            HeapType::Concrete(ConcreteType::RecGroup(i)) => write!(f, "<rec {i}>"),
+            HeapType::Any => f.write_str("any"),
+            HeapType::Eq => f.write_str("eq"),
+            HeapType::I31 => f.write_str("i31"),
+            HeapType::Struct => f.write_str("struct"),
+            HeapType::Array => f.write_str("array"),
+            HeapType::None => f.write_str("none"),
+            HeapType::Concrete(c) | HeapType::ConcreteStruct(c) | HeapType::ConcreteArray(c) => {
+                match c {
+                    ConcreteType::Module(t) => write!(f, "{}", t.0),
+                    ConcreteType::Engine(id) => write!(f, "<type {id}>"),
+                    ConcreteType::RecGroup(i) => write!(f, "<rec {i}>"),
+                }
+            }
         }
     }
 }
@@ -256,6 +344,13 @@ impl FuncType {
             results: self.results.iter().map(|t| t.map_concrete(map)).collect(),
         }
     }
+    /// This type with every heap type rewritten by `map`.
+    pub fn map_heap(&self, map: &dyn Fn(HeapType) -> HeapType) -> FuncType {
+        FuncType {
+            params: self.params.iter().map(|t| t.map_heap(map)).collect(),
+            results: self.results.iter().map(|t| t.map_heap(map)).collect(),
+        }
+    }
 }
 
 impl fmt::Display for FuncType {
@@ -276,6 +371,87 @@ impl fmt::Display for FuncType {
             write!(f, ")")?;
         }
         write!(f, ")")
+    }
+}
+
+/// What a struct field or an array element stores: a packed integer or a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StorageType {
+    I8,
+    I16,
+    Val(ValType),
+}
+
+impl StorageType {
+    /// Bytes the field takes in an object (also its alignment).
+    pub fn size(self) -> u32 {
+        match self {
+            StorageType::I8 => 1,
+            StorageType::I16 => 2,
+            StorageType::Val(ValType::I32 | ValType::F32) => 4,
+            StorageType::Val(ValType::V128) => 16,
+            StorageType::Val(_) => 8,
+        }
+    }
+
+    /// The type a value of the field has on the operand stack.
+    pub fn unpacked(self) -> ValType {
+        match self {
+            StorageType::I8 | StorageType::I16 => ValType::I32,
+            StorageType::Val(v) => v,
+        }
+    }
+}
+
+/// A struct field or array element type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FieldType {
+    pub storage: StorageType,
+    pub mutable: bool,
+}
+
+impl FieldType {
+    fn map_concrete(self, map: &dyn Fn(ConcreteType) -> ConcreteType) -> FieldType {
+        let storage = match self.storage {
+            StorageType::Val(v) => StorageType::Val(v.map_concrete(map)),
+            packed => packed,
+        };
+        FieldType { storage, ..self }
+    }
+    fn map_heap(self, map: &dyn Fn(HeapType) -> HeapType) -> FieldType {
+        let storage = match self.storage {
+            StorageType::Val(v) => StorageType::Val(v.map_heap(map)),
+            packed => packed,
+        };
+        FieldType { storage, ..self }
+    }
+}
+
+/// A struct or array type (GC proposal); function types are [`FuncType`]s.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum GcType {
+    Struct(Box<[FieldType]>),
+    Array(FieldType),
+}
+
+impl GcType {
+    /// This type with every concrete type rewritten by `map`.
+    pub fn map_concrete(&self, map: &dyn Fn(ConcreteType) -> ConcreteType) -> GcType {
+        match self {
+            GcType::Struct(fields) => {
+                GcType::Struct(fields.iter().map(|f| f.map_concrete(map)).collect())
+            }
+            GcType::Array(element) => GcType::Array(element.map_concrete(map)),
+        }
+    }
+    /// This type with every heap type rewritten by `map`.
+    pub fn map_heap(&self, map: &dyn Fn(HeapType) -> HeapType) -> GcType {
+        match self {
+            GcType::Struct(fields) => {
+                GcType::Struct(fields.iter().map(|f| f.map_heap(map)).collect())
+            }
+            GcType::Array(element) => GcType::Array(element.map_heap(map)),
+        }
     }
 }
 

@@ -37,6 +37,8 @@ struct BuiltinTable {
     is_subtype: unsafe extern "C" fn(*mut u8, u32, u32) -> u32,
     epoch_deadline: unsafe extern "C" fn(*mut u8) -> u32,
     fuel_exhausted: unsafe extern "C" fn(*mut u8) -> u32,
+    ref_test: unsafe extern "C" fn(*mut u8, u64, u32, u32) -> u32,
+    gc_alloc: unsafe extern "C" fn(*mut u8, u32, u32) -> u64,
 }
 
 static BUILTINS: BuiltinTable = BuiltinTable {
@@ -58,6 +60,8 @@ static BUILTINS: BuiltinTable = BuiltinTable {
     is_subtype,
     epoch_deadline,
     fuel_exhausted,
+    ref_test: crate::gc::ref_test,
+    gc_alloc: crate::gc::gc_alloc,
 };
 
 pub(crate) fn table_address() -> usize {

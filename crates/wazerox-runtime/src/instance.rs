@@ -613,6 +613,18 @@ impl Instance {
                 let bytes = unsafe { (*self.global_ptr(g)).bytes };
                 u128::from_le_bytes(bytes)
             }
+            ConstOp::RefI31 => {
+                let v = stack.pop().expect("validated") as u32 as i32;
+                u128::from(wazerox_environ::gc::i31_word(v))
+            }
+            ConstOp::AnyConvertExtern => {
+                let e = stack.pop().expect("validated") as u64;
+                u128::from(wazerox_environ::gc::any_from_extern(e))
+            }
+            ConstOp::ExternConvertAny => {
+                let a = stack.pop().expect("validated") as u64;
+                u128::from(wazerox_environ::gc::extern_from_any(a))
+            }
             ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {
                 let b = stack.pop().expect("validated") as u32;
                 let a = stack.pop().expect("validated") as u32;
@@ -640,6 +652,11 @@ impl Instance {
 
     pub fn vmctx(&self) -> *mut u8 {
         self.vmctx.ptr
+    }
+
+    /// The engine-wide id of the module's type `ty`.
+    pub fn type_id(&self, ty: wazerox_environ::TypeIndex) -> u32 {
+        self._type_ids[ty.index()]
     }
 
     /// The engine's subtyping of function types.

@@ -14,6 +14,7 @@ pub mod code_memory;
 pub mod code_registry;
 pub mod exceptions;
 pub mod fiber;
+pub mod gc;
 pub mod instance;
 pub mod instance_pool;
 pub mod lazy;

@@ -41,6 +41,8 @@ pub struct VMStoreContext {
     memory_reservations: UnsafeCell<Vec<std::ops::Range<usize>>>,
     /// The store's exception objects (see `exceptions`).
     pub exceptions: crate::exceptions::ExceptionHeap,
+    /// The store's GC objects (docs/gc.md).
+    pub gc: crate::gc::GcHeap,
     /// What reaching the epoch deadline does: `None` traps; `Some(delta)` yields
     /// (in an async call) and moves the deadline `delta` ticks past the current
     /// epoch. Written by the thread holding the store while none of its code runs.
@@ -64,6 +66,7 @@ impl VMStoreContext {
             waits: WaitCancel::default(),
             memory_reservations: UnsafeCell::new(Vec::new()),
             exceptions: Default::default(),
+            gc: Default::default(),
             epoch_yield: UnsafeCell::new(None),
             fuel_reserve: UnsafeCell::new(0),
             fuel_yield_interval: UnsafeCell::new(0),

@@ -28,7 +28,7 @@ use crate::error::{Error, ErrorKind};
 use wazerox_environ::{ExceptionHandler, LibcallRelocation, SignatureTrampolinesCode, TrapCode};
 
 const MAGIC: &[u8; 8] = b"WZRXCWSM";
-const FORMAT_VERSION: u32 = 5;
+const FORMAT_VERSION: u32 = 6;
 
 /// The parts of a compiled module an artifact holds.
 #[derive(Default)]

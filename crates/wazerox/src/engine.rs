@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use wazerox_compiler::Compiler;
 use wazerox_environ::SignatureTrampolinesCode;
 use wazerox_environ::{
-    ConcreteType, FuncType, ModuleInfo, SubtypeInfo, TranslationConfig, ValType, WasmFeatures,
+    ConcreteType, FuncType, GcType, ModuleInfo, SubtypeInfo, TranslationConfig, ValType,
+    WasmFeatures,
 };
 use wazerox_runtime::code_memory::CodeMemory;
 use wazerox_runtime::code_registry::{self, ModuleCode};
@@ -23,6 +24,7 @@ pub struct Config {
     pub(crate) codegen: CodegenConfig,
     pub(crate) translation: TranslationConfig,
     pub(crate) max_wasm_stack: usize,
+    pub(crate) gc_heap_limit: usize,
     pub(crate) checkpoints: bool,
     pub(crate) allocation: InstanceAllocationStrategy,
     pub(crate) cache_dir: Option<std::path::PathBuf>,
@@ -181,6 +183,7 @@ impl Config {
             codegen: CodegenConfig::default(),
             translation: TranslationConfig::default(),
             max_wasm_stack: 512 * 1024,
+            gc_heap_limit: wazerox_runtime::gc::DEFAULT_GC_HEAP_LIMIT,
             checkpoints: true,
             allocation: InstanceAllocationStrategy::OnDemand,
             cache_dir: None,
@@ -294,10 +297,12 @@ impl Config {
     pub fn wasm_function_references(&mut self, enable: bool) -> &mut Self {
         self.feature(WasmFeatures::FUNCTION_REFERENCES, enable)
     }
-    /// The GC proposal's type system for function types: recursion groups and
-    /// subtype declarations, canonicalized iso-recursively across the engine's
-    /// modules (imports and `call_indirect` accept declared subtypes). Struct and
-    /// array types, GC heap types and GC instructions make a module unsupported.
+    /// The GC proposal (docs/gc.md): recursion groups and subtype declarations,
+    /// canonicalized iso-recursively across the engine's modules (imports and
+    /// `call_indirect` accept declared subtypes), the any hierarchy (`anyref`,
+    /// `eqref`, `i31ref`, …), `i31`, `ref.eq`, casts, the extern/any
+    /// conversions and struct types in a collected per-store heap. Array
+    /// operators are not implemented yet (a module using one is unsupported).
     /// Implies function references. Off by default.
     pub fn wasm_gc(&mut self, enable: bool) -> &mut Self {
         if enable {
@@ -316,6 +321,14 @@ impl Config {
         self.feature(WasmFeatures::CUSTOM_PAGE_SIZES, enable)
     }
 
+    /// The most bytes a store's GC heap may hold (default 1 GiB). An allocation
+    /// past it traps with `TrapCode::GcHeapExhausted`; collections run only
+    /// between outermost calls into Wasm (docs/gc.md), so a single call that
+    /// allocates more than this traps even if most of it is garbage.
+    pub fn gc_heap_limit(&mut self, bytes: usize) -> &mut Self {
+        self.gc_heap_limit = bytes;
+        self
+    }
     /// Maximum native stack (bytes) Wasm code may use before trapping with
     /// `StackOverflow`. Default 512 KiB.
     pub fn max_wasm_stack(&mut self, bytes: usize) -> &mut Self {
@@ -484,7 +497,7 @@ pub(crate) struct SignatureTrampolines {
 #[derive(Default)]
 struct TypeRegistry {
     /// Canonical group → engine id of its first member (members are consecutive).
-    groups: HashMap<Vec<(FuncType, SubtypeInfo)>, u32>,
+    groups: HashMap<Vec<(FuncType, Option<GcType>, SubtypeInfo)>, u32>,
     /// By engine id: the signature in engine form and the declared supertype.
     types: Vec<(FuncType, Option<u32>)>,
 }
@@ -509,7 +522,7 @@ impl wazerox_runtime::instance::TypeHierarchy for SharedTypes {
 
 impl TypeRegistry {
     /// Interns one recursion group given in canonical form; returns its first id.
-    fn intern(&mut self, group: Vec<(FuncType, SubtypeInfo)>) -> u32 {
+    fn intern(&mut self, group: Vec<(FuncType, Option<GcType>, SubtypeInfo)>) -> u32 {
         if let Some(first) = self.groups.get(&group) {
             return *first;
         }
@@ -518,7 +531,7 @@ impl TypeRegistry {
             ConcreteType::RecGroup(i) => ConcreteType::Engine(first + i),
             other => other,
         };
-        for (ty, sub) in &group {
+        for (ty, _, sub) in &group {
             let supertype = sub.supertype.map(|s| match to_engine(s) {
                 ConcreteType::Engine(id) => id,
                 other => unreachable!("canonical supertype {other:?}"),
@@ -644,7 +657,7 @@ impl Engine {
     /// declare. Equal types get equal ids, which is what `call_indirect` compares.
     pub(crate) fn type_id(&self, ty: &FuncType) -> u32 {
         let mut registry = self.0.types.0.lock().unwrap();
-        registry.intern(vec![(ty.clone(), SubtypeInfo::default())])
+        registry.intern(vec![(ty.clone(), None, SubtypeInfo::default())])
     }
 
     /// The engine ids of a module's types, by type index: each recursion group is
@@ -669,7 +682,10 @@ impl Engine {
                         supertype: sub.supertype.map(canonical),
                         ..sub
                     };
-                    (info.types[i as usize].map_concrete(&canonical), sub)
+                    let gc = info.gc_types[i as usize]
+                        .as_ref()
+                        .map(|t| t.map_concrete(&canonical));
+                    (info.types[i as usize].map_concrete(&canonical), gc, sub)
                 })
                 .collect();
             let first = registry.intern(members);

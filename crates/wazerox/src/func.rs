@@ -273,7 +273,13 @@ pub(crate) fn val_to_raw(store: &StoreOpaque, value: &Val) -> Result<ValRaw, Err
         Val::F32(v) => ValRaw::f32(*v),
         Val::F64(v) => ValRaw::f64(*v),
         Val::V128(v) => ValRaw::u128(*v),
-        Val::FuncRef(None) | Val::ExternRef(None) | Val::ExnRef(None) => ValRaw::ptr(0),
+        Val::FuncRef(None) | Val::ExternRef(None) | Val::ExnRef(None) | Val::AnyRef(None) => {
+            ValRaw::ptr(0)
+        }
+        Val::AnyRef(Some(a)) => {
+            store.check(a.store)?;
+            ValRaw::ptr(a.to_word() as usize)
+        }
         Val::FuncRef(Some(f)) => {
             store.check(f.store)?;
             ValRaw::ptr(f.to_raw(store))
@@ -304,6 +310,7 @@ pub(crate) fn val_from_raw(
             RefKind::Func => Val::FuncRef(Func::from_raw(store, raw.get_ptr())?),
             RefKind::Extern => Val::ExternRef(ExternRef::from_raw(store, raw.get_ptr())),
             RefKind::Exn => Val::ExnRef(crate::ExnRef::from_raw(store, raw.get_ptr())),
+            RefKind::Any => Val::AnyRef(crate::AnyRef::from_word(store, raw.get_ptr() as u64)),
         },
     })
 }
@@ -318,6 +325,10 @@ pub(crate) fn invoke<T>(
     let data = &store.opaque.funcs[func.index];
     let func_ref = data.func_ref;
     let array_call = data.array_call;
+    store.opaque.maybe_collect_garbage();
+    // While the call runs, no collection may happen (its frames hold references
+    // the collector cannot see); nested calls come through here again.
+    store.opaque.wasm_calls += 1;
     let max_stack = store.opaque.engine.config().max_wasm_stack;
     let store_id = store.opaque.id;
     let store_ptr: *mut StoreInner<T> = store;
@@ -342,6 +353,8 @@ pub(crate) fn invoke<T>(
             )
         })
     };
+    // SAFETY: the call is over; `store_ptr` is our exclusive borrow again.
+    unsafe { (*store_ptr).opaque.wasm_calls -= 1 };
     result.map_err(|reason| trap_to_error(reason, store_id))
 }
 

@@ -13,7 +13,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use wazerox_environ::{FuncType, GlobalType};
+use wazerox_environ::{FuncType, GlobalType, RefKind};
 use wazerox_runtime::instance::Instance as RuntimeInstance;
 use wazerox_runtime::memory::LinearMemory;
 use wazerox_runtime::table::Table as RuntimeTable;
@@ -61,6 +61,11 @@ pub struct StoreOpaque {
     #[allow(clippy::vec_box)]
     pub(crate) host_globals: Vec<Box<VMGlobalDefinition>>,
     pub(crate) externrefs: Vec<Arc<dyn Any + Send + Sync>>,
+    /// Host handles of GC objects (`AnyRef`), roots while alive (docs/gc.md).
+    pub(crate) gc_roots: Vec<std::sync::Weak<u64>>,
+    /// Calls into Wasm of this store that have not returned (nested ones and
+    /// suspended async ones included): collections run only when it is 0.
+    pub(crate) wasm_calls: usize,
     /// Shared memories imported or defined by instances of this store, each once.
     pub(crate) shared_memories: Vec<crate::SharedMemory>,
     /// Handle of each object already handed out, keyed by its address, so the same
@@ -135,6 +140,64 @@ impl StoreOpaque {
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
     }
+
+    /// Collects the GC heap if enough was allocated since the last collection
+    /// and no Wasm frame of the store is live (the only safepoint, docs/gc.md).
+    pub(crate) fn maybe_collect_garbage(&mut self) {
+        // SAFETY: the thread holding the store; none of its code runs.
+        if self.wasm_calls == 0 && unsafe { self.vm_store_context.gc.wants_collection() } {
+            self.collect_garbage();
+        }
+    }
+
+    /// Frees every GC object not reachable from the store's globals, tables and
+    /// live host handles. Does nothing while a Wasm call of the store is live.
+    pub(crate) fn collect_garbage(&mut self) {
+        if self.wasm_calls != 0 {
+            return;
+        }
+        let mut roots = Vec::new();
+        for instance in &self.instances {
+            wazerox_runtime::gc::instance_roots(&instance.runtime, &mut roots);
+        }
+        for global in &self.globals {
+            if global
+                .ty
+                .content
+                .as_ref()
+                .is_some_and(|r| r.kind() == RefKind::Any)
+            {
+                // SAFETY: global definitions live as long as the store.
+                roots.push(unsafe { wazerox_runtime::gc::global_word(global.definition) });
+            }
+        }
+        for table in &self.tables {
+            // SAFETY: tables live as long as the store.
+            wazerox_runtime::gc::table_roots(unsafe { &**table }, &mut roots);
+        }
+        self.gc_roots.retain(|root| match root.upgrade() {
+            Some(word) => {
+                roots.push(*word);
+                true
+            }
+            None => false,
+        });
+        // SAFETY: the thread holding the store, no Wasm frame live
+        // (`wasm_calls` is 0), and the roots are every reference the store
+        // holds outside Wasm frames.
+        unsafe { self.vm_store_context.gc.collect(roots) };
+    }
+}
+
+/// What [`Store::gc_heap_stats`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GcHeapStats {
+    /// Objects in the heap (live, or garbage not collected yet).
+    pub objects: usize,
+    /// Their bytes.
+    pub bytes: usize,
+    /// Collections run so far.
+    pub collections: u64,
 }
 
 /// The store proper: [`StoreOpaque`] plus the embedder's data.
@@ -156,6 +219,8 @@ impl<T> Store<T> {
         // SAFETY: the context is ours; the engine (and its counter) outlives the
         // store, which holds an `Engine` clone.
         unsafe { *vm_store_context.epoch.get() = &engine.0.epoch };
+        // SAFETY: nothing runs in the new store yet.
+        unsafe { vm_store_context.gc.set_limit(engine.config().gc_heap_limit) };
         Store {
             inner: Box::new(StoreInner {
                 opaque: StoreOpaque {
@@ -172,6 +237,8 @@ impl<T> Store<T> {
                     host_tables: Vec::new(),
                     host_globals: Vec::new(),
                     externrefs: Vec::new(),
+                    gc_roots: Vec::new(),
+                    wasm_calls: 0,
                     shared_memories: Vec::new(),
                     func_handles: HashMap::new(),
                     memory_handles: HashMap::new(),
@@ -194,6 +261,24 @@ impl<T> Store<T> {
     /// The store's engine.
     pub fn engine(&self) -> &Engine {
         &self.inner.opaque.engine
+    }
+
+    /// Runs a garbage collection of the store's GC heap now (docs/gc.md). Called
+    /// from a host function (a Wasm call of the store being live), it does
+    /// nothing: this version collects only when no Wasm frame is live.
+    pub fn gc(&mut self) {
+        self.inner.opaque.collect_garbage();
+    }
+
+    /// Objects and bytes in the store's GC heap, and collections so far.
+    pub fn gc_heap_stats(&self) -> GcHeapStats {
+        // SAFETY: the thread holding the store; `&self` excludes running code.
+        let stats = unsafe { self.inner.opaque.vm_store_context.gc.stats() };
+        GcHeapStats {
+            objects: stats.objects,
+            bytes: stats.bytes,
+            collections: stats.collections,
+        }
     }
     /// The host data.
     pub fn data(&self) -> &T {
@@ -286,6 +371,21 @@ impl<T> StoreContextMut<'_, T> {
     /// The store's host data, mutably.
     pub fn data_mut(&mut self) -> &mut T {
         &mut self.0.data
+    }
+    /// [`Store::gc`] through a context (e.g. a host function's `Caller`, where
+    /// it does nothing: a Wasm call of the store is live).
+    pub fn gc(&mut self) {
+        self.0.opaque.collect_garbage();
+    }
+    /// [`Store::gc_heap_stats`] through a context.
+    pub fn gc_heap_stats(&self) -> GcHeapStats {
+        // SAFETY: the thread holding the store; reading counters only.
+        let stats = unsafe { self.0.opaque.vm_store_context.gc.stats() };
+        GcHeapStats {
+            objects: stats.objects,
+            bytes: stats.bytes,
+            collections: stats.collections,
+        }
     }
 }
 

@@ -29,6 +29,16 @@ impl Tag {
         if !ty.results().is_empty() {
             return Err(Error::usage("a tag's function type has no results"));
         }
+        // Exception objects are not scanned by the collector (docs/gc.md).
+        if ty.params().iter().any(|p| {
+            p.as_ref()
+                .is_some_and(|r| r.kind() == wazerox_environ::RefKind::Any)
+        }) {
+            return Err(Error::with_kind(
+                crate::ErrorKind::Unsupported,
+                "unsupported feature: GC references in exception payloads",
+            ));
+        }
         let mut ctx = store.as_context_mut();
         let store = ctx.opaque_mut();
         let type_id = store.engine().type_id(ty);

@@ -25,6 +25,8 @@ pub enum Val {
     ExternRef(Option<ExternRef>),
     /// An exception reference (`None`: null).
     ExnRef(Option<crate::ExnRef>),
+    /// A reference of the GC any hierarchy (`None`: null).
+    AnyRef(Option<crate::AnyRef>),
 }
 
 impl Val {
@@ -39,6 +41,7 @@ impl Val {
             Val::FuncRef(_) => ValType::FUNCREF,
             Val::ExternRef(_) => ValType::EXTERNREF,
             Val::ExnRef(_) => ValType::EXNREF,
+            Val::AnyRef(_) => ValType::ANYREF,
         }
     }
 
@@ -53,6 +56,7 @@ impl Val {
             Val::FuncRef(f) => (RefKind::Func, f.is_none()),
             Val::ExternRef(e) => (RefKind::Extern, e.is_none()),
             Val::ExnRef(e) => (RefKind::Exn, e.is_none()),
+            Val::AnyRef(a) => (RefKind::Any, a.is_none()),
             _ => return false,
         };
         if kind != expected.kind() {
@@ -63,6 +67,7 @@ impl Val {
         }
         match (self, expected.heap) {
             (_, HeapType::Func | HeapType::Extern | HeapType::Exn) => true,
+            (Val::AnyRef(Some(a)), heap) => a.store != store.id || a.matches_heap(store, heap),
             (Val::FuncRef(Some(f)), HeapType::Concrete(ConcreteType::Engine(id))) => {
                 f.store != store.id || store.engine().is_subtype(Func::type_id(*f, store), id)
             }
@@ -121,6 +126,7 @@ impl Val {
                 RefKind::Func => Val::FuncRef(None),
                 RefKind::Extern => Val::ExternRef(None),
                 RefKind::Exn => Val::ExnRef(None),
+                RefKind::Any => Val::AnyRef(None),
             },
         }
     }

@@ -306,6 +306,32 @@ impl FuncTranslation<'_, '_> {
                 self.builder.switch_to_block(next);
                 self.pop1();
             }
+            Operator::BrOnCast {
+                relative_depth,
+                to_ref_type,
+                ..
+            }
+            | Operator::BrOnCastFail {
+                relative_depth,
+                to_ref_type,
+                ..
+            } => {
+                // The reference stays on the stack on both paths (validation
+                // types it as the target type on the branch of `br_on_cast`
+                // and on the fall-through of `br_on_cast_fail`).
+                let reference = *self.stack.last().expect("validated");
+                let target_type = wazerox_environ::parse::ref_type(*to_ref_type);
+                let matches = self.ref_test(reference, target_type);
+                let next = self.builder.create_block();
+                let (target, args) = self.branch_target(*relative_depth);
+                if matches!(op, Operator::BrOnCast { .. }) {
+                    self.builder.ins().brif(matches, target, &args, next, &[]);
+                } else {
+                    self.builder.ins().brif(matches, next, &[], target, &args);
+                }
+                self.builder.seal_block(next);
+                self.builder.switch_to_block(next);
+            }
             Operator::Drop => {
                 self.pop1();
             }

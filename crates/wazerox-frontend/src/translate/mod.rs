@@ -11,6 +11,7 @@ mod atomics;
 mod control;
 mod environ;
 mod exceptions;
+mod gc;
 mod interrupt;
 mod memory;
 mod numeric;
@@ -197,6 +198,9 @@ impl FuncTranslation<'_, '_> {
             return Ok(());
         }
         if self.translate_reference(op)? {
+            return Ok(());
+        }
+        if self.translate_gc(op)? {
             return Ok(());
         }
         if self.translate_atomic(op)? {

@@ -1,0 +1,373 @@
+//! GC support of the runtime (docs/gc.md): the store's heap and collector, and
+//! the `GcAlloc` and `RefTest` builtins.
+
+use crate::builtins::catching;
+use crate::instance::Instance;
+use crate::vmcontext::VMFuncRef;
+use std::alloc::{Layout, alloc_zeroed, dealloc};
+use std::cell::UnsafeCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+use wazerox_environ::gc::{
+    self, FLAG_ARRAY, FLAG_MARK, GcLayout, HEADER_FLAGS, HEADER_LENGTH, HEADER_SIZE, HEADER_TYPE_ID,
+};
+use wazerox_environ::types::TypeIndex;
+
+/// The header's type id and flags of object `word`.
+///
+/// # Safety
+/// `word` must be a GC object of a live store (`gc::is_object`).
+unsafe fn header(word: u64) -> (u32, u32) {
+    let object = word as usize as *const u8;
+    // SAFETY: per the contract, the object's 16-byte header is readable.
+    unsafe {
+        (
+            object.add(HEADER_TYPE_ID as usize).cast::<u32>().read(),
+            object.add(HEADER_FLAGS as usize).cast::<u32>().read(),
+        )
+    }
+}
+
+/// Whether object `word` is an array (else a struct).
+///
+/// # Safety
+/// `word` must be a live GC object (`gc::is_object`).
+pub unsafe fn is_array(word: u64) -> bool {
+    // SAFETY: forwarded.
+    unsafe { header(word) }.1 & FLAG_ARRAY != 0
+}
+
+/// The engine-wide type id of object `word`.
+///
+/// # Safety
+/// `word` must be a live GC object (`gc::is_object`).
+pub unsafe fn type_id(word: u64) -> u32 {
+    // SAFETY: forwarded.
+    unsafe { header(word) }.0
+}
+
+/// The `RefTest` builtin (`wazerox_environ::Builtin::RefTest`).
+pub(crate) unsafe extern "C" fn ref_test(vmctx: *mut u8, value: u64, test: u32, ty: u32) -> u32 {
+    let body = || {
+        if value == 0 {
+            return 0;
+        }
+        // SAFETY: called by compiled code with its own VMContext.
+        let instance = unsafe { Instance::from_vmctx(vmctx) };
+        let actual = match test {
+            gc::TEST_STRUCT | gc::TEST_ARRAY => {
+                if !gc::is_object(value) {
+                    return 0;
+                }
+                // SAFETY: an any-hierarchy word that is an object (checked above).
+                let (_, flags) = unsafe { header(value) };
+                let is_array = flags & FLAG_ARRAY != 0;
+                return u32::from(is_array == (test == gc::TEST_ARRAY));
+            }
+            _ if instance.module().is_func_type(TypeIndex(ty)) => {
+                // SAFETY: validation typed `value` as a function reference, and
+                // function references are live `VMFuncRef`s while the store is.
+                unsafe { (*(value as usize as *const VMFuncRef)).type_id }
+            }
+            _ => {
+                if !gc::is_object(value) {
+                    return 0;
+                }
+                // SAFETY: as above.
+                unsafe { header(value) }.0
+            }
+        };
+        let expected = instance.type_id(TypeIndex(ty));
+        u32::from(actual == expected || instance.types().is_subtype(actual, expected))
+    };
+    // SAFETY: called by compiled code; `body` owns everything of this call.
+    unsafe { catching(body) }
+}
+
+/// The store's GC heap (docs/gc.md): objects allocated one by one from the host
+/// allocator, freed by a non-moving mark-sweep. Only the thread holding the
+/// store (or running its code) touches it.
+#[derive(Debug)]
+pub struct GcHeap {
+    state: UnsafeCell<HeapState>,
+}
+
+#[derive(Debug)]
+struct HeapState {
+    /// Every object: address and allocation size.
+    objects: Vec<(usize, usize)>,
+    /// Bytes of all objects.
+    bytes: usize,
+    /// Collect at the next safepoint once `bytes` passes this.
+    trigger: usize,
+    /// Allocations that would pass this fail (trap `GcHeapExhausted`).
+    limit: usize,
+    /// Layouts by engine type id, for tracing.
+    layouts: HashMap<u32, Arc<GcLayout>>,
+    collections: u64,
+}
+
+/// The first collection trigger, and the least one after a collection.
+const INITIAL_TRIGGER: usize = 1 << 20;
+/// The default cap on a store's GC heap.
+pub const DEFAULT_GC_HEAP_LIMIT: usize = 1 << 30;
+
+impl Default for GcHeap {
+    fn default() -> Self {
+        GcHeap {
+            state: UnsafeCell::new(HeapState {
+                objects: Vec::new(),
+                bytes: 0,
+                trigger: INITIAL_TRIGGER,
+                limit: DEFAULT_GC_HEAP_LIMIT,
+                layouts: HashMap::new(),
+                collections: 0,
+            }),
+        }
+    }
+}
+
+/// Statistics of a store's GC heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GcHeapStats {
+    pub objects: usize,
+    pub bytes: usize,
+    pub collections: u64,
+}
+
+impl GcHeap {
+    /// # Safety
+    /// Only the thread holding the store or running its code calls `GcHeap`
+    /// methods, and never two at once (none of them calls back out).
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn state(&self) -> &mut HeapState {
+        // SAFETY: per the contract, this is the only reference.
+        unsafe { &mut *self.state.get() }
+    }
+
+    /// Sets the cap in bytes.
+    ///
+    /// # Safety
+    /// See [`GcHeap::state`].
+    pub unsafe fn set_limit(&self, limit: usize) {
+        // SAFETY: forwarded.
+        unsafe { self.state() }.limit = limit;
+    }
+
+    /// # Safety
+    /// See [`GcHeap::state`].
+    pub unsafe fn stats(&self) -> GcHeapStats {
+        // SAFETY: forwarded.
+        let state = unsafe { self.state() };
+        GcHeapStats {
+            objects: state.objects.len(),
+            bytes: state.bytes,
+            collections: state.collections,
+        }
+    }
+
+    /// Whether enough was allocated since the last collection to run one.
+    ///
+    /// # Safety
+    /// See [`GcHeap::state`].
+    pub unsafe fn wants_collection(&self) -> bool {
+        // SAFETY: forwarded.
+        let state = unsafe { self.state() };
+        state.bytes > state.trigger
+    }
+
+    /// The layout of engine type `type_id`, computed by `compute` the first time.
+    ///
+    /// # Safety
+    /// See [`GcHeap::state`].
+    pub unsafe fn layout(&self, type_id: u32, compute: impl FnOnce() -> GcLayout) -> Arc<GcLayout> {
+        // SAFETY: forwarded.
+        let state = unsafe { self.state() };
+        state
+            .layouts
+            .entry(type_id)
+            .or_insert_with(|| Arc::new(compute()))
+            .clone()
+    }
+
+    /// A zeroed object of type `type_id` (`length` elements for an array), its
+    /// header written; `None` if it would take the heap past its cap.
+    ///
+    /// # Safety
+    /// See [`GcHeap::state`]; `layout` is `type_id`'s (from [`GcHeap::layout`]).
+    pub unsafe fn allocate(&self, type_id: u32, layout: &GcLayout, length: u32) -> Option<u64> {
+        // SAFETY: forwarded.
+        let state = unsafe { self.state() };
+        let size = if layout.is_array {
+            u64::from(HEADER_SIZE) + u64::from(length) * u64::from(layout.element_size)
+        } else {
+            u64::from(layout.size)
+        };
+        let size = usize::try_from(size.next_multiple_of(16)).ok()?;
+        if state.bytes.checked_add(size)? > state.limit {
+            return None;
+        }
+        let alloc_layout = Layout::from_size_align(size, 16).ok()?;
+        // SAFETY: the size is at least the 16-byte header.
+        let object = unsafe { alloc_zeroed(alloc_layout) };
+        if object.is_null() {
+            return None;
+        }
+        // SAFETY: the object is `size` bytes, 16-aligned, ours.
+        unsafe {
+            object
+                .add(HEADER_TYPE_ID as usize)
+                .cast::<u32>()
+                .write(type_id);
+            let flags = if layout.is_array { FLAG_ARRAY } else { 0 };
+            object.add(HEADER_FLAGS as usize).cast::<u32>().write(flags);
+            object
+                .add(HEADER_LENGTH as usize)
+                .cast::<u32>()
+                .write(length);
+        }
+        state.objects.push((object as usize, size));
+        state.bytes += size;
+        Some(object as u64)
+    }
+
+    /// Marks everything reachable from `roots` (words of the any hierarchy) and
+    /// frees everything else.
+    ///
+    /// # Safety
+    /// See [`GcHeap::state`]. `roots` must be *every* any-hierarchy word the
+    /// store's globals, tables and host handles hold, and no Wasm frame of the
+    /// store may be live (docs/gc.md: this slice's only safepoint).
+    pub unsafe fn collect(&self, roots: impl IntoIterator<Item = u64>) {
+        // SAFETY: forwarded.
+        let state = unsafe { self.state() };
+        let mut work: Vec<u64> = roots.into_iter().filter(|w| gc::is_object(*w)).collect();
+        while let Some(word) = work.pop() {
+            let object = word as usize as *mut u8;
+            // SAFETY: every object word in a root or a traced field is a live
+            // object of this heap: nothing was freed since it was stored (the
+            // previous sweep kept everything reachable).
+            unsafe {
+                let flags = object.add(HEADER_FLAGS as usize).cast::<u32>();
+                if *flags & FLAG_MARK != 0 {
+                    continue;
+                }
+                *flags |= FLAG_MARK;
+                let type_id = object.add(HEADER_TYPE_ID as usize).cast::<u32>().read();
+                let layout = &state.layouts[&type_id];
+                let child = |offset: usize| object.add(offset).cast::<u64>().read();
+                for offset in &layout.ref_offsets {
+                    work.push(child(*offset as usize));
+                }
+                if layout.elements_are_refs {
+                    let length = object.add(HEADER_LENGTH as usize).cast::<u32>().read();
+                    for i in 0..length as usize {
+                        work.push(child(HEADER_SIZE as usize + 8 * i));
+                    }
+                }
+            }
+            work.retain(|w| gc::is_object(*w));
+        }
+        let mut live = 0;
+        state.objects.retain(|&(address, size)| {
+            let flags = (address + HEADER_FLAGS as usize) as *mut u32;
+            // SAFETY: every listed object is live until freed here.
+            unsafe {
+                if *flags & FLAG_MARK != 0 {
+                    *flags &= !FLAG_MARK;
+                    live += size;
+                    true
+                } else {
+                    dealloc(
+                        address as *mut u8,
+                        Layout::from_size_align_unchecked(size, 16),
+                    );
+                    false
+                }
+            }
+        });
+        state.bytes = live;
+        state.trigger = (2 * live).max(INITIAL_TRIGGER);
+        state.collections += 1;
+    }
+}
+
+impl Drop for GcHeap {
+    fn drop(&mut self) {
+        for &(address, size) in &self.state.get_mut().objects {
+            // SAFETY: allocated by `allocate` with this size and alignment.
+            unsafe {
+                dealloc(
+                    address as *mut u8,
+                    Layout::from_size_align_unchecked(size, 16),
+                )
+            };
+        }
+    }
+}
+
+/// The `GcAlloc` builtin: a zeroed object of the module's type `ty`.
+pub(crate) unsafe extern "C" fn gc_alloc(vmctx: *mut u8, ty: u32, length: u32) -> u64 {
+    let body = || {
+        // SAFETY: called by compiled code with its own VMContext.
+        let instance = unsafe { Instance::from_vmctx(vmctx) };
+        let type_id = instance.type_id(TypeIndex(ty));
+        // SAFETY: the store context outlives its instances' code.
+        let heap = unsafe { &(*instance.store_context()).gc };
+        // SAFETY: a builtin of the store's running code.
+        unsafe {
+            let layout = heap.layout(type_id, || {
+                GcLayout::new(
+                    instance.module().gc_types[ty as usize]
+                        .as_ref()
+                        .expect("validated: a struct or array type"),
+                )
+            });
+            heap.allocate(type_id, &layout, length).unwrap_or(0)
+        }
+    };
+    // SAFETY: called by compiled code; `body` owns everything of this call.
+    unsafe { catching(body) }
+}
+
+fn holds_any(ty: wazerox_environ::ValType) -> bool {
+    ty.as_ref()
+        .is_some_and(|r| r.kind() == wazerox_environ::RefKind::Any)
+}
+
+/// Appends the any-hierarchy words `instance`'s globals and tables (defined
+/// and imported) hold: the instance's part of a collection's roots.
+pub fn instance_roots(instance: &Instance, out: &mut Vec<u64>) {
+    let module = instance.module();
+    for (i, global) in module.globals.iter().enumerate() {
+        if holds_any(global.ty.content) {
+            let definition = instance.global_ptr(wazerox_environ::GlobalIndex(i as u32));
+            // SAFETY: global definitions live as long as the store.
+            out.push(unsafe { global_word(definition) });
+        }
+    }
+    for (i, table) in module.tables.iter().enumerate() {
+        if holds_any(table.ty.element) {
+            // SAFETY: tables live as long as the store.
+            let table = unsafe { &*instance.table_ptr(wazerox_environ::TableIndex(i as u32)) };
+            table_roots(table, out);
+        }
+    }
+}
+
+/// Appends the words of a table (of the any hierarchy).
+pub fn table_roots(table: &crate::table::Table, out: &mut Vec<u64>) {
+    if holds_any(table.ty().element) {
+        out.extend(table.elements().iter().map(|w| *w as u64));
+    }
+}
+
+/// The reference word a global holds.
+///
+/// # Safety
+/// `definition` is a live global definition.
+pub unsafe fn global_word(definition: *const crate::vmcontext::VMGlobalDefinition) -> u64 {
+    // SAFETY: per the contract.
+    let bytes = unsafe { (*definition).bytes };
+    u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"))
+}

@@ -1,0 +1,285 @@
+//! GC (docs/gc.md): objects live in the store's heap, the collector frees the
+//! unreachable ones between calls and keeps everything globals, tables, host
+//! handles and live Wasm frames refer to; casts follow declared subtyping.
+
+use wazerox::{
+    AnyRef, Caller, Config, Engine, ErrorKind, Instance, Linker, Module, Store, TrapCode, Val,
+};
+
+fn engine(heap_limit: usize) -> Engine {
+    let mut config = Config::new();
+    config.wasm_gc(true).gc_heap_limit(heap_limit);
+    Engine::new(&config).unwrap()
+}
+
+/// A linked list node type, lists reachable from a global and a table, and a
+/// host import the module calls while holding a node in a local.
+const LISTS: &str = r#"
+(module
+  (type $node (struct (field $v (mut i32)) (field $next (mut (ref null $node)))))
+  (import "host" "collect" (func $collect))
+  (global $g (mut (ref null $node)) (ref.null $node))
+  (table $t 1 (ref null $node))
+
+  (func $cons (param $v i32) (param $next (ref null $node)) (result (ref $node))
+    (struct.new $node (local.get $v) (local.get $next)))
+  (func (export "make") (param i32) (result (ref $node))
+    (call $cons (local.get 0) (ref.null $node)))
+  (func (export "get_v") (param (ref null $node)) (result i32)
+    (struct.get $node $v (local.get 0)))
+
+  ;; g = [1, 2], t[0] = [3]
+  (func (export "setup")
+    (global.set $g (call $cons (i32.const 1) (call $cons (i32.const 2) (ref.null $node))))
+    (table.set $t (i32.const 0) (call $cons (i32.const 3) (ref.null $node))))
+  (func (export "sum") (result i32)
+    (i32.add
+      (i32.add
+        (struct.get $node $v (global.get $g))
+        (struct.get $node $v (struct.get $node $next (global.get $g))))
+      (struct.get $node $v (table.get $t (i32.const 0)))))
+
+  ;; Builds a list of $n nodes and drops it: all garbage once the call returns.
+  (func (export "garbage") (param $n i32) (result i32)
+    (local $list (ref null $node))
+    (block $done
+      (loop $again
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $list (call $cons (local.get $n) (local.get $list)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $again)))
+    (struct.get $node $v (local.get $list)))
+
+  ;; A node held only by a local while the host asks for a collection.
+  (func (export "local_across_call") (result i32)
+    (local $l (ref null $node))
+    (local.set $l (call $cons (i32.const 42) (ref.null $node)))
+    (call $collect)
+    (drop (call $cons (i32.const 0) (ref.null $node)))
+    (struct.get $node $v (local.get $l))))
+"#;
+
+fn lists(store: &mut Store<()>) -> Instance {
+    let engine = store.engine().clone();
+    let mut linker = Linker::new(&engine);
+    linker
+        .func_wrap("host", "collect", |mut caller: Caller<'_, ()>| {
+            let before = caller.as_context_mut().gc_heap_stats().collections;
+            caller.as_context_mut().gc();
+            // A Wasm frame of the store is live: no collection may run.
+            assert_eq!(caller.as_context_mut().gc_heap_stats().collections, before);
+        })
+        .unwrap();
+    let module = Module::new(&engine, LISTS).unwrap();
+    linker.instantiate(&mut *store, &module).unwrap()
+}
+
+fn call(
+    store: &mut Store<()>,
+    instance: Instance,
+    name: &str,
+    args: &[Val],
+) -> Result<Val, wazerox::Error> {
+    let func = instance.get_func(&mut *store, name).unwrap();
+    let mut results = vec![Val::I32(0); func.ty(&*store).results().len()];
+    func.call(&mut *store, args, &mut results)?;
+    Ok(results.pop().unwrap_or(Val::I32(0)))
+}
+
+use wazerox::AsContextMut;
+
+#[test]
+fn allocating_far_beyond_the_heap_cap_runs_in_bounded_memory() {
+    const CAP: usize = 4 << 20;
+    let mut store = Store::new(&engine(CAP), ());
+    let instance = lists(&mut store);
+    // 2,000 calls of 10,000 nodes of 32 bytes: 640 MB allocated through a
+    // 4 MiB heap; without collections the first calls past the cap would trap.
+    let mut peak_bytes = 0;
+    for _ in 0..2000 {
+        let v = call(&mut store, instance, "garbage", &[Val::I32(10_000)]).unwrap();
+        assert_eq!(v.i32(), Some(1));
+        peak_bytes = peak_bytes.max(store.gc_heap_stats().bytes);
+    }
+    let stats = store.gc_heap_stats();
+    assert!(peak_bytes <= CAP, "peak {peak_bytes} bytes");
+    assert!(stats.collections >= 100, "{stats:?}");
+}
+
+#[test]
+fn a_call_allocating_past_the_cap_traps_and_the_store_recovers() {
+    let mut store = Store::new(&engine(1 << 20), ());
+    let instance = lists(&mut store);
+    let error = call(&mut store, instance, "garbage", &[Val::I32(1_000_000)]).unwrap_err();
+    assert_eq!(
+        error.as_trap().map(|t| t.code()),
+        Some(TrapCode::GcHeapExhausted),
+        "{error}"
+    );
+    store.gc();
+    assert_eq!(store.gc_heap_stats().objects, 0);
+    let v = call(&mut store, instance, "garbage", &[Val::I32(1000)]).unwrap();
+    assert_eq!(v.i32(), Some(1));
+}
+
+#[test]
+fn objects_reachable_from_globals_tables_and_host_handles_survive() {
+    let mut store = Store::new(&engine(64 << 20), ());
+    let instance = lists(&mut store);
+    call(&mut store, instance, "setup", &[]).unwrap();
+    let Val::AnyRef(Some(handle)) = call(&mut store, instance, "make", &[Val::I32(5)]).unwrap()
+    else {
+        panic!("make returns a non-null reference");
+    };
+    call(&mut store, instance, "garbage", &[Val::I32(50_000)]).unwrap();
+    store.gc();
+    // Two nodes from the global, one from the table, one held by the host.
+    assert_eq!(store.gc_heap_stats().objects, 4);
+    assert_eq!(
+        call(&mut store, instance, "sum", &[]).unwrap().i32(),
+        Some(6)
+    );
+    let v = call(
+        &mut store,
+        instance,
+        "get_v",
+        &[Val::AnyRef(Some(handle.clone()))],
+    )
+    .unwrap();
+    assert_eq!(v.i32(), Some(5));
+    drop(handle);
+    store.gc();
+    assert_eq!(store.gc_heap_stats().objects, 3);
+    assert_eq!(
+        call(&mut store, instance, "sum", &[]).unwrap().i32(),
+        Some(6)
+    );
+}
+
+#[test]
+fn a_collection_requested_during_a_call_keeps_the_callers_locals() {
+    let mut store = Store::new(&engine(64 << 20), ());
+    let instance = lists(&mut store);
+    // Garbage first, so that a collection would have work to do.
+    call(&mut store, instance, "garbage", &[Val::I32(100_000)]).unwrap();
+    let v = call(&mut store, instance, "local_across_call", &[]).unwrap();
+    assert_eq!(v.i32(), Some(42));
+}
+
+const SHAPES: &str = r#"
+(module
+  (type $shape (sub (struct (field i32))))
+  (type $circle (sub final $shape (struct (field i32) (field f64))))
+  (type $square (sub final $shape (struct (field i32) (field i64))))
+  (func (export "circle") (result anyref) (struct.new $circle (i32.const 1) (f64.const 2.5)))
+  (func (export "square") (result anyref) (struct.new $square (i32.const 2) (i64.const 4)))
+  (func (export "i31") (result anyref) (ref.i31 (i32.const -3)))
+  ;; 1 shape, 2 circle, 3 square, 4 i31, 0 otherwise (br_on_cast chain)
+  (func (export "classify") (param $x anyref) (result i32)
+    (block $is_i31 (result (ref i31))
+      (block $is_square (result (ref $square))
+        (block $is_circle (result (ref $circle))
+          (local.get $x)
+          (br_on_cast $is_circle anyref (ref $circle))
+          (br_on_cast $is_square anyref (ref $square))
+          (br_on_cast $is_i31 anyref (ref i31))
+          (drop)
+          (return (i32.const 0)))
+        (drop) (return (i32.const 2)))
+      (drop) (return (i32.const 3)))
+    (drop) (i32.const 4))
+  (func (export "is_shape") (param anyref) (result i32) (ref.test (ref $shape) (local.get 0)))
+  (func (export "tag_of") (param (ref $shape)) (result i32) (struct.get $shape 0 (local.get 0)))
+  (func (export "shape_tag") (param anyref) (result i32)
+    (struct.get $shape 0 (ref.cast (ref $shape) (local.get 0)))))
+"#;
+
+#[test]
+fn casts_follow_declared_subtyping() {
+    let engine = engine(64 << 20);
+    let mut store = Store::new(&engine, ());
+    let module = Module::new(&engine, SHAPES).unwrap();
+    let instance = Linker::new(&engine)
+        .instantiate(&mut store, &module)
+        .unwrap();
+    let circle = call(&mut store, instance, "circle", &[]).unwrap();
+    let square = call(&mut store, instance, "square", &[]).unwrap();
+    let i31 = call(&mut store, instance, "i31", &[]).unwrap();
+    let null = Val::AnyRef(None);
+    let classify = |store: &mut Store<()>, v: &Val| {
+        call(store, instance, "classify", std::slice::from_ref(v))
+            .unwrap()
+            .i32()
+            .unwrap()
+    };
+    assert_eq!(classify(&mut store, &circle), 2);
+    assert_eq!(classify(&mut store, &square), 3);
+    assert_eq!(classify(&mut store, &i31), 4);
+    assert_eq!(classify(&mut store, &null), 0);
+    for (v, expected) in [(&circle, 1), (&square, 1), (&i31, 0), (&null, 0)] {
+        let got = call(&mut store, instance, "is_shape", std::slice::from_ref(v)).unwrap();
+        assert_eq!(got.i32(), Some(expected), "{v:?}");
+    }
+    let tag = call(
+        &mut store,
+        instance,
+        "shape_tag",
+        std::slice::from_ref(&square),
+    )
+    .unwrap();
+    assert_eq!(tag.i32(), Some(2));
+    let error = call(
+        &mut store,
+        instance,
+        "shape_tag",
+        std::slice::from_ref(&i31),
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.as_trap().map(|t| t.code()),
+        Some(TrapCode::CastFailure)
+    );
+    let Val::AnyRef(Some(i31)) = i31 else {
+        panic!()
+    };
+    assert_eq!(i31.i31_s(), Some(-3));
+    let Val::AnyRef(Some(square)) = square else {
+        panic!()
+    };
+    assert!(square.is_struct(&store) && !square.is_array(&store));
+}
+
+#[test]
+fn the_host_cannot_pass_a_reference_of_another_type() {
+    let engine = engine(64 << 20);
+    let mut store = Store::new(&engine, ());
+    let module = Module::new(&engine, SHAPES).unwrap();
+    let instance = Linker::new(&engine)
+        .instantiate(&mut store, &module)
+        .unwrap();
+    let square = call(&mut store, instance, "square", &[]).unwrap();
+    let i31 = Val::AnyRef(Some(AnyRef::from_i31(&mut store, 9)));
+    let tag_of = instance.get_func(&mut store, "tag_of").unwrap();
+    let mut result = [Val::I32(0)];
+    tag_of.call(&mut store, &[square], &mut result).unwrap();
+    assert_eq!(result[0].i32(), Some(2));
+    for wrong in [i31, Val::AnyRef(None)] {
+        let error = tag_of.call(&mut store, &[wrong], &mut result).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Usage, "{error}");
+    }
+}
+
+#[test]
+fn tags_carrying_gc_references_are_refused_until_exceptions_are_traced() {
+    use wazerox::{FuncType, Tag, ValType};
+    let engine = engine(64 << 20);
+    let mut store = Store::new(&engine, ());
+    let ty = FuncType::new([ValType::ANYREF], []);
+    let error = Tag::new(&mut store, &ty).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unsupported, "{error}");
+    let module = r#"(module (tag (param anyref)))"#;
+    let Err(error) = Module::new(&engine, module) else {
+        panic!("a tag with an anyref payload is refused")
+    };
+    assert_eq!(error.kind(), ErrorKind::Unsupported, "{error}");
+}

@@ -89,10 +89,12 @@ fn replace_current(state: *const FiberState) -> *const FiberState {
     CURRENT.with(|c| c.replace(state))
 }
 
-/// The stack floor of the fiber running on this thread, if any.
-#[inline(never)]
+/// The stack floor of the fiber running on this thread, if any. Inlined (unlike
+/// `current`): its callers read it before any switch their frame could see, so
+/// a cached thread-local address cannot go stale in between.
+#[inline]
 pub(crate) fn current_floor() -> Option<usize> {
-    let state = current();
+    let state = CURRENT.with(|c| c.get());
     // SAFETY: a non-null `CURRENT` is the state of a fiber being resumed on this
     // thread, boxed in its `Fiber`, which outlives the resume.
     (!state.is_null()).then(|| unsafe { (*state).floor })

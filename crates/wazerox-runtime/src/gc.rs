@@ -140,6 +140,7 @@ impl GcHeap {
     /// Only the thread holding the store or running its code calls `GcHeap`
     /// methods, and never two at once (none of them calls back out).
     #[allow(clippy::mut_from_ref)]
+    #[inline]
     unsafe fn state(&self) -> &mut HeapState {
         // SAFETY: per the contract, this is the only reference.
         unsafe { &mut *self.state.get() }
@@ -170,6 +171,7 @@ impl GcHeap {
     ///
     /// # Safety
     /// See [`GcHeap::state`].
+    #[inline]
     pub unsafe fn wants_collection(&self) -> bool {
         // SAFETY: forwarded.
         let state = unsafe { self.state() };

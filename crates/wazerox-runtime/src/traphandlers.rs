@@ -84,6 +84,7 @@ use crate::vmcontext::VMStoreContext;
 use backtrace::{MAX_BACKTRACE_FRAMES, capture_frames, symbolize};
 use std::any::Any;
 use std::cell::{Cell, RefCell, UnsafeCell};
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use wazerox_environ::TrapCode;
 
@@ -167,7 +168,9 @@ pub(crate) struct Activation {
     frames: Cell<*mut usize>,
     previous: Cell<*const Activation>,
     trap: UnsafeCell<TrapRecord>,
-    pending: RefCell<Option<Pending>>,
+    /// Set only right before a trap that reports it, and taken by `catch_traps`
+    /// then: not dropped, so a call that returns normally pays for no drop glue.
+    pending: ManuallyDrop<RefCell<Option<Pending>>>,
 }
 
 thread_local! {
@@ -214,8 +217,12 @@ pub(crate) fn activation_is_live(id: u64) -> bool {
 /// Whether an activation of `store` runs on the stack whose floor is `floor`
 /// (the thread's own stack or one fiber's): the chain may continue into other
 /// stacks (a fiber resumed from a host call), whose limits mean nothing here.
-fn store_is_active_on_this_stack(store: *const VMStoreContext, floor: usize) -> bool {
-    let mut activation = current_activation();
+#[inline]
+fn store_is_active_on_this_stack(
+    mut activation: *const Activation,
+    store: *const VMStoreContext,
+    floor: usize,
+) -> bool {
     while !activation.is_null() {
         // SAFETY: as in `innermost_activation`.
         let a = unsafe { &*activation };
@@ -232,6 +239,13 @@ fn store_is_active_on_this_stack(store: *const VMStoreContext, floor: usize) -> 
 /// thread-local address computed before one must not be reused after it.
 #[inline(never)]
 fn current_activation() -> *const Activation {
+    ACTIVATION.with(|a| a.get())
+}
+
+/// [`current_activation`] for `catch_traps` before it calls into Wasm: nothing
+/// can have switched stacks since its frame began, so inlining is safe there.
+#[inline(always)]
+fn current_activation_on_entry() -> *const Activation {
     ACTIVATION.with(|a| a.get())
 }
 
@@ -535,7 +549,8 @@ pub unsafe fn catch_traps<F: FnMut()>(
     // one (another thread's, if that thread is suspended in a host call whose
     // `Caller` was sent here; `usize::MAX` otherwise). Nested activations on the
     // same thread keep the outer limit.
-    let outermost = !store_is_active_on_this_stack(store, entry.stack_floor);
+    let previous = current_activation_on_entry();
+    let outermost = !store_is_active_on_this_stack(previous, store, entry.stack_floor);
     // SAFETY: only this thread uses the store now, and no compiled code of this
     // store is running between here and the call below.
     let previous_limit = unsafe { *stack_limit };
@@ -551,11 +566,11 @@ pub unsafe fn catch_traps<F: FnMut()>(
         stack_floor: entry.stack_floor,
         jmp_buf: UnsafeCell::new(arch::JmpBuf::default()),
         frames: Cell::new(entry.frames),
-        previous: Cell::new(current_activation()),
+        previous: Cell::new(previous),
         trap: UnsafeCell::new(TrapRecord::default()),
-        pending: RefCell::new(None),
+        pending: ManuallyDrop::new(RefCell::new(None)),
     };
-    set_current_activation(&activation);
+    ACTIVATION.with(|a| a.set(&activation));
     let mut call = Call {
         closure: &mut f,
         panic: None,
@@ -577,10 +592,17 @@ pub unsafe fn catch_traps<F: FnMut()>(
         // SAFETY: as above; the compiled code that read the limit has finished.
         unsafe { *stack_limit = previous_limit };
     }
+    // `pending` is not dropped with the activation: whatever a path leaves in
+    // it is taken here (and dropped, if that path does not report it).
+    let pending = activation.pending.take();
     if let Some(payload) = call.panic {
+        drop(pending);
         panic::resume_unwind(payload);
     }
     if trapped == 0 {
+        if let Some(unreported) = pending {
+            drop_cold(unreported);
+        }
         return Ok(());
     }
     // SAFETY: the handler finished writing the record before we resumed.
@@ -589,7 +611,7 @@ pub unsafe fn catch_traps<F: FnMut()>(
     // A pending error is set only right before a trap that reports it: the host
     // trampoline's `HostError` trap, or `raise_host_error` (which records no PC).
     if code == TrapCode::HostError || record.pc == 0 {
-        match activation.pending.borrow_mut().take() {
+        match pending {
             Some(Pending::Error(e)) => return Err(TrapReason::Host(e)),
             Some(Pending::Panic(p)) => return Err(TrapReason::Panic(p)),
             Some(Pending::Exception(exn)) => return Err(TrapReason::Exception(exn)),
@@ -605,6 +627,11 @@ pub unsafe fn catch_traps<F: FnMut()>(
         fault_address: record.fault_address,
         backtrace: symbolize(pcs),
     })
+}
+
+#[cold]
+fn drop_cold(pending: Pending) {
+    drop(pending);
 }
 
 /// The recorded trap code at the trap's PC, or the one its signal implies: a

@@ -38,14 +38,22 @@ pub use wazerox_runtime::fiber::Cancelled;
 /// The error of a synchronous call into Wasm in an async engine, made outside
 /// any async call (inside one, e.g. from a host function, it runs on the call's
 /// fiber and may await like the rest of it).
+// Inlined, the error built out of line: every call into Wasm asks.
+#[inline]
 pub(crate) fn refuse_sync_call(store: &StoreOpaque) -> Result<(), Error> {
     if store.engine.config().async_support && !fiber::on_fiber() {
-        return Err(Error::usage(
-            "must use `call_async` / `instantiate_async` when async support is enabled \
-             on the config (Config::async_support)",
-        ));
+        return Err(sync_call_refused());
     }
     Ok(())
+}
+
+#[cold]
+#[inline(never)]
+fn sync_call_refused() -> Error {
+    Error::usage(
+        "must use `call_async` / `instantiate_async` when async support is enabled \
+         on the config (Config::async_support)",
+    )
 }
 
 fn require_async(store: &StoreOpaque, what: &str) -> Result<(), Error> {

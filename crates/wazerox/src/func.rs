@@ -344,7 +344,8 @@ pub(crate) fn invoke<T>(
             std::mem::transmute(array_call);
         let func_ref = *func_ref;
         let values = values.as_mut_ptr();
-        traphandlers::catch_traps(vm_store, max_stack, || {
+        // `move`: the closure holds the copied words, not references to them.
+        traphandlers::catch_traps(vm_store, max_stack, move || {
             call(
                 func_ref.wasm_call,
                 func_ref.vmctx,

@@ -120,11 +120,12 @@ impl StoreOpaque {
     /// using a handle with another store is a programming error, reported as a
     /// panic by every accessor, as wasmtime does (see docs/api.md).
     #[track_caller]
+    // Inlined with a cold panic: every call into Wasm checks its handle.
+    #[inline]
     pub(crate) fn assert_owns(&self, store_id: u64, what: &str) {
-        assert!(
-            self.id == store_id,
-            "{what} used with a store it does not belong to"
-        );
+        if self.id != store_id {
+            foreign_handle(what);
+        }
     }
 
     pub(crate) fn check(&self, store_id: u64) -> Result<(), Error> {
@@ -143,6 +144,8 @@ impl StoreOpaque {
 
     /// Collects the GC heap if enough was allocated since the last collection
     /// and no Wasm frame of the store is live (the only safepoint, docs/gc.md).
+    /// Inlined: every call into Wasm asks.
+    #[inline]
     pub(crate) fn maybe_collect_garbage(&mut self) {
         // SAFETY: the thread holding the store; none of its code runs.
         if self.wasm_calls == 0 && unsafe { self.vm_store_context.gc.wants_collection() } {
@@ -152,6 +155,7 @@ impl StoreOpaque {
 
     /// Frees every GC object not reachable from the store's globals, tables and
     /// live host handles. Does nothing while a Wasm call of the store is live.
+    #[cold]
     pub(crate) fn collect_garbage(&mut self) {
         if self.wasm_calls != 0 {
             return;
@@ -468,4 +472,11 @@ impl<'a, T: AsContextMut> From<&'a mut T> for StoreContext<'a, T::Data> {
         let t: &'a T = t;
         t.as_context()
     }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn foreign_handle(what: &str) -> ! {
+    panic!("{what} used with a store it does not belong to")
 }

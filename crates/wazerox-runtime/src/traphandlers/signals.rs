@@ -14,8 +14,17 @@ const SIGNALS: [libc::c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, li
 static PREVIOUS: OnceLock<[libc::sigaction; 4]> = OnceLock::new();
 
 /// Installs the trap handlers for SIGSEGV, SIGBUS, SIGILL and SIGFPE, remembering
-/// the previous ones for faults that are not ours. Idempotent and process-wide.
+/// the previous ones for faults that are not ours. Idempotent and process-wide;
+/// once done, one atomic load (inlined: every call into Wasm checks it).
+#[inline]
 pub fn init_traps() {
+    if PREVIOUS.get().is_none() {
+        install_handlers();
+    }
+}
+
+#[cold]
+fn install_handlers() {
     PREVIOUS.get_or_init(|| {
         // SAFETY: querying sigactions writes into our zeroed structs, and installing
         // ours uses the SA_SIGINFO signature `handler` has.

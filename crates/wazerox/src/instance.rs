@@ -369,29 +369,30 @@ pub(crate) fn export_by_index(store: &mut StoreOpaque, index: usize, name: &str)
         index,
     };
     let data = &store.instances[index];
-    let export = data.module.info().export(name)?.clone();
-    Some(match export.kind {
-        ExportKind::Function => Extern::Func(instance.func_at(store, FuncIndex(export.index))),
+    let export = data.module.info().export(name)?;
+    let (kind, export_index) = (export.kind, export.index);
+    Some(match kind {
+        ExportKind::Function => Extern::Func(instance.func_at(store, FuncIndex(export_index))),
         ExportKind::Memory => {
-            let ptr = data.runtime.memory_ptr(MemoryIndex(export.index));
+            let ptr = data.runtime.memory_ptr(MemoryIndex(export_index));
             match store.shared_memory_at(ptr) {
                 Some(shared) => Extern::SharedMemory(shared),
                 None => Extern::Memory(Memory::register(store, ptr)),
             }
         }
         ExportKind::Table => {
-            let ptr = data.runtime.table_ptr(TableIndex(export.index));
+            let ptr = data.runtime.table_ptr(TableIndex(export_index));
             Extern::Table(Table::register(store, ptr))
         }
         ExportKind::Global => {
-            let ptr = data.runtime.global_ptr(GlobalIndex(export.index));
-            let ty = data.module.info().globals[export.index as usize].ty;
+            let ptr = data.runtime.global_ptr(GlobalIndex(export_index));
+            let ty = data.module.info().globals[export_index as usize].ty;
             Extern::Global(Global::register(store, ptr, ty))
         }
         ExportKind::Tag => {
             let ptr = data
                 .runtime
-                .tag_ptr(wazerox_environ::TagIndex(export.index));
+                .tag_ptr(wazerox_environ::TagIndex(export_index));
             Extern::Tag(crate::Tag::register(store, ptr))
         }
     })

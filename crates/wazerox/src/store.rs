@@ -11,6 +11,7 @@ use crate::func::HostFuncContext;
 use crate::module::Module;
 use std::any::Any;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use wazerox_environ::{FuncType, GlobalType, RefKind};
@@ -69,19 +70,20 @@ pub struct StoreOpaque {
     /// Shared memories imported or defined by instances of this store, each once.
     pub(crate) shared_memories: Vec<crate::SharedMemory>,
     /// Handle of each object already handed out, keyed by its address, so the same
-    /// object always gets the same handle.
-    pub(crate) func_handles: HashMap<usize, usize>,
-    pub(crate) memory_handles: HashMap<usize, usize>,
-    pub(crate) table_handles: HashMap<usize, usize>,
-    pub(crate) global_handles: HashMap<usize, usize>,
+    /// object always gets the same handle. Looked up on every export access (WASI
+    /// looks up `memory` on every call), so keyed with `AddressHasher`.
+    pub(crate) func_handles: AddressMap,
+    pub(crate) memory_handles: AddressMap,
+    pub(crate) table_handles: AddressMap,
+    pub(crate) global_handles: AddressMap,
     /// Exception tags handed out (see `tag.rs`), their handles by address, and
     /// the ones the host created.
     pub(crate) tags: Vec<*const wazerox_runtime::exceptions::VMTag>,
-    pub(crate) tag_handles: HashMap<usize, usize>,
+    pub(crate) tag_handles: AddressMap,
     #[allow(clippy::vec_box)]
     pub(crate) host_tags: Vec<Box<wazerox_runtime::exceptions::VMTag>>,
     /// VMContext address → index in `instances`.
-    pub(crate) instance_by_vmctx: HashMap<usize, usize>,
+    pub(crate) instance_by_vmctx: AddressMap,
     /// Memories and tables created in this store (by instances or the host), for
     /// the limiter's count limits.
     pub(crate) memory_count: usize,
@@ -244,14 +246,14 @@ impl<T> Store<T> {
                     gc_roots: Vec::new(),
                     wasm_calls: 0,
                     shared_memories: Vec::new(),
-                    func_handles: HashMap::new(),
-                    memory_handles: HashMap::new(),
-                    table_handles: HashMap::new(),
-                    global_handles: HashMap::new(),
+                    func_handles: AddressMap::default(),
+                    memory_handles: AddressMap::default(),
+                    table_handles: AddressMap::default(),
+                    global_handles: AddressMap::default(),
                     tags: Vec::new(),
-                    tag_handles: HashMap::new(),
+                    tag_handles: AddressMap::default(),
                     host_tags: Vec::new(),
-                    instance_by_vmctx: HashMap::new(),
+                    instance_by_vmctx: AddressMap::default(),
                     memory_count: 0,
                     table_count: 0,
                     dynamic_values: Vec::new(),
@@ -479,4 +481,38 @@ impl<'a, T: AsContextMut> From<&'a mut T> for StoreContext<'a, T::Data> {
 #[track_caller]
 fn foreign_handle(what: &str) -> ! {
     panic!("{what} used with a store it does not belong to")
+}
+
+/// A map keyed by host addresses of the store's own objects.
+pub(crate) type AddressMap = HashMap<usize, usize, BuildHasherDefault<AddressHasher>>;
+
+/// Hashes one address with a multiply and a fold instead of SipHash: the keys
+/// are addresses the store allocated, never chosen by a guest, so there is no
+/// flooding to resist, and SipHash was most of a WASI call's lookup cost
+/// (hostcalls corpus program, callgrind).
+#[derive(Default)]
+pub(crate) struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_usize(&mut self, address: usize) {
+        self.write_u64(address as u64);
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        // The product moves low bits up; the fold brings high bits down, so both
+        // the bucket index (low bits) and the control byte (top bits) vary with
+        // the address's middle bits, where allocations differ.
+        let product = (self.0 ^ value).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = product ^ (product >> 32);
+    }
 }

@@ -25,15 +25,19 @@ pub struct CodeRecord<'a> {
 static PERF_MAP: Mutex<Option<File>> = Mutex::new(None);
 static JIT_DUMP: Mutex<Option<JitDump>> = Mutex::new(None);
 
-/// Appends `records` to this process's perf map.
+/// Appends `records` to this process's perf map (emptied on its first use).
 pub fn write_perf_map(records: &[CodeRecord<'_>]) -> io::Result<()> {
     let mut file = PERF_MAP.lock().unwrap_or_else(|e| e.into_inner());
     if file.is_none() {
         let path = perf_map_path();
+        // Truncated on the first write of the process: a map left in /tmp by an
+        // earlier process that had the same PID describes none of our code (seen:
+        // a test found its functions twice, at two sets of addresses).
         *file = Some(
             File::options()
                 .create(true)
-                .append(true)
+                .write(true)
+                .truncate(true)
                 .open(&path)
                 .map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?,
         );

@@ -120,9 +120,9 @@ impl StoreOpaque {
 
     /// Panics unless the handle (`what`, of store `store_id`) belongs to this store:
     /// using a handle with another store is a programming error, reported as a
-    /// panic by every accessor, as wasmtime does (see docs/api.md).
+    /// panic by every accessor, as wasmtime does (see docs/api.md). Inlined with
+    /// a cold panic: every call into Wasm checks its handle.
     #[track_caller]
-    // Inlined with a cold panic: every call into Wasm checks its handle.
     #[inline]
     pub(crate) fn assert_owns(&self, store_id: u64, what: &str) {
         if self.id != store_id {

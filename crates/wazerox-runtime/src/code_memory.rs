@@ -47,6 +47,14 @@ impl std::fmt::Debug for CodeMemory {
     }
 }
 
+/// Bytes of whole pages that hold `code` (at least one page).
+fn code_pages_size(code: &[u8]) -> Result<usize, String> {
+    code.len()
+        .max(1)
+        .checked_next_multiple_of(page_size())
+        .ok_or_else(|| "code too large".to_string())
+}
+
 impl CodeMemory {
     /// Copies `code` into fresh pages, lets `patch` apply relocations that need the
     /// final address (it gets the code at that address, still writable), then makes
@@ -55,11 +63,7 @@ impl CodeMemory {
         code: &[u8],
         patch: impl FnOnce(&mut [u8]) -> Result<(), String>,
     ) -> Result<CodeMemory, String> {
-        let size = code
-            .len()
-            .max(1)
-            .checked_next_multiple_of(page_size())
-            .ok_or("code too large")?;
+        let size = code_pages_size(code)?;
         let mut mmap =
             Mmap::accessible(size).map_err(|e| format!("cannot map code memory: {e}"))?;
         // SAFETY: the mapping is `size >= code.len()` bytes of fresh read-write
@@ -128,11 +132,7 @@ impl CodeArena {
         code: &[u8],
         patch: impl FnOnce(&mut [u8]) -> Result<(), String>,
     ) -> Result<CodeMemory, String> {
-        let size = code
-            .len()
-            .max(1)
-            .checked_next_multiple_of(page_size())
-            .ok_or("code too large")?;
+        let size = code_pages_size(code)?;
         let (chunk, start) = {
             let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
             match &mut *current {

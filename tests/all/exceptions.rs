@@ -513,3 +513,238 @@ fn fuel_and_epoch_interruptions_pass_through_handlers() {
         }
     }
 }
+
+// Exception objects are collected: a guest throwing in a loop must not grow the
+// host (docs/runtime.md, "Exception objects"). Each test throws many more
+// objects than the collection threshold (4096) within one call, and checks that
+// every object still referenced survived with its payload.
+
+/// Runs `run` (an `() -> i32` export of `wat`) and returns its result and the
+/// store's exception heap counts afterwards.
+fn run_counting(config: &Config, wat: &str) -> (i32, wazerox::GcHeapStats) {
+    let engine = Engine::new(config).unwrap();
+    let module = Module::new(&engine, wat).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let run = instance
+        .get_typed_func::<(), i32>(&mut store, "run")
+        .unwrap();
+    let result = run.call(&mut store, ()).unwrap();
+    (result, store.exception_heap_stats())
+}
+
+#[test]
+fn caught_exceptions_are_freed_while_the_call_runs() {
+    // 10^6 throws caught by `catch` (no exnref kept), the sum of payloads checked.
+    let wat = r#"(module
+        (tag $e (param i32))
+        (func (export "run") (result i32)
+            (local $i i32) (local $sum i32)
+            (loop $next
+                (block $caught (result i32)
+                    (try_table (catch $e $caught) (throw $e (local.get $i)))
+                    (unreachable))
+                (local.set $sum (i32.add (local.get $sum)))
+                (br_if $next (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+                                       (i32.const 1000000))))
+            (local.get $sum)))"#;
+    let (sum, stats) = run_counting(&engine_config(), wat);
+    assert_eq!(sum, (0..1_000_000i64).sum::<i64>() as i32);
+    assert!(stats.collections > 0, "{stats:?}");
+    assert!(stats.objects < 10_000, "objects were not freed: {stats:?}");
+}
+
+fn engine_config() -> Config {
+    let mut config = Config::new();
+    config.wasm_legacy_exceptions(true);
+    config
+}
+
+#[test]
+fn references_held_in_frames_survive_collections() {
+    // An exnref kept in a local (catch_ref), one kept only as the payload of
+    // another exception held in a local, and a legacy `catch` whose caught
+    // exception is rethrown after a callee threw 20,000 others: all survive.
+    let wat = r#"(module
+        (tag $e (param i32))
+        (tag $boxed (param exnref))
+        (func $churn (param $n i32)
+            (loop $next
+                (block $caught (result i32)
+                    (try_table (catch $e $caught) (throw $e (local.get $n)))
+                    (unreachable))
+                drop
+                (br_if $next (local.tee $n (i32.sub (local.get $n) (i32.const 1))))))
+        (func $catch_ref (param i32) (result exnref)
+            (local $x exnref)
+            (block $h (result i32 exnref)
+                (try_table (catch_ref $e $h) (throw $e (local.get 0)))
+                (unreachable))
+            (local.set $x)
+            drop
+            (local.get $x))
+        (func $payload (param exnref) (result i32)
+            (block $h (result i32)
+                (try_table (catch $e $h) (throw_ref (local.get 0)))
+                (unreachable)))
+        (func (export "run") (result i32)
+            (local $kept exnref) (local $box exnref) (local $r i32)
+            (local.set $kept (call $catch_ref (i32.const 111)))
+            (block $h (result exnref exnref)
+                (try_table (catch_ref $boxed $h)
+                    (throw $boxed (call $catch_ref (i32.const 222))))
+                (unreachable))
+            (local.set $box) drop
+            (call $churn (i32.const 20000))
+            ;; legacy: the caught exception lives only in the handler's frame
+            try (result i32)
+                try (result i32)
+                    (throw $e (i32.const 333))
+                catch $e
+                    drop
+                    (call $churn (i32.const 20000))
+                    rethrow 0
+                end
+            catch $e
+            end
+            local.set $r
+            (i32.add (i32.add
+                (call $payload (local.get $kept))
+                (block $b (result exnref)
+                    (try_table (catch $boxed $b) (throw_ref (local.get $box)))
+                    (unreachable))
+                (call $payload)) ;; inner exnref → payload 222
+            (local.get $r))))"#;
+    let (result, stats) = run_counting(&engine_config(), wat);
+    assert_eq!(result, 111 + 222 + 333);
+    assert!(stats.collections >= 2, "{stats:?}");
+    assert!(stats.objects < 10_000, "{stats:?}");
+}
+
+#[test]
+fn references_stored_in_globals_and_tables_survive_collections() {
+    let wat = r#"(module
+        (tag $e (param i32))
+        (global $g (mut exnref) (ref.null exn))
+        (table $t 2 exnref)
+        (func $catch_ref (param i32) (result exnref)
+            (local $x exnref)
+            (block $h (result i32 exnref)
+                (try_table (catch_ref $e $h) (throw $e (local.get 0)))
+                (unreachable))
+            (local.set $x)
+            drop
+            (local.get $x))
+        (func $payload (param exnref) (result i32)
+            (block $h (result i32)
+                (try_table (catch $e $h) (throw_ref (local.get 0)))
+                (unreachable)))
+        (func (export "store")
+            (global.set $g (call $catch_ref (i32.const 5)))
+            (table.set $t (i32.const 0) (call $catch_ref (i32.const 6)))
+            (table.fill $t (i32.const 1) (call $catch_ref (i32.const 7)) (i32.const 1))
+            (drop (table.grow $t (call $catch_ref (i32.const 8)) (i32.const 1))))
+        (func (export "churn")
+            (local $n i32)
+            (local.set $n (i32.const 20000))
+            (loop $next
+                (block $caught (result i32)
+                    (try_table (catch $e $caught) (throw $e (local.get $n)))
+                    (unreachable))
+                drop
+                (br_if $next (local.tee $n (i32.sub (local.get $n) (i32.const 1))))))
+        (func (export "run") (result i32)
+            (i32.add
+                (i32.add (call $payload (global.get $g))
+                         (call $payload (table.get $t (i32.const 0))))
+                (i32.add (call $payload (table.get $t (i32.const 1)))
+                         (call $payload (table.get $t (i32.const 2)))))))"#;
+    let engine = Engine::new(&engine_config()).unwrap();
+    let module = Module::new(&engine, wat).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let call = |store: &mut Store<()>, name: &str| {
+        instance
+            .get_func(&mut *store, name)
+            .unwrap()
+            .call(store, &[], &mut [])
+            .unwrap()
+    };
+    call(&mut store, "store");
+    call(&mut store, "churn");
+    call(&mut store, "churn");
+    let stats = store.exception_heap_stats();
+    assert!(stats.collections >= 2, "{stats:?}");
+    let run = instance
+        .get_typed_func::<(), i32>(&mut store, "run")
+        .unwrap();
+    assert_eq!(run.call(&mut store, ()).unwrap(), 5 + 6 + 7 + 8);
+}
+
+#[test]
+fn exceptions_the_host_has_seen_stay_readable() {
+    // The host keeps the exception of an uncaught throw, the guest then throws
+    // and catches 20,000 more; the host's handle still reads its payload.
+    let wat = r#"(module
+        (tag $e (export "e") (param i32))
+        (func (export "throw") (param i32) (throw $e (local.get 0)))
+        (func (export "churn")
+            (local $n i32)
+            (local.set $n (i32.const 20000))
+            (loop $next
+                (block $caught (result i32)
+                    (try_table (catch $e $caught) (throw $e (local.get $n)))
+                    (unreachable))
+                drop
+                (br_if $next (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))))"#;
+    let engine = Engine::new(&engine_config()).unwrap();
+    let module = Module::new(&engine, wat).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let throw = instance.get_func(&mut store, "throw").unwrap();
+    let error = throw
+        .call(&mut store, &[Val::I32(42)], &mut [])
+        .unwrap_err();
+    let exn = *error.as_exception().unwrap();
+    let churn = instance.get_func(&mut store, "churn").unwrap();
+    churn.call(&mut store, &[], &mut []).unwrap();
+    assert!(store.exception_heap_stats().collections > 0);
+    assert_eq!(exn.fields(&mut store).unwrap()[0].i32(), Some(42));
+}
+
+#[test]
+fn a_guest_hoarding_exceptions_traps_at_the_heap_cap() {
+    // Every exception is kept in a growing table: nothing can be freed, and the
+    // store's cap (`gc_heap_limit`, 1 MiB here) ends the call with a clean trap.
+    let wat = r#"(module
+        (tag $e (param i32))
+        (table $t 0 exnref)
+        (func (export "run") (result i32)
+            (local $x exnref)
+            (loop $next
+                (block $h (result i32 exnref)
+                    (try_table (catch_ref $e $h) (throw $e (i32.const 1)))
+                    (unreachable))
+                (local.set $x)
+                drop
+                (drop (table.grow $t (local.get $x) (i32.const 1)))
+                (br $next))
+            (i32.const 0)))"#;
+    let mut config = engine_config();
+    config.gc_heap_limit(1 << 20);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, wat).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let run = instance
+        .get_typed_func::<(), i32>(&mut store, "run")
+        .unwrap();
+    let error = run.call(&mut store, ()).unwrap_err();
+    assert_eq!(
+        error.as_trap().map(|t| t.code()),
+        Some(TrapCode::GcHeapExhausted),
+        "{error}"
+    );
+    let stats = store.exception_heap_stats();
+    assert!(stats.bytes <= 1 << 20, "{stats:?}");
+}

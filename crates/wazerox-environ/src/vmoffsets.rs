@@ -51,6 +51,10 @@ pub const VMSTORE_EPOCH: u32 = 32;
 /// Offsets inside an exception object (`VMExnRef` points at its start): the
 /// thrown tag's identity (`*const VMTag`), then the payload in 16-byte slots.
 pub const VMEXN_TAG: u32 = 0;
+/// A byte of the header set (to 1) once the object may be referenced from
+/// somewhere the exception collector does not scan: a global, a table, a GC
+/// object, the host (docs/runtime.md, "Exception objects").
+pub const VMEXN_ESCAPED: u32 = 8;
 pub const VMEXN_VALUES: u32 = 16;
 pub const VMEXN_SLOT: u32 = 16;
 

@@ -140,6 +140,9 @@ impl StackSnapshot {
         if exit.sp == 0 || exit.sp >= entry_sp {
             return Err(CheckpointError::NoActivation);
         }
+        // The copy may hold exception references the collector cannot see.
+        // SAFETY: `store` is the innermost activation's, run by this thread.
+        unsafe { (*store).exceptions.freeze() };
         // SAFETY: per the contract, the callback that received `exit` is running.
         let resume = unsafe { arch::resume_point(exit) }.ok_or(CheckpointError::NoActivation)?;
         // SAFETY: `[exit.sp, entry_sp)` is live stack of this thread: the host

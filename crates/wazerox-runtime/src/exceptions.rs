@@ -6,9 +6,13 @@
 //!   exception's tag with a `catch` clause's by one load and one compare.
 //! - An **exception object** (what an `exnref` points at) is a block of 16-byte
 //!   slots owned by the store's [`ExceptionHeap`]: slot 0 holds the tag's address,
-//!   the payload follows (`VMEXN_*` in `wazerox_environ::vmoffsets`). Objects live
-//!   as long as their store (there is no collector); an exnref held in a global
-//!   or table therefore never dangles.
+//!   the payload follows (`VMEXN_*` in `wazerox_environ::vmoffsets`). Guests
+//!   throw in loops (C++ exceptions, setjmp/longjmp), so objects are collected
+//!   (see [`ExceptionHeap`]): compiled code sets an object's *escaped* byte
+//!   before storing its address anywhere but its own frames (globals, tables,
+//!   GC objects), the embedding layer before handing it to the host; escaped
+//!   objects live as long as their store, so such references never dangle.
+//!   The others are found by scanning the stack conservatively.
 //! - **Throwing** (`Throw` builtin): compiled code calls an assembly stub that
 //!   adds its return address and the caller's frame pointer, and [`throw`] walks
 //!   the frame-pointer chain from there. Each return address is looked up in the
@@ -31,7 +35,9 @@ mod arch;
 use crate::code_registry;
 use crate::instance::Instance;
 use crate::traphandlers;
+use crate::vmcontext::VMStoreContext;
 use std::cell::UnsafeCell;
+use wazerox_environ::vmoffsets::VMEXN_ESCAPED;
 use wazerox_environ::{FuncType, TagIndex};
 
 pub(crate) use arch::wazerox_throw_stub;
@@ -45,17 +51,119 @@ pub struct VMTag {
     pub type_id: u32,
 }
 
-/// Payload slots are 16 bytes; slot 0 is the header (the tag's address).
+/// Payload slots are 16 bytes; slot 0 is the header (the tag's address, and the
+/// escaped byte at `VMEXN_ESCAPED`).
 type Slot = u128;
 
+/// Objects allocated before the first collection is considered; afterwards the
+/// threshold is twice the objects that survived the last one.
+const INITIAL_COLLECTION_THRESHOLD: usize = 4096;
+
+/// Bytes counted per object besides its slots (the box and the list entry).
+const OBJECT_OVERHEAD: usize = 32;
+
 /// The store's exception objects. Only the thread running the store touches it.
-#[derive(Debug, Default)]
+///
+/// Objects are freed by a collection inside the `ExnNew` builtin (see
+/// [`exn_new`]): an object is live if it has escaped (stored where the
+/// collector does not look: a global, a table, a GC object, handed to the host)
+/// or if a word on the stack of the store's running Wasm frames, or in the
+/// payload of a live object, points into it.
+#[derive(Debug)]
 pub struct ExceptionHeap {
-    objects: UnsafeCell<Vec<Box<[Slot]>>>,
+    state: UnsafeCell<HeapState>,
+}
+
+#[derive(Debug)]
+struct HeapState {
+    objects: Vec<Box<[Slot]>>,
+    /// Bytes of `objects`, overhead included.
+    bytes: usize,
+    /// Collect when `objects` reaches this many.
+    threshold: usize,
+    /// The cap on `bytes` for objects the guest allocates (`Config::gc_heap_limit`).
+    limit: usize,
+    /// A stack snapshot (checkpoint) was taken in the store: a snapshot's copy of
+    /// the stack may hold references the collector cannot see, so nothing is
+    /// freed any more until the store is dropped.
+    frozen: bool,
+    collections: u64,
+}
+
+impl Default for ExceptionHeap {
+    fn default() -> Self {
+        ExceptionHeap {
+            state: UnsafeCell::new(HeapState {
+                objects: Vec::new(),
+                bytes: 0,
+                threshold: INITIAL_COLLECTION_THRESHOLD,
+                limit: usize::MAX,
+                frozen: false,
+                collections: 0,
+            }),
+        }
+    }
+}
+
+/// What [`ExceptionHeap::stats`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExceptionHeapStats {
+    /// Objects in the heap (live, or garbage not collected yet).
+    pub objects: usize,
+    /// Their bytes, bookkeeping included.
+    pub bytes: usize,
+    /// Collections run so far.
+    pub collections: u64,
+}
+
+fn object_bytes(slots: usize) -> usize {
+    slots * std::mem::size_of::<Slot>() + OBJECT_OVERHEAD
 }
 
 impl ExceptionHeap {
-    /// A new exception of `tag` with a zeroed payload; returns its address.
+    /// # Safety
+    /// Only the thread running the owning store calls this, and no reference
+    /// returned by an earlier call is still in use.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn state(&self) -> &mut HeapState {
+        // SAFETY: per the contract.
+        unsafe { &mut *self.state.get() }
+    }
+
+    /// Caps the bytes of guest-allocated objects (`Config::gc_heap_limit`).
+    ///
+    /// # Safety
+    /// Only the thread holding the store calls this.
+    pub unsafe fn set_limit(&self, limit: usize) {
+        // SAFETY: per the contract.
+        unsafe { self.state().limit = limit };
+    }
+
+    /// Counts of the heap's objects and collections.
+    ///
+    /// # Safety
+    /// Only the thread holding the store calls this.
+    pub unsafe fn stats(&self) -> ExceptionHeapStats {
+        // SAFETY: per the contract.
+        let state = unsafe { self.state() };
+        ExceptionHeapStats {
+            objects: state.objects.len(),
+            bytes: state.bytes,
+            collections: state.collections,
+        }
+    }
+
+    /// Stops all freeing (a stack snapshot of the store exists).
+    ///
+    /// # Safety
+    /// Only the thread running the owning store calls this.
+    pub unsafe fn freeze(&self) {
+        // SAFETY: per the contract.
+        unsafe { self.state().frozen = true };
+    }
+
+    /// A new exception of `tag` with a zeroed payload; returns its address. Not
+    /// capped (the host's allocations), and not escaped yet.
     ///
     /// # Safety
     /// Only the thread running the owning store calls this, and `tag` is live.
@@ -65,8 +173,10 @@ impl ExceptionHeap {
         let mut object = vec![0 as Slot; 1 + values].into_boxed_slice();
         object[0] = tag as usize as Slot;
         let address = object.as_mut_ptr().cast::<u8>();
-        // SAFETY: per the contract, no other reference to the vector exists now.
-        unsafe { (*self.objects.get()).push(object) };
+        // SAFETY: per the contract, no other reference to the state exists now.
+        let state = unsafe { self.state() };
+        state.bytes += object_bytes(object.len());
+        state.objects.push(object);
         address
     }
 
@@ -77,9 +187,91 @@ impl ExceptionHeap {
     /// Only the thread running the owning store calls this.
     pub unsafe fn contains(&self, exn: usize) -> bool {
         // SAFETY: per the contract.
-        let objects = unsafe { &*self.objects.get() };
+        let objects = unsafe { &self.state().objects };
         objects.iter().any(|o| o.as_ptr() as usize == exn)
     }
+
+    /// Frees every object that has not escaped and that no word of `stack`
+    /// (and, transitively, no payload slot of a live object) points into.
+    ///
+    /// # Safety
+    /// Only the thread running the owning store calls this; `stack` is readable
+    /// and holds every word of the store's live Wasm frames (spilled
+    /// callee-saved registers included).
+    unsafe fn collect(&self, stack: std::ops::Range<usize>) {
+        // SAFETY: per the contract.
+        let state = unsafe { self.state() };
+        state.collections += 1;
+        // Object ranges sorted by address, for looking up interior pointers too.
+        let mut ranges: Vec<(usize, usize, usize)> = state
+            .objects
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                let start = o.as_ptr() as usize;
+                (start, start + o.len() * std::mem::size_of::<Slot>(), i)
+            })
+            .collect();
+        ranges.sort_unstable();
+        let find = |word: usize| -> Option<usize> {
+            let after = ranges.partition_point(|&(start, _, _)| start <= word);
+            let &(_, end, i) = ranges.get(after.checked_sub(1)?)?;
+            (word < end).then_some(i)
+        };
+        let mut marked = vec![false; state.objects.len()];
+        let mut work = Vec::new();
+        for (i, object) in state.objects.iter().enumerate() {
+            if escaped(object) {
+                marked[i] = true;
+                work.push(i);
+            }
+        }
+        let mut address = stack.start & !7;
+        while address + 8 <= stack.end {
+            // SAFETY: per the contract, the range is readable stack; a volatile
+            // read because it belongs to other (suspended) frames.
+            let word = unsafe { std::ptr::read_volatile(address as *const usize) };
+            if let Some(i) = find(word)
+                && !marked[i]
+            {
+                marked[i] = true;
+                work.push(i);
+            }
+            address += 8;
+        }
+        // Payloads: an exnref (or anything that looks like one) in a live object
+        // keeps its target alive.
+        while let Some(i) = work.pop() {
+            for slot in &state.objects[i][1..] {
+                for word in [*slot as u64 as usize, (*slot >> 64) as u64 as usize] {
+                    if let Some(j) = find(word)
+                        && !marked[j]
+                    {
+                        marked[j] = true;
+                        work.push(j);
+                    }
+                }
+            }
+        }
+        let mut i = 0;
+        state.objects.retain_mut(|object| {
+            i += 1;
+            if !marked[i - 1] {
+                // Zeroed before it is freed: a reference the collector missed
+                // would then see no tag (caught by nothing) rather than a
+                // plausible stale exception.
+                object.fill(0);
+            }
+            marked[i - 1]
+        });
+        state.bytes = state.objects.iter().map(|o| object_bytes(o.len())).sum();
+        state.threshold = (2 * state.objects.len()).max(INITIAL_COLLECTION_THRESHOLD);
+    }
+}
+
+/// Whether an object's escaped byte is set.
+fn escaped(object: &[Slot]) -> bool {
+    (object[0] >> (8 * VMEXN_ESCAPED)) as u8 != 0
 }
 
 /// A view of a live exception object.
@@ -87,6 +279,16 @@ impl ExceptionHeap {
 pub struct ExceptionRef(pub usize);
 
 impl ExceptionRef {
+    /// Marks the object escaped: it is never freed before its store (the host
+    /// holds its address from now on).
+    ///
+    /// # Safety
+    /// `self` is the address of a live exception object.
+    pub unsafe fn pin(self) {
+        // SAFETY: per the contract; the escaped byte is part of the header.
+        unsafe { *((self.0 + VMEXN_ESCAPED as usize) as *mut u8) = 1 }
+    }
+
     /// The thrown tag.
     ///
     /// # Safety
@@ -119,14 +321,68 @@ impl ExceptionRef {
 ///
 /// # Safety
 /// Called by compiled code with the VMContext of a live instance that has `tag`.
+/// Returns 0 when the objects would pass the store's cap (`Config::gc_heap_limit`)
+/// even after a collection; compiled code then traps with `GcHeapExhausted`.
+///
+/// # Safety
+/// Called by compiled code with the VMContext of a live instance that has `tag`.
 pub(crate) unsafe extern "C" fn exn_new(vmctx: *mut u8, tag: u32) -> u64 {
     // SAFETY: per the contract.
     unsafe {
         let instance = Instance::from_vmctx(vmctx);
         let tag = instance.tag_ptr(TagIndex(tag));
-        let store = instance.store_context();
-        (*store).exceptions.allocate(tag) as u64
+        let store = &*instance.store_context();
+        let heap = &store.exceptions;
+        let size = object_bytes(1 + (*tag).ty.params().len());
+        let (due, over) = {
+            let state = heap.state();
+            (
+                state.objects.len() >= state.threshold,
+                state.bytes.saturating_add(size) > state.limit,
+            )
+        };
+        if due || over {
+            collect_in_wasm(store);
+            let state = heap.state();
+            if state.bytes.saturating_add(size) > state.limit {
+                return 0;
+            }
+        }
+        heap.allocate(tag) as u64
     }
+}
+
+/// A collection from a builtin called by the store's compiled code: scans this
+/// thread's stack from here up to the outermost entry of the store's
+/// activations. Collects nothing (and waits for twice as many objects) when
+/// that range would not hold every live Wasm frame of the store: a stack
+/// snapshot exists, or a call of the store runs on another thread or is
+/// suspended on another stack (an async fiber).
+///
+/// # Safety
+/// Called (indirectly) by compiled code of `store`, on this thread.
+#[inline(never)]
+unsafe fn collect_in_wasm(store: &VMStoreContext) {
+    let heap = &store.exceptions;
+    // SAFETY: this thread runs the store.
+    let state = unsafe { heap.state() };
+    // SAFETY: as above.
+    let calls = unsafe { *store.wasm_calls.get() };
+    let top = traphandlers::store_stack_top(store, calls);
+    let Some(top) = top.filter(|_| !state.frozen) else {
+        state.threshold = state.threshold.saturating_mul(2);
+        return;
+    };
+    // Registers the Wasm callers may still hold references in (callee-saved
+    // ones: values live across a call are there or in their frames), stored
+    // into this frame so the scan below sees them.
+    let registers = arch::callee_saved_registers();
+    let bottom = registers.as_ptr() as usize;
+    // SAFETY: `[bottom, top)` is this thread's live stack: this frame, the Rust
+    // frames of the builtin, and every frame of the store's activations (all
+    // on this stack, checked by `store_stack_top`).
+    unsafe { heap.collect(bottom..top) };
+    std::hint::black_box(&registers);
 }
 
 /// The `Throw` builtin, entered from [`wazerox_throw_stub`] with the return

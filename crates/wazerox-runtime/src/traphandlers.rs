@@ -200,6 +200,36 @@ pub(crate) fn innermost_activation() -> Option<(u64, *const VMStoreContext, usiz
     Some((a.id, a.store, arch::saved_stack_pointer(a.jmp_buf.get())))
 }
 
+/// The highest entry stack pointer of `store`'s activations on this thread, if
+/// all `calls` live calls of the store are among them and run on the stack of
+/// the innermost activation (so `[current sp, top)` holds every Wasm frame of
+/// the store); `None` otherwise, or if that stack's floor is unknown.
+pub(crate) fn store_stack_top(store: *const VMStoreContext, calls: usize) -> Option<usize> {
+    let mut activation = current_activation();
+    if activation.is_null() {
+        return None;
+    }
+    // SAFETY: as in `innermost_activation`.
+    let floor = unsafe { (*activation).stack_floor };
+    if floor == 0 {
+        return None;
+    }
+    let (mut found, mut top) = (0, 0);
+    while !activation.is_null() {
+        // SAFETY: as in `innermost_activation`.
+        let a = unsafe { &*activation };
+        if a.store == store {
+            if a.stack_floor != floor {
+                return None;
+            }
+            found += 1;
+            top = top.max(arch::saved_stack_pointer(a.jmp_buf.get()));
+        }
+        activation = a.previous.get();
+    }
+    (found == calls && found > 0).then_some(top)
+}
+
 /// Whether the activation `id` is still running on this thread.
 pub(crate) fn activation_is_live(id: u64) -> bool {
     let mut activation = current_activation();

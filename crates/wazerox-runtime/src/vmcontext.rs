@@ -39,6 +39,10 @@ pub struct VMStoreContext {
     /// none of its code runs ([`VMStoreContext::add_memory_reservation`]); read by
     /// the signal handler of a thread running the store's code.
     memory_reservations: UnsafeCell<Vec<std::ops::Range<usize>>>,
+    /// Calls into Wasm of this store that have not returned (nested ones and
+    /// suspended async ones included), counted by the embedding layer: GC and
+    /// exception collections need to know whether they see every Wasm frame.
+    pub wasm_calls: UnsafeCell<usize>,
     /// The store's exception objects (see `exceptions`).
     pub exceptions: crate::exceptions::ExceptionHeap,
     /// The store's GC objects (docs/gc.md).
@@ -65,6 +69,7 @@ impl VMStoreContext {
             epoch: UnsafeCell::new(std::ptr::null()),
             waits: WaitCancel::default(),
             memory_reservations: UnsafeCell::new(Vec::new()),
+            wasm_calls: UnsafeCell::new(0),
             exceptions: Default::default(),
             gc: Default::default(),
             epoch_yield: UnsafeCell::new(None),

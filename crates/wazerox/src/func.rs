@@ -326,13 +326,16 @@ pub(crate) fn invoke<T>(
     let func_ref = data.func_ref;
     let array_call = data.array_call;
     store.opaque.maybe_collect_garbage();
-    // While the call runs, no collection may happen (its frames hold references
-    // the collector cannot see); nested calls come through here again.
-    store.opaque.wasm_calls += 1;
     let max_stack = store.opaque.engine.config().max_wasm_stack;
     let store_id = store.opaque.id;
     let store_ptr: *mut StoreInner<T> = store;
     let vm_store: *const VMStoreContext = &*store.opaque.vm_store_context;
+    // While the call runs, no GC collection may happen (its frames hold
+    // references the collector cannot see), and an exception collection must
+    // know where all the store's frames are; nested calls come through here
+    // again.
+    // SAFETY: the store's context, used by this thread only.
+    unsafe { *(*vm_store).wasm_calls.get() += 1 };
     // SAFETY: `array_call` is the engine's trampoline for the function's type, so
     // the `values` array (sized for params and results by the callers) matches
     // what it reads and writes; `func_ref` is live for the store's life. Host
@@ -354,8 +357,8 @@ pub(crate) fn invoke<T>(
             )
         })
     };
-    // SAFETY: the call is over; `store_ptr` is our exclusive borrow again.
-    unsafe { (*store_ptr).opaque.wasm_calls -= 1 };
+    // SAFETY: the call is over; the context is the store's.
+    unsafe { *(*vm_store).wasm_calls.get() -= 1 };
     result.map_err(|reason| trap_to_error(reason, store_id))
 }
 
@@ -398,7 +401,7 @@ pub(crate) fn trap_to_error(reason: TrapReason, store: u64) -> Error {
         }
         TrapReason::Host(error) => Error::from_boxed(error),
         TrapReason::Panic(payload) => std::panic::resume_unwind(payload),
-        TrapReason::Exception(raw) => Error::throw(crate::ExnRef { store, raw }),
+        TrapReason::Exception(raw) => Error::throw(crate::ExnRef::pinned(store, raw)),
     }
 }
 

@@ -64,9 +64,6 @@ pub struct StoreOpaque {
     pub(crate) externrefs: Vec<Arc<dyn Any + Send + Sync>>,
     /// Host handles of GC objects (`AnyRef`), roots while alive (docs/gc.md).
     pub(crate) gc_roots: Vec<std::sync::Weak<u64>>,
-    /// Calls into Wasm of this store that have not returned (nested ones and
-    /// suspended async ones included): collections run only when it is 0.
-    pub(crate) wasm_calls: usize,
     /// Shared memories imported or defined by instances of this store, each once.
     pub(crate) shared_memories: Vec<crate::SharedMemory>,
     /// Handle of each object already handed out, keyed by its address, so the same
@@ -144,13 +141,21 @@ impl StoreOpaque {
         &self.engine
     }
 
+    /// Calls into Wasm of this store that have not returned (nested ones and
+    /// suspended async ones included): GC collections run only when it is 0.
+    #[inline]
+    pub(crate) fn wasm_calls(&self) -> usize {
+        // SAFETY: the thread holding the store; only it writes the count.
+        unsafe { *self.vm_store_context.wasm_calls.get() }
+    }
+
     /// Collects the GC heap if enough was allocated since the last collection
     /// and no Wasm frame of the store is live (the only safepoint, docs/gc.md).
     /// Inlined: every call into Wasm asks.
     #[inline]
     pub(crate) fn maybe_collect_garbage(&mut self) {
         // SAFETY: the thread holding the store; none of its code runs.
-        if self.wasm_calls == 0 && unsafe { self.vm_store_context.gc.wants_collection() } {
+        if self.wasm_calls() == 0 && unsafe { self.vm_store_context.gc.wants_collection() } {
             self.collect_garbage();
         }
     }
@@ -159,7 +164,7 @@ impl StoreOpaque {
     /// live host handles. Does nothing while a Wasm call of the store is live.
     #[cold]
     pub(crate) fn collect_garbage(&mut self) {
-        if self.wasm_calls != 0 {
+        if self.wasm_calls() != 0 {
             return;
         }
         let mut roots = Vec::new();
@@ -226,7 +231,12 @@ impl<T> Store<T> {
         // store, which holds an `Engine` clone.
         unsafe { *vm_store_context.epoch.get() = &engine.0.epoch };
         // SAFETY: nothing runs in the new store yet.
-        unsafe { vm_store_context.gc.set_limit(engine.config().gc_heap_limit) };
+        unsafe {
+            vm_store_context.gc.set_limit(engine.config().gc_heap_limit);
+            vm_store_context
+                .exceptions
+                .set_limit(engine.config().gc_heap_limit);
+        }
         Store {
             inner: Box::new(StoreInner {
                 opaque: StoreOpaque {
@@ -244,7 +254,6 @@ impl<T> Store<T> {
                     host_globals: Vec::new(),
                     externrefs: Vec::new(),
                     gc_roots: Vec::new(),
-                    wasm_calls: 0,
                     shared_memories: Vec::new(),
                     func_handles: AddressMap::default(),
                     memory_handles: AddressMap::default(),
@@ -286,6 +295,19 @@ impl<T> Store<T> {
             collections: stats.collections,
         }
     }
+
+    /// Exception objects (and their bytes) the store holds, and the collections
+    /// of them so far (docs/runtime.md, "Exception objects").
+    pub fn exception_heap_stats(&self) -> GcHeapStats {
+        // SAFETY: the thread holding the store; `&self` excludes running code.
+        let stats = unsafe { self.inner.opaque.vm_store_context.exceptions.stats() };
+        GcHeapStats {
+            objects: stats.objects,
+            bytes: stats.bytes,
+            collections: stats.collections,
+        }
+    }
+
     /// The host data.
     pub fn data(&self) -> &T {
         &self.inner.data

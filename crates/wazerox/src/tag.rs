@@ -122,17 +122,20 @@ impl ExnRef {
             // SAFETY: the object has `params.len()` slots, nothing else reads it yet.
             unsafe { ExceptionRef(raw).set_value(i, value.get_u128()) };
         }
-        Ok(ExnRef {
-            store: store.id,
-            raw,
-        })
+        Ok(ExnRef::pinned(store.id, raw))
+    }
+
+    /// The handle of the object at `raw` (non-null), which from now on lives
+    /// as long as its store: the collector cannot see the host's handles.
+    pub(crate) fn pinned(store: u64, raw: usize) -> ExnRef {
+        // SAFETY: `raw` is a live exception object of the store `store` (every
+        // caller got it from the store's heap or its compiled code).
+        unsafe { ExceptionRef(raw).pin() };
+        ExnRef { store, raw }
     }
 
     pub(crate) fn from_raw(store: &StoreOpaque, raw: usize) -> Option<ExnRef> {
-        (raw != 0).then_some(ExnRef {
-            store: store.id,
-            raw,
-        })
+        (raw != 0).then(|| ExnRef::pinned(store.id, raw))
     }
 
     pub(crate) fn to_raw(self) -> usize {

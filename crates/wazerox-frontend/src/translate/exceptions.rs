@@ -30,8 +30,8 @@ use cranelift_codegen::ir::{
 use wasmparser::{Catch, Operator};
 use wazerox_environ::parse::WasmError;
 use wazerox_environ::types::TagIndex;
-use wazerox_environ::vmoffsets::{VMEXN_SLOT, VMEXN_TAG, VMEXN_VALUES};
-use wazerox_environ::{Builtin, TrapCode};
+use wazerox_environ::vmoffsets::{VMEXN_ESCAPED, VMEXN_SLOT, VMEXN_TAG, VMEXN_VALUES};
+use wazerox_environ::{Builtin, RefKind, TrapCode, ValType};
 
 /// The callee of a call that may be a `try_call`.
 pub(crate) enum Callee {
@@ -65,6 +65,10 @@ impl FuncTranslation<'_, '_> {
                     .env
                     .call_builtin(&mut self.builder, Builtin::ExnNew, &[tag_arg])
                     .expect("ExnNew returns the exception");
+                // Null: the store's exception objects would pass its cap.
+                self.builder
+                    .ins()
+                    .trapz(exn, TrapCode::GcHeapExhausted.to_cranelift());
                 for (i, value) in values.into_iter().enumerate() {
                     let offset = VMEXN_VALUES + VMEXN_SLOT * i as u32;
                     self.builder
@@ -97,6 +101,28 @@ impl FuncTranslation<'_, '_> {
             _ => return Ok(false),
         }
         Ok(true)
+    }
+
+    /// Before `value` (of type `ty`) is stored outside this function's frames:
+    /// if it is a non-null exnref, sets the object's escaped byte, so the
+    /// runtime's exception collector, which scans only stacks, keeps it
+    /// (wazerox_runtime::exceptions).
+    pub(crate) fn mark_if_exception_escapes(&mut self, ty: ValType, value: ir::Value) {
+        if ty.as_ref().is_none_or(|r| r.kind() != RefKind::Exn) {
+            return;
+        }
+        let mark = self.builder.create_block();
+        let done = self.builder.create_block();
+        self.builder.ins().brif(value, mark, &[], done, &[]);
+        self.builder.switch_to_block(mark);
+        self.builder.seal_block(mark);
+        let one = self.builder.ins().iconst(types::I8, 1);
+        self.builder
+            .ins()
+            .store(trusted(), one, value, VMEXN_ESCAPED as i32);
+        self.builder.ins().jump(done, &[]);
+        self.builder.switch_to_block(done);
+        self.builder.seal_block(done);
     }
 
     /// Opens a `try_table`/`try` block: a handler scope plus a control frame.

@@ -171,7 +171,8 @@ impl FuncTranslation<'_, '_> {
             StorageType::I16 => {
                 self.builder.ins().istore16(trusted(), value, base, offset);
             }
-            StorageType::Val(_) => {
+            StorageType::Val(ty) => {
+                self.mark_if_exception_escapes(ty, value);
                 self.builder.ins().store(trusted(), value, base, offset);
             }
         }

@@ -97,6 +97,8 @@ impl FuncTranslation<'_, '_> {
             }
             Operator::GlobalSet { global_index } => {
                 let value = self.pop1();
+                let ty = self.env.module.globals[*global_index as usize].ty.content;
+                self.mark_if_exception_escapes(ty, value);
                 let (address, offset) = self.global_address(GlobalIndex(*global_index));
                 self.builder.ins().store(trusted(), value, address, offset);
             }
@@ -108,6 +110,8 @@ impl FuncTranslation<'_, '_> {
             }
             Operator::TableSet { table } => {
                 let (index, value) = self.pop2();
+                let ty = self.env.module.tables[*table as usize].ty.element;
+                self.mark_if_exception_escapes(ty, value);
                 let address = self.table_element_address(TableIndex(*table), index);
                 self.builder.ins().store(trusted(), value, address, 0);
                 // Tell the runtime the table no longer holds its initial image
@@ -141,6 +145,8 @@ impl FuncTranslation<'_, '_> {
             }
             Operator::TableGrow { table } => {
                 let (init, delta) = self.pop2();
+                let ty = self.env.module.tables[*table as usize].ty.element;
+                self.mark_if_exception_escapes(ty, init);
                 let table64 = self.env.module.tables[*table as usize].ty.table64;
                 let table = self.table_index_const(*table);
                 let delta = self.env.index_to_pointer(&mut self.builder, delta);
@@ -153,6 +159,8 @@ impl FuncTranslation<'_, '_> {
             }
             Operator::TableFill { table } => {
                 let (dst, value, len) = self.pop3();
+                let ty = self.env.module.tables[*table as usize].ty.element;
+                self.mark_if_exception_escapes(ty, value);
                 let table = self.table_index_const(*table);
                 let dst = self.env.index_to_pointer(&mut self.builder, dst);
                 let len = self.env.index_to_pointer(&mut self.builder, len);

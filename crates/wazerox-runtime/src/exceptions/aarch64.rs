@@ -37,3 +37,24 @@ global_asm!(
     ".size wazerox_resume, . - wazerox_resume",
     throw = sym super::throw,
 );
+
+/// The callee-saved general registers (x19–x29): the words a collection must
+/// see besides the stack.
+#[inline(always)]
+pub(crate) fn callee_saved_registers() -> [usize; 12] {
+    let mut registers = [0usize; 12];
+    // SAFETY: stores twelve registers into the array; touches nothing else.
+    unsafe {
+        std::arch::asm!(
+            "stp x19, x20, [{0}]",
+            "stp x21, x22, [{0}, #16]",
+            "stp x23, x24, [{0}, #32]",
+            "stp x25, x26, [{0}, #48]",
+            "stp x27, x28, [{0}, #64]",
+            "stp x29, xzr, [{0}, #80]",
+            in(reg) registers.as_mut_ptr(),
+            options(nostack, preserves_flags),
+        );
+    }
+    registers
+}

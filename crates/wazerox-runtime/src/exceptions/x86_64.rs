@@ -38,3 +38,24 @@ global_asm!(
     ".size wazerox_resume, . - wazerox_resume",
     throw = sym super::throw,
 );
+
+/// The callee-saved registers (rbx, rbp, r12–r15): the words a collection
+/// must see besides the stack.
+#[inline(always)]
+pub(crate) fn callee_saved_registers() -> [usize; 6] {
+    let mut registers = [0usize; 6];
+    // SAFETY: stores six registers into the array; touches nothing else.
+    unsafe {
+        std::arch::asm!(
+            "mov [{0}], rbx",
+            "mov [{0} + 8], rbp",
+            "mov [{0} + 16], r12",
+            "mov [{0} + 24], r13",
+            "mov [{0} + 32], r14",
+            "mov [{0} + 40], r15",
+            in(reg) registers.as_mut_ptr(),
+            options(nostack, preserves_flags),
+        );
+    }
+    registers
+}

@@ -20,6 +20,9 @@
 //! - A page counts as written when it is swapped out, or present and not a file
 //!   page. The shared zero page (read, never written) is reported present and not
 //!   a file page, so it is dropped too: wasted work, never wrong.
+//! - The page map file is opened once per process; a process forked after
+//!   that opens its own for each scan (the inherited file describes the
+//!   parent's pages, and trusting it could leave a child's writes in place).
 //! - One span from the first to the last written page is returned, not a list:
 //!   one `madvise` call, and the clean pages between are dropped needlessly but
 //!   harmlessly.
@@ -40,11 +43,19 @@ const PRESENT: u64 = 1 << 63;
 const SWAPPED: u64 = 1 << 62;
 const FILE_OR_SHARED: u64 = 1 << 61;
 
-fn pagemap() -> Option<&'static File> {
-    static PAGEMAP: OnceLock<Option<File>> = OnceLock::new();
-    PAGEMAP
-        .get_or_init(|| File::open("/proc/self/pagemap").ok())
-        .as_ref()
+/// This process's page map, opened once. `/proc/self` is resolved when the file
+/// is opened, so a process forked after that (a pre-forking server that built its
+/// engine first) would read its parent's pages: it opens its own for each scan.
+fn with_pagemap<R>(scan: impl FnOnce(&File) -> io::Result<R>) -> io::Result<R> {
+    fn open() -> io::Result<File> {
+        File::open("/proc/self/pagemap")
+    }
+    static PAGEMAP: OnceLock<(u32, Option<File>)> = OnceLock::new();
+    let (opener, file) = PAGEMAP.get_or_init(|| (std::process::id(), open().ok()));
+    match file {
+        Some(file) if *opener == std::process::id() => scan(file),
+        _ => scan(&open()?),
+    }
 }
 
 /// The span `(first, end)` (byte offsets from `start`, page-aligned) covering
@@ -64,48 +75,51 @@ pub fn written_span(
             "range too large to scan",
         ));
     }
-    let file = pagemap().ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
-    let first_page = start / page_size;
-    let mut span: Option<(usize, usize)> = None;
-    let mut buffer = [MaybeUninit::<u64>::uninit(); CHUNK];
-    let mut done = 0;
-    while done < pages {
-        let count = (pages - done).min(CHUNK);
-        let bytes = count * 8;
-        // SAFETY: `buffer` has room for CHUNK ≥ count entries of 8 bytes, and
-        // pread writes at most `bytes` into it.
-        let read = unsafe {
-            libc::pread(
-                file.as_raw_fd(),
-                buffer.as_mut_ptr().cast(),
-                bytes,
-                ((first_page + done) * 8) as libc::off_t,
-            )
-        };
-        if read != bytes as isize {
-            return Err(io::Error::last_os_error());
+    with_pagemap(|file| {
+        let first_page = start / page_size;
+        let mut span: Option<(usize, usize)> = None;
+        let mut buffer = [MaybeUninit::<u64>::uninit(); CHUNK];
+        let mut done = 0;
+        while done < pages {
+            let count = (pages - done).min(CHUNK);
+            let bytes = count * 8;
+            // SAFETY: `buffer` has room for CHUNK ≥ count entries of 8 bytes, and
+            // pread writes at most `bytes` into it.
+            let read = unsafe {
+                libc::pread(
+                    file.as_raw_fd(),
+                    buffer.as_mut_ptr().cast(),
+                    bytes,
+                    ((first_page + done) * 8) as libc::off_t,
+                )
+            };
+            if read != bytes as isize {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: the first `count` entries were just written by the kernel.
+            let entries =
+                unsafe { std::slice::from_raw_parts(buffer.as_ptr().cast::<u64>(), count) };
+            // Branch-free so that the scan of a clean range (the common case)
+            // vectorizes: non-zero iff swapped, or present (bit 63) without the
+            // file bit (bit 61, shifted onto 63).
+            let written_bits = |entry: &u64| {
+                (entry & SWAPPED) | (entry & !((entry & FILE_OR_SHARED) << 2) & PRESENT)
+            };
+            if entries
+                .iter()
+                .fold(0, |any, entry| any | written_bits(entry))
+                != 0
+            {
+                let is_written = |entry: &u64| written_bits(entry) != 0;
+                let first = entries.iter().position(is_written).unwrap_or(0);
+                let last = entries.iter().rposition(is_written).unwrap_or(first);
+                let (first, end) = ((done + first) * page_size, (done + last + 1) * page_size);
+                span = Some(span.map_or((first, end), |(earlier, _)| (earlier, end)));
+            }
+            done += count;
         }
-        // SAFETY: the first `count` entries were just written by the kernel.
-        let entries = unsafe { std::slice::from_raw_parts(buffer.as_ptr().cast::<u64>(), count) };
-        // Branch-free so that the scan of a clean range (the common case)
-        // vectorizes: non-zero iff swapped, or present (bit 63) without the
-        // file bit (bit 61, shifted onto 63).
-        let written_bits =
-            |entry: &u64| (entry & SWAPPED) | (entry & !((entry & FILE_OR_SHARED) << 2) & PRESENT);
-        if entries
-            .iter()
-            .fold(0, |any, entry| any | written_bits(entry))
-            != 0
-        {
-            let is_written = |entry: &u64| written_bits(entry) != 0;
-            let first = entries.iter().position(is_written).unwrap_or(0);
-            let last = entries.iter().rposition(is_written).unwrap_or(first);
-            let (first, end) = ((done + first) * page_size, (done + last + 1) * page_size);
-            span = Some(span.map_or((first, end), |(earlier, _)| (earlier, end)));
-        }
-        done += count;
-    }
-    Ok(span)
+        Ok(span)
+    })
 }
 
 #[cfg(test)]

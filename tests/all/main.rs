@@ -5,6 +5,7 @@ mod artifact;
 mod async_calls;
 mod backtraces;
 mod checkpoint;
+mod dynamic_host;
 mod exceptions;
 mod function_references;
 mod gc;

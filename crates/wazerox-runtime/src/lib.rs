@@ -22,6 +22,7 @@ pub mod libcalls;
 pub mod memory;
 pub mod memory_image;
 pub mod mmap;
+pub mod pagemap;
 pub mod parking;
 pub mod pooling;
 pub mod profiling;

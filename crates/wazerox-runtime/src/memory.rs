@@ -331,14 +331,20 @@ impl LinearMemory {
         self.image.as_ref()
     }
 
-    /// Returns a pooled memory's pages to the kernel so that its next use starts
-    /// from zeros (and from the image's contents where the image is mapped: dropping
-    /// private copies of a file mapping reverts them to the file).
+    /// Returns a pooled memory's written pages to the kernel so that its next use
+    /// starts from zeros (and from the image's contents where the image is mapped:
+    /// dropping private copies of a file mapping reverts them to the file). Pages
+    /// only read keep their mapping (see [`crate::pagemap`]), so the next instance
+    /// does not fault them in again.
     pub fn release(&mut self) -> Result<(), MemoryError> {
         let accessible = host_pages(self.byte_size());
-        self.mmap
-            .decommit(0, accessible)
-            .map_err(MemoryError::Commit)
+        let scanned = accessible / crate::mmap::page_size() <= crate::pagemap::MAX_SCANNED_PAGES;
+        if scanned {
+            self.mmap.decommit_written(0, accessible)
+        } else {
+            self.mmap.decommit(0, accessible)
+        }
+        .map_err(MemoryError::Commit)
     }
 
     fn definition(&self) -> &VMMemoryDefinition {

@@ -209,6 +209,20 @@ impl Mmap {
         Ok(())
     }
 
+    /// Like [`Mmap::decommit`], but drops only the pages written since they were
+    /// last dropped (see [`crate::pagemap`]): pages still mapped from a private
+    /// file mapping or never touched are left as they are. Falls back to the
+    /// whole range when the kernel's page map cannot tell.
+    pub fn decommit_written(&mut self, start: usize, len: usize) -> io::Result<()> {
+        self.check_range(start, len)?;
+        let address = self.ptr as usize + start;
+        match crate::pagemap::written_span(address, len, page_size()) {
+            Ok(None) => Ok(()),
+            Ok(Some((first, end))) => self.decommit(start + first, end - first),
+            Err(_) => self.decommit(start, len),
+        }
+    }
+
     pub fn as_ptr(&self) -> *const u8 {
         self.ptr
     }

@@ -249,6 +249,28 @@ mod tests {
         assert!(d.memory_mut().data().iter().all(|b| *b == 0));
     }
 
+    /// Release drops only the pages written (`crate::pagemap`): the image's pages
+    /// and zero pages that were only read stay, written ones on either side of
+    /// the image's end are undone, over several reuses.
+    #[test]
+    fn reuse_undoes_writes_and_keeps_what_was_only_read() {
+        let pool = Arc::new(MemoryPool::new(1, 4 << 20, MemoryStyle::default()));
+        let sevens = image(7);
+        let image_len = 2 * COPY_THRESHOLD;
+        for round in 0..3u8 {
+            let mut m = pool.allocate(&ty(1, None), Some(&sevens)).unwrap();
+            let data = m.memory_mut().data_mut();
+            assert!(data[..image_len].iter().all(|b| *b == 7), "round {round}");
+            assert!(data[image_len..].iter().all(|b| *b == 0), "round {round}");
+            // Writes in the image (first page and a middle one) and past it.
+            data[round as usize] = 100 + round;
+            data[image_len / 2] = 1;
+            data[image_len + 4096 * round as usize] = 2;
+            let last = data.len() - 1;
+            data[last] = 3;
+        }
+    }
+
     #[test]
     fn a_full_pool_and_oversized_memories_are_errors() {
         let pool = Arc::new(MemoryPool::new(

@@ -8,7 +8,7 @@
 //! `extern "C"` function generated for the closure's type, which decodes the
 //! arguments, runs the closure, and reports failure so the trampoline traps.
 
-use crate::error::{Error, ErrorKind, FrameInfo, Trap};
+use crate::error::{Error, FrameInfo, Trap};
 use crate::store::{AsContext, AsContextMut, FuncData, StoreContextMut, StoreInner, StoreOpaque};
 use crate::values::{ExternRef, Val};
 use std::any::Any;
@@ -19,6 +19,9 @@ use wazerox_environ::{ConcreteType, FuncType, HeapType, RefKind, RefType, ValTyp
 use wazerox_runtime::checkpoint::ExitFrame;
 use wazerox_runtime::traphandlers::{self, TrapReason};
 use wazerox_runtime::vmcontext::{VMFuncRef, VMStoreContext, ValRaw};
+
+mod dynamic;
+pub(crate) use dynamic::dynamic_template;
 
 /// A function: exported by an instance or defined by the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -173,7 +176,7 @@ impl Func {
         ty: FuncType,
         func: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<(), Error> + Send + Sync + 'static,
     ) -> Func {
-        dynamic_template::<T>(ty, func)
+        dynamic_template::<T, _>(ty, func)
             .into_func(store.as_context_mut().opaque_mut())
             .expect("trampolines for a host function type compile")
     }
@@ -775,16 +778,33 @@ pub(crate) unsafe fn enter_host<T>(
             )
         }))
     };
-    let error = match outcome {
-        Ok(Ok(())) => return 1,
-        Ok(Err(error)) => error,
+    match outcome {
+        Ok(Ok(())) => 1,
+        // SAFETY: as above; the closure's borrow of the store has ended.
+        Ok(Err(error)) => unsafe {
+            host_error(&mut (*store_ptr).opaque, caller_vmctx, values, error)
+        },
         Err(panic) => {
             traphandlers::set_pending_panic(panic);
-            return 0;
+            0
         }
-    };
-    // SAFETY: as above; the closure's borrow of the store has ended.
-    let store = unsafe { &mut (*store_ptr).opaque };
+    }
+}
+
+/// [`enter_host`]'s answer for a host call that returned an error, out of line so
+/// that the successful call's path stays small (fewer registers to save).
+///
+/// # Safety
+/// `values` is the trampoline's slot array (at least one slot); every Rust value
+/// of the host call has been dropped.
+#[cold]
+#[inline(never)]
+unsafe fn host_error(
+    store: &mut StoreOpaque,
+    caller_vmctx: *mut u8,
+    values: *mut ValRaw,
+    error: Error,
+) -> u8 {
     if let Some(exn) = error.as_exception()
         && exn.store == store.id
         && !caller_vmctx.is_null()
@@ -895,123 +915,6 @@ into_func! {
     (A1 0, A2 1, A3 2, A4 3, A5 4, A6 5, A7 6, A8 7)
     (A1 0, A2 1, A3 2, A4 3, A5 4, A6 5, A7 6, A8 7, A9 8)
     (A1 0, A2 1, A3 2, A4 3, A5 4, A6 5, A7 6, A8 7, A9 8, A10 9)
-}
-
-type DynamicClosure<T> =
-    dyn Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<(), Error> + Send + Sync;
-
-pub(crate) fn dynamic_template<T: 'static>(
-    ty: FuncType,
-    func: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<(), Error> + Send + Sync + 'static,
-) -> HostFuncTemplate {
-    unsafe extern "C" fn callback<T: 'static>(
-        context: *mut HostFuncContext,
-        caller_vmctx: *mut u8,
-        values: *mut ValRaw,
-        len: usize,
-        exit_sp: usize,
-        exit_fp: usize,
-    ) -> u8 {
-        // SAFETY: the trampoline passes `len` slots; the context's closure is a
-        // `Box<DynamicClosure<T>>` in a store with data T (installed below). The
-        // context lives (boxed, unmoved) as long as the store, so its type is
-        // borrowed for the call, not cloned.
-        unsafe {
-            let slots = std::slice::from_raw_parts_mut(values, len);
-            let ty: &FuncType = &(*context).ty;
-            let frame = ExitFrame {
-                sp: exit_sp,
-                fp: exit_fp,
-            };
-            enter_host::<T>(context, caller_vmctx, values, frame, |caller, closure| {
-                // SAFETY: only ever installed with a `Box<DynamicClosure<T>>` (below);
-                // the cast skips `Any`'s virtual `type_id` call per host call.
-                let f = &*(&**closure as *const (dyn Any + Send + Sync))
-                    .cast::<Box<DynamicClosure<T>>>();
-                call_dynamic(f, ty, caller, slots)
-            })
-        }
-    }
-    let closure: Box<DynamicClosure<T>> = Box::new(func);
-    HostFuncTemplate {
-        ty,
-        callback: callback::<T>,
-        closure: Arc::new(closure),
-    }
-}
-
-/// Runs a dynamic host closure over the raw value slots: parameters and results
-/// live in the store's reusable `dynamic_values` buffer (taken out for the call,
-/// so a nested host call gets its own and nothing aliases), so a call allocates
-/// nothing once the buffer has grown to the largest signature used.
-/// A dynamic host function's result in its slot, after the type check.
-fn checked_result_to_raw(
-    store: &StoreOpaque,
-    value: &Val,
-    expected: ValType,
-) -> Result<ValRaw, Error> {
-    if !value.matches_ty(store, expected) {
-        return Err(Error::with_kind(
-            ErrorKind::Host,
-            format!(
-                "host function returned {} where {expected} was expected",
-                value.ty()
-            ),
-        ));
-    }
-    val_to_raw(store, value)
-}
-
-fn call_dynamic<T>(
-    f: &DynamicClosure<T>,
-    ty: &FuncType,
-    caller: Caller<'_, T>,
-    slots: &mut [ValRaw],
-) -> Result<(), Error> {
-    let Caller {
-        store,
-        caller_vmctx,
-        exit,
-    } = caller;
-    let mut buffer = std::mem::take(&mut store.opaque.dynamic_values);
-    let outcome = (|| {
-        // Numbers are converted inline; an out-of-line call returning a
-        // `Result<Val, _>` through memory cost more than the rest of the call
-        // (store-forwarding stalls on its 32-byte copies).
-        for (t, raw) in ty.params().iter().zip(slots.iter()) {
-            buffer.push(match *t {
-                ValType::I32 => Val::I32(raw.get_i32()),
-                ValType::I64 => Val::I64(raw.get_i64()),
-                ValType::F32 => Val::F32(raw.get_f32()),
-                ValType::F64 => Val::F64(raw.get_f64()),
-                _ => val_from_raw(&mut store.opaque, *t, raw)?,
-            });
-        }
-        buffer.extend(ty.results().iter().map(|t| Val::default_for(*t)));
-        let (params, results) = buffer.split_at_mut(ty.params().len());
-        f(
-            Caller {
-                store: &mut *store,
-                caller_vmctx,
-                exit,
-            },
-            params,
-            results,
-        )?;
-        for ((value, expected), slot) in results.iter().zip(ty.results()).zip(slots.iter_mut()) {
-            *slot = match (value, *expected) {
-                (Val::I32(v), ValType::I32) => ValRaw::i32(*v),
-                (Val::I64(v), ValType::I64) => ValRaw::i64(*v),
-                (Val::F32(v), ValType::F32) => ValRaw::f32(*v),
-                (Val::F64(v), ValType::F64) => ValRaw::f64(*v),
-                _ => checked_result_to_raw(&store.opaque, value, *expected)?,
-            };
-        }
-        Ok(())
-    })();
-    buffer.clear();
-    store.opaque.dynamic_values = buffer;
-    outcome
 }
 
 pub(crate) fn template_into_func(

@@ -98,7 +98,7 @@ impl<T: 'static> Linker<T> {
         ty: FuncType,
         func: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<(), Error> + Send + Sync + 'static,
     ) -> Result<&mut Self, Error> {
-        let template = dynamic_template::<T>(ty, func);
+        let template = dynamic_template::<T, _>(ty, func);
         Ok(self.insert(module, name, Definition::HostFunc(template)))
     }
 

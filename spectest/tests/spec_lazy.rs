@@ -3,16 +3,16 @@
 //! the eagerly compiled one, through direct calls, `call_indirect`, exports,
 //! imports across instances, traps and exceptions.
 
-use wazerox::Config;
+use wazerox::{CompilationStrategy, Config};
 use wazerox_spectest::check_suite_with;
 
 fn lazy(config: &mut Config) {
-    config.lazy_compilation(true);
+    config.compilation_strategy(CompilationStrategy::Lazy);
 }
 
-/// Lazy compilation's cheap first tier (`Config::lazy_fast_tier`).
+/// Lazy compilation's cheap first tier (`CompilationStrategy::LazyFast`).
 fn lazy_fast(config: &mut Config) {
-    config.lazy_compilation(true).lazy_fast_tier(true);
+    config.compilation_strategy(CompilationStrategy::LazyFast);
 }
 
 fn passes_lazily(suite: &str, at_least: usize) {

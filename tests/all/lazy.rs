@@ -1,14 +1,16 @@
-//! Lazy compilation (`Config::lazy_compilation`, docs/lazy-compilation.md):
+//! Lazy compilation (`CompilationStrategy::Lazy`, docs/lazy-compilation.md):
 //! functions compiled on first call behave like eagerly compiled ones, compile
 //! once however many threads call them first, and keep traps, backtraces and
 //! serialization right.
 
 use std::sync::{Arc, Barrier};
-use wazerox::{Config, Engine, Instance, Linker, Module, Store, Val, WasmBacktraceDetails};
+use wazerox::{
+    CompilationStrategy, Config, Engine, Instance, Linker, Module, Store, Val, WasmBacktraceDetails,
+};
 
 fn lazy_engine() -> Engine {
     let mut config = Config::new();
-    config.lazy_compilation(true);
+    config.compilation_strategy(CompilationStrategy::Lazy);
     Engine::new(&config).unwrap()
 }
 
@@ -77,7 +79,20 @@ fn a_lazy_module_compiles_nothing_before_its_first_call() {
 
 #[test]
 fn first_calls_from_eight_threads_compile_each_function_once() {
-    let engine = lazy_engine();
+    eight_threads_call_every_function(lazy_engine());
+}
+
+/// The same race with the background worker compiling callees at the same time.
+#[test]
+fn first_calls_from_eight_threads_race_the_background_worker() {
+    let mut config = Config::new();
+    config
+        .compilation_strategy(CompilationStrategy::Lazy)
+        .background_compilation(true);
+    eight_threads_call_every_function(Engine::new(&config).unwrap());
+}
+
+fn eight_threads_call_every_function(engine: Engine) {
     let module = Module::new(&engine, many_functions()).unwrap();
     let threads = 8;
     let barrier = Arc::new(Barrier::new(threads));
@@ -126,13 +141,55 @@ fn first_calls_from_eight_threads_compile_each_function_once() {
     );
 }
 
+/// The background worker compiles what a compiled function calls directly before
+/// it is called, and the program still sees each function's own behaviour.
+#[test]
+fn background_compilation_compiles_direct_callees_before_their_first_call() {
+    let mut config = Config::new();
+    config
+        .compilation_strategy(CompilationStrategy::Lazy)
+        .background_compilation(true);
+    let engine = Engine::new(&config).unwrap();
+    let wat = r#"(module
+      (func $callee (result i32) i32.const 41)
+      (func $never (result i32) i32.const 7)
+      (func (export "main") (param i32) (result i32)
+        local.get 0
+        if (result i32) call $callee i32.const 1 i32.add else i32.const 0 end))"#;
+    let module = Module::new(&engine, wat).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let main = instance
+        .get_typed_func::<i32, i32>(&mut store, "main")
+        .unwrap();
+    assert_eq!(main.call(&mut store, 0).unwrap(), 0);
+    // `main` was called; `$callee` was not, yet the worker compiles it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while module.lazily_compiled_functions() != Some(2) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker did not compile `$callee`: {:?}",
+            module.lazily_compiled_functions()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(main.call(&mut store, 1).unwrap(), 42);
+    // Nothing calls `$never`: it is not compiled.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(module.lazily_compiled_functions(), Some(2));
+}
+
 /// `tests/debug/divide.c` (see `backtraces.rs`): `_start` calls `divide(10, 0)`.
 const DIVIDE: &[u8] = include_bytes!("../debug/divide.wasm");
 
 fn divide_trap(lazy: bool) -> wazerox::Trap {
     let mut config = Config::new();
     config.wasm_backtrace_details(WasmBacktraceDetails::Enable);
-    config.lazy_compilation(lazy);
+    config.compilation_strategy(if lazy {
+        CompilationStrategy::Lazy
+    } else {
+        CompilationStrategy::Eager
+    });
     let engine = Engine::new(&config).unwrap();
     let module = Module::new(&engine, DIVIDE).unwrap();
     let mut store = Store::new(&engine, ());
@@ -205,7 +262,9 @@ fn a_lazy_export_imported_by_another_instance_is_callable() {
 /// A lazy engine that also accepts typed function references (`call_ref`).
 fn lazy_engine_with_references() -> Engine {
     let mut config = Config::new();
-    config.lazy_compilation(true).wasm_function_references(true);
+    config
+        .compilation_strategy(CompilationStrategy::Lazy)
+        .wasm_function_references(true);
     Engine::new(&config).unwrap()
 }
 
@@ -385,7 +444,7 @@ fn arguments_in_registers_and_on_the_stack_survive_the_stub() {
     assert_eq!(run(&lazy, "direct"), (expected, expected));
     assert_eq!(run(&lazy, "indirect"), (expected, expected));
     let mut config = Config::new();
-    config.lazy_compilation(true).lazy_fast_tier(true);
+    config.compilation_strategy(CompilationStrategy::LazyFast);
     let fast = Engine::new(&config).unwrap();
     assert_eq!(run(&fast, "direct"), (expected, expected));
     assert_eq!(run(&fast, "indirect"), (expected, expected));

@@ -50,8 +50,16 @@ pub fn main(command: CompileCommand) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    if options.fuel.is_some() || options.timeout.is_some() || options.cache.is_some() {
-        eprintln!("error: -W fuel, -W timeout and -C cache are settings of `run`, not `compile`");
+    if options.fuel.is_some()
+        || options.timeout.is_some()
+        || options.cache.is_some()
+        || options.compilation.is_some()
+        || options.background_compilation.is_some()
+    {
+        eprintln!(
+            "error: -W fuel, -W timeout, -C cache, -C compilation and -C background-compilation \
+             are settings of `run`, not `compile` (which always compiles every function)"
+        );
         return ExitCode::from(2);
     }
     let file = &command.file;

@@ -183,6 +183,19 @@ const CODEGEN: &[Key] = &[
         "cache compiled code in $XDG_CACHE_HOME/wazerox (or ~/.cache/wazerox); off by default",
     ),
     key(
+        "compilation",
+        Kind::Text,
+        "when `run` compiles functions: auto (the default: eager for a code section under \
+         1 MiB, else lazy), eager, lazy (on first call) or lazy-fast (on first call, \
+         cheapest code) (wazerox)",
+    ),
+    key(
+        "background-compilation",
+        Kind::Bool,
+        "with lazy compilation, compile likely callees on a background thread; off by default \
+         (wazerox)",
+    ),
+    key(
         "parallel-compilation",
         Kind::Bool,
         "compile functions on every core; on by default",
@@ -246,6 +259,8 @@ pub struct Options {
     pub tcplisten: Vec<String>,
     pub max_threads: Option<usize>,
     pub cache: Option<bool>,
+    pub compilation: Option<Compilation>,
+    pub background_compilation: Option<bool>,
     pub parallel_compilation: Option<bool>,
     pub verifier: Option<bool>,
     pub spectre: Option<bool>,
@@ -254,6 +269,13 @@ pub struct Options {
     pub memory_reservation: Option<u64>,
     pub memory_guard_size: Option<u64>,
     pub pooling_allocator: Option<bool>,
+}
+
+/// `-C compilation=`: a strategy, or `auto` (`run` chooses by the module's size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compilation {
+    Auto,
+    Fixed(wazerox::CompilationStrategy),
 }
 
 /// A parsed value.
@@ -354,6 +376,16 @@ impl Options {
                 ));
             }
             ("cache", Bool(b)) => self.cache = Some(b),
+            ("compilation", Text(name)) => {
+                self.compilation = Some(match name.as_str() {
+                    "auto" => Compilation::Auto,
+                    "eager" => Compilation::Fixed(wazerox::CompilationStrategy::Eager),
+                    "lazy" => Compilation::Fixed(wazerox::CompilationStrategy::Lazy),
+                    "lazy-fast" => Compilation::Fixed(wazerox::CompilationStrategy::LazyFast),
+                    _ => return Err("expected auto, eager, lazy or lazy-fast".into()),
+                })
+            }
+            ("background-compilation", Bool(b)) => self.background_compilation = Some(b),
             ("parallel-compilation", Bool(b)) => self.parallel_compilation = Some(b),
             ("cranelift-debug-verifier", Bool(b)) => self.verifier = Some(b),
             ("spectre", Bool(b)) => self.spectre = Some(b),

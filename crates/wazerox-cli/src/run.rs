@@ -24,12 +24,15 @@
 //! once, and `--timeout` (`-W timeout`) also ends blocking WASI calls (exit status
 //! 134, as the `Interrupt` trap it is).
 
+use crate::options::Compilation;
 use crate::options::{self, Options};
 use crate::profile::Profile;
 use clap::Args;
 use std::process::ExitCode;
 use std::sync::Arc;
-use wazerox::{Engine, Linker, Module, Store, StoreLimitsBuilder, Val, ValType};
+use wazerox::{
+    CompilationStrategy, Engine, Linker, Module, Store, StoreLimitsBuilder, Val, ValType,
+};
 use wazerox_wasi::threads;
 use wazerox_wasi::{I32Exit, WasiCtx, WasiCtxBuilder};
 
@@ -288,7 +291,8 @@ fn run(args: RunArgs) -> Result<(), wazerox::Error> {
         },
         _ => None,
     };
-    let engine_for = |threaded: bool| engine_for(&args, cache_dir.as_deref(), threaded);
+    let strategy = compilation_strategy(&args.options, &bytes, cache_dir.is_some());
+    let engine_for = |threaded: bool| engine_for(&args, cache_dir.as_deref(), strategy, threaded);
     // Threaded programs get epoch checks so that an ending thread can stop busy
     // ones. A binary's imports are read before compiling; a text module is
     // compiled again if it turns out to be threaded.
@@ -482,6 +486,7 @@ pub(crate) fn compile_for_run(
 fn engine_for(
     args: &RunArgs,
     cache_dir: Option<&std::path::Path>,
+    strategy: CompilationStrategy,
     threaded: bool,
 ) -> Result<Engine, wazerox::Error> {
     let options = &args.options;
@@ -496,12 +501,45 @@ fn engine_for(
     if let Some(profile) = &args.profile {
         config.profiler(profile.native_strategy());
     }
-    // WAZEROX_LAZY=1: compile each function on its first call; WAZEROX_LAZY=fast:
-    // the same with Cranelift's cheapest settings (docs/lazy-compilation.md).
-    let lazy = std::env::var("WAZEROX_LAZY").ok();
-    config.lazy_compilation(matches!(lazy.as_deref(), Some("1" | "fast")));
-    config.lazy_fast_tier(lazy.as_deref() == Some("fast"));
+    config.compilation_strategy(strategy);
+    config.background_compilation(options.background_compilation.unwrap_or(false));
     Engine::new(&config)
+}
+
+/// Below this many bytes of code section, `-C compilation=auto` compiles eagerly:
+/// on every core the whole module compiles in a fraction of a second, and its
+/// code then runs with direct calls. Above, lazy compilation starts sooner
+/// (docs/PERFORMANCE.md, "Choosing the strategy of a first run").
+pub(crate) const EAGER_CODE_SIZE_LIMIT: u64 = 1 << 20;
+
+/// The strategy of `run`: what `-C compilation` says; by default (`auto`), eager
+/// for small modules and lazy for big ones. With the code cache on, `auto` is
+/// eager: the cache only stores fully compiled modules, so a lazy first run would
+/// leave every later run to compile again.
+fn compilation_strategy(options: &Options, bytes: &[u8], cached: bool) -> CompilationStrategy {
+    match options.compilation.unwrap_or(Compilation::Auto) {
+        Compilation::Fixed(strategy) => strategy,
+        Compilation::Auto if cached => CompilationStrategy::Eager,
+        Compilation::Auto => match code_section_size(bytes) {
+            Some(size) if size >= EAGER_CODE_SIZE_LIMIT => CompilationStrategy::Lazy,
+            _ => CompilationStrategy::Eager,
+        },
+    }
+}
+
+/// The size in bytes of a binary module's code section; `None` for anything
+/// else (text, artifacts, garbage) or a module without one.
+fn code_section_size(bytes: &[u8]) -> Option<u64> {
+    use wasmparser::{Parser, Payload};
+    if !bytes.starts_with(b"\0asm") {
+        return None;
+    }
+    for payload in Parser::new(0).parse_all(bytes) {
+        if let Payload::CodeSectionStart { size, .. } = payload.ok()? {
+            return Some(u64::from(size));
+        }
+    }
+    None
 }
 
 /// The configuration `run` and `compile` share: the legacy exception encoding
@@ -598,6 +636,88 @@ pub fn main(command: RunCommand) -> ExitCode {
             } else {
                 ExitCode::FAILURE
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leb(mut n: u32, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+
+    /// A module with one function of `nops` `nop`s.
+    fn module_with_nops(nops: u32) -> Vec<u8> {
+        let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+        wasm.extend([1, 4, 1, 0x60, 0, 0]); // type section: () -> ()
+        wasm.extend([3, 2, 1, 0]); // function section: one function of type 0
+        let mut body = vec![0]; // no locals
+        body.extend(std::iter::repeat_n(0x01, nops as usize));
+        body.push(0x0b);
+        let mut entry = Vec::new();
+        leb(body.len() as u32, &mut entry);
+        entry.extend(body);
+        let mut section = vec![1];
+        section.extend(entry);
+        wasm.push(10);
+        leb(section.len() as u32, &mut wasm);
+        wasm.extend(section);
+        wasm
+    }
+
+    fn options(compilation: Option<Compilation>) -> Options {
+        Options {
+            compilation,
+            ..Options::default()
+        }
+    }
+
+    #[test]
+    fn auto_compiles_small_modules_eagerly_and_big_ones_lazily() {
+        let limit = EAGER_CODE_SIZE_LIMIT as u32;
+        let small = module_with_nops(limit - 100);
+        let big = module_with_nops(limit);
+        assert!(code_section_size(&small).unwrap() < EAGER_CODE_SIZE_LIMIT);
+        assert!(code_section_size(&big).unwrap() >= EAGER_CODE_SIZE_LIMIT);
+        for auto in [None, Some(Compilation::Auto)] {
+            let auto = options(auto);
+            assert_eq!(
+                compilation_strategy(&auto, &small, false),
+                CompilationStrategy::Eager
+            );
+            assert_eq!(
+                compilation_strategy(&auto, &big, false),
+                CompilationStrategy::Lazy
+            );
+            // The code cache stores only fully compiled modules.
+            assert_eq!(
+                compilation_strategy(&auto, &big, true),
+                CompilationStrategy::Eager
+            );
+            // Text is compiled eagerly.
+            assert_eq!(
+                compilation_strategy(&auto, b"(module)", false),
+                CompilationStrategy::Eager
+            );
+        }
+        for strategy in [
+            CompilationStrategy::Eager,
+            CompilationStrategy::Lazy,
+            CompilationStrategy::LazyFast,
+        ] {
+            let fixed = options(Some(Compilation::Fixed(strategy)));
+            assert_eq!(compilation_strategy(&fixed, &small, true), strategy);
+            assert_eq!(compilation_strategy(&fixed, &big, false), strategy);
         }
     }
 }

@@ -93,6 +93,49 @@ fn a_first_argument_that_is_no_subcommand_means_run() {
     assert_eq!(stdout(&out), "6765\n", "{out:?}");
 }
 
+/// `-C compilation` picks when `run` compiles (docs/lazy-compilation.md); every
+/// choice runs the program alike, and `compile` refuses it (artifacts are always
+/// fully compiled).
+#[test]
+fn compilation_strategies_run_alike() {
+    for strategy in ["auto", "eager", "lazy", "lazy-fast"] {
+        for background in ["n", "y"] {
+            let out = wazerox(&[
+                "run",
+                "-C",
+                &format!("compilation={strategy}"),
+                "-C",
+                &format!("background-compilation={background}"),
+                "--invoke",
+                "fib",
+                "examples/fib.wat",
+                "20",
+            ]);
+            assert!(out.status.success(), "{strategy}: {out:?}");
+            assert_eq!(stdout(&out), "6765\n", "{strategy}: {out:?}");
+        }
+    }
+    let out = wazerox(&["run", "-C", "compilation=sometimes", "examples/fib.wat"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        stderr(&out).contains("expected auto, eager, lazy or lazy-fast"),
+        "{out:?}"
+    );
+    let dir = scratch("compile-strategy");
+    let out_file = dir.join("fib.cwasm");
+    let out = wazerox(&[
+        "compile",
+        "-C",
+        "compilation=lazy",
+        "examples/fib.wat",
+        "-o",
+        out_file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(stderr(&out).contains("settings of `run`"), "{out:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// wasmtime's spelling for a wasi-threads program works as is.
 #[test]
 fn wasmtime_thread_flags_run_a_threaded_program() {

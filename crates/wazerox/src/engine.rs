@@ -30,9 +30,34 @@ pub struct Config {
     pub(crate) cache_dir: Option<std::path::PathBuf>,
     pub(crate) profiler: crate::ProfilingStrategy,
     pub(crate) backtrace_details: crate::WasmBacktraceDetails,
-    pub(crate) lazy_compilation: bool,
-    pub(crate) lazy_fast_tier: bool,
+    pub(crate) compilation_strategy: CompilationStrategy,
+    pub(crate) background_compilation: bool,
     pub(crate) async_support: bool,
+}
+
+/// When a module's functions are compiled, and how (docs/lazy-compilation.md).
+/// Whatever the strategy, [`crate::Module::serialize`] writes fully optimized code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CompilationStrategy {
+    /// Every function, in parallel on every core, before [`crate::Module::new`]
+    /// returns: the fastest code from the first instruction, the longest wait.
+    #[default]
+    Eager,
+    /// Each function on its first call, at the engine's optimization level; the
+    /// module is still validated whole by [`crate::Module::new`].
+    Lazy,
+    /// Like [`CompilationStrategy::Lazy`], with Cranelift's cheapest settings
+    /// (`opt_level=none`, single-pass register allocation): cheaper first calls,
+    /// slower code and larger stack frames, with no tier-up to optimized code yet.
+    LazyFast,
+}
+
+impl CompilationStrategy {
+    /// Whether functions are compiled on their first call.
+    pub fn is_lazy(self) -> bool {
+        !matches!(self, CompilationStrategy::Eager)
+    }
 }
 
 /// Where instances get their VMContexts, linear memories and tables from.
@@ -189,31 +214,28 @@ impl Config {
             cache_dir: None,
             profiler: crate::ProfilingStrategy::None,
             backtrace_details: crate::WasmBacktraceDetails::Environment,
-            lazy_compilation: false,
-            lazy_fast_tier: false,
+            compilation_strategy: CompilationStrategy::Eager,
+            background_compilation: false,
             async_support: false,
         }
     }
 
-    /// Compile each function on its first call instead of all of them before the
-    /// module can run (docs/lazy-compilation.md). The module is still validated as
-    /// a whole when it is created. Off by default. Lazily compiled modules are not
-    /// written to the code cache ([`Config::cache_dir`]); they use an entry an
-    /// eager compilation wrote, and [`crate::Module::serialize`] compiles the
-    /// functions not compiled yet first.
-    pub fn lazy_compilation(&mut self, enable: bool) -> &mut Self {
-        self.lazy_compilation = enable;
+    /// When and how functions are compiled ([`CompilationStrategy`]; eager by
+    /// default). With a lazy strategy the module is still validated as a whole
+    /// when it is created; it is not written to the code cache
+    /// ([`Config::cache_dir`]), whose existing entries it uses, and
+    /// [`crate::Module::serialize`] compiles the functions not compiled yet first.
+    pub fn compilation_strategy(&mut self, strategy: CompilationStrategy) -> &mut Self {
+        self.compilation_strategy = strategy;
         self
     }
 
-    /// With [`Config::lazy_compilation`]: compile each function on its first call
-    /// with Cranelift's cheapest settings (`opt_level=none`, single-pass register
-    /// allocation) instead of the engine's optimization level: a faster first run
-    /// of big programs, slower code afterwards (no tier-up to optimized code yet;
-    /// docs/lazy-compilation.md, "Tiers"). Off by default. Artifacts
-    /// ([`crate::Module::serialize`]) are always fully optimized.
-    pub fn lazy_fast_tier(&mut self, enable: bool) -> &mut Self {
-        self.lazy_fast_tier = enable;
+    /// With a lazy [`CompilationStrategy`]: a background thread compiles the
+    /// direct callees of every compiled function before they are called, on a
+    /// core the program leaves idle (docs/lazy-compilation.md, "Background
+    /// compilation"). Off by default; then only called functions are compiled.
+    pub fn background_compilation(&mut self, enable: bool) -> &mut Self {
+        self.background_compilation = enable;
         self
     }
 

@@ -2,9 +2,10 @@
 //! its own code image, in pages of the module's code arena
 //! (docs/lazy-compilation.md).
 
-use crate::engine::Engine;
+use crate::engine::{CompilationStrategy, Engine};
+use crate::speculate::Speculation;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use wasmparser::{BinaryReader, FuncToValidate, FunctionBody, ValidatorResources};
 use wazerox_compiler::{LazyBody, Tier};
 use wazerox_environ::{FunctionBodyData, ModuleInfo, TranslationConfig, VMOffsets};
@@ -25,7 +26,7 @@ pub(crate) struct LazyCode {
     info: Arc<ModuleInfo>,
     offsets: VMOffsets,
     translation: TranslationConfig,
-    /// Which code generator compiles the functions (`Config::lazy_fast_tier`).
+    /// Which code generator compiles the functions (`CompilationStrategy::LazyFast`).
     tier: Tier,
     wasm: Arc<[u8]>,
     /// Per defined function: its body's range in `wasm`.
@@ -40,6 +41,18 @@ pub(crate) struct LazyCode {
     /// Where the compiled functions' code goes: pages of a few large mappings, not
     /// one mapping per function.
     arena: CodeArena,
+    /// Background compilation of likely callees, if the engine asks for it.
+    speculation: Option<Arc<Speculation>>,
+    /// This code itself, for the background worker (which must not keep it alive).
+    this: Weak<LazyCode>,
+}
+
+impl Drop for LazyCode {
+    fn drop(&mut self) {
+        if let Some(speculation) = &self.speculation {
+            speculation.close();
+        }
+    }
 }
 
 impl LazyCode {
@@ -49,14 +62,21 @@ impl LazyCode {
         wasm: Arc<[u8]>,
         bodies: Vec<LazyBody>,
         source_map: Option<Arc<dyn SourceMap>>,
-    ) -> LazyCode {
+    ) -> Arc<LazyCode> {
         let mut translation = engine.config().translation;
         translation.lazy_calls = true;
         let (ranges, validators) = bodies
             .into_iter()
             .map(|b| (b.range, Mutex::new(Some(b.validator))))
             .unzip();
-        LazyCode {
+        let functions = info.num_defined_functions() as usize;
+        let speculation = engine
+            .config()
+            .background_compilation
+            .then(|| Speculation::new(functions));
+        Arc::new_cyclic(|this| LazyCode {
+            speculation,
+            this: this.clone(),
             engine: engine.clone(),
             offsets: VMOffsets::new(&info),
             compiled: (0..info.num_defined_functions())
@@ -64,7 +84,7 @@ impl LazyCode {
                 .collect(),
             info,
             translation,
-            tier: if engine.config().lazy_fast_tier {
+            tier: if engine.config().compilation_strategy == CompilationStrategy::LazyFast {
                 Tier::Fast
             } else {
                 Tier::Optimized
@@ -74,7 +94,7 @@ impl LazyCode {
             validators,
             source_map,
             arena: CodeArena::new(),
-        }
+        })
     }
 
     /// The binary the module was compiled from.
@@ -99,7 +119,47 @@ impl LazyCode {
         self.compiled.iter().filter(|c| c.get().is_some()).count()
     }
 
+    /// Compiles `defined` and, with background compilation, queues its callees.
     fn compile(&self, defined: u32) -> Result<CompiledFunction, String> {
+        let compiled = self.compile_function(defined);
+        if let (Some(speculation), Ok(_)) = (&self.speculation, &compiled) {
+            speculation.push(&self.this, &self.direct_callees(defined));
+        }
+        compiled
+    }
+
+    /// The defined functions `defined` calls directly, in the order of their call
+    /// sites (the body was validated, so it decodes).
+    fn direct_callees(&self, defined: u32) -> Vec<u32> {
+        let range = self.ranges[defined as usize].clone();
+        let body = FunctionBody::new(BinaryReader::new(&self.wasm[range.clone()], range.start));
+        let imported = self.info.num_imported_functions;
+        let mut callees = Vec::new();
+        let Ok(mut ops) = body.get_operators_reader() else {
+            return callees;
+        };
+        while !ops.eof() {
+            match ops.read() {
+                Ok(
+                    wasmparser::Operator::Call { function_index }
+                    | wasmparser::Operator::ReturnCall { function_index },
+                ) if function_index >= imported => callees.push(function_index - imported),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        callees
+    }
+
+    /// Compiles `defined` unless it is compiled (or being compiled) already: the
+    /// background worker's job.
+    pub(crate) fn compile_in_background(&self, defined: u32) {
+        if let Some(slot) = self.compiled.get(defined as usize) {
+            let _ = slot.get_or_init(|| self.compile(defined));
+        }
+    }
+
+    fn compile_function(&self, defined: u32) -> Result<CompiledFunction, String> {
         let info = &self.info;
         let func = info.defined_to_func_index(defined);
         let validator = self.validators[defined as usize]
@@ -188,7 +248,12 @@ impl LazyFunctions for LazyCode {
             .compiled
             .get(defined as usize)
             .ok_or("no such defined function")?;
-        match slot.get_or_init(|| self.compile(defined)) {
+        match slot.get_or_init(|| {
+            if let Some(speculation) = &self.speculation {
+                speculation.mark(defined);
+            }
+            self.compile(defined)
+        }) {
             Ok(f) => Ok(f.entry as *const u8),
             Err(e) => Err(e.clone()),
         }

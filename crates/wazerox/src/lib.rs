@@ -61,6 +61,8 @@ mod limits;
 mod linker;
 mod module;
 mod profiling;
+#[cfg(feature = "cranelift")]
+mod speculate;
 mod store;
 mod tag;
 mod values;
@@ -69,7 +71,7 @@ pub use async_call::Cancelled;
 pub use atomics::WaitResult;
 pub use checkpoint::{Restore, Snapshot};
 pub use debug::WasmBacktraceDetails;
-pub use engine::{Config, Engine, InstanceAllocationStrategy, PoolingConfig};
+pub use engine::{CompilationStrategy, Config, Engine, InstanceAllocationStrategy, PoolingConfig};
 pub use error::{Error, ErrorKind, FrameInfo, FrameSymbol, Trap};
 pub use externals::{Extern, Global, Memory, SharedMemory, Table};
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};

@@ -133,7 +133,7 @@ impl Module {
 
     #[cfg(feature = "cranelift")]
     fn compile_cached(engine: &Engine, binary: &[u8]) -> Result<Module, Error> {
-        let lazy = engine.config().lazy_compilation;
+        let lazy = engine.config().compilation_strategy.is_lazy();
         let Some(dir) = &engine.config().cache_dir else {
             return if lazy {
                 Module::compile_lazily(engine, binary)
@@ -191,7 +191,7 @@ impl Module {
             info,
             _code: None,
             function_addresses: Vec::new(),
-            lazy: Some(Arc::new(lazy)),
+            lazy: Some(lazy),
             type_ids,
             parts: ArtifactParts::default(),
             codegen: engine.codegen_target(),

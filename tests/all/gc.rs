@@ -283,3 +283,236 @@ fn tags_carrying_gc_references_are_refused_until_exceptions_are_traced() {
     };
     assert_eq!(error.kind(), ErrorKind::Unsupported, "{error}");
 }
+
+/// Arrays of references to boxes, held by a global (initialized by a constant
+/// expression), a table, a passive element segment and the host.
+const ARRAYS: &str = r#"
+(module
+  (type $box (struct (field i32)))
+  (type $boxes (array (mut (ref null $box))))
+  (type $bytes (array (mut i8)))
+  (global $g (mut (ref null $boxes))
+    (array.new_fixed $boxes 2 (struct.new $box (i32.const 10)) (struct.new $box (i32.const 20))))
+  (table $t 1 (ref null $boxes))
+  (elem $seg (ref null $box) (item (struct.new $box (i32.const 7))))
+  (data $d "\01\02\03")
+
+  ;; An array of $n fresh boxes holding 0..$n.
+  (func $boxes (export "boxes") (param $n i32) (result (ref $boxes))
+    (local $a (ref $boxes)) (local $i i32)
+    (local.set $a (array.new_default $boxes (local.get $n)))
+    (block $done
+      (loop $again
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (array.set $boxes (local.get $a) (local.get $i) (struct.new $box (local.get $i)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $again)))
+    (local.get $a))
+  (func $sum (export "sum") (param $a (ref null $boxes)) (result i32)
+    (local $i i32) (local $s i32)
+    (block $done
+      (loop $again
+        (br_if $done (i32.ge_u (local.get $i) (array.len (local.get $a))))
+        (local.set $s (i32.add (local.get $s)
+          (struct.get $box 0 (array.get $boxes (local.get $a) (local.get $i)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $again)))
+    (local.get $s))
+  (func (export "fill_table") (param $n i32)
+    (table.set $t (i32.const 0) (call $boxes (local.get $n))))
+  (func (export "sum_global") (result i32) (call $sum (global.get $g)))
+  (func (export "sum_table") (result i32) (call $sum (table.get $t (i32.const 0))))
+  (func (export "from_segment") (result (ref $boxes))
+    (array.new_elem $boxes $seg (i32.const 0) (i32.const 1)))
+  (func (export "same_segment_item") (result i32)
+    (ref.eq
+      (array.get $boxes (array.new_elem $boxes $seg (i32.const 0) (i32.const 1)) (i32.const 0))
+      (array.get $boxes (array.new_elem $boxes $seg (i32.const 0) (i32.const 1)) (i32.const 0))))
+
+  ;; Traps.
+  (func (export "get") (param $len i32) (param $i i32) (result i32)
+    (array.get_u $bytes (array.new $bytes (i32.const 255) (local.get $len)) (local.get $i)))
+  (func (export "get_s") (param $i i32) (result i32)
+    (array.get_s $bytes (array.new $bytes (i32.const 255) (i32.const 4)) (local.get $i)))
+  (func (export "set_null") (array.set $bytes (ref.null $bytes) (i32.const 0) (i32.const 1)))
+  (func (export "fill") (param $at i32) (param $n i32)
+    (array.fill $bytes (array.new_default $bytes (i32.const 8)) (local.get $at) (i32.const 1) (local.get $n)))
+  (func (export "new_data") (param $at i32) (param $n i32) (result i32)
+    (array.len (array.new_data $bytes $d (local.get $at) (local.get $n))))
+  ;; array.copy of [0, 1, 2, 3, 4] onto itself: $dst, $src, $n; returns the
+  ;; elements as decimal digits.
+  (func (export "copy_within") (param $dst i32) (param $src i32) (param $n i32) (result i32)
+    (local $a (ref $bytes)) (local $i i32) (local $r i32)
+    (local.set $a (array.new_fixed $bytes 5 (i32.const 0) (i32.const 1) (i32.const 2) (i32.const 3) (i32.const 4)))
+    (array.copy $bytes $bytes (local.get $a) (local.get $dst) (local.get $a) (local.get $src) (local.get $n))
+    (block $done
+      (loop $again
+        (br_if $done (i32.eq (local.get $i) (i32.const 5)))
+        (local.set $r (i32.add (i32.mul (local.get $r) (i32.const 10))
+          (array.get_u $bytes (local.get $a) (local.get $i))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $again)))
+    (local.get $r)))
+"#;
+
+fn arrays(store: &mut Store<()>) -> Instance {
+    let engine = store.engine().clone();
+    let module = Module::new(&engine, ARRAYS).unwrap();
+    Linker::new(&engine).instantiate(store, &module).unwrap()
+}
+
+fn trap_of(result: Result<Val, wazerox::Error>) -> Option<TrapCode> {
+    result.unwrap_err().as_trap().map(|t| t.code())
+}
+
+#[test]
+fn arrays_held_by_a_global_a_table_a_segment_and_the_host_survive_a_collection() {
+    let mut store = Store::new(&engine(64 << 20), ());
+    let instance = arrays(&mut store);
+    call(&mut store, instance, "fill_table", &[Val::I32(100)]).unwrap();
+    let Val::AnyRef(Some(held)) = call(&mut store, instance, "boxes", &[Val::I32(10)]).unwrap()
+    else {
+        panic!("boxes returns a non-null array");
+    };
+    for _ in 0..20 {
+        call(&mut store, instance, "boxes", &[Val::I32(1000)]).unwrap();
+    }
+    store.gc();
+    // Global: the array and 2 boxes; table: 1 + 100; segment: 1 box; host: 1 + 10.
+    assert_eq!(store.gc_heap_stats().objects, 3 + 101 + 1 + 11);
+    assert_eq!(
+        call(&mut store, instance, "sum_global", &[]).unwrap().i32(),
+        Some(30)
+    );
+    assert_eq!(
+        call(&mut store, instance, "sum_table", &[]).unwrap().i32(),
+        Some((0..100).sum())
+    );
+    let sum = call(
+        &mut store,
+        instance,
+        "sum",
+        &[Val::AnyRef(Some(held.clone()))],
+    )
+    .unwrap();
+    assert_eq!(sum.i32(), Some((0..10).sum()));
+    let from_segment = call(&mut store, instance, "from_segment", &[]).unwrap();
+    let sum = call(&mut store, instance, "sum", &[from_segment]).unwrap();
+    assert_eq!(sum.i32(), Some(7));
+    assert_eq!(
+        call(&mut store, instance, "same_segment_item", &[])
+            .unwrap()
+            .i32(),
+        Some(1),
+        "a segment's items are evaluated once"
+    );
+    drop(held);
+    store.gc();
+    assert_eq!(store.gc_heap_stats().objects, 3 + 101 + 1);
+}
+
+#[test]
+fn array_accesses_outside_the_array_trap() {
+    let mut store = Store::new(&engine(64 << 20), ());
+    let instance = arrays(&mut store);
+    let get = |store: &mut Store<()>, len: i32, i: i32| {
+        call(store, instance, "get", &[Val::I32(len), Val::I32(i)])
+    };
+    assert_eq!(get(&mut store, 4, 3).unwrap().i32(), Some(255));
+    assert_eq!(
+        call(&mut store, instance, "get_s", &[Val::I32(0)])
+            .unwrap()
+            .i32(),
+        Some(-1)
+    );
+    for (len, i) in [(4, 4), (0, 0), (4, -1)] {
+        assert_eq!(
+            trap_of(get(&mut store, len, i)),
+            Some(TrapCode::ArrayOutOfBounds)
+        );
+    }
+    assert_eq!(
+        trap_of(call(&mut store, instance, "set_null", &[])),
+        Some(TrapCode::NullReference)
+    );
+    let fill = |store: &mut Store<()>, at: i32, n: i32| {
+        call(store, instance, "fill", &[Val::I32(at), Val::I32(n)])
+    };
+    assert!(fill(&mut store, 0, 8).is_ok() && fill(&mut store, 8, 0).is_ok());
+    for (at, n) in [(1, 8), (9, 0), (4, -1)] {
+        assert_eq!(
+            trap_of(fill(&mut store, at, n)),
+            Some(TrapCode::ArrayOutOfBounds)
+        );
+    }
+    let new_data = |store: &mut Store<()>, at: i32, n: i32| {
+        call(store, instance, "new_data", &[Val::I32(at), Val::I32(n)])
+    };
+    assert_eq!(new_data(&mut store, 1, 2).unwrap().i32(), Some(2));
+    assert_eq!(
+        trap_of(new_data(&mut store, 2, 2)),
+        Some(TrapCode::MemoryOutOfBounds)
+    );
+}
+
+#[test]
+fn an_array_larger_than_the_heap_cap_traps() {
+    let mut store = Store::new(&engine(1 << 20), ());
+    let instance = arrays(&mut store);
+    for len in [2 << 20, -1] {
+        let error = call(&mut store, instance, "get", &[Val::I32(len), Val::I32(0)]);
+        assert_eq!(trap_of(error), Some(TrapCode::GcHeapExhausted));
+    }
+    assert_eq!(
+        call(
+            &mut store,
+            instance,
+            "get",
+            &[Val::I32(1000), Val::I32(999)]
+        )
+        .unwrap()
+        .i32(),
+        Some(255)
+    );
+}
+
+#[test]
+fn array_copy_within_one_array_handles_overlap() {
+    let mut store = Store::new(&engine(64 << 20), ());
+    let instance = arrays(&mut store);
+    let copy = |store: &mut Store<()>, dst: i32, src: i32, n: i32| {
+        call(
+            store,
+            instance,
+            "copy_within",
+            &[Val::I32(dst), Val::I32(src), Val::I32(n)],
+        )
+    };
+    assert_eq!(copy(&mut store, 1, 0, 4).unwrap().i32(), Some(123));
+    assert_eq!(copy(&mut store, 0, 1, 4).unwrap().i32(), Some(12344));
+    assert_eq!(copy(&mut store, 0, 0, 5).unwrap().i32(), Some(1234));
+    assert_eq!(
+        trap_of(copy(&mut store, 1, 0, 5)),
+        Some(TrapCode::ArrayOutOfBounds)
+    );
+}
+
+#[test]
+fn a_global_initializer_past_the_heap_cap_fails_instantiation() {
+    let engine = engine(1 << 20);
+    let mut store = Store::new(&engine, ());
+    let module = Module::new(
+        &engine,
+        r#"(module (type $a (array i64))
+             (global (ref $a) (array.new_default $a (i32.const 1000000))))"#,
+    )
+    .unwrap();
+    let Err(error) = Linker::new(&engine).instantiate(&mut store, &module) else {
+        panic!("an 8 MB array does not fit a 1 MiB heap")
+    };
+    assert_eq!(
+        error.as_trap().map(|t| t.code()),
+        Some(TrapCode::GcHeapExhausted),
+        "{error}"
+    );
+}

@@ -348,6 +348,7 @@ pub fn instance_roots(instance: &Instance, out: &mut Vec<u64>) {
             out.push(unsafe { global_word(definition) });
         }
     }
+    out.extend(instance.gc_element_words());
     for (i, table) in module.tables.iter().enumerate() {
         if holds_any(table.ty.element) {
             // SAFETY: tables live as long as the store.

@@ -1,13 +1,16 @@
 //! The array builtins (docs/gc.md): `array.copy` and the array forms that read
 //! data and element segments. Compiled code has checked the arrays for null;
-//! these check every range before touching a byte.
+//! these check every range before touching a byte. Also the GC operators of
+//! constant expressions (`struct.new*`, `array.new*`), evaluated at
+//! instantiation.
 
 use crate::builtins::catching;
 use crate::instance::Instance;
 use crate::table::range;
 use wazerox_environ::TrapCode;
 use wazerox_environ::gc::{GcLayout, HEADER_LENGTH, HEADER_SIZE};
-use wazerox_environ::types::{GcType, TypeIndex};
+use wazerox_environ::module_info::ConstOp;
+use wazerox_environ::types::{GcType, StorageType, TypeIndex};
 
 /// The length of array `object`.
 ///
@@ -43,8 +46,8 @@ fn element_size(instance: &Instance, ty: u32) -> u64 {
     }
 }
 
-/// A new zeroed array of the module's type `ty` with `length` elements, or
-/// `None` past the heap's cap. Not a safepoint: it never collects.
+/// A new zeroed object of the module's type `ty` (`length` elements for an
+/// array), or `None` past the heap's cap. Not a safepoint: it never collects.
 fn allocate(instance: &Instance, ty: u32, length: u32) -> Option<u64> {
     let type_id = instance.type_id(TypeIndex(ty));
     // SAFETY: the store context outlives its instances' code.
@@ -55,7 +58,7 @@ fn allocate(instance: &Instance, ty: u32, length: u32) -> Option<u64> {
             GcLayout::new(
                 instance.module().gc_types[ty as usize]
                     .as_ref()
-                    .expect("validated: an array type"),
+                    .expect("validated: a struct or array type"),
             )
         });
         heap.allocate(type_id, &layout, length)
@@ -243,4 +246,85 @@ pub(crate) unsafe extern "C" fn array_init_elem(
     };
     // SAFETY: called by compiled code; `body` owns everything of this call.
     unsafe { or_trap(catching(body)) }
+}
+
+/// Writes the low bytes of a constant expression's value into a field or
+/// element of `storage` type at byte `offset` of `object`.
+///
+/// # Safety
+/// `offset + storage.size()` is inside the live object `object`.
+unsafe fn write_value(object: u64, offset: u64, storage: StorageType, value: u128) {
+    let size = storage.size() as usize;
+    let bytes = value.to_le_bytes();
+    // SAFETY: per the contract; the value's bytes are a local.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            bytes.as_ptr(),
+            (object as usize as *mut u8).add(offset as usize),
+            size,
+        )
+    };
+}
+
+/// Evaluates `op` when it is a GC operator of a constant expression, popping
+/// its operands from `stack`: `Some(Some(object))`, `Some(None)` when the heap
+/// is full, `None` for the other operators.
+pub(crate) fn eval_const_alloc(
+    instance: &Instance,
+    op: &ConstOp,
+    stack: &mut Vec<u128>,
+) -> Option<Option<u64>> {
+    let (ty, length, values) = match *op {
+        ConstOp::StructNew(ty) => {
+            let Some(GcType::Struct(fields)) = &instance.module().gc_types[ty.index()] else {
+                unreachable!("validated: a struct type")
+            };
+            let values = stack.split_off(stack.len() - fields.len());
+            (ty, 0, values)
+        }
+        ConstOp::StructNewDefault(ty) => (ty, 0, Vec::new()),
+        ConstOp::ArrayNew(ty) => {
+            let length = stack.pop().expect("validated") as u32;
+            let value = stack.pop().expect("validated");
+            (ty, length, vec![value])
+        }
+        ConstOp::ArrayNewDefault(ty) => (ty, stack.pop().expect("validated") as u32, Vec::new()),
+        ConstOp::ArrayNewFixed(ty, n) => {
+            let values = stack.split_off(stack.len() - n as usize);
+            (ty, n, values)
+        }
+        _ => return None,
+    };
+    let Some(object) = allocate(instance, ty.0, length) else {
+        return Some(None);
+    };
+    let gc_type = instance.module().gc_types[ty.index()]
+        .as_ref()
+        .expect("validated: a struct or array type");
+    match (gc_type, op) {
+        (GcType::Struct(fields), _) => {
+            let layout = GcLayout::new(gc_type);
+            for ((field, offset), value) in fields.iter().zip(&layout.field_offsets).zip(&values) {
+                // SAFETY: a field of the new struct.
+                unsafe { write_value(object, u64::from(*offset), field.storage, *value) };
+            }
+        }
+        (GcType::Array(element), ConstOp::ArrayNew(_)) => {
+            let size = u64::from(element.storage.size());
+            for i in 0..u64::from(length) {
+                let offset = u64::from(HEADER_SIZE) + i * size;
+                // SAFETY: element `i < length` of the new array.
+                unsafe { write_value(object, offset, element.storage, values[0]) };
+            }
+        }
+        (GcType::Array(element), _) => {
+            let size = u64::from(element.storage.size());
+            for (i, value) in values.iter().enumerate() {
+                let offset = u64::from(HEADER_SIZE) + i as u64 * size;
+                // SAFETY: element `i < length` of the new array.
+                unsafe { write_value(object, offset, element.storage, *value) };
+            }
+        }
+    }
+    Some(Some(object))
 }

@@ -516,3 +516,157 @@ fn a_global_initializer_past_the_heap_cap_fails_instantiation() {
         "{error}"
     );
 }
+
+#[test]
+fn the_host_reads_and_writes_struct_fields_and_array_elements() {
+    let engine = engine(64 << 20);
+    let mut store = Store::new(&engine, ());
+    let module = Module::new(
+        &engine,
+        r#"(module
+             (type $point (struct (field $x (mut i32)) (field $tag i8) (field $next (mut anyref))))
+             (type $bytes (array (mut i8)))
+             (type $consts (array f64))
+             (func (export "point") (result anyref)
+               (struct.new $point (i32.const 3) (i32.const -1) (ref.i31 (i32.const 9))))
+             (func (export "bytes") (result anyref)
+               (array.new_fixed $bytes 3 (i32.const 1) (i32.const 2) (i32.const 300)))
+             (func (export "consts") (result anyref)
+               (array.new $consts (f64.const 0.5) (i32.const 2)))
+             (func (export "x") (param anyref) (result i32)
+               (struct.get $point $x (ref.cast (ref $point) (local.get 0))))
+             (func (export "byte_sum") (param anyref) (result i32)
+               (local $a (ref $bytes))
+               (local.set $a (ref.cast (ref $bytes) (local.get 0)))
+               (i32.add (array.get_u $bytes (local.get $a) (i32.const 0))
+                 (i32.add (array.get_u $bytes (local.get $a) (i32.const 1))
+                   (array.get_u $bytes (local.get $a) (i32.const 2))))))"#,
+    )
+    .unwrap();
+    let instance = Linker::new(&engine)
+        .instantiate(&mut store, &module)
+        .unwrap();
+    let Val::AnyRef(Some(point)) = call(&mut store, instance, "point", &[]).unwrap() else {
+        panic!("point returns a struct")
+    };
+    assert!(point.as_array(&store).is_none());
+    let point = point.as_struct(&store).unwrap();
+    assert_eq!(point.field(&mut store, 0).unwrap().i32(), Some(3));
+    assert_eq!(point.field(&mut store, 1).unwrap().i32(), Some(255));
+    let Val::AnyRef(Some(next)) = point.field(&mut store, 2).unwrap() else {
+        panic!("field 2 holds an i31")
+    };
+    assert_eq!(next.i31_s(), Some(9));
+    point.set_field(&mut store, 0, Val::I32(-7)).unwrap();
+    point
+        .set_field(&mut store, 2, Val::AnyRef(Some(point.to_anyref())))
+        .unwrap();
+    let x = call(
+        &mut store,
+        instance,
+        "x",
+        &[Val::AnyRef(Some(point.to_anyref()))],
+    );
+    assert_eq!(x.unwrap().i32(), Some(-7));
+    // Immutable field, wrong type, no such field.
+    for (index, value) in [(1, Val::I32(0)), (0, Val::I64(1)), (3, Val::I32(0))] {
+        let error = point.set_field(&mut store, index, value).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Usage, "{error}");
+    }
+
+    let Val::AnyRef(Some(bytes)) = call(&mut store, instance, "bytes", &[]).unwrap() else {
+        panic!("bytes returns an array")
+    };
+    let bytes = bytes.as_array(&store).unwrap();
+    assert_eq!(bytes.len(&store), 3);
+    assert_eq!(bytes.get(&mut store, 2).unwrap().i32(), Some(300 & 0xff));
+    bytes.set(&mut store, 0, Val::I32(0x1ff)).unwrap();
+    assert_eq!(bytes.get(&mut store, 0).unwrap().i32(), Some(0xff));
+    assert_eq!(
+        bytes.get(&mut store, 3).unwrap_err().kind(),
+        ErrorKind::Usage
+    );
+    let sum = call(
+        &mut store,
+        instance,
+        "byte_sum",
+        &[Val::AnyRef(Some(bytes.to_anyref()))],
+    );
+    assert_eq!(sum.unwrap().i32(), Some(0xff + 2 + (300 & 0xff)));
+
+    let Val::AnyRef(Some(consts)) = call(&mut store, instance, "consts", &[]).unwrap() else {
+        panic!("consts returns an array")
+    };
+    let consts = consts.as_array(&store).unwrap();
+    assert_eq!(consts.get(&mut store, 1).unwrap().f64(), Some(0.5));
+    let error = consts
+        .set(&mut store, 0, Val::F64(1.0f64.to_bits()))
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Usage, "an immutable array");
+
+    // Handles keep what they refer to alive; the point's field keeps itself.
+    store.gc();
+    assert_eq!(store.gc_heap_stats().objects, 3);
+    assert_eq!(point.field(&mut store, 0).unwrap().i32(), Some(-7));
+}
+
+#[test]
+fn typed_functions_pass_anyrefs() {
+    let engine = engine(64 << 20);
+    let mut store = Store::new(&engine, ());
+    let mut linker = Linker::new(&engine);
+    linker
+        .func_wrap("host", "keep", |r: Option<AnyRef>| -> Option<AnyRef> { r })
+        .unwrap();
+    linker
+        .func_wrap("host", "i31_of", |r: AnyRef| -> i32 {
+            r.i31_s().unwrap_or(-1)
+        })
+        .unwrap();
+    let module = Module::new(
+        &engine,
+        r#"(module
+             (type $box (struct (field i32)))
+             (import "host" "keep" (func $keep (param anyref) (result anyref)))
+             (import "host" "i31_of" (func $i31_of (param (ref any)) (result i32)))
+             (func (export "round_trip") (param i32) (result i32)
+               (struct.get $box 0
+                 (ref.cast (ref $box) (call $keep (struct.new $box (local.get 0))))))
+             (func (export "i31") (param i32) (result i32)
+               (call $i31_of (ref.i31 (local.get 0))))
+             (func (export "make") (param i32) (result (ref any))
+               (struct.new $box (local.get 0)))
+             (func (export "unbox") (param anyref) (result i32)
+               (struct.get $box 0 (ref.cast (ref $box) (local.get 0)))))"#,
+    )
+    .unwrap();
+    let instance = linker.instantiate(&mut store, &module).unwrap();
+    let round_trip = instance
+        .get_typed_func::<i32, i32>(&mut store, "round_trip")
+        .unwrap();
+    assert_eq!(round_trip.call(&mut store, 17).unwrap(), 17);
+    let i31 = instance
+        .get_typed_func::<i32, i32>(&mut store, "i31")
+        .unwrap();
+    assert_eq!(i31.call(&mut store, -5).unwrap(), -5);
+    let make = instance
+        .get_typed_func::<i32, AnyRef>(&mut store, "make")
+        .unwrap();
+    let unbox = instance
+        .get_typed_func::<Option<AnyRef>, i32>(&mut store, "unbox")
+        .unwrap();
+    let boxed = make.call(&mut store, 41).unwrap();
+    store.gc();
+    assert_eq!(unbox.call(&mut store, Some(boxed)).unwrap(), 41);
+    let error = unbox.call(&mut store, None).unwrap_err();
+    assert_eq!(
+        error.as_trap().map(|t| t.code()),
+        Some(TrapCode::CastFailure)
+    );
+    assert!(
+        instance
+            .get_typed_func::<i32, Option<AnyRef>>(&mut store, "make")
+            .is_err(),
+        "a typed function's types are exact"
+    );
+}

@@ -10,7 +10,7 @@ use crate::table::range;
 use wazerox_environ::TrapCode;
 use wazerox_environ::gc::{GcLayout, HEADER_LENGTH, HEADER_SIZE};
 use wazerox_environ::module_info::ConstOp;
-use wazerox_environ::types::{GcType, StorageType, TypeIndex};
+use wazerox_environ::types::{GcType, TypeIndex};
 
 /// The length of array `object`.
 ///
@@ -24,6 +24,50 @@ unsafe fn length(object: u64) -> u32 {
             .cast::<u32>()
             .read()
     }
+}
+
+/// The length of array `object`, for the host API.
+///
+/// # Safety
+/// `object` is a live array of a store's heap (rooted by the caller).
+pub unsafe fn array_length(object: u64) -> u32 {
+    // SAFETY: forwarded.
+    unsafe { length(object) }
+}
+
+/// The `size` bytes (at most 16) at byte `offset` of object `object`, as the
+/// low bytes of a `u128`: a field or element, for the host API.
+///
+/// # Safety
+/// `object` is a live object of a store's heap (rooted by the caller) and
+/// `offset + size` is inside it.
+pub unsafe fn read_slot(object: u64, offset: u64, size: usize) -> u128 {
+    let mut bytes = [0u8; 16];
+    // SAFETY: per the contract; `size <= 16` bytes into a local.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            (object as usize as *const u8).add(offset as usize),
+            bytes.as_mut_ptr(),
+            size.min(16),
+        )
+    };
+    u128::from_le_bytes(bytes)
+}
+
+/// Writes the low `size` bytes of `value` at byte `offset` of `object`.
+///
+/// # Safety
+/// As for [`read_slot`].
+pub unsafe fn write_slot(object: u64, offset: u64, size: usize, value: u128) {
+    let bytes = value.to_le_bytes();
+    // SAFETY: per the contract; at most 16 bytes from a local.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            bytes.as_ptr(),
+            (object as usize as *mut u8).add(offset as usize),
+            size.min(16),
+        )
+    };
 }
 
 /// The address of element `index` of `object`.
@@ -248,24 +292,6 @@ pub(crate) unsafe extern "C" fn array_init_elem(
     unsafe { or_trap(catching(body)) }
 }
 
-/// Writes the low bytes of a constant expression's value into a field or
-/// element of `storage` type at byte `offset` of `object`.
-///
-/// # Safety
-/// `offset + storage.size()` is inside the live object `object`.
-unsafe fn write_value(object: u64, offset: u64, storage: StorageType, value: u128) {
-    let size = storage.size() as usize;
-    let bytes = value.to_le_bytes();
-    // SAFETY: per the contract; the value's bytes are a local.
-    unsafe {
-        std::ptr::copy_nonoverlapping(
-            bytes.as_ptr(),
-            (object as usize as *mut u8).add(offset as usize),
-            size,
-        )
-    };
-}
-
 /// Evaluates `op` when it is a GC operator of a constant expression, popping
 /// its operands from `stack`: `Some(Some(object))`, `Some(None)` when the heap
 /// is full, `None` for the other operators.
@@ -306,7 +332,14 @@ pub(crate) fn eval_const_alloc(
             let layout = GcLayout::new(gc_type);
             for ((field, offset), value) in fields.iter().zip(&layout.field_offsets).zip(&values) {
                 // SAFETY: a field of the new struct.
-                unsafe { write_value(object, u64::from(*offset), field.storage, *value) };
+                unsafe {
+                    write_slot(
+                        object,
+                        u64::from(*offset),
+                        field.storage.size() as usize,
+                        *value,
+                    )
+                };
             }
         }
         (GcType::Array(element), ConstOp::ArrayNew(_)) => {
@@ -314,7 +347,7 @@ pub(crate) fn eval_const_alloc(
             for i in 0..u64::from(length) {
                 let offset = u64::from(HEADER_SIZE) + i * size;
                 // SAFETY: element `i < length` of the new array.
-                unsafe { write_value(object, offset, element.storage, values[0]) };
+                unsafe { write_slot(object, offset, size as usize, values[0]) };
             }
         }
         (GcType::Array(element), _) => {
@@ -322,7 +355,7 @@ pub(crate) fn eval_const_alloc(
             for (i, value) in values.iter().enumerate() {
                 let offset = u64::from(HEADER_SIZE) + i as u64 * size;
                 // SAFETY: element `i < length` of the new array.
-                unsafe { write_value(object, offset, element.storage, *value) };
+                unsafe { write_slot(object, offset, size as usize, *value) };
             }
         }
     }

@@ -512,6 +512,35 @@ impl WasmTy for Option<ExternRef> {
     }
 }
 
+impl WasmTy for Option<crate::AnyRef> {
+    fn valtype() -> ValType {
+        ValType::ANYREF
+    }
+    fn store(self, store: &StoreOpaque, slot: &mut ValRaw) -> Result<(), Error> {
+        *slot = val_to_raw(store, &Val::AnyRef(self))?;
+        Ok(())
+    }
+    fn load(store: &mut StoreOpaque, slot: &ValRaw) -> Self {
+        crate::AnyRef::from_word(store, slot.get_ptr() as u64)
+    }
+}
+
+/// `(ref any)`: a typed function's signature must say non-null for it to be
+/// used, so Wasm never passes null where it is loaded.
+impl WasmTy for crate::AnyRef {
+    fn valtype() -> ValType {
+        ValType::Ref(RefType::new(false, HeapType::Any))
+    }
+    fn store(self, store: &StoreOpaque, slot: &mut ValRaw) -> Result<(), Error> {
+        *slot = val_to_raw(store, &Val::AnyRef(Some(self)))?;
+        Ok(())
+    }
+    fn load(store: &mut StoreOpaque, slot: &ValRaw) -> Self {
+        crate::AnyRef::from_word(store, slot.get_ptr() as u64)
+            .expect("validated: a `(ref any)` value is not null")
+    }
+}
+
 /// Parameters of a typed call: `()`, one [`WasmTy`], or a tuple of them.
 pub trait WasmParams: Sized + 'static {
     /// Number of values.

@@ -670,3 +670,57 @@ fn typed_functions_pass_anyrefs() {
         "a typed function's types are exact"
     );
 }
+
+/// Objects externalized with `extern.convert_any` and stored in externref
+/// globals, tables, struct fields and array elements stay reachable.
+#[test]
+fn externalized_objects_in_externref_slots_survive_a_collection() {
+    let engine = engine(64 << 20);
+    let mut store = Store::new(&engine, ());
+    let module = Module::new(
+        &engine,
+        r#"(module
+             (type $box (struct (field i32)))
+             (type $holder (struct (field externref)))
+             (type $externs (array (mut externref)))
+             (global $g (mut externref) (ref.null extern))
+             (global $h (mut (ref null $holder)) (ref.null $holder))
+             (global $a (mut (ref null $externs)) (ref.null $externs))
+             (table $t 1 externref)
+             (func $box (param i32) (result externref)
+               (extern.convert_any (struct.new $box (local.get 0))))
+             (func $unbox (param externref) (result i32)
+               (struct.get $box 0 (ref.cast (ref $box) (any.convert_extern (local.get 0)))))
+             (func (export "setup")
+               (global.set $g (call $box (i32.const 1)))
+               (table.set $t (i32.const 0) (call $box (i32.const 2)))
+               (global.set $h (struct.new $holder (call $box (i32.const 3))))
+               (global.set $a (array.new $externs (call $box (i32.const 4)) (i32.const 1))))
+             (func (export "garbage")
+               (local $i i32)
+               (loop $l
+                 (drop (struct.new $box (local.get $i)))
+                 (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                 (br_if $l (i32.lt_u (local.get $i) (i32.const 1000)))))
+             (func (export "sum") (result i32)
+               (i32.add
+                 (i32.add (call $unbox (global.get $g)) (call $unbox (table.get $t (i32.const 0))))
+                 (i32.add
+                   (call $unbox (struct.get $holder 0 (global.get $h)))
+                   (call $unbox (array.get $externs (global.get $a) (i32.const 0)))))))"#,
+    )
+    .unwrap();
+    let instance = Linker::new(&engine)
+        .instantiate(&mut store, &module)
+        .unwrap();
+    call(&mut store, instance, "setup", &[]).unwrap();
+    call(&mut store, instance, "garbage", &[]).unwrap();
+    store.gc();
+    // The four boxes, the holder and the array.
+    assert_eq!(store.gc_heap_stats().objects, 6);
+    call(&mut store, instance, "garbage", &[]).unwrap();
+    assert_eq!(
+        call(&mut store, instance, "sum", &[]).unwrap().i32(),
+        Some(10)
+    );
+}

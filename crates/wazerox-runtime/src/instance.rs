@@ -685,25 +685,16 @@ impl Instance {
 
     /// The any-hierarchy words held by passive element segments evaluated at
     /// instantiation (roots of a collection).
-    /// An externref segment's items are extern words: an externalized any
-    /// word (`extern.convert_any (struct.new …)`) gives back its object.
+    /// An externref segment's externalized objects count too
+    /// (`gc::traced_word`).
     pub fn gc_element_words(&self) -> impl Iterator<Item = u64> + '_ {
-        use wazerox_environ::RefKind;
         self.gc_elements
             .iter()
             .zip(&self.module.elements)
             .filter_map(|(items, segment)| {
-                Some((items.as_ref()?, segment.element.as_ref()?.kind()))
+                Some((items.as_ref()?, crate::gc::traced_kind(segment.element)?))
             })
-            .flat_map(|(items, kind)| {
-                items.iter().filter_map(move |w| match kind {
-                    RefKind::Any => Some(*w as u64),
-                    RefKind::Extern if *w as u64 & gc::EXTERNALIZED_ANY != 0 => {
-                        Some(gc::any_from_extern(*w as u64))
-                    }
-                    _ => None,
-                })
-            })
+            .flat_map(|(items, kind)| items.iter().map(move |w| gc::traced_word(kind, *w as u64)))
     }
 
     pub fn module(&self) -> &Arc<ModuleInfo> {

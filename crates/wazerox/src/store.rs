@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use wazerox_environ::{FuncType, GlobalType, RefKind};
+use wazerox_environ::{FuncType, GlobalType};
 use wazerox_runtime::instance::Instance as RuntimeInstance;
 use wazerox_runtime::memory::LinearMemory;
 use wazerox_runtime::table::Table as RuntimeTable;
@@ -167,14 +167,10 @@ impl StoreOpaque {
             wazerox_runtime::gc::instance_roots(&instance.runtime, &mut roots);
         }
         for global in &self.globals {
-            if global
-                .ty
-                .content
-                .as_ref()
-                .is_some_and(|r| r.kind() == RefKind::Any)
-            {
+            if let Some(kind) = wazerox_runtime::gc::traced_kind(global.ty.content) {
                 // SAFETY: global definitions live as long as the store.
-                roots.push(unsafe { wazerox_runtime::gc::global_word(global.definition) });
+                let word = unsafe { wazerox_runtime::gc::global_word(global.definition) };
+                roots.push(wazerox_environ::gc::traced_word(kind, word));
             }
         }
         for table in &self.tables {

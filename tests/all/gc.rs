@@ -724,3 +724,39 @@ fn externalized_objects_in_externref_slots_survive_a_collection() {
         Some(10)
     );
 }
+
+/// An object that reaches the host only as an externref (`extern.convert_any`)
+/// stays alive while the host may still pass it back.
+#[test]
+fn an_externalized_object_held_by_the_host_survives_a_collection() {
+    let engine = engine(64 << 20);
+    let mut store = Store::new(&engine, ());
+    let module = Module::new(
+        &engine,
+        r#"(module
+             (type $box (struct (field i32)))
+             (func (export "box") (param i32) (result externref)
+               (extern.convert_any (struct.new $box (local.get 0))))
+             (func (export "unbox") (param externref) (result i32)
+               (struct.get $box 0 (ref.cast (ref $box) (any.convert_extern (local.get 0))))))"#,
+    )
+    .unwrap();
+    let instance = Linker::new(&engine)
+        .instantiate(&mut store, &module)
+        .unwrap();
+    let boxed = call(&mut store, instance, "box", &[Val::I32(77)]).unwrap();
+    let typed_box = instance
+        .get_typed_func::<i32, Option<wazerox::ExternRef>>(&mut store, "box")
+        .unwrap();
+    let typed = typed_box.call(&mut store, 78).unwrap();
+    for _ in 0..3 {
+        call(&mut store, instance, "box", &[Val::I32(0)]).unwrap();
+    }
+    store.gc();
+    assert_eq!(
+        call(&mut store, instance, "unbox", &[boxed]).unwrap().i32(),
+        Some(77)
+    );
+    let v = call(&mut store, instance, "unbox", &[Val::ExternRef(typed)]);
+    assert_eq!(v.unwrap().i32(), Some(78));
+}

@@ -308,7 +308,7 @@ pub(crate) fn val_from_raw(
         ValType::V128 => Val::V128(raw.get_u128()),
         ValType::Ref(r) => match r.kind() {
             RefKind::Func => Val::FuncRef(Func::from_raw(store, raw.get_ptr())?),
-            RefKind::Extern => Val::ExternRef(ExternRef::from_raw(store, raw.get_ptr())),
+            RefKind::Extern => Val::ExternRef(ExternRef::from_raw_rooted(store, raw.get_ptr())),
             RefKind::Exn => Val::ExnRef(crate::ExnRef::from_raw(store, raw.get_ptr())),
             RefKind::Any => Val::AnyRef(crate::AnyRef::from_word(store, raw.get_ptr() as u64)),
         },
@@ -508,7 +508,7 @@ impl WasmTy for Option<ExternRef> {
         Ok(())
     }
     fn load(store: &mut StoreOpaque, slot: &ValRaw) -> Self {
-        ExternRef::from_raw(store, slot.get_ptr())
+        ExternRef::from_raw_rooted(store, slot.get_ptr())
     }
 }
 

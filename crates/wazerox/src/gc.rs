@@ -129,11 +129,11 @@ impl AnyRef {
     /// `extern.convert_any`: this reference as an externref (which the host
     /// can hand back to Wasm, where `any.convert_extern` gives this anyref
     /// again).
-    pub fn to_externref(&self, store: impl AsContext) -> ExternRef {
-        let ctx = store.as_context();
-        let store = ctx.opaque();
+    pub fn to_externref(&self, mut store: impl AsContextMut) -> ExternRef {
+        let mut ctx = store.as_context_mut();
+        let store = ctx.opaque_mut();
         store.assert_owns(self.store, "anyref");
-        ExternRef::from_raw(store, gc::extern_from_any(*self.word) as usize)
+        ExternRef::from_raw_rooted(store, gc::extern_from_any(*self.word) as usize)
             .expect("a non-null anyref externalizes to a non-null externref")
     }
 }

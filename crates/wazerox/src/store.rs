@@ -64,6 +64,10 @@ pub struct StoreOpaque {
     pub(crate) externrefs: Vec<Arc<dyn Any + Send + Sync>>,
     /// Host handles of GC objects (`AnyRef`), roots while alive (docs/gc.md).
     pub(crate) gc_roots: Vec<std::sync::Weak<u64>>,
+    /// Objects the host holds as externrefs (`extern.convert_any` words that
+    /// reached the host): `ExternRef` is `Copy`, so these stay roots for the
+    /// store's life, like every externref (docs/gc.md).
+    pub(crate) externalized_roots: std::collections::HashSet<u64>,
     /// Calls into Wasm of this store that have not returned (nested ones and
     /// suspended async ones included): collections run only when it is 0.
     pub(crate) wasm_calls: usize,
@@ -177,6 +181,7 @@ impl StoreOpaque {
             // SAFETY: tables live as long as the store.
             wazerox_runtime::gc::table_roots(unsafe { &**table }, &mut roots);
         }
+        roots.extend(self.externalized_roots.iter().copied());
         self.gc_roots.retain(|root| match root.upgrade() {
             Some(word) => {
                 roots.push(*word);
@@ -240,6 +245,7 @@ impl<T> Store<T> {
                     host_globals: Vec::new(),
                     externrefs: Vec::new(),
                     gc_roots: Vec::new(),
+                    externalized_roots: Default::default(),
                     wasm_calls: 0,
                     shared_memories: Vec::new(),
                     func_handles: AddressMap::default(),

@@ -1,34 +1,14 @@
-//! The GC proposal (docs/gc.md), implemented in slices: the files listed in
-//! `COMPLETE` must pass completely; the whole suite's pass count must not drop
-//! below the last measured one (every failure, unsupported features included,
-//! is counted as a failure, never skipped).
+//! The GC proposal (docs/gc.md): every file of proposals/gc passes completely
+//! (every failure, unsupported features included, would be counted as a
+//! failure, never skipped).
 
-use wazerox_spectest::{WastReport, check_suite, run_files_parallel, suite_files};
-
-/// proposals/gc files that pass completely.
-const COMPLETE: &[&str] = &["i31.wast", "binary-gc.wast", "type-subtyping.wast"];
+use wazerox_spectest::check_suite;
 
 #[test]
-fn gc_files_of_implemented_parts_pass_completely() {
-    let files: Vec<_> = suite_files("proposals/gc")
-        .expect("the suite exists")
-        .into_iter()
-        .filter(|(name, _)| COMPLETE.iter().any(|f| name.ends_with(&format!("/{f}"))))
-        .collect();
-    assert_eq!(files.len(), COMPLETE.len());
-    let mut total = WastReport::default();
-    for (name, report) in run_files_parallel(&files) {
-        assert_eq!(report.failures, Vec::<String>::new(), "{name}");
-        total.merge(&report);
-    }
-    assert!(total.passed >= 204, "{} passed", total.passed);
-}
-
-#[test]
-fn gc_proposal_pass_count_does_not_drop() {
+fn gc_proposal_passes_completely() {
     let total = check_suite("proposals/gc", None);
-    // Measured: 267 passed, 517 failed (784 in all).
-    assert!(total.passed >= 267, "{} passed", total.passed);
+    // Measured: 784 passed, 0 failed (784 in all).
+    assert_eq!(total.failed, 0, "{} failed", total.failed);
     assert_eq!(
         total.passed + total.failed,
         784,

@@ -283,3 +283,480 @@ fn tags_carrying_gc_references_are_refused_until_exceptions_are_traced() {
     };
     assert_eq!(error.kind(), ErrorKind::Unsupported, "{error}");
 }
+
+/// Arrays of references to boxes, held by a global (initialized by a constant
+/// expression), a table, a passive element segment and the host.
+const ARRAYS: &str = r#"
+(module
+  (type $box (struct (field i32)))
+  (type $boxes (array (mut (ref null $box))))
+  (type $bytes (array (mut i8)))
+  (global $g (mut (ref null $boxes))
+    (array.new_fixed $boxes 2 (struct.new $box (i32.const 10)) (struct.new $box (i32.const 20))))
+  (table $t 1 (ref null $boxes))
+  (elem $seg (ref null $box) (item (struct.new $box (i32.const 7))))
+  (data $d "\01\02\03")
+
+  ;; An array of $n fresh boxes holding 0..$n.
+  (func $boxes (export "boxes") (param $n i32) (result (ref $boxes))
+    (local $a (ref $boxes)) (local $i i32)
+    (local.set $a (array.new_default $boxes (local.get $n)))
+    (block $done
+      (loop $again
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (array.set $boxes (local.get $a) (local.get $i) (struct.new $box (local.get $i)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $again)))
+    (local.get $a))
+  (func $sum (export "sum") (param $a (ref null $boxes)) (result i32)
+    (local $i i32) (local $s i32)
+    (block $done
+      (loop $again
+        (br_if $done (i32.ge_u (local.get $i) (array.len (local.get $a))))
+        (local.set $s (i32.add (local.get $s)
+          (struct.get $box 0 (array.get $boxes (local.get $a) (local.get $i)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $again)))
+    (local.get $s))
+  (func (export "fill_table") (param $n i32)
+    (table.set $t (i32.const 0) (call $boxes (local.get $n))))
+  (func (export "sum_global") (result i32) (call $sum (global.get $g)))
+  (func (export "sum_table") (result i32) (call $sum (table.get $t (i32.const 0))))
+  (func (export "from_segment") (result (ref $boxes))
+    (array.new_elem $boxes $seg (i32.const 0) (i32.const 1)))
+  (func (export "same_segment_item") (result i32)
+    (ref.eq
+      (array.get $boxes (array.new_elem $boxes $seg (i32.const 0) (i32.const 1)) (i32.const 0))
+      (array.get $boxes (array.new_elem $boxes $seg (i32.const 0) (i32.const 1)) (i32.const 0))))
+
+  ;; Traps.
+  (func (export "get") (param $len i32) (param $i i32) (result i32)
+    (array.get_u $bytes (array.new $bytes (i32.const 255) (local.get $len)) (local.get $i)))
+  (func (export "get_s") (param $i i32) (result i32)
+    (array.get_s $bytes (array.new $bytes (i32.const 255) (i32.const 4)) (local.get $i)))
+  (func (export "set_null") (array.set $bytes (ref.null $bytes) (i32.const 0) (i32.const 1)))
+  (func (export "fill") (param $at i32) (param $n i32)
+    (array.fill $bytes (array.new_default $bytes (i32.const 8)) (local.get $at) (i32.const 1) (local.get $n)))
+  (func (export "new_data") (param $at i32) (param $n i32) (result i32)
+    (array.len (array.new_data $bytes $d (local.get $at) (local.get $n))))
+  ;; array.copy of [0, 1, 2, 3, 4] onto itself: $dst, $src, $n; returns the
+  ;; elements as decimal digits.
+  (func (export "copy_within") (param $dst i32) (param $src i32) (param $n i32) (result i32)
+    (local $a (ref $bytes)) (local $i i32) (local $r i32)
+    (local.set $a (array.new_fixed $bytes 5 (i32.const 0) (i32.const 1) (i32.const 2) (i32.const 3) (i32.const 4)))
+    (array.copy $bytes $bytes (local.get $a) (local.get $dst) (local.get $a) (local.get $src) (local.get $n))
+    (block $done
+      (loop $again
+        (br_if $done (i32.eq (local.get $i) (i32.const 5)))
+        (local.set $r (i32.add (i32.mul (local.get $r) (i32.const 10))
+          (array.get_u $bytes (local.get $a) (local.get $i))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $again)))
+    (local.get $r)))
+"#;
+
+fn arrays(store: &mut Store<()>) -> Instance {
+    let engine = store.engine().clone();
+    let module = Module::new(&engine, ARRAYS).unwrap();
+    Linker::new(&engine).instantiate(store, &module).unwrap()
+}
+
+fn trap_of(result: Result<Val, wazerox::Error>) -> Option<TrapCode> {
+    result.unwrap_err().as_trap().map(|t| t.code())
+}
+
+#[test]
+fn arrays_held_by_a_global_a_table_a_segment_and_the_host_survive_a_collection() {
+    let mut store = Store::new(&engine(64 << 20), ());
+    let instance = arrays(&mut store);
+    call(&mut store, instance, "fill_table", &[Val::I32(100)]).unwrap();
+    let Val::AnyRef(Some(held)) = call(&mut store, instance, "boxes", &[Val::I32(10)]).unwrap()
+    else {
+        panic!("boxes returns a non-null array");
+    };
+    for _ in 0..20 {
+        call(&mut store, instance, "boxes", &[Val::I32(1000)]).unwrap();
+    }
+    store.gc();
+    // Global: the array and 2 boxes; table: 1 + 100; segment: 1 box; host: 1 + 10.
+    assert_eq!(store.gc_heap_stats().objects, 3 + 101 + 1 + 11);
+    assert_eq!(
+        call(&mut store, instance, "sum_global", &[]).unwrap().i32(),
+        Some(30)
+    );
+    assert_eq!(
+        call(&mut store, instance, "sum_table", &[]).unwrap().i32(),
+        Some((0..100).sum())
+    );
+    let sum = call(
+        &mut store,
+        instance,
+        "sum",
+        &[Val::AnyRef(Some(held.clone()))],
+    )
+    .unwrap();
+    assert_eq!(sum.i32(), Some((0..10).sum()));
+    let from_segment = call(&mut store, instance, "from_segment", &[]).unwrap();
+    let sum = call(&mut store, instance, "sum", &[from_segment]).unwrap();
+    assert_eq!(sum.i32(), Some(7));
+    assert_eq!(
+        call(&mut store, instance, "same_segment_item", &[])
+            .unwrap()
+            .i32(),
+        Some(1),
+        "a segment's items are evaluated once"
+    );
+    drop(held);
+    store.gc();
+    assert_eq!(store.gc_heap_stats().objects, 3 + 101 + 1);
+}
+
+#[test]
+fn array_accesses_outside_the_array_trap() {
+    let mut store = Store::new(&engine(64 << 20), ());
+    let instance = arrays(&mut store);
+    let get = |store: &mut Store<()>, len: i32, i: i32| {
+        call(store, instance, "get", &[Val::I32(len), Val::I32(i)])
+    };
+    assert_eq!(get(&mut store, 4, 3).unwrap().i32(), Some(255));
+    assert_eq!(
+        call(&mut store, instance, "get_s", &[Val::I32(0)])
+            .unwrap()
+            .i32(),
+        Some(-1)
+    );
+    for (len, i) in [(4, 4), (0, 0), (4, -1)] {
+        assert_eq!(
+            trap_of(get(&mut store, len, i)),
+            Some(TrapCode::ArrayOutOfBounds)
+        );
+    }
+    assert_eq!(
+        trap_of(call(&mut store, instance, "set_null", &[])),
+        Some(TrapCode::NullReference)
+    );
+    let fill = |store: &mut Store<()>, at: i32, n: i32| {
+        call(store, instance, "fill", &[Val::I32(at), Val::I32(n)])
+    };
+    assert!(fill(&mut store, 0, 8).is_ok() && fill(&mut store, 8, 0).is_ok());
+    for (at, n) in [(1, 8), (9, 0), (4, -1)] {
+        assert_eq!(
+            trap_of(fill(&mut store, at, n)),
+            Some(TrapCode::ArrayOutOfBounds)
+        );
+    }
+    let new_data = |store: &mut Store<()>, at: i32, n: i32| {
+        call(store, instance, "new_data", &[Val::I32(at), Val::I32(n)])
+    };
+    assert_eq!(new_data(&mut store, 1, 2).unwrap().i32(), Some(2));
+    assert_eq!(
+        trap_of(new_data(&mut store, 2, 2)),
+        Some(TrapCode::MemoryOutOfBounds)
+    );
+}
+
+#[test]
+fn an_array_larger_than_the_heap_cap_traps() {
+    let mut store = Store::new(&engine(1 << 20), ());
+    let instance = arrays(&mut store);
+    for len in [2 << 20, -1] {
+        let error = call(&mut store, instance, "get", &[Val::I32(len), Val::I32(0)]);
+        assert_eq!(trap_of(error), Some(TrapCode::GcHeapExhausted));
+    }
+    assert_eq!(
+        call(
+            &mut store,
+            instance,
+            "get",
+            &[Val::I32(1000), Val::I32(999)]
+        )
+        .unwrap()
+        .i32(),
+        Some(255)
+    );
+}
+
+#[test]
+fn array_copy_within_one_array_handles_overlap() {
+    let mut store = Store::new(&engine(64 << 20), ());
+    let instance = arrays(&mut store);
+    let copy = |store: &mut Store<()>, dst: i32, src: i32, n: i32| {
+        call(
+            store,
+            instance,
+            "copy_within",
+            &[Val::I32(dst), Val::I32(src), Val::I32(n)],
+        )
+    };
+    assert_eq!(copy(&mut store, 1, 0, 4).unwrap().i32(), Some(123));
+    assert_eq!(copy(&mut store, 0, 1, 4).unwrap().i32(), Some(12344));
+    assert_eq!(copy(&mut store, 0, 0, 5).unwrap().i32(), Some(1234));
+    assert_eq!(
+        trap_of(copy(&mut store, 1, 0, 5)),
+        Some(TrapCode::ArrayOutOfBounds)
+    );
+}
+
+#[test]
+fn a_global_initializer_past_the_heap_cap_fails_instantiation() {
+    let engine = engine(1 << 20);
+    let mut store = Store::new(&engine, ());
+    let module = Module::new(
+        &engine,
+        r#"(module (type $a (array i64))
+             (global (ref $a) (array.new_default $a (i32.const 1000000))))"#,
+    )
+    .unwrap();
+    let Err(error) = Linker::new(&engine).instantiate(&mut store, &module) else {
+        panic!("an 8 MB array does not fit a 1 MiB heap")
+    };
+    assert_eq!(
+        error.as_trap().map(|t| t.code()),
+        Some(TrapCode::GcHeapExhausted),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_host_reads_and_writes_struct_fields_and_array_elements() {
+    let engine = engine(64 << 20);
+    let mut store = Store::new(&engine, ());
+    let module = Module::new(
+        &engine,
+        r#"(module
+             (type $point (struct (field $x (mut i32)) (field $tag i8) (field $next (mut anyref))))
+             (type $bytes (array (mut i8)))
+             (type $consts (array f64))
+             (func (export "point") (result anyref)
+               (struct.new $point (i32.const 3) (i32.const -1) (ref.i31 (i32.const 9))))
+             (func (export "bytes") (result anyref)
+               (array.new_fixed $bytes 3 (i32.const 1) (i32.const 2) (i32.const 300)))
+             (func (export "consts") (result anyref)
+               (array.new $consts (f64.const 0.5) (i32.const 2)))
+             (func (export "x") (param anyref) (result i32)
+               (struct.get $point $x (ref.cast (ref $point) (local.get 0))))
+             (func (export "byte_sum") (param anyref) (result i32)
+               (local $a (ref $bytes))
+               (local.set $a (ref.cast (ref $bytes) (local.get 0)))
+               (i32.add (array.get_u $bytes (local.get $a) (i32.const 0))
+                 (i32.add (array.get_u $bytes (local.get $a) (i32.const 1))
+                   (array.get_u $bytes (local.get $a) (i32.const 2))))))"#,
+    )
+    .unwrap();
+    let instance = Linker::new(&engine)
+        .instantiate(&mut store, &module)
+        .unwrap();
+    let Val::AnyRef(Some(point)) = call(&mut store, instance, "point", &[]).unwrap() else {
+        panic!("point returns a struct")
+    };
+    assert!(point.as_array(&store).is_none());
+    let point = point.as_struct(&store).unwrap();
+    assert_eq!(point.field(&mut store, 0).unwrap().i32(), Some(3));
+    assert_eq!(point.field(&mut store, 1).unwrap().i32(), Some(255));
+    let Val::AnyRef(Some(next)) = point.field(&mut store, 2).unwrap() else {
+        panic!("field 2 holds an i31")
+    };
+    assert_eq!(next.i31_s(), Some(9));
+    point.set_field(&mut store, 0, Val::I32(-7)).unwrap();
+    point
+        .set_field(&mut store, 2, Val::AnyRef(Some(point.to_anyref())))
+        .unwrap();
+    let x = call(
+        &mut store,
+        instance,
+        "x",
+        &[Val::AnyRef(Some(point.to_anyref()))],
+    );
+    assert_eq!(x.unwrap().i32(), Some(-7));
+    // Immutable field, wrong type, no such field.
+    for (index, value) in [(1, Val::I32(0)), (0, Val::I64(1)), (3, Val::I32(0))] {
+        let error = point.set_field(&mut store, index, value).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Usage, "{error}");
+    }
+
+    let Val::AnyRef(Some(bytes)) = call(&mut store, instance, "bytes", &[]).unwrap() else {
+        panic!("bytes returns an array")
+    };
+    let bytes = bytes.as_array(&store).unwrap();
+    assert_eq!(bytes.len(&store), 3);
+    assert_eq!(bytes.get(&mut store, 2).unwrap().i32(), Some(300 & 0xff));
+    bytes.set(&mut store, 0, Val::I32(0x1ff)).unwrap();
+    assert_eq!(bytes.get(&mut store, 0).unwrap().i32(), Some(0xff));
+    assert_eq!(
+        bytes.get(&mut store, 3).unwrap_err().kind(),
+        ErrorKind::Usage
+    );
+    let sum = call(
+        &mut store,
+        instance,
+        "byte_sum",
+        &[Val::AnyRef(Some(bytes.to_anyref()))],
+    );
+    assert_eq!(sum.unwrap().i32(), Some(0xff + 2 + (300 & 0xff)));
+
+    let Val::AnyRef(Some(consts)) = call(&mut store, instance, "consts", &[]).unwrap() else {
+        panic!("consts returns an array")
+    };
+    let consts = consts.as_array(&store).unwrap();
+    assert_eq!(consts.get(&mut store, 1).unwrap().f64(), Some(0.5));
+    let error = consts
+        .set(&mut store, 0, Val::F64(1.0f64.to_bits()))
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Usage, "an immutable array");
+
+    // Handles keep what they refer to alive; the point's field keeps itself.
+    store.gc();
+    assert_eq!(store.gc_heap_stats().objects, 3);
+    assert_eq!(point.field(&mut store, 0).unwrap().i32(), Some(-7));
+}
+
+#[test]
+fn typed_functions_pass_anyrefs() {
+    let engine = engine(64 << 20);
+    let mut store = Store::new(&engine, ());
+    let mut linker = Linker::new(&engine);
+    linker
+        .func_wrap("host", "keep", |r: Option<AnyRef>| -> Option<AnyRef> { r })
+        .unwrap();
+    linker
+        .func_wrap("host", "i31_of", |r: AnyRef| -> i32 {
+            r.i31_s().unwrap_or(-1)
+        })
+        .unwrap();
+    let module = Module::new(
+        &engine,
+        r#"(module
+             (type $box (struct (field i32)))
+             (import "host" "keep" (func $keep (param anyref) (result anyref)))
+             (import "host" "i31_of" (func $i31_of (param (ref any)) (result i32)))
+             (func (export "round_trip") (param i32) (result i32)
+               (struct.get $box 0
+                 (ref.cast (ref $box) (call $keep (struct.new $box (local.get 0))))))
+             (func (export "i31") (param i32) (result i32)
+               (call $i31_of (ref.i31 (local.get 0))))
+             (func (export "make") (param i32) (result (ref any))
+               (struct.new $box (local.get 0)))
+             (func (export "unbox") (param anyref) (result i32)
+               (struct.get $box 0 (ref.cast (ref $box) (local.get 0)))))"#,
+    )
+    .unwrap();
+    let instance = linker.instantiate(&mut store, &module).unwrap();
+    let round_trip = instance
+        .get_typed_func::<i32, i32>(&mut store, "round_trip")
+        .unwrap();
+    assert_eq!(round_trip.call(&mut store, 17).unwrap(), 17);
+    let i31 = instance
+        .get_typed_func::<i32, i32>(&mut store, "i31")
+        .unwrap();
+    assert_eq!(i31.call(&mut store, -5).unwrap(), -5);
+    let make = instance
+        .get_typed_func::<i32, AnyRef>(&mut store, "make")
+        .unwrap();
+    let unbox = instance
+        .get_typed_func::<Option<AnyRef>, i32>(&mut store, "unbox")
+        .unwrap();
+    let boxed = make.call(&mut store, 41).unwrap();
+    store.gc();
+    assert_eq!(unbox.call(&mut store, Some(boxed)).unwrap(), 41);
+    let error = unbox.call(&mut store, None).unwrap_err();
+    assert_eq!(
+        error.as_trap().map(|t| t.code()),
+        Some(TrapCode::CastFailure)
+    );
+    assert!(
+        instance
+            .get_typed_func::<i32, Option<AnyRef>>(&mut store, "make")
+            .is_err(),
+        "a typed function's types are exact"
+    );
+}
+
+/// Objects externalized with `extern.convert_any` and stored in externref
+/// globals, tables, struct fields and array elements stay reachable.
+#[test]
+fn externalized_objects_in_externref_slots_survive_a_collection() {
+    let engine = engine(64 << 20);
+    let mut store = Store::new(&engine, ());
+    let module = Module::new(
+        &engine,
+        r#"(module
+             (type $box (struct (field i32)))
+             (type $holder (struct (field externref)))
+             (type $externs (array (mut externref)))
+             (global $g (mut externref) (ref.null extern))
+             (global $h (mut (ref null $holder)) (ref.null $holder))
+             (global $a (mut (ref null $externs)) (ref.null $externs))
+             (table $t 1 externref)
+             (func $box (param i32) (result externref)
+               (extern.convert_any (struct.new $box (local.get 0))))
+             (func $unbox (param externref) (result i32)
+               (struct.get $box 0 (ref.cast (ref $box) (any.convert_extern (local.get 0)))))
+             (func (export "setup")
+               (global.set $g (call $box (i32.const 1)))
+               (table.set $t (i32.const 0) (call $box (i32.const 2)))
+               (global.set $h (struct.new $holder (call $box (i32.const 3))))
+               (global.set $a (array.new $externs (call $box (i32.const 4)) (i32.const 1))))
+             (func (export "garbage")
+               (local $i i32)
+               (loop $l
+                 (drop (struct.new $box (local.get $i)))
+                 (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                 (br_if $l (i32.lt_u (local.get $i) (i32.const 1000)))))
+             (func (export "sum") (result i32)
+               (i32.add
+                 (i32.add (call $unbox (global.get $g)) (call $unbox (table.get $t (i32.const 0))))
+                 (i32.add
+                   (call $unbox (struct.get $holder 0 (global.get $h)))
+                   (call $unbox (array.get $externs (global.get $a) (i32.const 0)))))))"#,
+    )
+    .unwrap();
+    let instance = Linker::new(&engine)
+        .instantiate(&mut store, &module)
+        .unwrap();
+    call(&mut store, instance, "setup", &[]).unwrap();
+    call(&mut store, instance, "garbage", &[]).unwrap();
+    store.gc();
+    // The four boxes, the holder and the array.
+    assert_eq!(store.gc_heap_stats().objects, 6);
+    call(&mut store, instance, "garbage", &[]).unwrap();
+    assert_eq!(
+        call(&mut store, instance, "sum", &[]).unwrap().i32(),
+        Some(10)
+    );
+}
+
+/// An object that reaches the host only as an externref (`extern.convert_any`)
+/// stays alive while the host may still pass it back.
+#[test]
+fn an_externalized_object_held_by_the_host_survives_a_collection() {
+    let engine = engine(64 << 20);
+    let mut store = Store::new(&engine, ());
+    let module = Module::new(
+        &engine,
+        r#"(module
+             (type $box (struct (field i32)))
+             (func (export "box") (param i32) (result externref)
+               (extern.convert_any (struct.new $box (local.get 0))))
+             (func (export "unbox") (param externref) (result i32)
+               (struct.get $box 0 (ref.cast (ref $box) (any.convert_extern (local.get 0))))))"#,
+    )
+    .unwrap();
+    let instance = Linker::new(&engine)
+        .instantiate(&mut store, &module)
+        .unwrap();
+    let boxed = call(&mut store, instance, "box", &[Val::I32(77)]).unwrap();
+    let typed_box = instance
+        .get_typed_func::<i32, Option<wazerox::ExternRef>>(&mut store, "box")
+        .unwrap();
+    let typed = typed_box.call(&mut store, 78).unwrap();
+    for _ in 0..3 {
+        call(&mut store, instance, "box", &[Val::I32(0)]).unwrap();
+    }
+    store.gc();
+    assert_eq!(
+        call(&mut store, instance, "unbox", &[boxed]).unwrap().i32(),
+        Some(77)
+    );
+    let v = call(&mut store, instance, "unbox", &[Val::ExternRef(typed)]);
+    assert_eq!(v.unwrap().i32(), Some(78));
+}

@@ -69,10 +69,30 @@ pub enum Builtin {
     /// struct or array type `ty` (`length` elements for an array) in the store's
     /// GC heap, or 0 when the heap's cap forbids it (trap `GcHeapExhausted`).
     GcAlloc,
+    /// `(vmctx, dst: i64, dst_index: i32, src: i64, src_index: i32, len: i32,
+    /// element_size: i32) -> i32` failed: `array.copy` between non-null arrays
+    /// (overlap-correct); fails (trap `ArrayOutOfBounds`) when a range is outside
+    /// its array.
+    ArrayCopy,
+    /// `(vmctx, ty: i32, data: i32, offset: i32, len: i32) -> i64` a new array of
+    /// the module's type `ty` holding `len` elements read from data segment
+    /// `data` at byte `offset`. Traps itself: `MemoryOutOfBounds` past the
+    /// segment, `GcHeapExhausted` past the heap's cap.
+    ArrayNewData,
+    /// `(vmctx, ty: i32, elem: i32, offset: i32, len: i32) -> i64` as
+    /// `ArrayNewData` from element segment `elem` (`TableOutOfBounds` past it).
+    ArrayNewElem,
+    /// `(vmctx, ty: i32, array: i64, dst: i32, data: i32, src: i32, len: i32)`:
+    /// `array.init_data` into a non-null array; traps itself
+    /// (`ArrayOutOfBounds`, then `MemoryOutOfBounds`).
+    ArrayInitData,
+    /// `(vmctx, ty: i32, array: i64, dst: i32, elem: i32, src: i32, len: i32)`:
+    /// `array.init_elem` (`ArrayOutOfBounds`, then `TableOutOfBounds`).
+    ArrayInitElem,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 20] = [
+    pub const ALL: [Builtin; 25] = [
         Builtin::MemoryGrow,
         Builtin::MemoryFill,
         Builtin::MemoryCopy,
@@ -93,6 +113,11 @@ impl Builtin {
         Builtin::FuelExhausted,
         Builtin::RefTest,
         Builtin::GcAlloc,
+        Builtin::ArrayCopy,
+        Builtin::ArrayNewData,
+        Builtin::ArrayNewElem,
+        Builtin::ArrayInitData,
+        Builtin::ArrayInitElem,
     ];
 
     /// Position in the builtin table.
@@ -125,6 +150,11 @@ impl Builtin {
             Builtin::EpochDeadline | Builtin::FuelExhausted => (&[], &[I32]),
             Builtin::RefTest => (&[I64, I32, I32], &[I32]),
             Builtin::GcAlloc => (&[I32, I32], &[I64]),
+            Builtin::ArrayCopy => (&[I64, I32, I64, I32, I32, I32], &[I32]),
+            Builtin::ArrayNewData | Builtin::ArrayNewElem => (&[I32, I32, I32, I32], &[I64]),
+            Builtin::ArrayInitData | Builtin::ArrayInitElem => {
+                (&[I32, I64, I32, I32, I32, I32], &[])
+            }
         }
     }
 }

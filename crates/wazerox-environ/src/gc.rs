@@ -68,6 +68,18 @@ pub fn extern_from_any(a: u64) -> u64 {
     }
 }
 
+/// The object a reference word of hierarchy `kind` keeps alive, or 0: an
+/// any-hierarchy word itself, an externref only when it is an externalized any
+/// word (`extern.convert_any`; other extern words are host handles, which may
+/// look like aligned addresses and must not be followed).
+pub fn traced_word(kind: RefKind, word: u64) -> u64 {
+    match kind {
+        RefKind::Any => word,
+        RefKind::Extern if word & EXTERNALIZED_ANY != 0 => word & !EXTERNALIZED_ANY,
+        _ => 0,
+    }
+}
+
 /// Object header: the engine-wide type id (`u32`).
 pub const HEADER_TYPE_ID: u32 = 0;
 /// Object header: flags (`u32`, [`FLAG_ARRAY`], [`FLAG_MARK`]).
@@ -100,15 +112,20 @@ pub struct GcLayout {
     pub field_offsets: Vec<u32>,
     /// Offsets of a struct's fields that hold any-hierarchy references.
     pub ref_offsets: Vec<u32>,
+    /// Offsets of a struct's externref fields (which may hold externalized
+    /// objects, see [`traced_word`]).
+    pub extern_offsets: Vec<u32>,
     /// An array's element size (0 for structs).
     pub element_size: u32,
     /// Whether an array's elements are any-hierarchy references.
     pub elements_are_refs: bool,
+    /// Whether an array's elements are externrefs.
+    pub elements_are_externrefs: bool,
     pub is_array: bool,
 }
 
-fn holds_any_ref(storage: StorageType) -> bool {
-    matches!(storage, StorageType::Val(ValType::Ref(r)) if r.kind() == RefKind::Any)
+fn holds_ref(storage: StorageType, kind: RefKind) -> bool {
+    matches!(storage, StorageType::Val(ValType::Ref(r)) if r.kind() == kind)
 }
 
 impl GcLayout {
@@ -118,12 +135,16 @@ impl GcLayout {
                 let mut offset = HEADER_SIZE;
                 let mut field_offsets = Vec::with_capacity(fields.len());
                 let mut ref_offsets = Vec::new();
+                let mut extern_offsets = Vec::new();
                 for field in fields.iter() {
                     let size = field.storage.size();
                     offset = offset.next_multiple_of(size);
                     field_offsets.push(offset);
-                    if holds_any_ref(field.storage) {
+                    if holds_ref(field.storage, RefKind::Any) {
                         ref_offsets.push(offset);
+                    }
+                    if holds_ref(field.storage, RefKind::Extern) {
+                        extern_offsets.push(offset);
                     }
                     offset += size;
                 }
@@ -131,8 +152,10 @@ impl GcLayout {
                     size: offset.next_multiple_of(8),
                     field_offsets,
                     ref_offsets,
+                    extern_offsets,
                     element_size: 0,
                     elements_are_refs: false,
+                    elements_are_externrefs: false,
                     is_array: false,
                 }
             }
@@ -140,8 +163,10 @@ impl GcLayout {
                 size: HEADER_SIZE,
                 field_offsets: Vec::new(),
                 ref_offsets: Vec::new(),
+                extern_offsets: Vec::new(),
                 element_size: element.storage.size(),
-                elements_are_refs: holds_any_ref(element.storage),
+                elements_are_refs: holds_ref(element.storage, RefKind::Any),
+                elements_are_externrefs: holds_ref(element.storage, RefKind::Extern),
                 is_array: true,
             },
         }
@@ -173,6 +198,7 @@ mod tests {
         let layout = GcLayout::new(&ty);
         assert_eq!(layout.field_offsets, [16, 24, 32, 40, 48]);
         assert_eq!(layout.ref_offsets, [40]);
+        assert_eq!(layout.extern_offsets, [48]);
         assert_eq!(layout.size, 56);
     }
 

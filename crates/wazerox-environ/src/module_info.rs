@@ -35,11 +35,37 @@ pub enum ConstOp {
     I64Add,
     I64Sub,
     I64Mul,
+    /// `struct.new $t` (GC): a struct of the module's type `$t` from the
+    /// values on top, allocated in the store's heap at instantiation.
+    StructNew(TypeIndex),
+    /// `struct.new_default $t`.
+    StructNewDefault(TypeIndex),
+    /// `array.new $t`: the length on top, the element value below it.
+    ArrayNew(TypeIndex),
+    /// `array.new_default $t`: the length on top.
+    ArrayNewDefault(TypeIndex),
+    /// `array.new_fixed $t n`: the `n` elements on top.
+    ArrayNewFixed(TypeIndex, u32),
 }
 
 impl ConstExpr {
     pub fn single(op: ConstOp) -> Self {
         ConstExpr { ops: vec![op] }
+    }
+
+    /// Whether evaluating it allocates GC objects (so it must be evaluated
+    /// exactly once, and can fail when the heap is full).
+    pub fn allocates(&self) -> bool {
+        self.ops.iter().any(|op| {
+            matches!(
+                op,
+                ConstOp::StructNew(_)
+                    | ConstOp::StructNewDefault(_)
+                    | ConstOp::ArrayNew(_)
+                    | ConstOp::ArrayNewDefault(_)
+                    | ConstOp::ArrayNewFixed(..)
+            )
+        })
     }
 }
 

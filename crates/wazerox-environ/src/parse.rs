@@ -522,6 +522,22 @@ fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, WasmError> 
             Operator::I64Add => ConstOp::I64Add,
             Operator::I64Sub => ConstOp::I64Sub,
             Operator::I64Mul => ConstOp::I64Mul,
+            Operator::StructNew { struct_type_index } => {
+                ConstOp::StructNew(TypeIndex(struct_type_index))
+            }
+            Operator::StructNewDefault { struct_type_index } => {
+                ConstOp::StructNewDefault(TypeIndex(struct_type_index))
+            }
+            Operator::ArrayNew { array_type_index } => {
+                ConstOp::ArrayNew(TypeIndex(array_type_index))
+            }
+            Operator::ArrayNewDefault { array_type_index } => {
+                ConstOp::ArrayNewDefault(TypeIndex(array_type_index))
+            }
+            Operator::ArrayNewFixed {
+                array_type_index,
+                array_size,
+            } => ConstOp::ArrayNewFixed(TypeIndex(array_type_index), array_size),
             Operator::End => break,
             other => {
                 return Err(WasmError::unsupported(format!(

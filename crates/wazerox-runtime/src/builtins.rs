@@ -39,6 +39,11 @@ struct BuiltinTable {
     fuel_exhausted: unsafe extern "C" fn(*mut u8) -> u32,
     ref_test: unsafe extern "C" fn(*mut u8, u64, u32, u32) -> u32,
     gc_alloc: unsafe extern "C" fn(*mut u8, u32, u32) -> u64,
+    array_copy: unsafe extern "C" fn(*mut u8, u64, u32, u64, u32, u32, u32) -> u32,
+    array_new_data: unsafe extern "C" fn(*mut u8, u32, u32, u32, u32) -> u64,
+    array_new_elem: unsafe extern "C" fn(*mut u8, u32, u32, u32, u32) -> u64,
+    array_init_data: unsafe extern "C" fn(*mut u8, u32, u64, u32, u32, u32, u32),
+    array_init_elem: unsafe extern "C" fn(*mut u8, u32, u64, u32, u32, u32, u32),
 }
 
 static BUILTINS: BuiltinTable = BuiltinTable {
@@ -62,6 +67,11 @@ static BUILTINS: BuiltinTable = BuiltinTable {
     fuel_exhausted,
     ref_test: crate::gc::ref_test,
     gc_alloc: crate::gc::gc_alloc,
+    array_copy: crate::gc_array::array_copy,
+    array_new_data: crate::gc_array::array_new_data,
+    array_new_elem: crate::gc_array::array_new_elem,
+    array_init_data: crate::gc_array::array_init_data,
+    array_init_elem: crate::gc_array::array_init_elem,
 };
 
 pub(crate) fn table_address() -> usize {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use wazerox_environ::gc::{
     self, FLAG_ARRAY, FLAG_MARK, GcLayout, HEADER_FLAGS, HEADER_LENGTH, HEADER_SIZE, HEADER_TYPE_ID,
 };
-use wazerox_environ::types::TypeIndex;
+use wazerox_environ::types::{RefKind, TypeIndex};
 
 /// The header's type id and flags of object `word`.
 ///
@@ -258,17 +258,34 @@ impl GcHeap {
                 let type_id = object.add(HEADER_TYPE_ID as usize).cast::<u32>().read();
                 let layout = &state.layouts[&type_id];
                 let child = |offset: usize| object.add(offset).cast::<u64>().read();
+                // Filtered as pushed: an array of a million references must not
+                // make every later pop rescan the work list.
+                let mut trace = |kind, offset: usize| {
+                    let word = gc::traced_word(kind, child(offset));
+                    if gc::is_object(word) {
+                        work.push(word);
+                    }
+                };
                 for offset in &layout.ref_offsets {
-                    work.push(child(*offset as usize));
+                    trace(RefKind::Any, *offset as usize);
                 }
-                if layout.elements_are_refs {
+                for offset in &layout.extern_offsets {
+                    trace(RefKind::Extern, *offset as usize);
+                }
+                let element_kind = if layout.elements_are_refs {
+                    Some(RefKind::Any)
+                } else if layout.elements_are_externrefs {
+                    Some(RefKind::Extern)
+                } else {
+                    None
+                };
+                if let Some(kind) = element_kind {
                     let length = object.add(HEADER_LENGTH as usize).cast::<u32>().read();
                     for i in 0..length as usize {
-                        work.push(child(HEADER_SIZE as usize + 8 * i));
+                        trace(kind, HEADER_SIZE as usize + 8 * i);
                     }
                 }
             }
-            work.retain(|w| gc::is_object(*w));
         }
         let mut live = 0;
         state.objects.retain(|&(address, size)| {
@@ -332,24 +349,30 @@ pub(crate) unsafe extern "C" fn gc_alloc(vmctx: *mut u8, ty: u32, length: u32) -
     unsafe { catching(body) }
 }
 
-fn holds_any(ty: wazerox_environ::ValType) -> bool {
+/// The hierarchy of a global's or table's references when they may keep GC
+/// objects alive: any-hierarchy words, and externrefs (externalized objects,
+/// `gc::traced_word`).
+pub fn traced_kind(ty: wazerox_environ::ValType) -> Option<RefKind> {
     ty.as_ref()
-        .is_some_and(|r| r.kind() == wazerox_environ::RefKind::Any)
+        .map(|r| r.kind())
+        .filter(|k| matches!(k, RefKind::Any | RefKind::Extern))
 }
 
-/// Appends the any-hierarchy words `instance`'s globals and tables (defined
-/// and imported) hold: the instance's part of a collection's roots.
+/// Appends the objects `instance`'s globals and tables (defined and imported)
+/// and its evaluated element segments keep alive: the instance's part of a
+/// collection's roots.
 pub fn instance_roots(instance: &Instance, out: &mut Vec<u64>) {
     let module = instance.module();
+    out.extend(instance.gc_element_words());
     for (i, global) in module.globals.iter().enumerate() {
-        if holds_any(global.ty.content) {
+        if let Some(kind) = traced_kind(global.ty.content) {
             let definition = instance.global_ptr(wazerox_environ::GlobalIndex(i as u32));
             // SAFETY: global definitions live as long as the store.
-            out.push(unsafe { global_word(definition) });
+            out.push(gc::traced_word(kind, unsafe { global_word(definition) }));
         }
     }
     for (i, table) in module.tables.iter().enumerate() {
-        if holds_any(table.ty.element) {
+        if traced_kind(table.ty.element).is_some() {
             // SAFETY: tables live as long as the store.
             let table = unsafe { &*instance.table_ptr(wazerox_environ::TableIndex(i as u32)) };
             table_roots(table, out);
@@ -357,10 +380,15 @@ pub fn instance_roots(instance: &Instance, out: &mut Vec<u64>) {
     }
 }
 
-/// Appends the words of a table (of the any hierarchy).
+/// Appends the objects a table's elements keep alive.
 pub fn table_roots(table: &crate::table::Table, out: &mut Vec<u64>) {
-    if holds_any(table.ty().element) {
-        out.extend(table.elements().iter().map(|w| *w as u64));
+    if let Some(kind) = traced_kind(table.ty().element) {
+        out.extend(
+            table
+                .elements()
+                .iter()
+                .map(|w| gc::traced_word(kind, *w as u64)),
+        );
     }
 }
 

@@ -18,6 +18,7 @@ use crate::table_image::TableImage;
 use crate::vmcontext::{VMFuncRef, VMGlobalDefinition, VMStoreContext, ValRaw};
 use std::alloc::Layout;
 use std::sync::Arc;
+use wazerox_environ::gc;
 use wazerox_environ::vmoffsets::VMCONTEXT_MAGIC;
 use wazerox_environ::{
     ConstExpr, ConstOp, DataMode, ElementMode, FuncIndex, GlobalIndex, MemoryIndex, ModuleInfo,
@@ -165,6 +166,10 @@ pub struct Instance {
     imaged_tables: Vec<bool>,
     dropped_data: Vec<bool>,
     dropped_elements: Vec<bool>,
+    /// Passive element segments whose items allocate GC objects, evaluated
+    /// once at instantiation (`None` for the others, evaluated when used, and
+    /// once dropped); a collection's roots (docs/gc.md).
+    gc_elements: Vec<Option<Vec<usize>>>,
     /// Per memory index: whether an image already holds its active segments.
     imaged: Vec<bool>,
     store_context: *const VMStoreContext,
@@ -302,6 +307,7 @@ impl Instance {
             imaged_tables,
             dropped_data: vec![false; module.data.len()],
             dropped_elements: vec![false; module.elements.len()],
+            gc_elements: vec![None; module.elements.len()],
             imaged,
             store_context: store,
             growth_hook: None,
@@ -384,7 +390,7 @@ impl Instance {
         let module = self.module.clone();
         for (i, global) in module.globals.iter().enumerate() {
             if let Some(init) = &global.init {
-                let value = self.eval_const(init);
+                let value = self.try_eval_const(init)?;
                 // SAFETY: `global_pointer` of a defined global points into our VMContext.
                 unsafe {
                     self.global_ptr(GlobalIndex(i as u32))
@@ -402,7 +408,7 @@ impl Instance {
                 continue;
             }
             if let Some(init) = &table.init {
-                let value = self.eval_const(init).get_ptr();
+                let value = self.try_eval_const(init)?.get_ptr();
                 let table = self.table_mut(TableIndex(i as u32));
                 let size = table.size();
                 table.fill(0, value, size);
@@ -416,17 +422,16 @@ impl Instance {
                 }
                 ElementMode::Active { table, offset } => {
                     let offset = self.eval_offset(offset, module.tables[table.index()].ty.table64);
-                    let values: Vec<usize> = segment
-                        .items
-                        .iter()
-                        .map(|e| self.eval_const(e).get_ptr())
-                        .collect();
+                    let values = self.eval_items(&segment.items)?;
                     if !self.table_mut(*table).init(offset, &values) {
                         return Err(InstantiationError::Trap(TrapCode::TableOutOfBounds));
                     }
                     self.dropped_elements[i] = true;
                 }
                 ElementMode::Declared => self.dropped_elements[i] = true,
+                ElementMode::Passive if segment.items.iter().any(ConstExpr::allocates) => {
+                    self.gc_elements[i] = Some(self.eval_items(&segment.items)?);
+                }
                 ElementMode::Passive => {}
             }
         }
@@ -583,24 +588,51 @@ impl Instance {
         Ok(self.table_mut(index).grow(delta, init))
     }
 
-    /// Evaluates a constant expression in this instance's context.
-    pub fn eval_const(&self, expr: &ConstExpr) -> ValRaw {
+    /// The evaluated items of an element segment.
+    fn eval_items(&self, items: &[ConstExpr]) -> Result<Vec<usize>, InstantiationError> {
+        items
+            .iter()
+            .map(|e| Ok(self.try_eval_const(e)?.get_ptr()))
+            .collect()
+    }
+
+    /// Evaluates a constant expression in this instance's context; one that
+    /// allocates GC objects (`ConstExpr::allocates`) fails with a trap when the
+    /// store's heap is full.
+    pub fn try_eval_const(&self, expr: &ConstExpr) -> Result<ValRaw, InstantiationError> {
         // Element segments of large tables are thousands of single `ref.func`s:
         // one operation needs no stack (and no allocation).
         if let [op] = expr.ops.as_slice() {
-            return ValRaw::u128(self.eval_const_op(op, &mut Vec::new()));
+            return Ok(ValRaw::u128(self.eval_const_op(op, &mut Vec::new())?));
         }
         let mut stack: Vec<u128> = Vec::with_capacity(2);
         for op in &expr.ops {
-            let value = self.eval_const_op(op, &mut stack);
+            let value = self.eval_const_op(op, &mut stack)?;
             stack.push(value);
         }
-        ValRaw::u128(stack.pop().unwrap_or(0))
+        Ok(ValRaw::u128(stack.pop().unwrap_or(0)))
+    }
+
+    /// Evaluates a constant expression that does not allocate (an offset, an
+    /// element item of a segment without allocating items).
+    pub fn eval_const(&self, expr: &ConstExpr) -> ValRaw {
+        debug_assert!(!expr.allocates());
+        self.try_eval_const(expr)
+            .unwrap_or_else(|_| unreachable!("only allocation fails"))
     }
 
     /// The value `op` pushes, popping its operands from `stack`.
-    fn eval_const_op(&self, op: &ConstOp, stack: &mut Vec<u128>) -> u128 {
-        match *op {
+    fn eval_const_op(
+        &self,
+        op: &ConstOp,
+        stack: &mut Vec<u128>,
+    ) -> Result<u128, InstantiationError> {
+        if let Some(object) = crate::gc_array::eval_const_alloc(self, op, stack) {
+            return object
+                .map(u128::from)
+                .ok_or(InstantiationError::Trap(TrapCode::GcHeapExhausted));
+        }
+        Ok(match *op {
             ConstOp::I32Const(v) => v as u32 as u128,
             ConstOp::I64Const(v) => v as u64 as u128,
             ConstOp::F32Const(bits) => bits as u128,
@@ -643,7 +675,26 @@ impl Instance {
                     _ => a.wrapping_mul(b),
                 }) as u128
             }
-        }
+            ConstOp::StructNew(_)
+            | ConstOp::StructNewDefault(_)
+            | ConstOp::ArrayNew(_)
+            | ConstOp::ArrayNewDefault(_)
+            | ConstOp::ArrayNewFixed(..) => unreachable!("evaluated by eval_const_alloc"),
+        })
+    }
+
+    /// The any-hierarchy words held by passive element segments evaluated at
+    /// instantiation (roots of a collection).
+    /// An externref segment's externalized objects count too
+    /// (`gc::traced_word`).
+    pub fn gc_element_words(&self) -> impl Iterator<Item = u64> + '_ {
+        self.gc_elements
+            .iter()
+            .zip(&self.module.elements)
+            .filter_map(|(items, segment)| {
+                Some((items.as_ref()?, crate::gc::traced_kind(segment.element)?))
+            })
+            .flat_map(|(items, kind)| items.iter().map(move |w| gc::traced_word(kind, *w as u64)))
     }
 
     pub fn module(&self) -> &Arc<ModuleInfo> {
@@ -753,6 +804,9 @@ impl Instance {
         if self.dropped_elements[index as usize] {
             return Vec::new();
         }
+        if let Some(items) = &self.gc_elements[index as usize] {
+            return items.clone();
+        }
         self.module.elements[index as usize]
             .items
             .iter()
@@ -762,6 +816,7 @@ impl Instance {
 
     pub fn drop_element(&mut self, index: u32) {
         self.dropped_elements[index as usize] = true;
+        self.gc_elements[index as usize] = None;
     }
 
     /// Element type of table `index`.

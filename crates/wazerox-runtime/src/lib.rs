@@ -15,6 +15,7 @@ pub mod code_registry;
 pub mod exceptions;
 pub mod fiber;
 pub mod gc;
+pub mod gc_array;
 pub mod instance;
 pub mod instance_pool;
 pub mod lazy;

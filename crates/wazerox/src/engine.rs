@@ -522,6 +522,9 @@ struct TypeRegistry {
     groups: HashMap<Vec<(FuncType, Option<GcType>, SubtypeInfo)>, u32>,
     /// By engine id: the signature in engine form and the declared supertype.
     types: Vec<(FuncType, Option<u32>)>,
+    /// By engine id: the struct or array type in engine form (`None` for
+    /// function types); for field access from the host.
+    gc_types: Vec<Option<GcType>>,
 }
 
 /// The registry as the engine and its instances share it.
@@ -553,7 +556,9 @@ impl TypeRegistry {
             ConcreteType::RecGroup(i) => ConcreteType::Engine(first + i),
             other => other,
         };
-        for (ty, _, sub) in &group {
+        for (ty, gc_type, sub) in &group {
+            self.gc_types
+                .push(gc_type.as_ref().map(|t| t.map_concrete(&to_engine)));
             let supertype = sub.supertype.map(|s| match to_engine(s) {
                 ConcreteType::Engine(id) => id,
                 other => unreachable!("canonical supertype {other:?}"),
@@ -719,6 +724,18 @@ impl Engine {
     /// The signature of type `id`, its concrete types as engine ids.
     pub(crate) fn type_of(&self, id: u32) -> FuncType {
         self.0.types.0.lock().unwrap().types[id as usize].0.clone()
+    }
+
+    /// The struct or array type `id`, its concrete types as engine ids.
+    pub(crate) fn gc_type_of(&self, id: u32) -> Option<GcType> {
+        self.0
+            .types
+            .0
+            .lock()
+            .unwrap()
+            .gc_types
+            .get(id as usize)?
+            .clone()
     }
 
     /// The declared supertype of type `id`.

@@ -311,7 +311,7 @@ pub(crate) fn val_from_raw(
         ValType::V128 => Val::V128(raw.get_u128()),
         ValType::Ref(r) => match r.kind() {
             RefKind::Func => Val::FuncRef(Func::from_raw(store, raw.get_ptr())?),
-            RefKind::Extern => Val::ExternRef(ExternRef::from_raw(store, raw.get_ptr())),
+            RefKind::Extern => Val::ExternRef(ExternRef::from_raw_rooted(store, raw.get_ptr())),
             RefKind::Exn => Val::ExnRef(crate::ExnRef::from_raw(store, raw.get_ptr())),
             RefKind::Any => Val::AnyRef(crate::AnyRef::from_word(store, raw.get_ptr() as u64)),
         },
@@ -514,7 +514,36 @@ impl WasmTy for Option<ExternRef> {
         Ok(())
     }
     fn load(store: &mut StoreOpaque, slot: &ValRaw) -> Self {
-        ExternRef::from_raw(store, slot.get_ptr())
+        ExternRef::from_raw_rooted(store, slot.get_ptr())
+    }
+}
+
+impl WasmTy for Option<crate::AnyRef> {
+    fn valtype() -> ValType {
+        ValType::ANYREF
+    }
+    fn store(self, store: &StoreOpaque, slot: &mut ValRaw) -> Result<(), Error> {
+        *slot = val_to_raw(store, &Val::AnyRef(self))?;
+        Ok(())
+    }
+    fn load(store: &mut StoreOpaque, slot: &ValRaw) -> Self {
+        crate::AnyRef::from_word(store, slot.get_ptr() as u64)
+    }
+}
+
+/// `(ref any)`: a typed function's signature must say non-null for it to be
+/// used, so Wasm never passes null where it is loaded.
+impl WasmTy for crate::AnyRef {
+    fn valtype() -> ValType {
+        ValType::Ref(RefType::new(false, HeapType::Any))
+    }
+    fn store(self, store: &StoreOpaque, slot: &mut ValRaw) -> Result<(), Error> {
+        *slot = val_to_raw(store, &Val::AnyRef(Some(self)))?;
+        Ok(())
+    }
+    fn load(store: &mut StoreOpaque, slot: &ValRaw) -> Self {
+        crate::AnyRef::from_word(store, slot.get_ptr() as u64)
+            .expect("validated: a `(ref any)` value is not null")
     }
 }
 

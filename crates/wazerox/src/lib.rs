@@ -75,7 +75,7 @@ pub use engine::{CompilationStrategy, Config, Engine, InstanceAllocationStrategy
 pub use error::{Error, ErrorKind, FrameInfo, FrameSymbol, Trap};
 pub use externals::{Extern, Global, Memory, SharedMemory, Table};
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
-pub use gc::AnyRef;
+pub use gc::{AnyRef, ArrayRef, StructRef};
 pub use guest_profiler::{GuestProfile, GuestProfiler};
 pub use instance::Instance;
 pub use interrupt::InterruptHandle;

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use wazerox_environ::{FuncType, GlobalType, RefKind};
+use wazerox_environ::{FuncType, GlobalType};
 use wazerox_runtime::instance::Instance as RuntimeInstance;
 use wazerox_runtime::memory::LinearMemory;
 use wazerox_runtime::table::Table as RuntimeTable;
@@ -64,6 +64,10 @@ pub struct StoreOpaque {
     pub(crate) externrefs: Vec<Arc<dyn Any + Send + Sync>>,
     /// Host handles of GC objects (`AnyRef`), roots while alive (docs/gc.md).
     pub(crate) gc_roots: Vec<std::sync::Weak<u64>>,
+    /// Objects the host holds as externrefs (`extern.convert_any` words that
+    /// reached the host): `ExternRef` is `Copy`, so these stay roots for the
+    /// store's life, like every externref (docs/gc.md).
+    pub(crate) externalized_roots: std::collections::HashSet<u64>,
     /// Shared memories imported or defined by instances of this store, each once.
     pub(crate) shared_memories: Vec<crate::SharedMemory>,
     /// Handle of each object already handed out, keyed by its address, so the same
@@ -172,20 +176,17 @@ impl StoreOpaque {
             wazerox_runtime::gc::instance_roots(&instance.runtime, &mut roots);
         }
         for global in &self.globals {
-            if global
-                .ty
-                .content
-                .as_ref()
-                .is_some_and(|r| r.kind() == RefKind::Any)
-            {
+            if let Some(kind) = wazerox_runtime::gc::traced_kind(global.ty.content) {
                 // SAFETY: global definitions live as long as the store.
-                roots.push(unsafe { wazerox_runtime::gc::global_word(global.definition) });
+                let word = unsafe { wazerox_runtime::gc::global_word(global.definition) };
+                roots.push(wazerox_environ::gc::traced_word(kind, word));
             }
         }
         for table in &self.tables {
             // SAFETY: tables live as long as the store.
             wazerox_runtime::gc::table_roots(unsafe { &**table }, &mut roots);
         }
+        roots.extend(self.externalized_roots.iter().copied());
         self.gc_roots.retain(|root| match root.upgrade() {
             Some(word) => {
                 roots.push(*word);
@@ -254,6 +255,7 @@ impl<T> Store<T> {
                     host_globals: Vec::new(),
                     externrefs: Vec::new(),
                     gc_roots: Vec::new(),
+                    externalized_roots: Default::default(),
                     shared_memories: Vec::new(),
                     func_handles: AddressMap::default(),
                     memory_handles: AddressMap::default(),

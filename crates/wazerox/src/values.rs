@@ -210,6 +210,17 @@ impl ExternRef {
         })
     }
 
+    /// [`ExternRef::from_raw`] for a value reaching the host: an externalized
+    /// object becomes a root for the store's life (an `ExternRef` is `Copy`,
+    /// so nothing says when the host is done with it).
+    pub(crate) fn from_raw_rooted(store: &mut StoreOpaque, raw: usize) -> Option<ExternRef> {
+        let object = wazerox_environ::gc::traced_word(wazerox_environ::RefKind::Extern, raw as u64);
+        if wazerox_environ::gc::is_object(object) {
+            store.externalized_roots.insert(object);
+        }
+        ExternRef::from_raw(store, raw)
+    }
+
     pub(crate) fn to_raw(self) -> usize {
         self.handle
     }

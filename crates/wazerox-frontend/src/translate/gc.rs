@@ -140,7 +140,7 @@ impl FuncTranslation<'_, '_> {
 
     /// A new zeroed object of type `ty` (`length` elements for an array);
     /// traps `GcHeapExhausted` when the heap's cap forbids it.
-    fn gc_alloc(&mut self, ty: u32, length: Option<ir::Value>) -> ir::Value {
+    pub(crate) fn gc_alloc(&mut self, ty: u32, length: Option<ir::Value>) -> ir::Value {
         let ty = self.builder.ins().iconst(I32, i64::from(ty));
         let length = match length {
             Some(length) => length,
@@ -156,7 +156,7 @@ impl FuncTranslation<'_, '_> {
         object
     }
 
-    fn store_field(
+    pub(crate) fn store_field(
         &mut self,
         storage: StorageType,
         value: ir::Value,
@@ -178,7 +178,7 @@ impl FuncTranslation<'_, '_> {
         }
     }
 
-    fn load_field(
+    pub(crate) fn load_field(
         &mut self,
         storage: StorageType,
         signed: bool,

@@ -12,6 +12,7 @@ mod control;
 mod environ;
 mod exceptions;
 mod gc;
+mod gc_array;
 mod interrupt;
 mod memory;
 mod numeric;
@@ -201,6 +202,9 @@ impl FuncTranslation<'_, '_> {
             return Ok(());
         }
         if self.translate_gc(op)? {
+            return Ok(());
+        }
+        if self.translate_gc_array(op)? {
             return Ok(());
         }
         if self.translate_atomic(op)? {

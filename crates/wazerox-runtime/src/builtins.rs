@@ -61,7 +61,7 @@ static BUILTINS: BuiltinTable = BuiltinTable {
     epoch_deadline,
     fuel_exhausted,
     ref_test: crate::gc::ref_test,
-    gc_alloc: crate::gc::gc_alloc,
+    gc_alloc: crate::gc::wazerox_gc_alloc_stub,
 };
 
 pub(crate) fn table_address() -> usize {

@@ -1,5 +1,14 @@
 //! GC support of the runtime (docs/gc.md): the store's heap and collector, and
-//! the `GcAlloc` and `RefTest` builtins.
+//! the `GcAlloc` and `RefTest` builtins. `roots` finds the roots in Wasm frames
+//! when `GcAlloc` collects inside a call.
+
+#[cfg_attr(target_arch = "x86_64", path = "gc/x86_64.rs")]
+#[cfg_attr(target_arch = "aarch64", path = "gc/aarch64.rs")]
+mod arch;
+mod roots;
+
+pub(crate) use arch::wazerox_gc_alloc_stub;
+pub use roots::GcRootsHook;
 
 use crate::builtins::catching;
 use crate::instance::Instance;
@@ -238,8 +247,8 @@ impl GcHeap {
     ///
     /// # Safety
     /// See [`GcHeap::state`]. `roots` must be *every* any-hierarchy word the
-    /// store's globals, tables and host handles hold, and no Wasm frame of the
-    /// store may be live (docs/gc.md: this slice's only safepoint).
+    /// store's globals, tables and host handles hold, and every word in the
+    /// stack-map slots of every live Wasm frame of the store (docs/gc.md).
     pub unsafe fn collect(&self, roots: impl IntoIterator<Item = u64>) {
         // SAFETY: forwarded.
         let state = unsafe { self.state() };
@@ -308,15 +317,27 @@ impl Drop for GcHeap {
     }
 }
 
-/// The `GcAlloc` builtin: a zeroed object of the module's type `ty`.
-pub(crate) unsafe extern "C" fn gc_alloc(vmctx: *mut u8, ty: u32, length: u32) -> u64 {
+/// The `GcAlloc` builtin: a zeroed object of the module's type `ty`, entered
+/// from [`wazerox_gc_alloc_stub`] with the call's return address `pc` and the
+/// calling frame's frame pointer `fp`. A safepoint: it collects first when the
+/// heap passed its trigger, and before giving up when the cap is reached, if
+/// every root can be found (`roots::collect_in_call`).
+pub(crate) unsafe extern "C" fn gc_alloc(
+    vmctx: *mut u8,
+    ty: u32,
+    length: u32,
+    pc: usize,
+    fp: usize,
+) -> u64 {
     let body = || {
         // SAFETY: called by compiled code with its own VMContext.
         let instance = unsafe { Instance::from_vmctx(vmctx) };
         let type_id = instance.type_id(TypeIndex(ty));
         // SAFETY: the store context outlives its instances' code.
-        let heap = unsafe { &(*instance.store_context()).gc };
-        // SAFETY: a builtin of the store's running code.
+        let store = unsafe { &*instance.store_context() };
+        let heap = &store.gc;
+        // SAFETY: a builtin of the store's running code; `pc` and `fp` are its
+        // caller's, as the stub passes them.
         unsafe {
             let layout = heap.layout(type_id, || {
                 GcLayout::new(
@@ -325,7 +346,14 @@ pub(crate) unsafe extern "C" fn gc_alloc(vmctx: *mut u8, ty: u32, length: u32) -
                         .expect("validated: a struct or array type"),
                 )
             });
-            heap.allocate(type_id, &layout, length).unwrap_or(0)
+            let collected = heap.wants_collection() && roots::collect_in_call(store, pc, fp);
+            match heap.allocate(type_id, &layout, length) {
+                Some(object) => object,
+                None if !collected && roots::collect_in_call(store, pc, fp) => {
+                    heap.allocate(type_id, &layout, length).unwrap_or(0)
+                }
+                None => 0,
+            }
         }
     };
     // SAFETY: called by compiled code; `body` owns everything of this call.

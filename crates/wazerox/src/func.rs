@@ -326,8 +326,9 @@ pub(crate) fn invoke<T>(
     let func_ref = data.func_ref;
     let array_call = data.array_call;
     store.opaque.maybe_collect_garbage();
-    // While the call runs, no collection may happen (its frames hold references
-    // the collector cannot see); nested calls come through here again.
+    // While the call runs, only its own allocations collect, and only while it
+    // is the store's one live call (docs/gc.md); nested calls come through here
+    // again.
     store.opaque.wasm_calls += 1;
     let max_stack = store.opaque.engine.config().max_wasm_stack;
     let store_id = store.opaque.id;
@@ -355,7 +356,13 @@ pub(crate) fn invoke<T>(
         })
     };
     // SAFETY: the call is over; `store_ptr` is our exclusive borrow again.
-    unsafe { (*store_ptr).opaque.wasm_calls -= 1 };
+    unsafe {
+        let opaque = &mut (*store_ptr).opaque;
+        opaque.wasm_calls -= 1;
+        if opaque.wasm_calls == 0 {
+            opaque.snapshot_taken = false;
+        }
+    }
     result.map_err(|reason| trap_to_error(reason, store_id))
 }
 

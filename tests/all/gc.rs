@@ -382,16 +382,14 @@ fn churn_instance_of(store: &mut Store<()>, module: &Module) -> Instance {
         .func_wrap(
             "host",
             "reenter",
-            |mut caller: Caller<'_, ()>, n: i32| -> i32 {
+            |mut caller: Caller<'_, ()>, n: i32| -> Result<i32, wazerox::Error> {
                 let before = caller.as_context_mut().gc_heap_stats().collections;
                 let churn = caller.get_export("churn").unwrap().into_func().unwrap();
                 let mut results = [Val::I32(0)];
-                churn
-                    .call(&mut caller, &[Val::I32(n)], &mut results)
-                    .unwrap();
+                churn.call(&mut caller, &[Val::I32(n)], &mut results)?;
                 // The outer call's frames are not walked: no collection inside.
                 assert_eq!(caller.as_context_mut().gc_heap_stats().collections, before);
-                results[0].i32().unwrap()
+                Ok(results[0].i32().unwrap())
             },
         )
         .unwrap();
@@ -442,14 +440,15 @@ fn a_nested_call_does_not_collect_and_the_outer_one_does_afterwards() {
 fn a_nested_call_past_the_cap_traps_instead_of_collecting() {
     let mut store = Store::new(&engine(1 << 20), ());
     let instance = churn_instance(&mut store);
-    let func = instance.get_func(&mut store, "nested").unwrap();
-    let mut results = [Val::I32(0)];
-    // The host function unwraps the inner call's result: its trap panics there
-    // and comes back out of the outer call as that panic.
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        func.call(&mut store, &[Val::I32(100_000), Val::I32(0)], &mut results)
-    }));
-    assert!(outcome.is_err());
+    // 200,000 nodes (6.4 MB) in the inner call, past the 1 MiB cap.
+    let args = [Val::I32(100_000), Val::I32(0)];
+    let error = call(&mut store, instance, "nested", &args).unwrap_err();
+    assert_eq!(
+        error.as_trap().map(|t| t.code()),
+        Some(TrapCode::GcHeapExhausted),
+        "{error}"
+    );
+    assert_eq!(store.gc_heap_stats().collections, 0);
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //! handles and live Wasm frames refer to; casts follow declared subtyping.
 
 use wazerox::{
-    AnyRef, Caller, Config, Engine, ErrorKind, Instance, Linker, Module, Store, TrapCode, Val,
+    AnyRef, Caller, Config, Engine, ErrorKind, ExternRef, Instance, Linker, Module, Store,
+    TrapCode, Val,
 };
 
 fn engine(heap_limit: usize) -> Engine {
@@ -360,6 +361,15 @@ const CHURN: &str = r#"
         (br $again)))
     (i32.add (local.get $total) (call $check (local.get $kept))))
 
+  ;; Keeps a struct only as an externref (externalized) and a host externref
+  ;; in locals while churning: the struct's field, and the host reference back.
+  (func (export "extern_kept") (param $h externref) (param $n i32) (result i32 externref)
+    (local $e externref)
+    (local.set $e (extern.convert_any (struct.new $node (i32.const 77) (ref.null $node))))
+    (drop (call $churn (local.get $n)))
+    (struct.get $node $v (ref.cast (ref $node) (any.convert_extern (local.get $e))))
+    (local.get $h))
+
   ;; Keeps [10..1] in a local across a host call that calls `churn` back,
   ;; then churns $n itself: returns the inner result + 55 + 70.
   (func (export "nested") (param $inner i32) (param $n i32) (result i32)
@@ -422,6 +432,26 @@ fn binary_trees_of_a_million_nodes_run_in_one_call_in_a_small_heap() {
     let stats = store.gc_heap_stats();
     assert!(stats.collections >= 10, "{stats:?}");
     assert!(stats.bytes <= SMALL_CAP, "{stats:?}");
+}
+
+#[test]
+fn externrefs_in_frames_keep_externalized_objects_and_host_handles_intact() {
+    let mut store = Store::new(&engine(SMALL_CAP), ());
+    let instance = churn_instance(&mut store);
+    // Handle 8 is a multiple of 8, the shape of an object address: the
+    // collector must not take it for one.
+    let handles: Vec<ExternRef> = (1..=8u32).map(|i| ExternRef::new(&mut store, i)).collect();
+    let func = instance.get_func(&mut store, "extern_kept").unwrap();
+    let mut results = [Val::I32(0), Val::I32(0)];
+    let args = [Val::ExternRef(Some(handles[7])), Val::I32(200_000)];
+    func.call(&mut store, &args, &mut results).unwrap();
+    assert_eq!(results[0].i32(), Some(77));
+    let Val::ExternRef(Some(back)) = &results[1] else {
+        panic!("{:?}", results[1]);
+    };
+    let data = back.data(&store).unwrap().downcast_ref::<u32>();
+    assert_eq!(data, Some(&8));
+    assert!(store.gc_heap_stats().collections >= 5);
 }
 
 #[test]

@@ -263,6 +263,36 @@ impl GcHeap {
         Some(object as u64)
     }
 
+    /// Keeps, of `words` (read from Wasm frames' stack-map slots: any-hierarchy
+    /// words and externrefs), the objects of this heap they refer to: a word
+    /// that is an object's address, or is one once its top bit (an
+    /// externalized anyref's mark) is cleared. Anything else (i31s, host
+    /// externref handles) is dropped, so the collector never reads through a
+    /// word that is not one of its objects.
+    ///
+    /// # Safety
+    /// See [`GcHeap::state`].
+    pub unsafe fn retain_objects(&self, words: &mut Vec<u64>) {
+        // SAFETY: forwarded.
+        let state = unsafe { self.state() };
+        let mut candidates: Vec<u64> = words
+            .iter()
+            .flat_map(|w| [*w, *w & !(1 << 63)])
+            .filter(|w| gc::is_object(*w))
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        words.clear();
+        if candidates.is_empty() {
+            return;
+        }
+        for &(address, _) in &state.objects {
+            if candidates.binary_search(&(address as u64)).is_ok() {
+                words.push(address as u64);
+            }
+        }
+    }
+
     /// Marks everything reachable from `roots` (words of the any hierarchy) and
     /// frees everything else.
     ///

@@ -134,10 +134,12 @@ impl FuncTranslation<'_, '_> {
         let params: Vec<ir::Value> = self.builder.block_params(entry)[2..].to_vec();
         for (value, param_ty) in params.into_iter().zip(ty.params()) {
             let var = self.builder.declare_var(ir_type(*param_ty));
-            if param_ty
-                .as_ref()
-                .is_some_and(|r| r.kind() == wazerox_environ::RefKind::Any)
-            {
+            if param_ty.as_ref().is_some_and(|r| {
+                matches!(
+                    r.kind(),
+                    wazerox_environ::RefKind::Any | wazerox_environ::RefKind::Extern
+                )
+            }) {
                 self.builder.declare_var_needs_stack_map(var);
             }
             self.builder.def_var(var, value);

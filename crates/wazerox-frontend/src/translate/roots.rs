@@ -1,5 +1,6 @@
 //! GC roots in Wasm frames (docs/gc.md, "Roots, safepoints"): every SSA value
-//! and variable of the any hierarchy is declared to Cranelift as needing a
+//! and variable that may refer to a GC object (any hierarchy, externrefs) is
+//! declared to Cranelift as needing a
 //! stack map, so that Cranelift spills the ones live across a call to stack
 //! slots and records, per call site, which slots hold them.
 //!
@@ -18,10 +19,12 @@ use wasmparser::{
 };
 use wazerox_environ::parse::{WasmError, WasmErrorKind};
 
-/// Whether a value of type `ty` is of the any hierarchy: a word the collector
-/// may have to trace. Function, extern and exception references are not GC
-/// objects (and must not be declared: a `VMFuncRef` pointer looks like an
-/// object word).
+/// Whether a value of type `ty` may refer to a GC object: the any hierarchy,
+/// and externrefs (an externalized anyref is its word with the top bit set,
+/// docs/gc.md). Function and exception references never do. The collector
+/// takes a frame's slot for a root only if the word (or the word without its
+/// top bit) is an object of the heap, so a host externref handle in a slot is
+/// harmless.
 pub(crate) fn is_gc_ref(
     resources: &ValidatorResources,
     ty: wasmparser::ValType,
@@ -44,6 +47,8 @@ pub(crate) fn is_gc_ref(
                 | AbstractHeapType::Struct
                 | AbstractHeapType::Array
                 | AbstractHeapType::None
+                | AbstractHeapType::Extern
+                | AbstractHeapType::NoExtern
         ),
         HeapType::Concrete(index) | HeapType::Exact(index) => match index {
             UnpackedIndex::Module(i) => resources

@@ -44,10 +44,14 @@ pub(crate) unsafe fn collect_in_call(store: &VMStoreContext, pc: usize, fp: usiz
     if !unsafe { hook(*store.store.get(), &mut roots) } {
         return false;
     }
+    let mut frame_words = Vec::new();
     // SAFETY: per the contract, `fp` is a frame of the innermost activation.
-    if !unsafe { frame_roots(pc, fp, entry_sp, &mut roots) } {
+    if !unsafe { frame_roots(pc, fp, entry_sp, &mut frame_words) } {
         return false;
     }
+    // SAFETY: as below.
+    unsafe { store.gc.retain_objects(&mut frame_words) };
+    roots.extend(frame_words);
     let heap: &GcHeap = &store.gc;
     // SAFETY: the roots are complete: the hook's, and every Wasm frame of the
     // store (the hook checked that the innermost activation holds all of them,

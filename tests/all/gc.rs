@@ -760,3 +760,224 @@ fn an_externalized_object_held_by_the_host_survives_a_collection() {
     let v = call(&mut store, instance, "unbox", &[Val::ExternRef(typed)]);
     assert_eq!(v.unwrap().i32(), Some(78));
 }
+
+/// Programs that allocate far more than the heap's cap within one call while
+/// keeping a few objects live in locals, parameters and on the operand stack:
+/// they run only if allocations collect inside the call, finding those roots
+/// in the Wasm frames (docs/gc.md, "Roots, safepoints").
+const CHURN: &str = r#"
+(module
+  (type $node (struct (field $v (mut i32)) (field $next (mut (ref null $node)))))
+  (type $tree (struct (field $l (ref null $tree)) (field $r (ref null $tree))))
+  (import "host" "reenter" (func $reenter (param i32) (result i32)))
+
+  ;; The list n, n-1, ..., 1.
+  (func $list (param $n i32) (result (ref null $node))
+    (local $l (ref null $node))
+    (block $done
+      (loop $again
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $l (struct.new $node (local.get $n) (local.get $l)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $again)))
+    (local.get $l))
+  (func $sum (param $l (ref null $node)) (result i32)
+    (local $s i32)
+    (block $done
+      (loop $again
+        (br_if $done (ref.is_null (local.get $l)))
+        (local.set $s (i32.add (local.get $s) (struct.get $node $v (local.get $l))))
+        (local.set $l (struct.get $node $next (local.get $l)))
+        (br $again)))
+    (local.get $s))
+
+  ;; Allocates $n short-lived two-node lists while [10..1] lives in a local
+  ;; and [5..1] on the operand stack: returns 55 + 15.
+  (func $churn (export "churn") (param $n i32) (result i32)
+    (local $kept (ref null $node))
+    (local.set $kept (call $list (i32.const 10)))
+    (call $list (i32.const 5))
+    (block $done
+      (loop $again
+        (br_if $done (i32.eqz (local.get $n)))
+        (drop (call $list (i32.const 2)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $again)))
+    (call $sum)
+    (i32.add (call $sum (local.get $kept))))
+
+  ;; Binary trees: a full tree of depth $d (its left subtree is on the operand
+  ;; stack while the right one is built), and its node count.
+  (func $make (param $d i32) (result (ref $tree))
+    (if (result (ref $tree)) (i32.eqz (local.get $d))
+      (then (struct.new_default $tree))
+      (else
+        (struct.new $tree
+          (call $make (i32.sub (local.get $d) (i32.const 1)))
+          (call $make (i32.sub (local.get $d) (i32.const 1)))))))
+  (func $check (param $t (ref null $tree)) (result i32)
+    (if (result i32) (ref.is_null (local.get $t))
+      (then (i32.const 0))
+      (else
+        (i32.add (i32.const 1)
+          (i32.add
+            (call $check (struct.get $tree $l (local.get $t)))
+            (call $check (struct.get $tree $r (local.get $t))))))))
+  ;; A long-lived tree of depth $long, then $iters short-lived ones of depth
+  ;; $d: the total node count checked.
+  (func (export "trees") (param $long i32) (param $iters i32) (param $d i32) (result i32)
+    (local $kept (ref null $tree))
+    (local $total i32)
+    (local.set $kept (call $make (local.get $long)))
+    (block $done
+      (loop $again
+        (br_if $done (i32.eqz (local.get $iters)))
+        (local.set $total (i32.add (local.get $total) (call $check (call $make (local.get $d)))))
+        (local.set $iters (i32.sub (local.get $iters) (i32.const 1)))
+        (br $again)))
+    (i32.add (local.get $total) (call $check (local.get $kept))))
+
+  ;; Keeps a struct only as an externref (externalized) and a host externref
+  ;; in locals while churning: the struct's field, and the host reference back.
+  (func (export "extern_kept") (param $h externref) (param $n i32) (result i32 externref)
+    (local $e externref)
+    (local.set $e (extern.convert_any (struct.new $node (i32.const 77) (ref.null $node))))
+    (drop (call $churn (local.get $n)))
+    (struct.get $node $v (ref.cast (ref $node) (any.convert_extern (local.get $e))))
+    (local.get $h))
+
+  ;; Keeps [10..1] in a local across a host call that calls `churn` back,
+  ;; then churns $n itself: returns the inner result + 55 + 70.
+  (func (export "nested") (param $inner i32) (param $n i32) (result i32)
+    (local $kept (ref null $node))
+    (local.set $kept (call $list (i32.const 10)))
+    (call $reenter (local.get $inner))
+    (i32.add (call $churn (local.get $n)))
+    (i32.add (call $sum (local.get $kept)))))
+"#;
+
+fn churn_instance(store: &mut Store<()>) -> Instance {
+    let engine = store.engine().clone();
+    let module = Module::new(&engine, CHURN).unwrap();
+    churn_instance_of(store, &module)
+}
+
+fn churn_instance_of(store: &mut Store<()>, module: &Module) -> Instance {
+    let mut linker = Linker::new(store.engine());
+    linker
+        .func_wrap(
+            "host",
+            "reenter",
+            |mut caller: Caller<'_, ()>, n: i32| -> Result<i32, wazerox::Error> {
+                let before = caller.as_context_mut().gc_heap_stats().collections;
+                let churn = caller.get_export("churn").unwrap().into_func().unwrap();
+                let mut results = [Val::I32(0)];
+                churn.call(&mut caller, &[Val::I32(n)], &mut results)?;
+                // The outer call's frames are not walked: no collection inside.
+                assert_eq!(caller.as_context_mut().gc_heap_stats().collections, before);
+                Ok(results[0].i32().unwrap())
+            },
+        )
+        .unwrap();
+    linker.instantiate(&mut *store, module).unwrap()
+}
+
+const SMALL_CAP: usize = 4 << 20;
+
+#[test]
+fn a_call_allocating_far_past_the_cap_collects_and_keeps_its_frames_objects() {
+    let mut store = Store::new(&engine(SMALL_CAP), ());
+    let instance = churn_instance(&mut store);
+    // 400,000 nodes of 32 bytes (12.8 MB) in one call through a 4 MiB heap.
+    let v = call(&mut store, instance, "churn", &[Val::I32(200_000)]).unwrap();
+    assert_eq!(v.i32(), Some(70));
+    let stats = store.gc_heap_stats();
+    assert!(stats.collections >= 5, "{stats:?}");
+    assert!(stats.bytes <= SMALL_CAP, "{stats:?}");
+}
+
+#[test]
+fn binary_trees_of_a_million_nodes_run_in_one_call_in_a_small_heap() {
+    let mut store = Store::new(&engine(SMALL_CAP), ());
+    let instance = churn_instance(&mut store);
+    // A long-lived tree of 2^13 - 1 nodes, then 500 trees of 2^11 - 1: about
+    // 10^6 objects (33 MB) in one call.
+    let args = [Val::I32(12), Val::I32(500), Val::I32(10)];
+    let v = call(&mut store, instance, "trees", &args).unwrap();
+    assert_eq!(v.i32(), Some(500 * 2047 + 8191));
+    let stats = store.gc_heap_stats();
+    assert!(stats.collections >= 10, "{stats:?}");
+    assert!(stats.bytes <= SMALL_CAP, "{stats:?}");
+}
+
+#[test]
+fn externrefs_in_frames_keep_externalized_objects_and_host_handles_intact() {
+    let mut store = Store::new(&engine(SMALL_CAP), ());
+    let instance = churn_instance(&mut store);
+    // Handle 8 is a multiple of 8, the shape of an object address: the
+    // collector must not take it for one.
+    let handles: Vec<ExternRef> = (1..=8u32).map(|i| ExternRef::new(&mut store, i)).collect();
+    let func = instance.get_func(&mut store, "extern_kept").unwrap();
+    let mut results = [Val::I32(0), Val::I32(0)];
+    let args = [Val::ExternRef(Some(handles[7])), Val::I32(200_000)];
+    func.call(&mut store, &args, &mut results).unwrap();
+    assert_eq!(results[0].i32(), Some(77));
+    let Val::ExternRef(Some(back)) = &results[1] else {
+        panic!("{:?}", results[1]);
+    };
+    let data = back.data(&store).unwrap().downcast_ref::<u32>();
+    assert_eq!(data, Some(&8));
+    assert!(store.gc_heap_stats().collections >= 5);
+}
+
+#[test]
+fn a_nested_call_does_not_collect_and_the_outer_one_does_afterwards() {
+    let mut store = Store::new(&engine(SMALL_CAP), ());
+    let instance = churn_instance(&mut store);
+    // The inner call allocates under the cap (20,000 nodes, 640 KB) without
+    // collecting; the outer one then churns 12.8 MB, collecting.
+    let args = [Val::I32(10_000), Val::I32(200_000)];
+    let v = call(&mut store, instance, "nested", &args).unwrap();
+    assert_eq!(v.i32(), Some(70 + 70 + 55));
+    assert!(store.gc_heap_stats().collections >= 5);
+}
+
+#[test]
+fn a_nested_call_past_the_cap_traps_instead_of_collecting() {
+    let mut store = Store::new(&engine(1 << 20), ());
+    let instance = churn_instance(&mut store);
+    // 200,000 nodes (6.4 MB) in the inner call, past the 1 MiB cap.
+    let args = [Val::I32(100_000), Val::I32(0)];
+    let error = call(&mut store, instance, "nested", &args).unwrap_err();
+    assert_eq!(
+        error.as_trap().map(|t| t.code()),
+        Some(TrapCode::GcHeapExhausted),
+        "{error}"
+    );
+    assert_eq!(store.gc_heap_stats().collections, 0);
+}
+
+#[test]
+fn lazily_compiled_and_deserialized_code_collects_inside_calls() {
+    let mut config = Config::new();
+    config
+        .wasm_gc(true)
+        .gc_heap_limit(SMALL_CAP)
+        .compilation_strategy(wazerox::CompilationStrategy::Lazy);
+    let lazy = Engine::new(&config).unwrap();
+    let mut store = Store::new(&lazy, ());
+    let instance = churn_instance(&mut store);
+    let v = call(&mut store, instance, "churn", &[Val::I32(200_000)]).unwrap();
+    assert_eq!(v.i32(), Some(70));
+    assert!(store.gc_heap_stats().collections >= 5);
+
+    let engine = engine(SMALL_CAP);
+    let artifact = Module::new(&engine, CHURN).unwrap().serialize();
+    // SAFETY: an artifact this engine just produced.
+    let module = unsafe { Module::deserialize(&engine, &artifact) }.unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = churn_instance_of(&mut store, &module);
+    let v = call(&mut store, instance, "churn", &[Val::I32(200_000)]).unwrap();
+    assert_eq!(v.i32(), Some(70));
+    assert!(store.gc_heap_stats().collections >= 5);
+}

@@ -187,14 +187,13 @@ fn wasm_features_are_switched_by_w() {
     // Several keys in one value, as wasmtime allows.
     let out = wazerox(&["run", "-W", "simd,tail-call=y", "--invoke", "run", wat, "3"]);
     assert_eq!(stdout(&out), "7\n", "{out:?}");
-    // A proposal wazerox lacks is a clear error, not ignored.
-    let out = wazerox(&["run", "-W", "gc=y", wat]);
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
-    assert!(
-        stderr(&out).contains("unsupported feature"),
-        "{}",
-        stderr(&out)
-    );
+    // GC is off by default and switched on by `-W gc=y`.
+    let trees = "tests/gc/binary-trees.wat";
+    let invoke = ["--invoke", "trees", trees, "4", "3", "2"];
+    let out = wazerox(&[&["run"][..], &invoke].concat());
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let out = wazerox(&[&["run", "-W", "gc=y"][..], &invoke].concat());
+    assert_eq!(stdout(&out), format!("{}\n", 3 * 7 + 31), "{out:?}");
     for unknown in [
         &["-W", "bogus"][..],
         &["-S", "nn=y"],

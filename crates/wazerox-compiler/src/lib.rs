@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use wasmparser::{FuncToValidate, FuncValidatorAllocations, ValidatorResources};
 use wazerox_environ::{
     ExceptionHandler, FuncIndex, FuncType, FunctionBodyData, ModuleInfo, ModuleTranslation,
-    SignatureTrampolinesCode, TranslationConfig, TrapCode, VMOffsets, WasmError, WasmErrorKind,
+    SignatureTrampolinesCode, StackMap, TranslationConfig, TrapCode, VMOffsets, WasmError,
+    WasmErrorKind,
 };
 use wazerox_frontend::FuncTranslator;
 use wazerox_frontend::translate::{RelaxedSimdLowering, TranslationInputs};
@@ -99,6 +100,8 @@ pub(crate) struct CompiledFunction {
     pub address_map: Vec<(u32, u32)>,
     /// Landing blocks of `try_call` sites.
     pub handlers: Vec<ExceptionHandler>,
+    /// GC references live across each call site that has any.
+    pub stack_maps: Vec<StackMap>,
 }
 
 fn compile_error(message: impl Into<String>) -> WasmError {
@@ -442,8 +445,28 @@ impl Compiler {
                 });
             }
         }
+        let mut stack_maps = Vec::new();
+        for (return_address, frame_size, map) in compiled.buffer.user_stack_maps() {
+            let mut slots = Vec::new();
+            for (ty, offset) in map.entries() {
+                // The translator declares only any-hierarchy words (`I64`).
+                if ty != ir::types::I64 {
+                    return Err(compile_error(format!(
+                        "code generation failed: stack map entry of type {ty}"
+                    )));
+                }
+                slots.push(offset);
+            }
+            slots.sort_unstable();
+            stack_maps.push(StackMap {
+                return_address: *return_address,
+                frame_size: *frame_size,
+                slots,
+            });
+        }
         Ok(CompiledFunction {
             handlers,
+            stack_maps,
             code: compiled.code_buffer().to_vec(),
             address_map,
             // The ISA's preferred alignment (32 bytes on x86-64), not just the

@@ -5,7 +5,7 @@
 use crate::CompiledFunction;
 use cranelift_codegen::binemit::Reloc;
 use wazerox_environ::{
-    ExceptionHandler, LibcallRelocation, ModuleInfo, TrapCode, WasmError, WasmErrorKind,
+    ExceptionHandler, LibcallRelocation, ModuleInfo, StackMap, TrapCode, WasmError, WasmErrorKind,
 };
 
 /// A linked module: code image plus the tables the runtime needs.
@@ -19,6 +19,8 @@ pub struct CompiledModule {
     pub traps: Vec<(u32, TrapCode)>,
     /// `try_call` sites, sorted by return address.
     pub handlers: Vec<ExceptionHandler>,
+    /// GC roots of call sites, sorted by return address.
+    pub stack_maps: Vec<StackMap>,
     pub libcall_relocations: Vec<LibcallRelocation>,
     /// `(code offset, Wasm offset in the binary)` at each change of Wasm
     /// instruction, sorted by code offset.
@@ -35,6 +37,8 @@ pub struct CompiledFunctionImage {
     pub traps: Vec<(u32, TrapCode)>,
     /// `try_call` sites, sorted by return address.
     pub handlers: Vec<ExceptionHandler>,
+    /// GC roots of call sites, sorted by return address.
+    pub stack_maps: Vec<StackMap>,
     pub libcall_relocations: Vec<LibcallRelocation>,
     /// `(code offset, Wasm offset in the binary)`, sorted by code offset.
     pub address_map: Vec<(u32, u32)>,
@@ -64,10 +68,13 @@ pub(crate) fn function_image(f: CompiledFunction) -> Result<CompiledFunctionImag
     traps.sort_by_key(|t| t.0);
     let mut handlers = f.handlers;
     handlers.sort_by_key(|h| h.return_address);
+    let mut stack_maps = f.stack_maps;
+    stack_maps.sort_by_key(|m| m.return_address);
     Ok(CompiledFunctionImage {
         code: f.code,
         traps,
         handlers,
+        stack_maps,
         libcall_relocations,
         address_map: f.address_map,
     })
@@ -97,6 +104,7 @@ pub(crate) fn link(
     let num_functions = functions.len();
     let mut traps = Vec::new();
     let mut handlers = Vec::new();
+    let mut stack_maps = Vec::new();
     let mut libcall_relocations = Vec::new();
     let mut address_map = Vec::new();
     for (f, &(start, _)) in functions.iter().zip(&placed) {
@@ -132,15 +140,21 @@ pub(crate) fn link(
             handler: start + h.handler,
             sp_to_fp: h.sp_to_fp,
         }));
+        stack_maps.extend(f.stack_maps.iter().map(|m| StackMap {
+            return_address: start + m.return_address,
+            ..m.clone()
+        }));
     }
     traps.sort_by_key(|t| t.0);
     handlers.sort_by_key(|h| h.return_address);
+    stack_maps.sort_by_key(|m| m.return_address);
     Ok(CompiledModule {
         info,
         code,
         functions: placed,
         traps,
         handlers,
+        stack_maps,
         libcall_relocations,
         address_map,
     })

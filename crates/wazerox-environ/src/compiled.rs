@@ -39,3 +39,17 @@ pub struct ExceptionHandler {
     /// Frame pointer minus stack pointer at the call.
     pub sp_to_fp: u32,
 }
+
+/// The GC references live across one call site of compiled code (docs/gc.md,
+/// "Roots, safepoints"): where a collection finds the roots of a frame stopped
+/// at this call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackMap {
+    /// Offset of the call's return address.
+    pub return_address: u32,
+    /// Frame pointer minus stack pointer at the call.
+    pub frame_size: u32,
+    /// Offsets from that stack pointer of the 8-byte slots holding words of the
+    /// any hierarchy, ascending.
+    pub slots: Vec<u32>,
+}

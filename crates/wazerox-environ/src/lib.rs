@@ -26,7 +26,7 @@ pub mod types;
 pub mod vmoffsets;
 
 pub use builtins::Builtin;
-pub use compiled::{ExceptionHandler, LibcallRelocation, SignatureTrampolinesCode};
+pub use compiled::{ExceptionHandler, LibcallRelocation, SignatureTrampolinesCode, StackMap};
 pub use module_info::*;
 pub use parse::{
     FunctionBodyData, ModuleTranslation, WasmError, WasmErrorKind, parse, parse_validated,

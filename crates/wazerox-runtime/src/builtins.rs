@@ -66,7 +66,7 @@ static BUILTINS: BuiltinTable = BuiltinTable {
     epoch_deadline,
     fuel_exhausted,
     ref_test: crate::gc::ref_test,
-    gc_alloc: crate::gc::gc_alloc,
+    gc_alloc: crate::gc::wazerox_gc_alloc_stub,
     array_copy: crate::gc_array::array_copy,
     array_new_data: crate::gc_array::array_new_data,
     array_new_elem: crate::gc_array::array_new_elem,

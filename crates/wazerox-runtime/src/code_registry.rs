@@ -19,7 +19,7 @@ use crate::code_memory::CodeMemory;
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock, RwLockWriteGuard, Weak};
-use wazerox_environ::{ExceptionHandler, TrapCode};
+use wazerox_environ::{ExceptionHandler, StackMap, TrapCode};
 
 /// A compiled function's place in its code image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +59,8 @@ pub struct ModuleCode {
     pub traps: Vec<(u32, TrapCode)>,
     /// `try_call` sites and their landing blocks, sorted by return address.
     pub handlers: Vec<ExceptionHandler>,
+    /// GC roots of call sites, sorted by return address (docs/gc.md).
+    pub stack_maps: Vec<StackMap>,
     pub module_name: Option<String>,
     pub func_names: HashMap<u32, String>,
     /// `(code offset, Wasm offset)` where the Wasm instruction changes, sorted;
@@ -93,6 +95,7 @@ impl ModuleCode {
             functions,
             traps,
             handlers: Vec::new(),
+            stack_maps: Vec::new(),
             module_name,
             func_names,
             address_map: Vec::new(),
@@ -149,6 +152,28 @@ impl ModuleCode {
         );
         self.handlers = handlers;
         self
+    }
+
+    /// Adds the stack maps of the code's call sites (before it is registered).
+    pub fn with_stack_maps(mut self, mut stack_maps: Vec<StackMap>) -> ModuleCode {
+        stack_maps.sort_by_key(|m| m.return_address);
+        debug_assert!(
+            stack_maps
+                .iter()
+                .all(|m| m.return_address as usize <= self.code.len()),
+            "stack map sites lie within the code"
+        );
+        self.stack_maps = stack_maps;
+        self
+    }
+
+    /// The stack map of the call whose return address is `offset`: `None` when
+    /// no GC reference is live across that call.
+    pub fn stack_map_at(&self, offset: u32) -> Option<&StackMap> {
+        self.stack_maps
+            .binary_search_by_key(&offset, |m| m.return_address)
+            .ok()
+            .map(|i| &self.stack_maps[i])
     }
 
     /// The landing block of the `try_call` whose return address is `offset`.

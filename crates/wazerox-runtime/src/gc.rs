@@ -1,5 +1,14 @@
 //! GC support of the runtime (docs/gc.md): the store's heap and collector, and
-//! the `GcAlloc` and `RefTest` builtins.
+//! the `GcAlloc` and `RefTest` builtins. `roots` finds the roots in Wasm frames
+//! when `GcAlloc` collects inside a call.
+
+#[cfg_attr(target_arch = "x86_64", path = "gc/x86_64.rs")]
+#[cfg_attr(target_arch = "aarch64", path = "gc/aarch64.rs")]
+mod arch;
+mod roots;
+
+pub(crate) use arch::wazerox_gc_alloc_stub;
+pub use roots::GcRootsHook;
 
 use crate::builtins::catching;
 use crate::instance::Instance;
@@ -7,6 +16,7 @@ use crate::vmcontext::VMFuncRef;
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::cell::UnsafeCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use wazerox_environ::gc::{
     self, FLAG_ARRAY, FLAG_MARK, GcLayout, HEADER_FLAGS, HEADER_LENGTH, HEADER_SIZE, HEADER_TYPE_ID,
@@ -103,8 +113,28 @@ struct HeapState {
     /// Allocations that would pass this fail (trap `GcHeapExhausted`).
     limit: usize,
     /// Layouts by engine type id, for tracing.
-    layouts: HashMap<u32, Arc<GcLayout>>,
+    layouts: HashMap<u32, Arc<GcLayout>, BuildHasherDefault<TypeIdHasher>>,
     collections: u64,
+}
+
+/// Hashes engine type ids (small integers) with one multiplication: the
+/// layouts map is looked up on every allocation and every object marked, where
+/// SipHash cost a sixth of an allocation-heavy program's time.
+#[derive(Default)]
+struct TypeIdHasher(u64);
+
+impl Hasher for TypeIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u32(&mut self, id: u32) {
+        self.0 = u64::from(id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 /// The first collection trigger, and the least one after a collection.
@@ -120,7 +150,7 @@ impl Default for GcHeap {
                 bytes: 0,
                 trigger: INITIAL_TRIGGER,
                 limit: DEFAULT_GC_HEAP_LIMIT,
-                layouts: HashMap::new(),
+                layouts: HashMap::default(),
                 collections: 0,
             }),
         }
@@ -233,13 +263,43 @@ impl GcHeap {
         Some(object as u64)
     }
 
+    /// Keeps, of `words` (read from Wasm frames' stack-map slots: any-hierarchy
+    /// words and externrefs), the objects of this heap they refer to: a word
+    /// that is an object's address, or is one once its top bit (an
+    /// externalized anyref's mark) is cleared. Anything else (i31s, host
+    /// externref handles) is dropped, so the collector never reads through a
+    /// word that is not one of its objects.
+    ///
+    /// # Safety
+    /// See [`GcHeap::state`].
+    pub unsafe fn retain_objects(&self, words: &mut Vec<u64>) {
+        // SAFETY: forwarded.
+        let state = unsafe { self.state() };
+        let mut candidates: Vec<u64> = words
+            .iter()
+            .flat_map(|w| [*w, *w & !(1 << 63)])
+            .filter(|w| gc::is_object(*w))
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        words.clear();
+        if candidates.is_empty() {
+            return;
+        }
+        for &(address, _) in &state.objects {
+            if candidates.binary_search(&(address as u64)).is_ok() {
+                words.push(address as u64);
+            }
+        }
+    }
+
     /// Marks everything reachable from `roots` (words of the any hierarchy) and
     /// frees everything else.
     ///
     /// # Safety
     /// See [`GcHeap::state`]. `roots` must be *every* any-hierarchy word the
-    /// store's globals, tables and host handles hold, and no Wasm frame of the
-    /// store may be live (docs/gc.md: this slice's only safepoint).
+    /// store's globals, tables and host handles hold, and every word in the
+    /// stack-map slots of every live Wasm frame of the store (docs/gc.md).
     pub unsafe fn collect(&self, roots: impl IntoIterator<Item = u64>) {
         // SAFETY: forwarded.
         let state = unsafe { self.state() };
@@ -325,15 +385,27 @@ impl Drop for GcHeap {
     }
 }
 
-/// The `GcAlloc` builtin: a zeroed object of the module's type `ty`.
-pub(crate) unsafe extern "C" fn gc_alloc(vmctx: *mut u8, ty: u32, length: u32) -> u64 {
+/// The `GcAlloc` builtin: a zeroed object of the module's type `ty`, entered
+/// from [`wazerox_gc_alloc_stub`] with the call's return address `pc` and the
+/// calling frame's frame pointer `fp`. A safepoint: it collects first when the
+/// heap passed its trigger, and before giving up when the cap is reached, if
+/// every root can be found (`roots::collect_in_call`).
+pub(crate) unsafe extern "C" fn gc_alloc(
+    vmctx: *mut u8,
+    ty: u32,
+    length: u32,
+    pc: usize,
+    fp: usize,
+) -> u64 {
     let body = || {
         // SAFETY: called by compiled code with its own VMContext.
         let instance = unsafe { Instance::from_vmctx(vmctx) };
         let type_id = instance.type_id(TypeIndex(ty));
         // SAFETY: the store context outlives its instances' code.
-        let heap = unsafe { &(*instance.store_context()).gc };
-        // SAFETY: a builtin of the store's running code.
+        let store = unsafe { &*instance.store_context() };
+        let heap = &store.gc;
+        // SAFETY: a builtin of the store's running code; `pc` and `fp` are its
+        // caller's, as the stub passes them.
         unsafe {
             let layout = heap.layout(type_id, || {
                 GcLayout::new(
@@ -342,7 +414,14 @@ pub(crate) unsafe extern "C" fn gc_alloc(vmctx: *mut u8, ty: u32, length: u32) -
                         .expect("validated: a struct or array type"),
                 )
             });
-            heap.allocate(type_id, &layout, length).unwrap_or(0)
+            let collected = heap.wants_collection() && roots::collect_in_call(store, pc, fp);
+            match heap.allocate(type_id, &layout, length) {
+                Some(object) => object,
+                None if !collected && roots::collect_in_call(store, pc, fp) => {
+                    heap.allocate(type_id, &layout, length).unwrap_or(0)
+                }
+                None => 0,
+            }
         }
     };
     // SAFETY: called by compiled code; `body` owns everything of this call.

@@ -473,6 +473,7 @@ pub unsafe fn raise_trap(code: TrapCode) -> ! {
     }
 }
 
+pub(crate) use arch::FRAME_POINTER_ALIGN;
 pub(crate) use signals::STACK_MARGIN;
 
 /// Per-thread facts `catch_traps` needs, computed when the thread first enters Wasm.

@@ -47,6 +47,10 @@ pub struct VMStoreContext {
     pub exceptions: crate::exceptions::ExceptionHeap,
     /// The store's GC objects (docs/gc.md).
     pub gc: crate::gc::GcHeap,
+    /// How a collection inside a call finds the roots the embedding API holds
+    /// (`None`: no collection inside calls). Written by the thread holding the
+    /// store while none of its code runs.
+    pub gc_roots_hook: UnsafeCell<Option<crate::gc::GcRootsHook>>,
     /// What reaching the epoch deadline does: `None` traps; `Some(delta)` yields
     /// (in an async call) and moves the deadline `delta` ticks past the current
     /// epoch. Written by the thread holding the store while none of its code runs.
@@ -72,6 +76,7 @@ impl VMStoreContext {
             wasm_calls: UnsafeCell::new(0),
             exceptions: Default::default(),
             gc: Default::default(),
+            gc_roots_hook: UnsafeCell::new(None),
             epoch_yield: UnsafeCell::new(None),
             fuel_reserve: UnsafeCell::new(0),
             fuel_yield_interval: UnsafeCell::new(0),

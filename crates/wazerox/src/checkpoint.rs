@@ -115,6 +115,8 @@ pub(crate) fn take<T>(caller: &mut Caller<'_, T>) -> Result<Snapshot, Error> {
     // callback whose `Caller` this is.
     let stack =
         unsafe { StackSnapshot::capture(exit.frame, exit.values) }.map_err(checkpoint_error)?;
+    // The saved frames hold GC references no stack walk sees (docs/gc.md).
+    caller.store.opaque.snapshot_taken = true;
     // SAFETY: the host function context lives as long as its store.
     let results = unsafe { (*exit.context).result_types().to_vec() };
     Ok(Snapshot(Arc::new(SnapshotInner {

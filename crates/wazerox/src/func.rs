@@ -333,10 +333,9 @@ pub(crate) fn invoke<T>(
     let store_id = store.opaque.id;
     let store_ptr: *mut StoreInner<T> = store;
     let vm_store: *const VMStoreContext = &*store.opaque.vm_store_context;
-    // While the call runs, no GC collection may happen (its frames hold
-    // references the collector cannot see), and an exception collection must
-    // know where all the store's frames are; nested calls come through here
-    // again.
+    // Collections inside the call (GC at allocations, exception objects in
+    // `ExnNew`) need to know whether the running activation holds every Wasm
+    // frame of the store (docs/gc.md); nested calls come through here again.
     // SAFETY: the store's context, used by this thread only.
     unsafe { *(*vm_store).wasm_calls.get() += 1 };
     // SAFETY: `array_call` is the engine's trampoline for the function's type, so
@@ -360,8 +359,15 @@ pub(crate) fn invoke<T>(
             )
         })
     };
-    // SAFETY: the call is over; the context is the store's.
-    unsafe { *(*vm_store).wasm_calls.get() -= 1 };
+    // SAFETY: the call is over: the context is the store's, and `store_ptr`
+    // is our exclusive borrow again.
+    unsafe {
+        let calls = (*vm_store).wasm_calls.get();
+        *calls -= 1;
+        if *calls == 0 {
+            (*store_ptr).opaque.snapshot_taken = false;
+        }
+    }
     result.map_err(|reason| trap_to_error(reason, store_id))
 }
 

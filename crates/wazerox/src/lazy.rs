@@ -221,7 +221,8 @@ impl LazyCode {
             )
             .with_address_map(image.address_map)
             .with_debug_info(body_offset, self.source_map.clone())
-            .with_handlers(image.handlers),
+            .with_handlers(image.handlers)
+            .with_stack_maps(image.stack_maps),
         );
         code_registry::register(&module_code);
         let module_name = info.module_name.as_deref().unwrap_or("<module>");

@@ -215,6 +215,7 @@ impl Module {
             functions: compiled.functions,
             traps: compiled.traps,
             handlers: compiled.handlers,
+            stack_maps: compiled.stack_maps,
             libcalls: compiled.libcall_relocations,
             address_map: compiled.address_map,
         };
@@ -391,7 +392,8 @@ impl Module {
             )
             .with_address_map(parts.address_map.clone())
             .with_debug_info(info.function_body_offsets.clone(), source_map)
-            .with_handlers(parts.handlers.clone()),
+            .with_handlers(parts.handlers.clone())
+            .with_stack_maps(parts.stack_maps.clone()),
         );
         code_registry::register(&module_code);
         let module_name = info.module_name.as_deref().unwrap_or("<module>");

@@ -68,6 +68,10 @@ pub struct StoreOpaque {
     /// reached the host): `ExternRef` is `Copy`, so these stay roots for the
     /// store's life, like every externref (docs/gc.md).
     pub(crate) externalized_roots: std::collections::HashSet<u64>,
+    /// Set when a snapshot is taken, cleared when no call is live (every
+    /// snapshot is stale then): a snapshot's saved frames hold references no
+    /// stack walk sees, so no collection runs inside a call meanwhile.
+    pub(crate) snapshot_taken: bool,
     /// Shared memories imported or defined by instances of this store, each once.
     pub(crate) shared_memories: Vec<crate::SharedMemory>,
     /// Handle of each object already handed out, keyed by its address, so the same
@@ -146,7 +150,9 @@ impl StoreOpaque {
     }
 
     /// Calls into Wasm of this store that have not returned (nested ones and
-    /// suspended async ones included): GC collections run only when it is 0.
+    /// suspended async ones included). A GC collection runs between calls when
+    /// it is 0, and inside a call (at an allocation) only when it is 1: then the
+    /// running activation holds every Wasm frame of the store (docs/gc.md).
     #[inline]
     pub(crate) fn wasm_calls(&self) -> usize {
         // SAFETY: the thread holding the store; only it writes the count.
@@ -165,15 +171,26 @@ impl StoreOpaque {
     }
 
     /// Frees every GC object not reachable from the store's globals, tables and
-    /// live host handles. Does nothing while a Wasm call of the store is live.
+    /// live host handles. Does nothing while a Wasm call of the store is live
+    /// (collections inside calls happen at allocations, with the frames' roots).
     #[cold]
     pub(crate) fn collect_garbage(&mut self) {
         if self.wasm_calls() != 0 {
             return;
         }
         let mut roots = Vec::new();
+        self.roots_outside_frames(&mut roots);
+        // SAFETY: the thread holding the store, no Wasm frame live
+        // (`wasm_calls` is 0), and the roots are every reference the store
+        // holds outside Wasm frames.
+        unsafe { self.vm_store_context.gc.collect(roots) };
+    }
+
+    /// Appends every any-hierarchy word the store holds outside Wasm frames:
+    /// globals, tables, live host handles (dropping the dead ones).
+    fn roots_outside_frames(&mut self, roots: &mut Vec<u64>) {
         for instance in &self.instances {
-            wazerox_runtime::gc::instance_roots(&instance.runtime, &mut roots);
+            wazerox_runtime::gc::instance_roots(&instance.runtime, roots);
         }
         for global in &self.globals {
             if let Some(kind) = wazerox_runtime::gc::traced_kind(global.ty.content) {
@@ -184,7 +201,7 @@ impl StoreOpaque {
         }
         for table in &self.tables {
             // SAFETY: tables live as long as the store.
-            wazerox_runtime::gc::table_roots(unsafe { &**table }, &mut roots);
+            wazerox_runtime::gc::table_roots(unsafe { &**table }, roots);
         }
         roots.extend(self.externalized_roots.iter().copied());
         self.gc_roots.retain(|root| match root.upgrade() {
@@ -194,11 +211,27 @@ impl StoreOpaque {
             }
             None => false,
         });
-        // SAFETY: the thread holding the store, no Wasm frame live
-        // (`wasm_calls` is 0), and the roots are every reference the store
-        // holds outside Wasm frames.
-        unsafe { self.vm_store_context.gc.collect(roots) };
     }
+}
+
+/// The runtime's [`wazerox_runtime::gc::GcRootsHook`] for stores of `T`: the
+/// roots outside Wasm frames, when the innermost activation holds every Wasm
+/// frame of the store (exactly one call live, no snapshot that could bring
+/// others back).
+///
+/// # Safety
+/// `store` is the `StoreInner<T>` that `func::invoke` set in the store context
+/// for the running call; the caller (a builtin of that call) holds no
+/// reference into it.
+unsafe fn roots_in_call<T>(store: *mut u8, roots: &mut Vec<u64>) -> bool {
+    // SAFETY: per the contract; like a host function, the builtin is the only
+    // user of the store while the call's code waits for it.
+    let store = unsafe { &mut (*store.cast::<StoreInner<T>>()).opaque };
+    if store.wasm_calls() != 1 || store.snapshot_taken {
+        return false;
+    }
+    store.roots_outside_frames(roots);
+    true
 }
 
 /// What [`Store::gc_heap_stats`] reports.
@@ -238,6 +271,8 @@ impl<T> Store<T> {
                 .exceptions
                 .set_limit(engine.config().gc_heap_limit);
         }
+        // SAFETY: as above; `roots_in_call::<T>` is for this store's type.
+        unsafe { *vm_store_context.gc_roots_hook.get() = Some(roots_in_call::<T>) };
         Store {
             inner: Box::new(StoreInner {
                 opaque: StoreOpaque {
@@ -256,6 +291,7 @@ impl<T> Store<T> {
                     externrefs: Vec::new(),
                     gc_roots: Vec::new(),
                     externalized_roots: Default::default(),
+                    snapshot_taken: false,
                     shared_memories: Vec::new(),
                     func_handles: AddressMap::default(),
                     memory_handles: AddressMap::default(),
@@ -282,7 +318,8 @@ impl<T> Store<T> {
 
     /// Runs a garbage collection of the store's GC heap now (docs/gc.md). Called
     /// from a host function (a Wasm call of the store being live), it does
-    /// nothing: this version collects only when no Wasm frame is live.
+    /// nothing: the host cannot see the Wasm frames' roots; the allocations of
+    /// the running Wasm code collect instead.
     pub fn gc(&mut self) {
         self.inner.opaque.collect_garbage();
     }

@@ -17,6 +17,7 @@ mod interrupt;
 mod memory;
 mod numeric;
 mod reference;
+mod roots;
 mod simd;
 mod stack;
 
@@ -82,6 +83,7 @@ impl FuncTranslator {
             unreachable_depth: 0,
             fuel_pending: 0,
             pending_delegate: None,
+            examined: roots::ExaminedValues::default(),
         };
         let result = t.translate_body(&mut validator, &body.body, &ty);
         self.allocations = Some(validator.into_allocations());
@@ -108,6 +110,8 @@ pub(crate) struct FuncTranslation<'a, 'f> {
     /// Set by `delegate` for the `end` it performs: how many handler scopes
     /// protect the delegate's target (see `exceptions.rs`).
     pub(crate) pending_delegate: Option<usize>,
+    /// Operand-stack values already typed for stack maps (`roots.rs`).
+    pub(crate) examined: roots::ExaminedValues,
 }
 
 fn invalid(e: wasmparser::BinaryReaderError) -> WasmError {
@@ -131,6 +135,14 @@ impl FuncTranslation<'_, '_> {
         let params: Vec<ir::Value> = self.builder.block_params(entry)[2..].to_vec();
         for (value, param_ty) in params.into_iter().zip(ty.params()) {
             let var = self.builder.declare_var(ir_type(*param_ty));
+            if param_ty.as_ref().is_some_and(|r| {
+                matches!(
+                    r.kind(),
+                    wazerox_environ::RefKind::Any | wazerox_environ::RefKind::Extern
+                )
+            }) {
+                self.builder.declare_var_needs_stack_map(var);
+            }
             self.builder.def_var(var, value);
             self.locals.push((var, *param_ty));
         }
@@ -141,9 +153,13 @@ impl FuncTranslation<'_, '_> {
             validator
                 .define_locals(offset, count, local_ty)
                 .map_err(invalid)?;
+            let is_gc_ref = roots::is_gc_ref(validator.resources(), local_ty)?;
             let local_ty = wazerox_environ::parse::checked_val_type(local_ty)?;
             for _ in 0..count {
                 let var = self.builder.declare_var(ir_type(local_ty));
+                if is_gc_ref {
+                    self.builder.declare_var_needs_stack_map(var);
+                }
                 let zero = self.zero_value(local_ty);
                 self.builder.def_var(var, zero);
                 self.locals.push((var, local_ty));
@@ -165,6 +181,9 @@ impl FuncTranslation<'_, '_> {
             validator.op(offset, &op).map_err(invalid)?;
             self.builder.set_srcloc(ir::SourceLoc::new(offset as u32));
             self.translate_operator(&op)?;
+            if self.reachable {
+                self.declare_stack_roots(validator)?;
+            }
         }
         ops.finish().map_err(invalid)?;
 

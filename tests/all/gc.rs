@@ -3,7 +3,8 @@
 //! handles and live Wasm frames refer to; casts follow declared subtyping.
 
 use wazerox::{
-    AnyRef, Caller, Config, Engine, ErrorKind, Instance, Linker, Module, Store, TrapCode, Val,
+    AnyRef, Caller, Config, Engine, ErrorKind, ExternRef, Instance, Linker, Module, Store,
+    TrapCode, Val,
 };
 
 fn engine(heap_limit: usize) -> Engine {

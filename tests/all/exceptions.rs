@@ -519,6 +519,31 @@ fn fuel_and_epoch_interruptions_pass_through_handlers() {
 // objects than the collection threshold (4096) within one call, and checks that
 // every object still referenced survived with its payload.
 
+/// Functions over the tag `$e (param i32)` the collection tests share:
+/// `$churn n` throws and catches n exceptions; `$catch_ref v` returns the
+/// exnref of a caught `$e v`; `$payload x` rethrows `x` and returns its value.
+const EXN_HELPERS: &str = r#"
+        (func $churn (param $n i32)
+            (loop $next
+                (block $caught (result i32)
+                    (try_table (catch $e $caught) (throw $e (local.get $n)))
+                    (unreachable))
+                drop
+                (br_if $next (local.tee $n (i32.sub (local.get $n) (i32.const 1))))))
+        (func $catch_ref (param i32) (result exnref)
+            (local $x exnref)
+            (block $h (result i32 exnref)
+                (try_table (catch_ref $e $h) (throw $e (local.get 0)))
+                (unreachable))
+            (local.set $x)
+            drop
+            (local.get $x))
+        (func $payload (param exnref) (result i32)
+            (block $h (result i32)
+                (try_table (catch $e $h) (throw_ref (local.get 0)))
+                (unreachable)))
+"#;
+
 /// Runs `run` (an `() -> i32` export of `wat`) and returns its result and the
 /// store's exception heap counts afterwards.
 fn run_counting(config: &Config, wat: &str) -> (i32, wazerox::GcHeapStats) {
@@ -565,28 +590,11 @@ fn references_held_in_frames_survive_collections() {
     // An exnref kept in a local (catch_ref), one kept only as the payload of
     // another exception held in a local, and a legacy `catch` whose caught
     // exception is rethrown after a callee threw 20,000 others: all survive.
-    let wat = r#"(module
+    let wat = format!(
+        r#"(module
         (tag $e (param i32))
         (tag $boxed (param exnref))
-        (func $churn (param $n i32)
-            (loop $next
-                (block $caught (result i32)
-                    (try_table (catch $e $caught) (throw $e (local.get $n)))
-                    (unreachable))
-                drop
-                (br_if $next (local.tee $n (i32.sub (local.get $n) (i32.const 1))))))
-        (func $catch_ref (param i32) (result exnref)
-            (local $x exnref)
-            (block $h (result i32 exnref)
-                (try_table (catch_ref $e $h) (throw $e (local.get 0)))
-                (unreachable))
-            (local.set $x)
-            drop
-            (local.get $x))
-        (func $payload (param exnref) (result i32)
-            (block $h (result i32)
-                (try_table (catch $e $h) (throw_ref (local.get 0)))
-                (unreachable)))
+        {EXN_HELPERS}
         (func (export "run") (result i32)
             (local $kept exnref) (local $box exnref) (local $r i32)
             (local.set $kept (call $catch_ref (i32.const 111)))
@@ -614,8 +622,9 @@ fn references_held_in_frames_survive_collections() {
                     (try_table (catch $boxed $b) (throw_ref (local.get $box)))
                     (unreachable))
                 (call $payload)) ;; inner exnref → payload 222
-            (local.get $r))))"#;
-    let (result, stats) = run_counting(&engine_config(), wat);
+            (local.get $r))))"#
+    );
+    let (result, stats) = run_counting(&engine_config(), &wat);
     assert_eq!(result, 111 + 222 + 333);
     assert!(stats.collections >= 2, "{stats:?}");
     assert!(stats.objects < 10_000, "{stats:?}");
@@ -623,44 +632,27 @@ fn references_held_in_frames_survive_collections() {
 
 #[test]
 fn references_stored_in_globals_and_tables_survive_collections() {
-    let wat = r#"(module
+    let wat = format!(
+        r#"(module
         (tag $e (param i32))
         (global $g (mut exnref) (ref.null exn))
         (table $t 2 exnref)
-        (func $catch_ref (param i32) (result exnref)
-            (local $x exnref)
-            (block $h (result i32 exnref)
-                (try_table (catch_ref $e $h) (throw $e (local.get 0)))
-                (unreachable))
-            (local.set $x)
-            drop
-            (local.get $x))
-        (func $payload (param exnref) (result i32)
-            (block $h (result i32)
-                (try_table (catch $e $h) (throw_ref (local.get 0)))
-                (unreachable)))
+        {EXN_HELPERS}
         (func (export "store")
             (global.set $g (call $catch_ref (i32.const 5)))
             (table.set $t (i32.const 0) (call $catch_ref (i32.const 6)))
             (table.fill $t (i32.const 1) (call $catch_ref (i32.const 7)) (i32.const 1))
             (drop (table.grow $t (call $catch_ref (i32.const 8)) (i32.const 1))))
-        (func (export "churn")
-            (local $n i32)
-            (local.set $n (i32.const 20000))
-            (loop $next
-                (block $caught (result i32)
-                    (try_table (catch $e $caught) (throw $e (local.get $n)))
-                    (unreachable))
-                drop
-                (br_if $next (local.tee $n (i32.sub (local.get $n) (i32.const 1))))))
+        (func (export "churn") (call $churn (i32.const 20000)))
         (func (export "run") (result i32)
             (i32.add
                 (i32.add (call $payload (global.get $g))
                          (call $payload (table.get $t (i32.const 0))))
                 (i32.add (call $payload (table.get $t (i32.const 1)))
-                         (call $payload (table.get $t (i32.const 2)))))))"#;
+                         (call $payload (table.get $t (i32.const 2)))))))"#
+    );
     let engine = Engine::new(&engine_config()).unwrap();
-    let module = Module::new(&engine, wat).unwrap();
+    let module = Module::new(&engine, &wat).unwrap();
     let mut store = Store::new(&engine, ());
     let instance = Instance::new(&mut store, &module, &[]).unwrap();
     let call = |store: &mut Store<()>, name: &str| {
@@ -685,20 +677,15 @@ fn references_stored_in_globals_and_tables_survive_collections() {
 fn exceptions_the_host_has_seen_stay_readable() {
     // The host keeps the exception of an uncaught throw, the guest then throws
     // and catches 20,000 more; the host's handle still reads its payload.
-    let wat = r#"(module
+    let wat = format!(
+        r#"(module
         (tag $e (export "e") (param i32))
         (func (export "throw") (param i32) (throw $e (local.get 0)))
-        (func (export "churn")
-            (local $n i32)
-            (local.set $n (i32.const 20000))
-            (loop $next
-                (block $caught (result i32)
-                    (try_table (catch $e $caught) (throw $e (local.get $n)))
-                    (unreachable))
-                drop
-                (br_if $next (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))))"#;
+        {EXN_HELPERS}
+        (func (export "churn") (call $churn (i32.const 20000))))"#
+    );
     let engine = Engine::new(&engine_config()).unwrap();
-    let module = Module::new(&engine, wat).unwrap();
+    let module = Module::new(&engine, &wat).unwrap();
     let mut store = Store::new(&engine, ());
     let instance = Instance::new(&mut store, &module, &[]).unwrap();
     let throw = instance.get_func(&mut store, "throw").unwrap();

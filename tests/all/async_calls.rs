@@ -2,13 +2,12 @@
 //! host functions suspending the call, epoch and fuel yields, traps and stack
 //! overflows inside fibers, cancellation, and the sync/async mismatch errors.
 
+use crate::checkpoint::{HoldsSnapshots, Snapshots, define_checkpoint_functions};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wazerox::{
-    Caller, Config, Engine, Error, ErrorKind, Func, Linker, Module, Snapshot, Store, TrapCode, Val,
-};
+use wazerox::{Caller, Config, Engine, Error, ErrorKind, Func, Linker, Module, Store, TrapCode};
 
 fn async_engine(configure: impl FnOnce(&mut Config)) -> Engine {
     let mut config = Config::new();
@@ -526,11 +525,7 @@ fn nested_calls_inside_an_async_call_run_on_its_fiber() {
 /// same snapshot cannot be restored by another async call.
 #[test]
 fn checkpoint_restore_inside_an_async_call() {
-    #[derive(Default)]
-    struct State {
-        snapshot: Option<Snapshot>,
-        restores: u32,
-    }
+    type State = Snapshots;
     let engine = async_engine(|_| {});
     let module = Module::new(
         &engine,
@@ -553,32 +548,11 @@ fn checkpoint_restore_inside_an_async_call() {
     )
     .unwrap();
     let mut linker: Linker<State> = Linker::new(&engine);
-    linker
-        .func_wrap(
-            "host",
-            "checkpoint",
-            |mut caller: Caller<'_, State>| -> Result<i32, Error> {
-                let snapshot = caller.snapshot()?;
-                caller.data_mut().snapshot = Some(snapshot);
-                Ok(0)
-            },
-        )
-        .unwrap();
+    define_checkpoint_functions(&mut linker);
     linker
         .func_wrap_async("host", "wait", |_caller: Caller<'_, State>, ()| {
             Box::new(tokio::time::sleep(Duration::from_millis(2)))
         })
-        .unwrap();
-    linker
-        .func_wrap(
-            "host",
-            "restore",
-            |mut caller: Caller<'_, State>, value: i32| -> Result<(), Error> {
-                caller.data_mut().restores += 1;
-                let snapshot = caller.data().snapshot.clone().expect("a snapshot");
-                Err(snapshot.restore(&[Val::I32(value)]).into())
-            },
-        )
         .unwrap();
     runtime(2).block_on(async {
         let mut store = Store::new(&engine, State::default());
@@ -678,8 +652,13 @@ fn panic_in_async_host_function_reaches_the_poller() {
 fn async_host_function_uses_its_caller_across_awaits_and_nests_calls() {
     #[derive(Default)]
     struct State {
-        snapshot: Option<Snapshot>,
+        snapshots: Snapshots,
         seen: Vec<i32>,
+    }
+    impl HoldsSnapshots for State {
+        fn snapshots(&mut self) -> &mut Snapshots {
+            &mut self.snapshots
+        }
     }
     let engine = async_engine(|_| {});
     let module = Module::new(
@@ -697,27 +676,7 @@ fn async_host_function_uses_its_caller_across_awaits_and_nests_calls() {
     )
     .unwrap();
     let mut linker: Linker<State> = Linker::new(&engine);
-    linker
-        .func_wrap(
-            "host",
-            "checkpoint",
-            |mut caller: Caller<'_, State>| -> Result<i32, Error> {
-                let snapshot = caller.snapshot()?;
-                caller.data_mut().snapshot = Some(snapshot);
-                Ok(0)
-            },
-        )
-        .unwrap();
-    linker
-        .func_wrap(
-            "host",
-            "restore",
-            |caller: Caller<'_, State>, value: i32| -> Result<(), Error> {
-                let snapshot = caller.data().snapshot.clone().expect("a snapshot");
-                Err(snapshot.restore(&[Val::I32(value)]).into())
-            },
-        )
-        .unwrap();
+    define_checkpoint_functions(&mut linker);
     linker
         .func_wrap_async("host", "visit", |mut caller: Caller<'_, State>, x: i32| {
             Box::new(async move {

@@ -8,24 +8,41 @@ use wazerox::{
     Caller, Engine, ErrorKind, Instance, Linker, Module, Snapshot, Store, TrapCode, Val,
 };
 
+/// Snapshot and counters of the tests that checkpoint and restore through
+/// `host.checkpoint`/`host.restore` (here and in other features' files).
 #[derive(Default)]
-struct State {
-    snapshot: Option<Snapshot>,
-    checkpoints: u32,
+pub(crate) struct Snapshots {
+    pub(crate) snapshot: Option<Snapshot>,
+    /// Snapshots taken.
+    pub(crate) taken: u32,
+    /// Restores requested.
+    pub(crate) restores: u32,
 }
 
-/// `host.checkpoint() -> i32` snapshots and returns 0; `host.restore(v)` restores
-/// the last snapshot so that `checkpoint` returns `v`.
-fn linker(engine: &Engine) -> Linker<State> {
-    let mut linker = Linker::new(engine);
+/// Store data that holds [`Snapshots`].
+pub(crate) trait HoldsSnapshots {
+    fn snapshots(&mut self) -> &mut Snapshots;
+}
+
+impl HoldsSnapshots for Snapshots {
+    fn snapshots(&mut self) -> &mut Snapshots {
+        self
+    }
+}
+
+/// Defines `host.checkpoint() -> i32`, which snapshots and returns 0, and
+/// `host.restore(v)`, which restores the last snapshot so that `checkpoint`
+/// returns `v`.
+pub(crate) fn define_checkpoint_functions<T: HoldsSnapshots + 'static>(linker: &mut Linker<T>) {
     linker
         .func_wrap(
             "host",
             "checkpoint",
-            |mut caller: Caller<'_, State>| -> Result<i32, wazerox::Error> {
+            |mut caller: Caller<'_, T>| -> Result<i32, wazerox::Error> {
                 let snapshot = caller.snapshot()?;
-                caller.data_mut().snapshot = Some(snapshot);
-                caller.data_mut().checkpoints += 1;
+                let snapshots = caller.data_mut().snapshots();
+                snapshots.snapshot = Some(snapshot);
+                snapshots.taken += 1;
                 Ok(0)
             },
         )
@@ -34,16 +51,21 @@ fn linker(engine: &Engine) -> Linker<State> {
         .func_wrap(
             "host",
             "restore",
-            |caller: Caller<'_, State>, value: i32| -> Result<(), wazerox::Error> {
-                let snapshot = caller
-                    .data()
-                    .snapshot
-                    .clone()
-                    .expect("a snapshot was taken");
+            |mut caller: Caller<'_, T>, value: i32| -> Result<(), wazerox::Error> {
+                let snapshots = caller.data_mut().snapshots();
+                snapshots.restores += 1;
+                let snapshot = snapshots.snapshot.clone().expect("a snapshot was taken");
                 Err(snapshot.restore(&[Val::I32(value)]).into())
             },
         )
         .unwrap();
+}
+
+type State = Snapshots;
+
+fn linker(engine: &Engine) -> Linker<State> {
+    let mut linker = Linker::new(engine);
+    define_checkpoint_functions(&mut linker);
     linker
 }
 
@@ -75,7 +97,7 @@ fn run_snapshots_helper_restores_with_5_and_run_returns_5() {
         .get_typed_func::<(), i32>(&mut store, "run")
         .unwrap();
     assert_eq!(run.call(&mut store, ()).unwrap(), 5);
-    assert_eq!(store.data().checkpoints, 1);
+    assert_eq!(store.data().taken, 1);
 }
 
 #[test]
@@ -128,7 +150,7 @@ fn same_snapshot_restored_three_times_locals_revert_each_time() {
         Some(4),
         "first return + 3 restores"
     );
-    assert_eq!(store.data().checkpoints, 1, "the checkpoint ran once");
+    assert_eq!(store.data().taken, 1, "the checkpoint ran once");
 }
 
 #[test]
@@ -510,7 +532,7 @@ fn values_live_across_the_host_call_survive_a_restore() {
             .get_typed_func::<i64, i64>(&mut store, "run")
             .unwrap();
         let restored = run.call(&mut store, x).unwrap();
-        assert_eq!(store.data().checkpoints, 1);
+        assert_eq!(store.data().taken, 1);
 
         // The same computation where the checkpoint simply returns 5.
         let engine = store.engine().clone();

@@ -286,33 +286,9 @@ fn legacy_exceptions_are_rejected_unless_enabled() {
 /// a throw after the restore reaches the handler live at that point.
 #[test]
 fn a_restore_across_handler_frames_leaves_no_stale_handler_behind() {
-    #[derive(Default)]
-    struct State {
-        snapshot: Option<wazerox::Snapshot>,
-    }
     let engine = engine();
-    let mut linker = wazerox::Linker::<State>::new(&engine);
-    linker
-        .func_wrap(
-            "host",
-            "checkpoint",
-            |mut caller: Caller<'_, State>| -> Result<i32, Error> {
-                let snapshot = caller.snapshot()?;
-                caller.data_mut().snapshot = Some(snapshot);
-                Ok(0)
-            },
-        )
-        .unwrap();
-    linker
-        .func_wrap(
-            "host",
-            "restore",
-            |caller: Caller<'_, State>, value: i32| -> Result<(), Error> {
-                let snapshot = caller.data().snapshot.clone().expect("a snapshot");
-                Err(snapshot.restore(&[Val::I32(value)]).into())
-            },
-        )
-        .unwrap();
+    let mut linker = wazerox::Linker::new(&engine);
+    crate::checkpoint::define_checkpoint_functions::<crate::checkpoint::Snapshots>(&mut linker);
     let module = Module::new(
         &engine,
         r#"(module
@@ -354,7 +330,7 @@ fn a_restore_across_handler_frames_leaves_no_stale_handler_behind() {
             (func (export "throw_uncaught") (param i32) (throw $e (local.get 0))))"#,
     )
     .unwrap();
-    let mut store = Store::new(&engine, State::default());
+    let mut store = Store::new(&engine, crate::checkpoint::Snapshots::default());
     let instance = linker.instantiate(&mut store, &module).unwrap();
     let run = instance
         .get_typed_func::<(), i32>(&mut store, "run")

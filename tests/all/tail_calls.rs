@@ -2,10 +2,9 @@
 //! unbounded tail recursion runs in constant native stack, and traps, backtraces,
 //! host calls, fuel and checkpoint/restore stay right across tail-calling frames.
 
+use crate::checkpoint::{Snapshots, define_checkpoint_functions};
 use std::sync::{Arc, Mutex};
-use wazerox::{
-    Caller, Config, Engine, ErrorKind, Instance, Linker, Module, Snapshot, Store, TrapCode, Val,
-};
+use wazerox::{Caller, Config, Engine, ErrorKind, Instance, Linker, Module, Store, TrapCode};
 
 /// A stack limit far too small for 10^7 frames of anything.
 const SMALL_STACK: usize = 64 * 1024;
@@ -276,40 +275,13 @@ fn infinite_tail_recursion_runs_out_of_fuel() {
     assert_eq!(trap_code(error), TrapCode::OutOfFuel);
 }
 
-#[derive(Default)]
-struct Checkpoints {
-    snapshot: Option<Snapshot>,
-    taken: u32,
-}
-
 /// A snapshot taken by a host function reached by a tail call, restored from below
 /// frames that tail-called each other, resumes the right caller with the right value.
 #[test]
 fn checkpoint_and_restore_across_tail_calling_frames() {
     let engine = engine(|_| {});
     let mut linker = Linker::new(&engine);
-    linker
-        .func_wrap(
-            "host",
-            "checkpoint",
-            |mut caller: Caller<'_, Checkpoints>| -> Result<i32, wazerox::Error> {
-                let snapshot = caller.snapshot()?;
-                caller.data_mut().snapshot = Some(snapshot);
-                caller.data_mut().taken += 1;
-                Ok(0)
-            },
-        )
-        .unwrap();
-    linker
-        .func_wrap(
-            "host",
-            "restore",
-            |caller: Caller<'_, Checkpoints>, value: i32| -> Result<(), wazerox::Error> {
-                let snapshot = caller.data().snapshot.clone().expect("a snapshot");
-                Err(snapshot.restore(&[Val::I32(value)]).into())
-            },
-        )
-        .unwrap();
+    define_checkpoint_functions::<Snapshots>(&mut linker);
     let module = Module::new(
         &engine,
         r#"(module
@@ -334,7 +306,7 @@ fn checkpoint_and_restore_across_tail_calling_frames() {
             (i32.add (local.get $r) (local.get $live))))"#,
     )
     .unwrap();
-    let mut store = Store::new(&engine, Checkpoints::default());
+    let mut store = Store::new(&engine, Snapshots::default());
     let instance = linker.instantiate(&mut store, &module).unwrap();
     let run = instance
         .get_typed_func::<i32, i32>(&mut store, "run")

@@ -126,6 +126,7 @@ fn engine() -> Engine {
         fuel: true,
         epochs: false,
         relaxed_simd_deterministic: false,
+        gc: false,
     })
 }
 

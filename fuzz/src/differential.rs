@@ -5,7 +5,7 @@
 //! fuzzer's bytes; both runtimes follow the canonical call sequence of
 //! [`crate::report::plan`] and their [`Report`]s must be equal.
 
-use crate::report::{Call, Kind, Outcome, Report, Value, plan};
+use crate::report::{AnyValue, Call, Kind, Outcome, Report, Value, plan};
 use arbitrary::Unstructured;
 
 /// Why a case was not compared to the end.
@@ -15,6 +15,9 @@ pub enum Skip {
     NoModule,
     /// A stack overflow on either side: stack limits legitimately differ.
     StackExhausted,
+    /// The GC heap's cap reached on either side (in a call or at instantiation):
+    /// caps and object sizes legitimately differ (the GC campaign only).
+    GcHeapExhausted,
 }
 
 /// One differential case: a module binary and the seed of its call arguments.
@@ -109,6 +112,20 @@ pub fn compare_reports(
     reference_name: &str,
     args_seed: u64,
 ) -> Result<Result<(), Skip>, String> {
+    if ours.gc_heap_exhausted() || reference.gc_heap_exhausted() {
+        let (a, b) = (
+            ours.calls_before_gc_heap(),
+            reference.calls_before_gc_heap(),
+        );
+        let n = a.len().min(b.len());
+        if let Some(i) = (0..n).find(|i| a[*i] != b[*i]) {
+            return Err(format!(
+                "args seed {args_seed}: call {i} differs before the GC heap ran out\n  wazerox: {:?}\n  {reference_name}: {:?}",
+                a[i], b[i]
+            ));
+        }
+        return Ok(Err(Skip::GcHeapExhausted));
+    }
     if ours.calls.is_some() != reference.calls.is_some() {
         return Err(format!(
             "instantiation succeeded in {} only",
@@ -160,6 +177,9 @@ pub fn trap_kind_ours(code: wazerox::TrapCode) -> &'static str {
         UnreachableCodeReached => "unreachable",
         NullReference => "null-reference",
         OutOfFuel => "out-of-fuel",
+        CastFailure => "cast",
+        ArrayOutOfBounds => "array",
+        GcHeapExhausted => "gc-heap",
         _ => "other",
     }
 }
@@ -193,7 +213,7 @@ pub fn kind_ours(ty: wazerox::ValType) -> Kind {
             wazerox::RefKind::Func => Kind::FuncRef,
             wazerox::RefKind::Extern => Kind::ExternRef,
             wazerox::RefKind::Exn => Kind::ExnRef,
-            wazerox::RefKind::Any => unreachable!("wasm-smith generates no GC references here"),
+            wazerox::RefKind::Any => Kind::AnyRef,
         },
     }
 }
@@ -210,10 +230,11 @@ pub fn val_ours(v: Value) -> wazerox::Val {
         Value::FuncRef(_) => Val::FuncRef(None),
         Value::ExternRef(_) => Val::ExternRef(None),
         Value::ExnRef(_) => Val::ExnRef(None),
+        Value::AnyRef(_) => Val::AnyRef(None),
     }
 }
 
-pub fn value_ours(v: &wazerox::Val) -> Value {
+pub fn value_ours(store: impl wazerox::AsContext, v: &wazerox::Val) -> Value {
     use wazerox::Val;
     match v {
         Val::I32(x) => Value::I32(*x as u32),
@@ -224,7 +245,23 @@ pub fn value_ours(v: &wazerox::Val) -> Value {
         Val::FuncRef(f) => Value::FuncRef(f.is_some()),
         Val::ExternRef(e) => Value::ExternRef(e.is_some()),
         Val::ExnRef(e) => Value::ExnRef(e.is_some()),
-        Val::AnyRef(_) => unreachable!("wasm-smith generates no GC references here"),
+        Val::AnyRef(a) => Value::AnyRef(match a {
+            None => AnyValue::Null,
+            Some(a) => any_value_ours(store, a),
+        }),
+    }
+}
+
+/// What a non-null any-hierarchy reference is (`report::AnyValue`).
+fn any_value_ours(store: impl wazerox::AsContext, a: &wazerox::AnyRef) -> AnyValue {
+    if let Some(x) = a.i31_u() {
+        AnyValue::I31(x)
+    } else if a.is_struct(&store) {
+        AnyValue::Struct
+    } else if a.is_array(&store) {
+        AnyValue::Array
+    } else {
+        AnyValue::Extern
     }
 }
 
@@ -232,6 +269,11 @@ pub fn value_ours(v: &wazerox::Val) -> Value {
 /// optimization level and explicit bounds checks (instead of guard pages), so both
 /// code paths are compared; the argument values do not depend on these bits alone.
 pub fn engine_for(args_seed: u64) -> wazerox::Engine {
+    engine_with(args_seed, false)
+}
+
+/// [`engine_for`], with the GC proposal on or off (the GC campaign's engine).
+pub fn engine_with(args_seed: u64, gc: bool) -> wazerox::Engine {
     crate::instantiate::engine(crate::instantiate::EngineKnobs {
         // 512 KiB, the default.
         stack: crate::instantiate::DEFAULT_STACK,
@@ -241,17 +283,26 @@ pub fn engine_for(args_seed: u64) -> wazerox::Engine {
         epochs: false,
         // wasmi's relaxed SIMD results are the deterministic lowering's.
         relaxed_simd_deterministic: true,
+        gc,
     })
 }
 
 /// Runs the canonical call sequence in wazerox. `Err` only if the module is rejected.
 pub fn run_wazerox(wasm: &[u8], args_seed: u64) -> Result<Report, String> {
+    run_wazerox_on(&engine_for(args_seed), wasm, args_seed)
+}
+
+/// [`run_wazerox`] on a given engine (the GC campaign's: [`engine_with`]).
+pub fn run_wazerox_on(
+    engine: &wazerox::Engine,
+    wasm: &[u8],
+    args_seed: u64,
+) -> Result<Report, String> {
     use wazerox::{Extern, ExternType, Linker, Module, Store, Val};
-    let engine = engine_for(args_seed);
-    let module = Module::new(&engine, wasm).map_err(|e| format!("wazerox rejected: {e}"))?;
+    let module = Module::new(engine, wasm).map_err(|e| format!("wazerox rejected: {e}"))?;
     // The store counts host calls (they are part of what host functions return).
-    let mut store = Store::new(&engine, 0u64);
-    let mut linker = Linker::new(&engine);
+    let mut store = Store::new(engine, 0u64);
+    let mut linker = Linker::new(engine);
     for import in module.imports() {
         let ExternType::Func(ty) = import.ty() else {
             return Err(format!("unexpected import {}", import.name()));
@@ -264,7 +315,7 @@ pub fn run_wazerox(wasm: &[u8], args_seed: u64) -> Result<Report, String> {
                 &name.clone(),
                 ty,
                 move |mut caller, params, results| {
-                    let args: Vec<Value> = params.iter().map(value_ours).collect();
+                    let args: Vec<Value> = params.iter().map(|p| value_ours(&caller, p)).collect();
                     let calls = *caller.data();
                     *caller.data_mut() += 1;
                     let values = crate::report::host_call(&name, calls, &args, &result_kinds);
@@ -278,8 +329,18 @@ pub fn run_wazerox(wasm: &[u8], args_seed: u64) -> Result<Report, String> {
     }
     // wasmi reports segment initialization failures as plain errors, not traps with
     // a code, so a failed instantiation is compared as such, without its reason.
-    let Ok(instance) = linker.instantiate(&mut store, &module) else {
-        return Ok(Report::instantiation_failed());
+    let instance = match linker.instantiate(&mut store, &module) {
+        Ok(instance) => instance,
+        Err(e) => {
+            if std::env::var_os("WAZEROX_FUZZ_DEBUG").is_some() {
+                eprintln!("wazerox instantiation failed: {e}");
+            }
+            let gc_heap = e.as_trap().map(|t| t.code()) == Some(wazerox::TrapCode::GcHeapExhausted);
+            return Ok(Report {
+                gc_heap_exhausted_at_instantiation: gc_heap,
+                ..Report::instantiation_failed()
+            });
+        }
     };
     let exports = instance.exports(&mut store);
     // The tags the generator exported (`report::tag_export_name`), to name the tag
@@ -314,7 +375,7 @@ pub fn run_wazerox(wasm: &[u8], args_seed: u64) -> Result<Report, String> {
         let params: Vec<Val> = args.iter().map(|a| val_ours(*a)).collect();
         let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
         let outcome = match func.call(&mut store, &params, &mut results) {
-            Ok(()) => Outcome::Values(results.iter().map(value_ours).collect()),
+            Ok(()) => Outcome::Values(results.iter().map(|r| value_ours(&store, r)).collect()),
             Err(e) => match e.as_exception() {
                 Some(exn) => uncaught_ours(&mut store, *exn, &tags)?,
                 None => Outcome::Trap(e.as_trap().map_or("host", |t| trap_kind_ours(t.code()))),
@@ -339,7 +400,10 @@ pub fn run_wazerox(wasm: &[u8], args_seed: u64) -> Result<Report, String> {
     for (name, export) in exports {
         match export {
             Extern::Memory(m) => report.add_memory(m.data(&store)),
-            Extern::Global(g) => report.globals.push((name, value_ours(&g.get(&mut store)))),
+            Extern::Global(g) => {
+                let value = g.get(&mut store);
+                report.globals.push((name, value_ours(&store, &value)))
+            }
             _ => {}
         }
     }
@@ -356,7 +420,7 @@ fn uncaught_ours(
     let payload = exn.fields(&mut *store).map_err(|e| e.to_string())?;
     Ok(Outcome::Exception {
         tag: tags.iter().find(|(t, _)| *t == tag).map(|(_, i)| *i),
-        payload: payload.iter().map(value_ours).collect(),
+        payload: payload.iter().map(|v| value_ours(&*store, v)).collect(),
     })
 }
 
@@ -383,7 +447,9 @@ fn val_wasmi(v: Value) -> wasmi::Val {
         Value::V128(x) => Val::V128(wasmi::V128::from(x)),
         Value::FuncRef(_) => Val::default(ValType::FuncRef),
         Value::ExternRef(_) => Val::default(ValType::ExternRef),
-        Value::ExnRef(_) => unreachable!("wasmi has no exceptions; its cases have none"),
+        Value::ExnRef(_) | Value::AnyRef(_) => {
+            unreachable!("wasmi has no exceptions or GC; its cases have none")
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 //! [`crate::report::tag_export_name`]: the report of an uncaught exception then
 //! names its tag by index, in every runtime.
 
-use crate::differential::{Case, generate_with};
+use crate::differential::Case;
 use crate::report::tag_export_name;
 use wasm_encoder::{ExportKind, ExportSection, RawSection, SectionId};
 use wasmparser::{Parser, Payload};
@@ -27,7 +27,12 @@ pub fn config() -> wasm_smith::Config {
 /// A case from fuzzer bytes, as [`crate::differential::generate`] builds it, with
 /// every tag exported.
 pub fn generate(data: &[u8]) -> Option<Case> {
-    let case = generate_with(config(), data)?;
+    generate_with(config(), data)
+}
+
+/// [`generate`] with another wasm-smith configuration (the GC campaign's).
+pub fn generate_with(config: wasm_smith::Config, data: &[u8]) -> Option<Case> {
+    let case = crate::differential::generate_with(config, data)?;
     // `None` only if wasm-smith happened to choose one of our export names.
     let wasm = export_tags(&case.wasm).ok()?;
     Some(Case { wasm, ..case })

@@ -140,6 +140,34 @@ fn operator_feature(op: &Operator<'_>) -> Option<&'static str> {
         Operator::Throw { .. } => "throw",
         Operator::ThrowRef => "throw_ref",
         Operator::TryTable { .. } => "try_table",
+        Operator::StructNew { .. }
+        | Operator::StructNewDefault { .. }
+        | Operator::StructGet { .. }
+        | Operator::StructGetS { .. }
+        | Operator::StructGetU { .. }
+        | Operator::StructSet { .. } => "struct",
+        Operator::ArrayNew { .. }
+        | Operator::ArrayNewDefault { .. }
+        | Operator::ArrayNewFixed { .. }
+        | Operator::ArrayNewData { .. }
+        | Operator::ArrayNewElem { .. }
+        | Operator::ArrayGet { .. }
+        | Operator::ArrayGetS { .. }
+        | Operator::ArrayGetU { .. }
+        | Operator::ArraySet { .. }
+        | Operator::ArrayLen
+        | Operator::ArrayFill { .. }
+        | Operator::ArrayCopy { .. }
+        | Operator::ArrayInitData { .. }
+        | Operator::ArrayInitElem { .. } => "array",
+        Operator::RefI31 | Operator::I31GetS | Operator::I31GetU => "i31",
+        Operator::RefTestNonNull { .. }
+        | Operator::RefTestNullable { .. }
+        | Operator::RefCastNonNull { .. }
+        | Operator::RefCastNullable { .. }
+        | Operator::BrOnCast { .. }
+        | Operator::BrOnCastFail { .. } => "cast",
+        Operator::CallRef { .. } | Operator::ReturnCallRef { .. } => "call_ref",
         _ => return None,
     })
 }

@@ -42,11 +42,19 @@ pub struct EngineKnobs {
     /// The relaxed SIMD lowering that gives wasmi's (the spec's deterministic)
     /// results, instead of the CPU's.
     pub relaxed_simd_deterministic: bool,
+    /// The GC proposal (`Config::wasm_gc`; the GC campaign's modules). Never
+    /// drawn from the input: the instantiate target's modules have no GC.
+    #[arbitrary(default)]
+    pub gc: bool,
 }
 
 /// Native stack limits tried: small, so deep recursion hits the guard quickly (the
 /// last one, the default, is for the differential target).
 pub const STACK_LIMITS: &[usize] = &[16 << 10, 32 << 10, 64 << 10, 128 << 10, 512 << 10];
+
+/// The GC heap's cap in fuzzing engines (the GC campaign's oracle caps
+/// wasmtime's memories, GC heap included, at the same size).
+pub const GC_HEAP_LIMIT: usize = 16 << 20;
 
 /// Index of the default stack limit in [`STACK_LIMITS`].
 pub const DEFAULT_STACK: u8 = 4;
@@ -69,6 +77,10 @@ pub fn engine(knobs: EngineKnobs) -> Engine {
                     .max_wasm_stack(STACK_LIMITS[knobs.stack as usize % STACK_LIMITS.len()])
                     .explicit_bounds_checks(knobs.explicit_bounds_checks)
                     .relaxed_simd_deterministic(knobs.relaxed_simd_deterministic)
+                    .wasm_gc(knobs.gc)
+                    // Small, so that huge arrays (wasm-smith's lengths are any
+                    // i32) fail fast instead of touching gigabytes.
+                    .gc_heap_limit(GC_HEAP_LIMIT)
                     .cranelift_opt_level(if knobs.unoptimized { "none" } else { "speed" })
                     // Cases are small; threads would only contend with the fuzzer.
                     .compile_threads(1);
@@ -302,7 +314,7 @@ fn run_limited(
                         return Err(format!("export {name} returned {value:?}, type {expected}"));
                     }
                     // Reading every result exercises the conversions of references.
-                    let _ = value_ours(value);
+                    let _ = value_ours(&store, value);
                 }
             }
             Err(e) => {
@@ -342,6 +354,7 @@ mod tests {
             fuel: true,
             epochs: true,
             relaxed_simd_deterministic: false,
+            gc: false,
         })
     }
 

@@ -17,7 +17,8 @@
 //! - [`api`]: random sequences of embedding-API operations.
 //!
 //! [`exceptions`] builds the differential modules with exception handling, which
-//! run against wasmtime in the oracle of `benches/` (wasmi has no exceptions);
+//! run against wasmtime in the oracle of `benches/` (wasmi has no exceptions), and
+//! [`gc`] the same with the GC proposal;
 //! [`campaign`] is the seeded-run loop both long-run drivers share; [`features`]
 //! says which features a generated module uses.
 
@@ -26,6 +27,7 @@ pub mod campaign;
 pub mod differential;
 pub mod exceptions;
 pub mod features;
+pub mod gc;
 pub mod instantiate;
 pub mod relaxed_nans;
 pub mod report;
@@ -102,6 +104,7 @@ pub fn run_one(target: Target, data: &[u8]) -> Result<&'static str, String> {
             Ok(()) => Ok("compared"),
             Err(differential::Skip::StackExhausted) => Ok("stack-limited"),
             Err(differential::Skip::NoModule) => Ok("no module"),
+            Err(differential::Skip::GcHeapExhausted) => Ok("gc-heap-limited"),
         },
         Target::Validate => {
             thread_local! {

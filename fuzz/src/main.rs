@@ -6,7 +6,7 @@
 //! wazerox-fuzz repro TARGET (SEED | INPUT-FILE) [--out DIR]
 //! wazerox-fuzz compare MODULE.wasm ARGS-SEED
 //! wazerox-fuzz corpus TARGET DIR [--count N]
-//! wazerox-fuzz features (differential | exceptions) [--from SEED] [--count N]
+//! wazerox-fuzz features (differential | exceptions | gc) [--from SEED] [--count N]
 //! ```
 //! TARGET is differential, validate, instantiate or api. `repro` of a differential
 //! case writes the module and both runtimes' reports to DIR (default `.`) so they can
@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;
 use wazerox_fuzz::campaign::run_seeds;
-use wazerox_fuzz::{Target, differential, exceptions, features, run_one, seeded_input};
+use wazerox_fuzz::{Target, differential, exceptions, features, gc, run_one, seeded_input};
 
 fn usage() -> ExitCode {
     eprintln!(
@@ -26,7 +26,7 @@ fn usage() -> ExitCode {
          wazerox-fuzz repro TARGET (SEED | INPUT-FILE) [--out DIR]\n  \
          wazerox-fuzz compare MODULE.wasm ARGS-SEED\n  \
          wazerox-fuzz corpus TARGET DIR [--count N]\n  \
-         wazerox-fuzz features (differential | exceptions) [--from SEED] [--count N]\n\
+         wazerox-fuzz features (differential | exceptions | gc) [--from SEED] [--count N]\n\
          TARGET: differential | validate | instantiate | api"
     );
     ExitCode::from(2)
@@ -185,6 +185,7 @@ fn feature_counts(args: &[String]) -> ExitCode {
     let generate = match args.get(1).map(String::as_str) {
         Some("differential") => differential::generate,
         Some("exceptions") => exceptions::generate,
+        Some("gc") => gc::generate,
         _ => return usage(),
     };
     let from: u64 = option(args, "--from")

@@ -21,6 +21,22 @@ pub enum Kind {
     ExternRef,
     /// `exnref` (the exceptions campaign only: wasmi has no exceptions).
     ExnRef,
+    /// A reference of the GC proposal's any hierarchy (`anyref`, `eqref`,
+    /// `i31ref`, struct and array references; the GC campaign only).
+    AnyRef,
+}
+
+/// What an any-hierarchy reference is, as far as two runtimes can agree: object
+/// identities differ, an `i31`'s value does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnyValue {
+    Null,
+    /// An `i31ref` and its 31-bit payload (zero-extended).
+    I31(u32),
+    Struct,
+    Array,
+    /// An externref internalized by `any.convert_extern`.
+    Extern,
 }
 
 /// A value, with float NaNs canonicalized: which NaN an operation produces is
@@ -36,6 +52,7 @@ pub enum Value {
     FuncRef(bool),
     ExternRef(bool),
     ExnRef(bool),
+    AnyRef(AnyValue),
 }
 
 impl Value {
@@ -67,6 +84,11 @@ impl fmt::Display for Value {
             Value::FuncRef(non_null) => write!(f, "funcref:{}", null_or_not(*non_null)),
             Value::ExternRef(non_null) => write!(f, "externref:{}", null_or_not(*non_null)),
             Value::ExnRef(non_null) => write!(f, "exnref:{}", null_or_not(*non_null)),
+            Value::AnyRef(AnyValue::Null) => write!(f, "anyref:null"),
+            Value::AnyRef(AnyValue::I31(x)) => write!(f, "anyref:i31:{x:#010x}"),
+            Value::AnyRef(AnyValue::Struct) => write!(f, "anyref:struct"),
+            Value::AnyRef(AnyValue::Array) => write!(f, "anyref:array"),
+            Value::AnyRef(AnyValue::Extern) => write!(f, "anyref:extern"),
         }
     }
 }
@@ -119,6 +141,9 @@ pub const TRAP_KINDS: &[&str] = &[
     "unreachable",
     "null-reference",
     "out-of-fuel",
+    "cast",
+    "array",
+    "gc-heap",
     "other",
     "host",
     "instantiation",
@@ -143,6 +168,9 @@ pub struct Report {
     pub memory: Option<Vec<u8>>,
     /// Exported globals, by name.
     pub globals: Vec<(String, Value)>,
+    /// Instantiation failed because a constant expression's allocation passed the
+    /// GC heap's cap (not printed: it only makes the case skipped).
+    pub gc_heap_exhausted_at_instantiation: bool,
 }
 
 impl Report {
@@ -164,6 +192,28 @@ impl Report {
             .iter()
             .flatten()
             .any(|c| c.outcome == Outcome::Trap("stack"))
+    }
+
+    /// Whether the GC heap's cap was reached (trap kind "gc-heap", or at
+    /// instantiation): caps legitimately differ, so such runs are compared only
+    /// up to that call.
+    pub fn gc_heap_exhausted(&self) -> bool {
+        self.gc_heap_exhausted_at_instantiation
+            || self
+                .calls
+                .iter()
+                .flatten()
+                .any(|c| c.outcome == Outcome::Trap("gc-heap"))
+    }
+
+    /// The calls before the first "gc-heap" trap.
+    pub fn calls_before_gc_heap(&self) -> &[Call] {
+        let calls = self.calls.as_deref().unwrap_or(&[]);
+        let end = calls
+            .iter()
+            .position(|c| c.outcome == Outcome::Trap("gc-heap"))
+            .unwrap_or(calls.len());
+        &calls[..end]
     }
 
     /// The calls before the first stack overflow.
@@ -299,6 +349,7 @@ fn zero(kind: Kind) -> Value {
         Kind::FuncRef => Value::FuncRef(false),
         Kind::ExternRef => Value::ExternRef(false),
         Kind::ExnRef => Value::ExnRef(false),
+        Kind::AnyRef => Value::AnyRef(AnyValue::Null),
     }
 }
 
@@ -377,6 +428,7 @@ fn argument(kind: Kind, h: u64) -> Value {
         Kind::FuncRef => Value::FuncRef(false),
         Kind::ExternRef => Value::ExternRef(false),
         Kind::ExnRef => Value::ExnRef(false),
+        Kind::AnyRef => Value::AnyRef(AnyValue::Null),
     }
 }
 
@@ -404,6 +456,9 @@ pub fn host_call(name: &str, calls: u64, args: &[Value], results: &[Kind]) -> Ve
             Value::I64(x) | Value::F64(x) => x as u128,
             Value::V128(x) => x,
             Value::FuncRef(b) | Value::ExternRef(b) | Value::ExnRef(b) => b as u128,
+            // Host imports take no any references; hashed for completeness.
+            Value::AnyRef(AnyValue::I31(x)) => 2 + x as u128,
+            Value::AnyRef(a) => (a != AnyValue::Null) as u128,
         };
         h = mix(h ^ bits as u64 ^ mix((bits >> 64) as u64));
     }
@@ -453,6 +508,7 @@ mod tests {
             }]),
             memory: Some(vec![0, 1]),
             globals: vec![("g".into(), Value::f64(f64::NAN.to_bits() | 1))],
+            gc_heap_exhausted_at_instantiation: false,
         };
         let text = report.to_string();
         assert!(text.starts_with(

@@ -323,8 +323,8 @@ impl Config {
     /// canonicalized iso-recursively across the engine's modules (imports and
     /// `call_indirect` accept declared subtypes), the any hierarchy (`anyref`,
     /// `eqref`, `i31ref`, …), `i31`, `ref.eq`, casts, the extern/any
-    /// conversions and struct types in a collected per-store heap. Array
-    /// operators are not implemented yet (a module using one is unsupported).
+    /// conversions, and struct and array types in a per-store heap collected
+    /// between calls and inside them (roots in Wasm frames from stack maps).
     /// Implies function references. Off by default.
     pub fn wasm_gc(&mut self, enable: bool) -> &mut Self {
         if enable {

@@ -520,9 +520,9 @@ const EXN_HELPERS: &str = r#"
                 (unreachable)))
 "#;
 
-/// Runs `run` (an `() -> i32` export of `wat`) and returns its result and the
+/// Runs `run` (an `() -> i32` export of `wat`) and returns its outcome and the
 /// store's exception heap counts afterwards.
-fn run_counting(config: &Config, wat: &str) -> (i32, wazerox::GcHeapStats) {
+fn run_counting(config: &Config, wat: &str) -> (Result<i32, Error>, wazerox::GcHeapStats) {
     let engine = Engine::new(config).unwrap();
     let module = Module::new(&engine, wat).unwrap();
     let mut store = Store::new(&engine, ());
@@ -530,7 +530,7 @@ fn run_counting(config: &Config, wat: &str) -> (i32, wazerox::GcHeapStats) {
     let run = instance
         .get_typed_func::<(), i32>(&mut store, "run")
         .unwrap();
-    let result = run.call(&mut store, ()).unwrap();
+    let result = run.call(&mut store, ());
     (result, store.exception_heap_stats())
 }
 
@@ -550,6 +550,7 @@ fn caught_exceptions_are_freed_while_the_call_runs() {
                                        (i32.const 1000000))))
             (local.get $sum)))"#;
     let (sum, stats) = run_counting(&engine_config(), wat);
+    let sum = sum.unwrap();
     assert_eq!(sum, (0..1_000_000i64).sum::<i64>() as i32);
     assert!(stats.collections > 0, "{stats:?}");
     assert!(stats.objects < 10_000, "objects were not freed: {stats:?}");
@@ -601,6 +602,7 @@ fn references_held_in_frames_survive_collections() {
             (local.get $r))))"#
     );
     let (result, stats) = run_counting(&engine_config(), &wat);
+    let result = result.unwrap();
     assert_eq!(result, 111 + 222 + 333);
     assert!(stats.collections >= 2, "{stats:?}");
     assert!(stats.objects < 10_000, "{stats:?}");
@@ -695,19 +697,12 @@ fn a_guest_hoarding_exceptions_traps_at_the_heap_cap() {
             (i32.const 0)))"#;
     let mut config = engine_config();
     config.gc_heap_limit(1 << 20);
-    let engine = Engine::new(&config).unwrap();
-    let module = Module::new(&engine, wat).unwrap();
-    let mut store = Store::new(&engine, ());
-    let instance = Instance::new(&mut store, &module, &[]).unwrap();
-    let run = instance
-        .get_typed_func::<(), i32>(&mut store, "run")
-        .unwrap();
-    let error = run.call(&mut store, ()).unwrap_err();
+    let (result, stats) = run_counting(&config, wat);
+    let error = result.unwrap_err();
     assert_eq!(
         error.as_trap().map(|t| t.code()),
         Some(TrapCode::GcHeapExhausted),
         "{error}"
     );
-    let stats = store.exception_heap_stats();
     assert!(stats.bytes <= 1 << 20, "{stats:?}");
 }
